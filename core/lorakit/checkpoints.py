@@ -1,0 +1,107 @@
+"""Resumable checkpoints: trainable weights, optimizers, schedulers, RNG and data position.
+
+Written to a temporary folder and renamed, so a crash keeps the previous one.
+Weights are safetensors; the optimizer/RNG file is read with ``weights_only``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from lorakit.atomic import atomic_dir
+from lorakit.errors import TrainingError
+from lorakit.lora import load_trainable_state, trainable_state
+
+WEIGHTS = "trainable.safetensors"
+OPTIMIZERS = "trainer_state.pt"
+STATE = "state.json"
+
+
+def capture_rng() -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    rng = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(_as_tuples(rng["python"]))
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, state: dict[str, Any]) -> None:
+    """Everything needed to continue training exactly, in one atomic folder."""
+    import torch
+    from safetensors.torch import save_file
+
+    with atomic_dir(Path(path), replace=True) as tmp:
+        save_file(trainable_state(model), str(tmp / WEIGHTS))
+        torch.save(
+            {
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+                "rng": capture_rng(),
+            },
+            tmp / OPTIMIZERS,
+        )
+        (tmp / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict) -> dict[str, Any]:
+    """Restore a checkpoint written by ``save_checkpoint``; returns its loop state."""
+    import torch
+
+    path = Path(path)
+    if not (path / STATE).is_file():
+        raise TrainingError(f"no checkpoint to resume in {path}; start a new run without --resume")
+    load_weights(path, model)
+    saved = torch.load(path / OPTIMIZERS, map_location="cpu", weights_only=True)
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(saved["optimizers"][name])
+    for name, scheduler in schedulers.items():
+        scheduler.load_state_dict(saved["schedulers"][name])
+    restore_rng(saved["rng"])
+    return json.loads((path / STATE).read_text(encoding="utf-8"))
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """The trainable weights of a checkpoint folder (e.g. the best one)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / WEIGHTS))
+
+
+def load_weights(path: Path, model: Any) -> None:
+    """Load only the trainable weights of a checkpoint into ``model``."""
+    load_trainable_state(model, read_weights(path))
+
+
+def save_weights(path: Path, model: Any, state: dict[str, Any]) -> None:
+    """Save only the trainable weights (the best checkpoint needs no optimizer)."""
+    from safetensors.torch import save_file
+
+    with atomic_dir(Path(path), replace=True) as tmp:
+        save_file(trainable_state(model), str(tmp / WEIGHTS))
+        (tmp / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,233 @@
+"""Run configuration: dataclasses that validate themselves and name the bad field."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from lorakit.errors import ConfigError
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+def _require(condition: bool, name: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name} = {value!r} is invalid: {rule}")
+
+
+@dataclass
+class LoraSettings:
+    """Where LoRA goes and how big it is."""
+
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    #: Module name suffixes (a list) or one regex on full names (a string); None = the task's default.
+    targets: Union[list[str], str, None] = None
+    rslora: bool = False
+    dora: bool = False
+    #: Modules trained fully and saved with the adapter; None = the task's default.
+    modules_to_save: Union[list[str], None] = None
+
+    def __post_init__(self):
+        _require(self.r >= 1, "lora.r", self.r, "must be a positive integer")
+        _require(self.alpha > 0, "lora.alpha", self.alpha, "must be positive")
+        _require(0 <= self.dropout < 1, "lora.dropout", self.dropout, "must be in [0, 1)")
+        if isinstance(self.targets, list):
+            _require(bool(self.targets) and all(isinstance(t, str) and t for t in self.targets),
+                     "lora.targets", self.targets, "must be a non-empty list of module names or one regex string")
+        elif isinstance(self.targets, str):
+            _require(bool(self.targets.strip()), "lora.targets", self.targets, "must not be empty")
+
+
+@dataclass
+class TrainSettings:
+    """The training loop's knobs."""
+
+    epochs: int = 10
+    #: Stop after this many optimizer steps (overrides epochs when set).
+    max_steps: Union[int, None] = None
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    max_grad_norm: Union[float, None] = 1.0
+    seed: int = 0
+    #: Validate (and maybe keep the best checkpoint) every N optimizer steps; 0 = once per epoch.
+    eval_every: int = 0
+    #: "val_loss" or one of the task's metrics.
+    metric: str = "val_loss"
+    #: Stop after this many validations without improvement; None = never stop early.
+    patience: Union[int, None] = None
+    #: Write a resumable checkpoint every N optimizer steps (and always at the end); 0 = at validations only.
+    save_every: int = 0
+    log_every: int = 10
+    precision: str = "auto"
+    num_workers: int = 0
+
+    def __post_init__(self):
+        _require(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", self.max_steps, "must be >= 1")
+        _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
+        _require(self.grad_accum >= 1, "train.grad_accum", self.grad_accum, "must be >= 1")
+        _require(self.lr > 0, "train.lr", self.lr, "must be positive")
+        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "must be >= 0")
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
+        _require(self.max_grad_norm is None or self.max_grad_norm > 0, "train.max_grad_norm",
+                 self.max_grad_norm, "must be positive, or null to disable clipping")
+        _require(self.eval_every >= 0, "train.eval_every", self.eval_every, "must be >= 0")
+        _require(self.patience is None or self.patience >= 1, "train.patience", self.patience, "must be >= 1")
+        _require(self.save_every >= 0, "train.save_every", self.save_every, "must be >= 0")
+        _require(self.log_every >= 1, "train.log_every", self.log_every, "must be >= 1")
+        _require(self.precision in PRECISIONS, "train.precision", self.precision, f"must be one of {', '.join(PRECISIONS)}")
+        _require(self.num_workers >= 0, "train.num_workers", self.num_workers, "must be >= 0")
+
+
+@dataclass
+class DataSettings:
+    """Where the examples come from and how they are split."""
+
+    #: The training data folder (or file) the task reads.
+    path: Union[str, None] = None
+    #: An explicit held-out set; when absent, test_fraction of `path` is held out.
+    eval_path: Union[str, None] = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.15
+    #: Data of the base's old domain: evaluated before/after to measure forgetting.
+    retain: Union[str, None] = None
+    #: Fraction of each epoch's training examples drawn from the retain set (replay).
+    replay: float = 0.0
+    #: Use at most this many training examples (after splitting); None = all.
+    max_examples: Union[int, None] = None
+
+    def __post_init__(self):
+        _require(0 <= self.val_fraction < 0.5, "data.val_fraction", self.val_fraction, "must be in [0, 0.5)")
+        _require(0 <= self.test_fraction < 0.5, "data.test_fraction", self.test_fraction, "must be in [0, 0.5)")
+        _require(0 <= self.replay < 1, "data.replay", self.replay, "must be in [0, 1)")
+        _require(self.replay == 0 or self.retain, "data.replay", self.replay, "needs data.retain (--retain DIR)")
+        _require(self.max_examples is None or self.max_examples >= 1, "data.max_examples", self.max_examples, "must be >= 1")
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. Built from a recipe plus command-line flags."""
+
+    task: str = ""
+    base: str = "demo"
+    output: Union[str, None] = None
+    data: DataSettings = field(default_factory=DataSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    #: Task-specific options, checked against the task's options class.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _require(isinstance(self.task, str) and bool(self.task), "task", self.task, "name a task (see `lorakit tasks`)")
+        _require(isinstance(self.base, str) and bool(self.base), "base", self.base, "name a base: demo, a folder or a hub id")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {"data": DataSettings, "lora": LoraSettings, "train": TrainSettings}
+
+
+def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a dict, checking names and types.
+
+    An unknown key is rejected with the list of valid ones; values are coerced
+    to the field's type where that is unambiguous (YAML/flags give strings).
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown field {prefix}{key}; valid fields: {', '.join(prefix + n for n in fields)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = build(hint, value or {}, f"{prefix}{key}.")
+        else:
+            kwargs[key] = coerce(value, hint, f"{prefix}{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+
+
+def coerce(value: Any, hint: Any, name: str) -> Any:
+    """Convert ``value`` to type ``hint`` (int, float, bool, str, list, Optional...)."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in options):
+            if type(None) in options:
+                return None
+        errors = []
+        # Prefer an exact type match (a str for `list[str] | str`) before coercing.
+        for option in options:
+            if option is not type(None) and _is_instance(value, option):
+                return value
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, name)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{name} = {value!r} is invalid")
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} = {value!r} is invalid: expected a list")
+        return [coerce(v, item, name) for v in value]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} = {value!r} is invalid: expected a mapping")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{name} = {value!r} is invalid: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(f"{name} = {value!r} is invalid: expected an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} = {value!r} is invalid: expected a number")
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{name} = {value!r} is invalid: expected text")
+        return str(value)
+    return value
+
+
+def _is_instance(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return isinstance(value, list)
+    if isinstance(hint, type):
+        return isinstance(value, hint) and not (hint in (int, float) and isinstance(value, bool))
+    return False

@@ -1,0 +1,1 @@
+"""Shared data helpers any plugin may use."""

@@ -1,0 +1,33 @@
+"""Device and precision: CUDA with bf16 autocast when there is a GPU, the CPU otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lorakit.errors import ConfigError
+
+
+def mixed_precision(precision: str) -> str:
+    """Resolve ``train.precision`` (auto/no/bf16/fp16) for this machine."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    if precision == "fp16" and not cuda:
+        raise ConfigError("train.precision = 'fp16' needs a CUDA GPU; use auto, no or bf16 on a CPU")
+    return precision
+
+
+def make_accelerator(precision: str = "auto") -> Any:
+    """An ``accelerate.Accelerator`` for one process or many (``accelerate launch``)."""
+    import torch
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=mixed_precision(precision), cpu=not torch.cuda.is_available())
+
+
+def describe(accelerator: Any) -> str:
+    """e.g. 'cuda:0, bf16, 1 process' for logs and benchmarks."""
+    n = accelerator.num_processes
+    return f"{accelerator.device}, {accelerator.mixed_precision}, {n} process{'es' if n > 1 else ''}"

@@ -1,0 +1,41 @@
+"""Errors that library code raises and the CLI turns into one clear message.
+
+Every message says what went wrong and what to do about it; the CLI prints it
+without a traceback and exits non-zero.
+"""
+
+
+class LorakitError(Exception):
+    """Base class of every error meant for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(LorakitError):
+    """A recipe, a flag or a config value is wrong."""
+
+    exit_code = 2
+
+
+class DataError(LorakitError):
+    """The user's data cannot be read or fails validation."""
+
+
+class BaseModelError(LorakitError):
+    """The base model named by --base cannot be loaded."""
+
+
+class AdapterError(LorakitError):
+    """An adapter folder is missing, broken, or does not fit the base."""
+
+
+class PluginError(LorakitError):
+    """A plugin or task cannot be found or does not meet the contract."""
+
+
+class OutputError(LorakitError):
+    """The output folder cannot be written as asked."""
+
+
+class TrainingError(LorakitError):
+    """Training stopped on a condition it cannot recover from (e.g. a NaN loss)."""

@@ -1,0 +1,19 @@
+"""Hook declarations. Hooks are for discovery only: the work is done by Task methods.
+
+A hookspec may gain arguments, never lose or rename one; plugins call nothing
+here, they implement these names with ``@lorakit.hookimpl``.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("lorakit")
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: call ``register(TaskSubclass)`` once per task."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``lorakit`` click group ``cli`` (``@cli.command()``)."""

@@ -1,0 +1,66 @@
+"""Injecting LoRA into a base model with peft, from LoraSettings and the task's defaults."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from lorakit.config import LoraSettings
+from lorakit.errors import ConfigError
+
+
+def lora_config(settings: LoraSettings, targets: Sequence[str] | str, modules_to_save: Sequence[str]) -> Any:
+    """A peft ``LoraConfig``; a string target is a regex on full module names."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets if isinstance(targets, str) else list(targets),
+        use_rslora=settings.rslora,
+        use_dora=settings.dora,
+        modules_to_save=list(modules_to_save) or None,
+    )
+
+
+def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, modules_to_save: Sequence[str]) -> Any:
+    """Wrap ``model`` in a ``PeftModel`` with fresh LoRA layers on ``targets``."""
+    from peft import get_peft_model
+
+    config = lora_config(settings, targets, modules_to_save)
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        # peft says "Target modules ... not found in the base model".
+        raise ConfigError(
+            f"LoRA targets {targets!r} do not fit this base: {exc}. "
+            "Name module suffixes (e.g. [query, value]) or one regex with --lora.targets"
+        ) from None
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = total = 0
+    for p in model.parameters():
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return trainable, total
+
+
+def trainable_state(model: Any) -> dict[str, Any]:
+    """The tensors that training changes (LoRA weights, modules_to_save), detached on CPU."""
+    return {name: p.detach().to("cpu").contiguous().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model: Any, state: dict[str, Any]) -> None:
+    """Copy tensors saved by ``trainable_state`` back into ``model``'s parameters."""
+    import torch
+
+    params = dict(model.named_parameters())
+    missing = [name for name in state if name not in params]
+    if missing:
+        raise ConfigError(f"checkpoint does not fit this model: unknown parameters {missing[:3]}")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor.to(params[name].device, params[name].dtype))

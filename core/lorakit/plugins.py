@@ -1,0 +1,143 @@
+"""The plugin host: finds plugins through the ``lorakit`` entry-point group.
+
+A plugin that fails to import, implements an unknown hook, or registers a
+broken task is recorded with its error and left out; the other plugins and the
+CLI keep working. ``LORAKIT_LOAD_PLUGINS`` (comma-separated entry-point or
+distribution names; empty for none) narrows which plugins are loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from lorakit import hookspecs
+from lorakit.errors import PluginError
+from lorakit.task import CONTRACT_VERSION, Task
+
+ENTRY_POINT_GROUP = "lorakit"
+LOAD_ENV = "LORAKIT_LOAD_PLUGINS"
+TASK_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass
+class PluginInfo:
+    """What ``lorakit plugins`` shows about one plugin."""
+
+    name: str
+    version: str = ""
+    hooks: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class PluginHost:
+    """Loads plugins, collects their tasks and keeps the errors of broken ones."""
+
+    def __init__(self, load_entry_points: bool = True):
+        self.pm = pluggy.PluginManager("lorakit")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.tasks: dict[str, type[Task]] = {}
+        if load_entry_points:
+            for ep in _selected_entry_points():
+                self._load_entry_point(ep)
+
+    # -- loading --------------------------------------------------------------
+
+    def add_plugin(self, plugin: Any, name: str, version: str = "") -> PluginInfo:
+        """Register a plugin object (module or instance) and collect its tasks;
+        errors are recorded on the returned PluginInfo, not raised."""
+        if name in self.plugins:
+            return self.plugins[name]
+        info = PluginInfo(name=name, version=version)
+        self.plugins[name] = info
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            info.error = f"invalid hook implementation: {exc}"
+            return info
+        info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        self._collect_tasks(plugin, info)
+        return info
+
+    def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
+        version = ep.dist.version if ep.dist is not None else ""
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # any import failure of third-party code is reported, not raised
+            self.plugins[ep.name] = PluginInfo(ep.name, version, error=f"failed to import: {type(exc).__name__}: {exc}")
+            return
+        self.add_plugin(plugin, ep.name, version)
+
+    def _collect_tasks(self, plugin: Any, info: PluginInfo) -> None:
+        for impl in self.pm.hook.register_tasks.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                impl.function(register=functools.partial(self._register_task, info))
+            except PluginError as exc:
+                info.error = str(exc)
+            except Exception as exc:  # a plugin's own bug must not break the host
+                info.error = f"register_tasks failed: {type(exc).__name__}: {exc}"
+
+    def _register_task(self, info: PluginInfo, task_class: type[Task]) -> None:
+        check_task_class(task_class, info.name)
+        if task_class.name in self.tasks:
+            raise PluginError(f"plugin {info.name!r}: task {task_class.name!r} is already registered by another plugin")
+        self.tasks[task_class.name] = task_class
+        info.tasks.append(task_class.name)
+
+    # -- lookups --------------------------------------------------------------
+
+    def task(self, name: str) -> type[Task]:
+        """The task class called ``name``, or a PluginError listing the known ones."""
+        if name in self.tasks:
+            return self.tasks[name]
+        known = ", ".join(sorted(self.tasks)) or "none (no plugin is loaded)"
+        broken = [p for p in self.plugins.values() if p.error]
+        hint = f"; plugins with errors: {', '.join(p.name for p in broken)} (see `lorakit plugins`)" if broken else ""
+        raise PluginError(f"unknown task {name!r}; known tasks: {known}{hint}")
+
+    def errors(self) -> list[PluginInfo]:
+        return [p for p in self.plugins.values() if p.error]
+
+
+def check_task_class(task_class: Any, plugin_name: str) -> None:
+    """Refuse a task that does not meet the contract, naming plugin and fix."""
+    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
+        raise PluginError(f"plugin {plugin_name!r} registered {task_class!r}, which is not a lorakit.Task subclass")
+    if not TASK_NAME.match(task_class.name or ""):
+        raise PluginError(f"plugin {plugin_name!r}: task name {task_class.name!r} must be kebab-case, e.g. 'voice-clone'")
+    wanted = str(task_class.contract_version).split(".")[0]
+    have = CONTRACT_VERSION.split(".")[0]
+    if wanted != have:
+        raise PluginError(
+            f"plugin {plugin_name!r}: task {task_class.name!r} was written for task contract "
+            f"{task_class.contract_version}, this lorakit provides {CONTRACT_VERSION}; "
+            "install a version of the plugin made for this lorakit"
+        )
+
+
+def _selected_entry_points() -> list[metadata.EntryPoint]:
+    eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    wanted = os.environ.get(LOAD_ENV)
+    if wanted is None:
+        return eps
+    names = {n.strip() for n in wanted.split(",") if n.strip()}
+    return [ep for ep in eps if ep.name in names or (ep.dist is not None and ep.dist.name in names)]
+
+
+@functools.lru_cache(maxsize=1)
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    return PluginHost()

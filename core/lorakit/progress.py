@@ -1,0 +1,58 @@
+"""Progress bars and notes on the terminal (rich), off in worker processes and when asked."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task_id: int | None):
+        self._progress, self._task = progress, task_id
+
+    def advance(self, losses: dict[str, float]) -> None:
+        if self._progress is None:
+            return
+        text = " ".join(f"{k}={v:.4f}" if k != "main" else f"loss={v:.4f}" for k, v in losses.items())
+        self._progress.update(self._task, advance=1, losses=text)
+
+    def note(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(f"  [dim]{text}[/dim]")
+
+
+@contextlib.contextmanager
+def training_progress(total: int, done: int = 0, enabled: bool = True) -> Iterator[_Bar]:
+    """A bar over optimizer steps showing the latest losses, elapsed time and ETA."""
+    if not enabled:
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    with progress:
+        task_id = progress.add_task("train", total=total, completed=done, losses="")
+        yield _Bar(progress, task_id)
+
+
+@contextlib.contextmanager
+def work_progress(description: str, total: int, enabled: bool = True) -> Iterator[callable]:
+    """A bar for other long work (evaluation, prediction); yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    with Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        task_id = progress.add_task(description, total=total)
+        yield lambda n=1: progress.update(task_id, advance=n)

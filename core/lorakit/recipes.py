@@ -1,0 +1,180 @@
+"""Recipes: YAML files that are data for a run, plus command-line overrides.
+
+Every recipe opens with a comment naming the command that runs it. A flag is
+``--section.field value`` (``--lora.r 16``), a top-level field (``--base demo``),
+a field name unique across sections (``--epochs 3``, ``--retain DIR``), or a
+task option (``--trigger sks``). ``--data DIR`` sets ``data.path``. Values are
+read as YAML, so ``--lora.targets "[query, value]"`` is a list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lorakit.config import SECTIONS, RunConfig, build
+from lorakit.errors import ConfigError
+
+TOP_LEVEL = ("task", "base", "output")
+
+
+@dataclass
+class Recipe:
+    """A recipe file found on disk."""
+
+    name: str
+    path: Path
+    task: str
+    command: str
+
+
+def recipe_dirs() -> list[Path]:
+    """Where named recipes are looked up: ./recipes, then the source checkout's recipes/."""
+    here = Path(__file__).resolve().parents[2] / "recipes"
+    dirs = [Path.cwd() / "recipes", here]
+    unique = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def list_recipes() -> list[Recipe]:
+    recipes = {}
+    for folder in recipe_dirs():
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem in recipes:
+                continue
+            data = _read_yaml(path)
+            recipes[path.stem] = Recipe(path.stem, path, str(data.get("task", "")), _command_line(path))
+    return list(recipes.values())
+
+
+def find_recipe(name: str) -> Path | None:
+    """The recipe file for a path or a recipe name, or None if ``name`` is neither."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"recipe file {name} does not exist")
+        return path
+    for recipe in list_recipes():
+        if recipe.name == name:
+            return recipe.path
+    return None
+
+
+def load_run_config(target: str, flags: list[str], task_options: list[str] | None = None) -> RunConfig:
+    """Build a RunConfig from a recipe path/name or a bare task name, plus flags.
+
+    ``task_options`` lists the option names of the task, so that a bare
+    ``--trigger`` lands in ``options``; callers resolve the task first.
+    """
+    values = recipe_values(target)
+    for key, value in parse_flags(flags):
+        set_value(values, key, value, task_options or [])
+    return build(RunConfig, values)
+
+
+def recipe_values(target: str) -> dict[str, Any]:
+    """The raw values of a recipe, or ``{"task": target}`` for a bare task name."""
+    path = find_recipe(target)
+    if path is None:
+        return {"task": target}
+    values = _read_yaml(path)
+    if isinstance(values.get("data"), str):
+        values["data"] = {"path": values["data"]}
+    # Relative data paths in a recipe are relative to the working directory,
+    # like the command it names, so recipes stay copy-pasteable.
+    return values
+
+
+def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
+    """``["--lora.r", "16", "--dora"]`` -> ``[("lora.r", 16), ("dora", True)]``."""
+    pairs = []
+    i = 0
+    while i < len(flags):
+        token = flags[i]
+        if not token.startswith("--") or len(token) == 2:
+            raise ConfigError(f"unexpected argument {token!r}: options are written --name value")
+        key = token[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(flags) and not flags[i + 1].startswith("--"):
+            raw = flags[i + 1]
+            i += 2
+        else:
+            raw = "true"
+            i += 1
+        pairs.append((key.replace("-", "_"), _parse_value(raw)))
+    return pairs
+
+
+def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[str]) -> None:
+    """Put one flag into the raw config dict, resolving short names."""
+    path = resolve_key(key, task_options)
+    node = values
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {} if node.get(part) is None else {"path": node[part]}
+        node = node[part]
+    node[path[-1]] = value
+
+
+def resolve_key(key: str, task_options: list[str]) -> list[str]:
+    """Where a flag goes, e.g. ``epochs`` -> ``["train", "epochs"]``."""
+    if "." in key:
+        section, _, name = key.partition(".")
+        if section in SECTIONS or section == "options":
+            return [section, name]
+        raise ConfigError(f"unknown section in --{key}; sections: {', '.join([*SECTIONS, 'options'])}")
+    if key in TOP_LEVEL:
+        return [key]
+    if key == "data":
+        return ["data", "path"]
+    owners = [s for s, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if len(owners) == 1:
+        return [owners[0], key]
+    if key in task_options:
+        return ["options", key]
+    if len(owners) > 1:
+        raise ConfigError(f"--{key} is ambiguous: write one of {', '.join(f'--{s}.{key}' for s in owners)}")
+    raise ConfigError(f"unknown option --{key}; valid options: {', '.join(valid_flags(task_options))}")
+
+
+def valid_flags(task_options: list[str]) -> list[str]:
+    flags = [f"--{k}" for k in TOP_LEVEL] + ["--data"]
+    for section, cls in SECTIONS.items():
+        flags += [f"--{section}.{f.name}" for f in dataclasses.fields(cls)]
+    flags += [f"--{name}" for name in task_options]
+    return flags
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    # YAML 1.1 reads "no"/"on" as booleans; keep them as text unless true/false.
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        return raw
+    return value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {path} must be a YAML mapping (task: ..., base: ..., data: ...)")
+    return data
+
+
+def _command_line(path: Path) -> str:
+    first = path.read_text(encoding="utf-8").splitlines()[:1]
+    return first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""

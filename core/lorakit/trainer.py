@@ -1,0 +1,347 @@
+"""The one training loop every task runs through (accelerate underneath).
+
+It owns what is the same for every modality: AdamW per optimizer group, warmup
++ cosine schedule, gradient accumulation and clipping, mixed precision, data
+order and sharding across processes, validation with early stopping and the
+best weights kept, resumable checkpoints, logs and the progress bar. The task
+only says how a batch becomes losses (``Task.training_step``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from lorakit.checkpoints import load_checkpoint, read_weights, save_checkpoint, save_weights
+from lorakit.config import TrainSettings
+from lorakit.errors import ConfigError, TrainingError
+from lorakit.lora import load_trainable_state, trainable_state
+from lorakit.progress import training_progress
+from lorakit.runlog import RunLog
+from lorakit.task import Base, Task
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    total_steps: int = 0
+    epochs: float = 0.0
+    best_step: int | None = None
+    best_metric: float | None = None
+    stopped_early: bool = False
+    interrupted: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def cosine_with_warmup(warmup: int, total: int):
+    """LR multiplier: linear warmup to 1, then cosine decay to 0 at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Trainer:
+    """Trains the LoRA weights of ``model`` (a PeftModel) on ``train_examples``."""
+
+    def __init__(
+        self,
+        task: Task,
+        base: Base,
+        model: Any,
+        train_examples: Sequence[Any],
+        val_examples: Sequence[Any],
+        settings: TrainSettings,
+        accelerator: Any,
+        run_dir: Path | None = None,
+        replay_pool: Sequence[Any] = (),
+        replay: float = 0.0,
+        show_progress: bool = True,
+    ):
+        if not train_examples:
+            raise ConfigError("no training examples are left after the held-out split; add data or lower data.test_fraction")
+        self.task, self.base, self.settings = task, base, settings
+        self.accelerator = accelerator
+        self.train_examples, self.val_examples = list(train_examples), list(val_examples)
+        self.replay_pool, self.replay = list(replay_pool), replay
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.show_progress = show_progress and accelerator.is_main_process
+        self.metric, self.mode = self._watched_metric()
+        self.model = accelerator.prepare(model)
+        groups = task.optimizer_groups(base, self.unwrapped)
+        self.group_params = {name: params for name, params in groups.items() if params}
+        if not self.group_params:
+            raise ConfigError("the model has no trainable parameters: check --lora.targets")
+        self.optimizers = self._make_optimizers()
+        self.steps_per_epoch = math.ceil(len(self._epoch_batches(0)) / settings.grad_accum)
+        self.total_steps = settings.max_steps or settings.epochs * self.steps_per_epoch
+        warmup = int(settings.warmup_ratio * self.total_steps)
+        self.schedulers = self._make_schedulers(warmup)
+        self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and accelerator.is_main_process)
+        self.best_state: dict[str, Any] | None = None
+        self._in_optimizer_step = False
+
+    @property
+    def unwrapped(self) -> Any:
+        return self.accelerator.unwrap_model(self.model)
+
+    # -- setup ----------------------------------------------------------------
+
+    def _watched_metric(self) -> tuple[str, str]:
+        metric = self.settings.metric
+        if metric == "val_loss":
+            return metric, "min"
+        if metric not in self.task.metrics:
+            valid = ", ".join(["val_loss", *self.task.metrics])
+            raise ConfigError(f"train.metric = {metric!r} is not a metric of task {self.task.name!r}; valid: {valid}")
+        return metric, self.task.metrics[metric]
+
+    def _make_optimizers(self) -> dict[str, Any]:
+        import torch
+
+        optimizers = {
+            name: torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=self.settings.weight_decay)
+            for name, params in self.group_params.items()
+        }
+        prepared = self.accelerator.prepare(*optimizers.values())
+        prepared = prepared if isinstance(prepared, (list, tuple)) else [prepared]
+        return dict(zip(optimizers, prepared))
+
+    def _make_schedulers(self, warmup: int) -> dict[str, Any]:
+        from torch.optim.lr_scheduler import LambdaLR
+
+        factor = cosine_with_warmup(warmup, self.total_steps)
+        return {name: LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
+
+    # -- data order -----------------------------------------------------------
+
+    def _epoch_examples(self, epoch: int) -> list[Any]:
+        """This epoch's examples in training order: the data plus replayed retain
+        examples, shuffled by (seed, epoch) so a resumed run sees the same order."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.settings.seed, epoch])
+        examples = list(self.train_examples)
+        if self.replay > 0 and self.replay_pool:
+            n = round(len(examples) * self.replay / (1 - self.replay))
+            picks = rng.choice(len(self.replay_pool), size=n, replace=n > len(self.replay_pool))
+            examples += [self.replay_pool[i] for i in picks]
+        return [examples[i] for i in rng.permutation(len(examples))]
+
+    def _epoch_batches(self, epoch: int) -> list[list[Any]]:
+        """This process's batches of the epoch; every process gets the same count
+        (wrapping around), so distributed steps stay in lockstep."""
+        examples = self._epoch_examples(epoch)
+        size = self.settings.batch_size
+        batches = [examples[i : i + size] for i in range(0, len(examples), size)]
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        per_rank = math.ceil(len(batches) / world)
+        return [batches[(rank + world * i) % len(batches)] for i in range(per_rank)]
+
+    def _loader(self, batches: list[list[Any]], seed: int) -> Any:
+        import functools
+
+        import torch
+        from torch.utils.data import DataLoader
+
+        # A private generator keeps the DataLoader from drawing on the global
+        # RNG, which a resumed run must find exactly as it was.
+        return DataLoader(
+            batches,
+            batch_size=None,
+            shuffle=False,
+            collate_fn=functools.partial(self.task.collate, self.base),
+            num_workers=self.settings.num_workers,
+            pin_memory=self.accelerator.device.type == "cuda",
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    # -- the loop -------------------------------------------------------------
+
+    def fit(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+        """Train to ``total_steps`` (or early stop). ``stop_after`` stops after that
+        many optimizer steps with a checkpoint, as an interruption would."""
+        state = {"step": 0, "epoch": 0, "batch": 0, "best": None, "best_step": None, "bad_evals": 0, "history": []}
+        if resume:
+            state.update(load_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers))
+            if state["best_step"] is not None:
+                self.best_state = read_weights(self._ckpt("best"))
+        result = TrainResult(total_steps=self.total_steps)
+        self.model.train()
+        with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
+            try:
+                self._run_epochs(state, result, progress, stop_after)
+            except KeyboardInterrupt:
+                if self.run_dir is not None and not self._in_optimizer_step and state["step"] > 0:
+                    self._save_last(state)
+                raise
+            finally:
+                self.log.close()
+        result.steps, result.history = state["step"], state["history"]
+        result.epochs = round(state["epoch"] + state["batch"] / max(1, len(self._epoch_batches(0))), 3)
+        result.best_step, result.best_metric = state["best_step"], state["best"]
+        if not result.interrupted and self.best_state is not None:
+            load_trainable_state(self.unwrapped, self.best_state)
+        self.model.eval()
+        return result
+
+    def _run_epochs(self, state: dict, result: TrainResult, progress: Any, stop_after: int | None) -> None:
+        while state["step"] < self.total_steps:
+            batches = self._epoch_batches(state["epoch"])
+            loader = self._loader(batches[state["batch"] :], seed=self.settings.seed + state["epoch"])
+            window_losses: dict[str, float] = {}
+            for index, batch in enumerate(loader, start=state["batch"]):
+                window_start = index - index % self.settings.grad_accum
+                window = min(self.settings.grad_accum, len(batches) - window_start)
+                boundary = index == window_start + window - 1
+                self._micro_step(batch, window, boundary, window_losses, state)
+                if not boundary:
+                    continue
+                done = self._after_step(state, index + 1, len(batches), window_losses, progress)
+                window_losses = {}
+                if done:
+                    result.stopped_early = state["step"] < self.total_steps
+                    return
+                if stop_after is not None and state["step"] >= stop_after:
+                    self._save_last(state)
+                    result.interrupted = True
+                    return
+
+    def _micro_step(self, batch: Any, window: int, boundary: bool, losses: dict[str, float], state: dict) -> None:
+        import torch
+
+        batch = _to_device(batch, self.accelerator.device)
+        multi = len(self.group_params) > 1
+        sync = contextlib.nullcontext() if boundary else self.accelerator.no_sync(self.model)
+        with sync:
+            steps = self.task.training_step(self.base, self.model, batch)
+            while True:
+                with self.accelerator.autocast():
+                    item = next(steps, None)
+                if item is None:
+                    break
+                group, loss = item
+                if not torch.isfinite(loss.detach()).all():
+                    raise self._non_finite(state, f"the {group} loss is {loss.item()}")
+                inputs = self.group_params[group] if multi else None
+                self.accelerator.backward(loss / window, inputs=inputs)
+                losses[group] = losses.get(group, 0.0) + loss.item() / window
+                if boundary:
+                    self._optimizer_step(group, state)
+
+    def _optimizer_step(self, group: str, state: dict) -> None:
+        import torch
+
+        self._in_optimizer_step = True
+        if self.settings.max_grad_norm is not None:
+            norm = self.accelerator.clip_grad_norm_(self.group_params[group], self.settings.max_grad_norm)
+            if not torch.isfinite(torch.as_tensor(norm)).all():
+                self._in_optimizer_step = False
+                raise self._non_finite(state, f"the {group} gradient norm is {float(norm)}")
+        self.optimizers[group].step()
+        self.schedulers[group].step()
+        self.optimizers[group].zero_grad(set_to_none=True)
+        self._in_optimizer_step = False
+
+    def _after_step(self, state: dict, next_batch: int, epoch_batches: int, losses: dict[str, float], progress: Any) -> bool:
+        """Count the step, log, validate, checkpoint; True when training must stop."""
+        epoch_done = next_batch == epoch_batches
+        state["step"] += 1
+        state["batch"] = 0 if epoch_done else next_batch
+        if epoch_done:
+            state["epoch"] += 1
+        step = state["step"]
+        lr = self.schedulers[next(iter(self.schedulers))].get_last_lr()[0]
+        progress.advance(losses)
+        if step % self.settings.log_every == 0 or step == self.total_steps:
+            self.log.write("train", step, lr=lr, epoch=state["epoch"], **{f"loss_{k}" if k != "main" else "loss": v for k, v in losses.items()})
+        evaluate = (self.settings.eval_every and step % self.settings.eval_every == 0) or (
+            not self.settings.eval_every and epoch_done) or step == self.total_steps
+        stop = False
+        if evaluate and self.val_examples:
+            stop = self._validate(state, progress)
+        if self.run_dir is not None and (evaluate or stop or (self.settings.save_every and step % self.settings.save_every == 0)):
+            self._save_last(state)
+        return stop or step >= self.total_steps
+
+    def _validate(self, state: dict, progress: Any) -> bool:
+        """Validation metrics; keeps the best weights; True to stop early."""
+        metrics = self.validate()
+        value = metrics[self.metric]
+        state["history"].append({"step": state["step"], **metrics})
+        self.log.write("validation", state["step"], **metrics)
+        progress.note(f"step {state['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        better = state["best"] is None or (value < state["best"] if self.mode == "min" else value > state["best"])
+        if better:
+            state["best"], state["best_step"], state["bad_evals"] = value, state["step"], 0
+            self.best_state = trainable_state(self.unwrapped)
+            if self.run_dir is not None and self.accelerator.is_main_process:
+                save_weights(self._ckpt("best"), self.unwrapped, {"step": state["step"], self.metric: value})
+            return False
+        state["bad_evals"] += 1
+        return self.settings.patience is not None and state["bad_evals"] >= self.settings.patience
+
+    def validate(self) -> dict[str, float]:
+        """Validation loss, plus the watched task metric when it is not the loss."""
+        import torch
+
+        self.model.eval()
+        total, count = 0.0, 0
+        size = self.settings.batch_size
+        with torch.no_grad():
+            for start in range(0, len(self.val_examples), size):
+                chunk = self.val_examples[start : start + size]
+                batch = _to_device(self.task.collate(self.base, chunk), self.accelerator.device)
+                with self.accelerator.autocast():
+                    loss = self.task.validation_loss(self.base, self.model, batch)
+                total += float(loss) * len(chunk)
+                count += len(chunk)
+        metrics = {"val_loss": total / max(1, count)}
+        if self.metric != "val_loss":
+            with self.accelerator.autocast():
+                scores = self.task.evaluate(self.base, self.unwrapped, self.val_examples)
+            metrics[self.metric] = float(scores[self.metric])
+        self.model.train()
+        return metrics
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def _ckpt(self, name: str) -> Path:
+        if self.run_dir is None:
+            raise TrainingError("resuming needs a run folder (--output)")
+        return self.run_dir / "checkpoints" / name
+
+    def _save_last(self, state: dict) -> None:
+        if self.accelerator.is_main_process:
+            save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state)
+        self.accelerator.wait_for_everyone()
+
+    def _non_finite(self, state: dict, what: str) -> TrainingError:
+        last = self._ckpt("last") if self.run_dir is not None else None
+        kept = (
+            f"the last good checkpoint is kept in {last}; "
+            if last is not None and last.exists() else "no checkpoint was written yet; "
+        )
+        return TrainingError(
+            f"training stopped at step {state['step'] + 1}: {what}. {kept}"
+            "lower --train.lr, keep --train.max_grad_norm on, or check the data, then rerun (with --resume to continue)"
+        )
+
+
+def _to_device(batch: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch

@@ -1,0 +1,31 @@
+"""Shared fixtures: small thread counts, the toy task, temporary data."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+# Two busy processes on two cores can slow a step 50-fold: keep tests lean.
+torch.set_num_threads(2)
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import toy_plugin  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy_host():
+    """The process-wide plugin host with the toy task added."""
+    from lorakit.plugins import get_host
+
+    host = get_host()
+    host.add_plugin(toy_plugin, "toy-tests")
+    return host
+
+
+@pytest.fixture
+def toy_data(tmp_path):
+    return toy_plugin.write_toy_data(tmp_path / "toy-data")
