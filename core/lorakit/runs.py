@@ -82,6 +82,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     """Train an adapter, evaluate base vs adapter on held-out data, export the adapter."""
     from lorakit.device import describe, make_accelerator
     from lorakit.lora import count_parameters, inject
+    from accelerate.utils import set_seed
+
     from lorakit.trainer import Trainer
 
     task = make_task(config)
@@ -93,6 +95,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     splits = load_splits(task, base, config)
     targets = config.lora.targets or task.lora_targets(base)
     to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else list(task.modules_to_save(base, splits.train))
+    set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
     model = inject(base.model, config.lora, targets, to_save)
     accelerator = make_accelerator(config.train.precision)
     trainable, total = count_parameters(model)

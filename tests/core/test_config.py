@@ -1,0 +1,50 @@
+import pytest
+
+from lorakit.config import LoraSettings, RunConfig, TrainSettings, build
+from lorakit.errors import ConfigError
+
+
+def test_build_coerces_strings_from_flags():
+    config = build(RunConfig, {"task": "toy", "lora": {"r": "16", "dora": "true"}, "train": {"lr": "3e-4", "patience": "null"}})
+    assert config.lora.r == 16 and config.lora.dora is True
+    assert config.train.lr == pytest.approx(3e-4) and config.train.patience is None
+
+
+def test_unknown_field_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        build(RunConfig, {"task": "toy", "lora": {"rank": 4}})
+    message = str(info.value)
+    assert "lora.rank" in message and "lora.r," in message and "lora.alpha" in message
+
+
+@pytest.mark.parametrize(
+    "cls, values, field",
+    [
+        (LoraSettings, {"r": 0}, "lora.r"),
+        (LoraSettings, {"dropout": 1.5}, "lora.dropout"),
+        (LoraSettings, {"targets": []}, "lora.targets"),
+        (TrainSettings, {"batch_size": 0}, "train.batch_size"),
+        (TrainSettings, {"precision": "fp8"}, "train.precision"),
+        (TrainSettings, {"warmup_ratio": 1.0}, "train.warmup_ratio"),
+    ],
+)
+def test_post_init_names_the_bad_field(cls, values, field):
+    with pytest.raises(ConfigError, match=field):
+        build(cls, values)
+
+
+def test_wrong_types_are_refused():
+    with pytest.raises(ConfigError, match="expected an integer"):
+        build(TrainSettings, {"epochs": "three"})
+    with pytest.raises(ConfigError, match="expected true or false"):
+        build(LoraSettings, {"rslora": "maybe"})
+
+
+def test_replay_needs_a_retain_set():
+    with pytest.raises(ConfigError, match="data.retain"):
+        build(RunConfig, {"task": "toy", "data": {"replay": 0.5}})
+
+
+def test_targets_list_or_regex():
+    assert build(LoraSettings, {"targets": ["query", "value"]}).targets == ["query", "value"]
+    assert build(LoraSettings, {"targets": r".*\.(query|value)"}).targets == r".*\.(query|value)"

@@ -1,0 +1,82 @@
+import subprocess
+import sys
+from importlib import metadata
+
+import lorakit
+from lorakit import plugins
+from lorakit.plugins import PluginHost
+from lorakit.task import Task
+
+
+def test_builtin_caption_task_comes_through_the_entry_point():
+    host = PluginHost()
+    assert "caption" in host.tasks
+    info = host.plugins["caption"]
+    assert info.error is None and "register_tasks" in info.hooks and info.version
+
+
+def test_load_plugins_env_narrows(monkeypatch):
+    monkeypatch.setenv(plugins.LOAD_ENV, "")
+    assert PluginHost().tasks == {}
+    monkeypatch.setenv(plugins.LOAD_ENV, "caption")
+    assert set(PluginHost().tasks) == {"caption"}
+
+
+def test_import_error_is_reported_by_name(monkeypatch):
+    broken = metadata.EntryPoint(name="broken-one", value="lorakit_no_such_module_xyz", group="lorakit")
+    monkeypatch.setattr(plugins, "_selected_entry_points", lambda: [broken, *metadata.entry_points(group="lorakit")])
+    host = PluginHost()
+    assert "failed to import" in host.plugins["broken-one"].error
+    assert "caption" in host.tasks  # the others still load
+
+
+class _Misspelt:
+    @lorakit.hookimpl
+    def register_task(self, register):  # missing "s": not a hook
+        pass
+
+
+class _Good:
+    class GoodTask(Task):
+        name = "good-task"
+
+    @lorakit.hookimpl
+    def register_tasks(self, register):
+        register(self.GoodTask)
+
+
+class _WrongContract:
+    class OldTask(Task):
+        name = "old-task"
+        contract_version = "0.3"
+
+    @lorakit.hookimpl
+    def register_tasks(self, register):
+        register(self.OldTask)
+
+
+def test_misspelt_hook_and_wrong_contract_fail_loudly_without_breaking_others():
+    host = PluginHost(load_entry_points=False)
+    misspelt = host.add_plugin(_Misspelt(), "misspelt")
+    old = host.add_plugin(_WrongContract(), "old")
+    good = host.add_plugin(_Good(), "good")
+    assert "register_task" in misspelt.error
+    assert "old-task" in old.error and "0.3" in old.error and lorakit.CONTRACT_VERSION in old.error
+    assert good.error is None and list(host.tasks) == ["good-task"]
+
+
+def test_unknown_task_lists_known_ones():
+    host = PluginHost(load_entry_points=False)
+    host.add_plugin(_Good(), "good")
+    try:
+        host.task("nope")
+    except lorakit.errors.PluginError as exc:
+        assert "good-task" in str(exc)
+    else:
+        raise AssertionError("unknown task accepted")
+
+
+def test_listing_tasks_does_not_import_torch():
+    code = "import sys; from lorakit.cli import main; sys.argv=['lorakit','tasks']\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "caption" in out and out.strip().endswith("False")

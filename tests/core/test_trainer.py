@@ -1,0 +1,86 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lorakit import runs
+from lorakit.errors import ConfigError, TrainingError
+
+
+def _config(data, out, *flags):
+    return runs.load_config("toy", ["--data", str(data), "--output", str(out), "--lr", "0.02",
+                                    "--batch_size", "16", "--lora.dropout", "0.1", *flags])
+
+
+def test_toy_adapter_learns_on_held_out_data(toy_host, toy_data, tmp_path):
+    outcome = runs.run(_config(toy_data, tmp_path / "run", "--epochs", "20"), show_progress=False)
+    test = outcome.report["test"]
+    assert test["adapter"]["mse"] < 0.1 * test["base"]["mse"]
+    log = [json.loads(line) for line in (outcome.run_dir / "log.jsonl").read_text().splitlines()]
+    assert {"train", "validation"} <= {r["event"] for r in log}
+    assert list((outcome.run_dir / "tb").iterdir()), "TensorBoard events are written"
+
+
+def test_resume_continues_exactly(toy_host, toy_data, tmp_path):
+    flags = ("--epochs", "4", "--grad_accum", "2", "--eval_every", "3")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    first = runs.run(_config(toy_data, tmp_path / "parts", *flags), stop_after=5, show_progress=False)
+    assert first.train.interrupted and first.adapter_dir is None
+    resumed = runs.run(_config(toy_data, tmp_path / "parts", *flags), resume=True, show_progress=False)
+    assert resumed.train.steps == whole.train.steps
+    a = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_another_config(toy_host, toy_data, tmp_path):
+    runs.run(_config(toy_data, tmp_path / "r", "--epochs", "2"), stop_after=2, show_progress=False)
+    with pytest.raises(ConfigError, match="train.epochs"):
+        runs.run(_config(toy_data, tmp_path / "r", "--epochs", "3"), resume=True, show_progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(toy_host, toy_data, tmp_path):
+    config = _config(toy_data, tmp_path / "nan", "--epochs", "3", "--save_every", "2", "--nan_at_call", "6")
+    with pytest.raises(TrainingError) as info:
+        runs.run(config, show_progress=False)
+    assert "loss is nan" in str(info.value) and "checkpoints/last" in str(info.value)
+    state = json.loads((tmp_path / "nan" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["step"] == 4
+    weights = load_file(str(tmp_path / "nan" / "checkpoints" / "last" / "trainable.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_early_stopping_keeps_the_best_weights(toy_host, toy_data, tmp_path):
+    # A huge learning rate makes validation worse after the first evaluations.
+    config = _config(toy_data, tmp_path / "es", "--epochs", "30", "--train.lr", "0.5", "--patience", "2", "--eval_every", "2")
+    outcome = runs.run(config, show_progress=False)
+    assert outcome.train.stopped_early and outcome.train.steps < outcome.train.total_steps
+    history = outcome.train.history
+    best = min(h["val_loss"] for h in history)
+    assert outcome.train.best_metric == pytest.approx(best)
+    assert history[-1]["val_loss"] > best
+
+
+def test_two_optimizers_each_update_their_own_parameters(toy_host, toy_data, tmp_path):
+    outcome = runs.run(_config(toy_data, tmp_path / "two", "--epochs", "6", "--two_optimizers"), show_progress=False)
+    assert outcome.report["test"]["adapter"]["mse"] < 0.5 * outcome.report["test"]["base"]["mse"]
+    saved = torch.load(tmp_path / "two" / "checkpoints" / "last" / "trainer_state.pt", weights_only=True)
+    assert set(saved["optimizers"]) == {"encoder", "head"}
+
+
+def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_path):
+    from toy_plugin import write_toy_data
+
+    retain = write_toy_data(tmp_path / "retain", n=40, seed=5)
+    config = _config(toy_data, tmp_path / "replay", "--epochs", "1", "--retain", str(retain), "--replay", "0.5")
+    outcome = runs.run(config, show_progress=False)
+    assert set(outcome.report) == {"test", "retain"}
+    assert outcome.report["retain"]["examples"] == 20
+    # 180 train examples + as many replayed ones, batches of 16.
+    assert outcome.train.total_steps == 23
+
+
+def test_unknown_metric_is_refused(toy_host, toy_data, tmp_path):
+    with pytest.raises(ConfigError, match="mse"):
+        runs.run(_config(toy_data, tmp_path / "m", "--train.metric", "cider"), show_progress=False)
