@@ -67,13 +67,15 @@ def find_recipe(name: str) -> Path | None:
     return None
 
 
-def load_run_config(target: str, flags: list[str], task_options: list[str] | None = None) -> RunConfig:
+def load_run_config(target: str, flags: list[str], task_options: list[str] | None = None,
+                    defaults: dict[str, Any] | None = None) -> RunConfig:
     """Build a RunConfig from a recipe path/name or a bare task name, plus flags.
 
     ``task_options`` lists the option names of the task, so that a bare
-    ``--trigger`` lands in ``options``; callers resolve the task first.
+    ``--trigger`` lands in ``options``; ``defaults`` are the task's recommended
+    values, under the recipe's. Callers resolve the task first.
     """
-    values = recipe_values(target)
+    values = merged(defaults or {}, recipe_values(target))
     for key, value in parse_flags(flags):
         set_value(values, key, value, task_options or [])
     return build(RunConfig, values)
@@ -90,6 +92,14 @@ def recipe_values(target: str) -> dict[str, Any]:
     # Relative data paths in a recipe are relative to the working directory,
     # like the command it names, so recipes stay copy-pasteable.
     return values
+
+
+def merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``under``, section by section."""
+    out = dict(under)
+    for key, value in over.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:

@@ -71,7 +71,7 @@ def load_config(target: str, flags: list[str]) -> RunConfig:
 
     task_name = dict(parse_flags(flags)).get("task") or recipe_values(target).get("task") or target
     task_class = get_host().task(str(task_name))
-    return load_run_config(target, flags, options_fields(task_class.options_class))
+    return load_run_config(target, flags, options_fields(task_class.options_class), task_class.defaults)
 
 
 # -- run ------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Task:
     * ``default_targets``: LoRA target module names (suffixes) or one regex.
     * ``default_modules_to_save``: modules trained fully and saved with the adapter.
     * ``contract_version``: the ``CONTRACT_VERSION`` the task was written for.
+    * ``defaults``: recommended config values for this task, shaped like a
+      recipe (``{"train": {"lr": 2e-3}, "lora": {"r": 16}}``); a recipe and
+      flags override them.
 
     The instance receives its options as ``self.options`` before any other call.
     """
@@ -83,6 +86,7 @@ class Task:
     default_targets: ClassVar[Sequence[str] | str] = ()
     default_modules_to_save: ClassVar[Sequence[str]] = ()
     contract_version: ClassVar[str] = CONTRACT_VERSION
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: TaskOptions | None = None):
         self.options = options if options is not None else self.options_class()
