@@ -1,0 +1,68 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from lorakit.cli import cli
+
+
+@pytest.fixture
+def runner(toy_host):
+    return CliRunner()
+
+
+def test_tasks_plugins_recipes(runner):
+    result = runner.invoke(cli, ["tasks"])
+    assert result.exit_code == 0 and "caption" in result.output and "toy" in result.output
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0 and "register_tasks" in result.output
+    result = runner.invoke(cli, ["recipes"])
+    assert result.exit_code == 0 and "lorakit run" in result.output
+
+
+def test_run_predict_evaluate_export(runner, toy_data, tmp_path):
+    run_dir = tmp_path / "run"
+    result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(run_dir), "--epochs", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "base vs adapter" in result.output and "mse" in result.output and str(run_dir / "adapter") in result.output
+
+    result = runner.invoke(cli, ["predict", "toy", "--adapter", str(run_dir), "0.1,0.2,0.3,0.4"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output.splitlines()[0])) == {"input", "y"}
+
+    result = runner.invoke(cli, ["evaluate", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["test"]["adapter"]["mse"] < report["test"]["base"]["mse"]
+
+    result = runner.invoke(cli, ["export", str(run_dir), "--merged", str(tmp_path / "merged")])
+    assert result.exit_code == 0 and (tmp_path / "merged" / "model.safetensors").is_file()
+    result = runner.invoke(cli, ["export", str(run_dir), "--merged", str(tmp_path / "merged")])
+    assert result.exit_code != 0 and "already exists" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "toy", "--data", "/nonexistent/folder"], "/nonexistent/folder"),
+        (["run", "toy", "--lora.rank", "4"], "valid fields"),
+        (["run", "toy", "--colour", "red"], "unknown option --colour"),
+        (["run", "no-such-task"], "known tasks"),
+        (["run", "toy"], "--data DIR"),
+        (["predict", "toy", "--adapter", "/nonexistent", "1,2,3,4"], "not an adapter"),
+    ],
+)
+def test_user_mistakes_give_one_clear_line_and_leave_nothing(runner, tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, args)
+    assert result.exit_code != 0
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_existing_run_folder_is_refused(runner, toy_data, tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "config.yaml").write_text("task: toy\n")
+    result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(tmp_path / "taken")])
+    assert result.exit_code != 0 and "--resume" in result.output
