@@ -12,6 +12,7 @@ A run folder holds::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -104,13 +105,20 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
                       f"{len(splits.test)} held-out examples; device {describe(accelerator)}")
         console.print(f"LoRA r={config.lora.r} on {targets}: {trainable:,} trainable of {total:,} parameters "
                       f"({100 * trainable / total:.2f}%)")
+    trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
+                      replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress)
     if not resume and accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
     accelerator.wait_for_everyone()
-    trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
-                      replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress)
-    result = trainer.fit(resume=resume, stop_after=stop_after)
+    try:
+        result = trainer.fit(resume=resume, stop_after=stop_after)
+    except BaseException:
+        # A run that dies before its first checkpoint has nothing to resume:
+        # leave no folder behind, so the same command can simply be rerun.
+        if not resume and accelerator.is_main_process and not (run_dir / "checkpoints").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     if result.interrupted or not accelerator.is_main_process:
         return RunOutcome(run_dir, None, result, {})
     model = trainer.unwrapped

@@ -84,7 +84,7 @@ class Trainer:
         self.total_steps = settings.max_steps or settings.epochs * self.steps_per_epoch
         warmup = int(settings.warmup_ratio * self.total_steps)
         self.schedulers = self._make_schedulers(warmup)
-        self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and accelerator.is_main_process)
+        self.log: RunLog | None = None
         self.best_state: dict[str, Any] | None = None
         self._in_optimizer_step = False
 
@@ -174,6 +174,7 @@ class Trainer:
             if state["best_step"] is not None:
                 self.best_state = read_weights(self._ckpt("best"))
         result = TrainResult(total_steps=self.total_steps)
+        self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and self.accelerator.is_main_process)
         self.model.train()
         with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
             try:

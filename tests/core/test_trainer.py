@@ -84,3 +84,10 @@ def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_pa
 def test_unknown_metric_is_refused(toy_host, toy_data, tmp_path):
     with pytest.raises(ConfigError, match="mse"):
         runs.run(_config(toy_data, tmp_path / "m", "--train.metric", "cider"), show_progress=False)
+
+
+def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
+    config = _config(toy_data, tmp_path / "early-nan", "--epochs", "3", "--nan_at_call", "1")
+    with pytest.raises(TrainingError, match="no checkpoint was written yet"):
+        runs.run(config, show_progress=False)
+    assert not (tmp_path / "early-nan").exists()

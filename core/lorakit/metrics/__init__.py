@@ -1,0 +1,1 @@
+"""Shared scorers any plugin may use (captioning: BLEU-4, CIDEr)."""
