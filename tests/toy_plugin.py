@@ -62,12 +62,17 @@ def write_toy_data(folder: Path, n: int = 240, seed: int = 0) -> Path:
 class ToyOptions(TaskOptions):
     #: Make the loss NaN from this loss call on (to test the non-finite guard).
     nan_at_call: Optional[int] = None
+    #: Raise KeyboardInterrupt at this loss call, once per process (to test Ctrl-C).
+    interrupt_at_call: Optional[int] = None
     #: Train encoder and head LoRA with two optimizers (to test multi-optimizer steps).
     two_optimizers: bool = False
 
     def __post_init__(self):
         if self.nan_at_call is not None and self.nan_at_call < 1:
             raise ConfigError(f"options.nan_at_call = {self.nan_at_call} must be >= 1")
+
+
+INTERRUPTED: list[bool] = []
 
 
 class ToyTask(Task):
@@ -112,6 +117,9 @@ class ToyTask(Task):
 
     def loss(self, base: Base, model, batch) -> Any:
         self.calls += 1
+        if self.calls == self.options.interrupt_at_call and not INTERRUPTED:
+            INTERRUPTED.append(True)
+            raise KeyboardInterrupt
         loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
         if self.options.nan_at_call is not None and self.calls >= self.options.nan_at_call:
             loss = loss * float("nan")

@@ -91,3 +91,13 @@ def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data
     with pytest.raises(TrainingError, match="no checkpoint was written yet"):
         runs.run(config, show_progress=False)
     assert not (tmp_path / "early-nan").exists()
+
+
+def test_ctrl_c_saves_the_last_completed_step_and_resume_finishes(toy_host, toy_data, tmp_path):
+    flags = ("--epochs", "2")
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(_config(toy_data, tmp_path / "c", *flags, "--interrupt_at_call", "8"), show_progress=False)
+    state = json.loads((tmp_path / "c" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["step"] == 7
+    resumed = runs.run(_config(toy_data, tmp_path / "c", *flags, "--interrupt_at_call", "8"), resume=True, show_progress=False)
+    assert resumed.train.steps == resumed.train.total_steps == 24
