@@ -99,7 +99,7 @@ class ToyTask(Task):
             return Base(model=model, name=name)
         raise BaseModelError(f"unknown toy base {name!r}: use demo, demo-other or a folder with model.safetensors")
 
-    def load_data(self, path: Path, base=None) -> list[Any]:
+    def load_data(self, path: Path, base=None, role: str = "data") -> list[Any]:
         file = Path(path) / "data.jsonl"
         if not file.is_file():
             raise DataError(f"{file} is missing")

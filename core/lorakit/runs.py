@@ -199,13 +199,13 @@ def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
         train = train[: config.data.max_examples]
     splits = Splits(train, val, test)
     if config.data.retain:
-        retain = _read(task, base, config.data.retain, "data.retain")
+        retain = _read(task, base, config.data.retain, "data.retain", role="retain")
         splits.retain_test, splits.replay_pool = split_examples(retain, [0.5], seed)
     return splits
 
 
-def _read(task: Task, base: Base, path: str, field_name: str) -> list[Any]:
-    examples = task.load_data(Path(path), base)
+def _read(task: Task, base: Base, path: str, field_name: str, role: str = "data") -> list[Any]:
+    examples = task.load_data(Path(path), base, role=role)
     if not examples:
         raise DataError(f"{path} ({field_name}) holds no examples")
     return examples
@@ -265,7 +265,7 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
     if data:
         splits.test = _read(task, base, data, "--data")
     if retain:
-        splits.retain_test = _read(task, base, retain, "--retain")
+        splits.retain_test = _read(task, base, retain, "--retain", role="retain")
     if not splits.test and not splits.retain_test:
         raise ConfigError(f"nothing to evaluate: {run_dir} has no {CONFIG_FILE}; pass --data DIR")
     return evaluate_pair(task, base, model, splits, show_progress)

@@ -114,7 +114,7 @@ class Task:
 
     # -- data -----------------------------------------------------------------
 
-    def load_data(self, path: Path, base: Base | None = None) -> list[Any]:
+    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
         """Read and validate the data at ``path`` into a list of examples.
 
         Examples are whatever ``collate`` takes (small records such as a file
@@ -122,6 +122,11 @@ class Task:
         DataLoader workers). Raise ``DataError`` naming the file, the line
         and the fix for any bad input, before anything is trained. ``base`` is
         given when the task needs it to validate (e.g. a vocabulary).
+
+        ``role`` is ``"data"`` for the user's new-domain data (training and
+        held-out) and ``"retain"`` for data of the base's old domain, which is
+        replayed in training and evaluated for forgetting; a task may mark its
+        examples by role (e.g. no trigger word on retain examples).
         """
         raise NotImplementedError
 

@@ -1,0 +1,5 @@
+"""``python -m lorakit`` (and ``accelerate launch -m lorakit``) runs the CLI."""
+
+from lorakit.cli import main
+
+main()

@@ -1,0 +1,16 @@
+"""lorakit's ``caption`` task: LoRA adapters for BLIP image captioning.
+
+Registered through the ``lorakit`` entry-point group like any third-party
+plugin. Importing this package stays instant: torch and transformers are
+imported inside the task's methods.
+"""
+
+from lorakit import hookimpl
+
+
+@hookimpl
+def register_tasks(register):
+    """Register the ``caption`` task."""
+    from lorakit_caption.task import CaptionTask
+
+    register(CaptionTask)

@@ -1,0 +1,152 @@
+"""Reading and validating a caption data folder.
+
+Three layouts are read, checked in this order:
+
+* ``metadata.jsonl`` (Hugging Face imagefolder): one JSON object a line,
+  ``{"file_name": "cat.png", "text": "a cat on a sofa"}``;
+* ``metadata.csv``: the same two columns, with a header row;
+* sidecar captions (kohya / Stable Diffusion convention): ``cat.png`` next to
+  ``cat.txt`` holding its caption.
+
+An image may have several captions (several metadata rows); each becomes one
+example and the evaluation scores against all of them. Every problem raises
+``DataError`` naming the file (and line) and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image, list_files, require_folder, resolve_member
+from lorakit.errors import DataError
+
+METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+_SUPPORTED = ", ".join(IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class CaptionExample:
+    """One image and one of its captions. ``image`` is an absolute path, so
+    examples pickle into DataLoader workers and survive a change of folder.
+    ``triggered`` is False for the base's old-domain (retain) examples, which
+    must not be tied to the adapter's trigger word."""
+
+    image: str
+    text: str
+    triggered: bool = True
+
+
+def read_caption_folder(folder: Path, check_images: bool = True) -> list[CaptionExample]:
+    """Read every (image, caption) pair under ``folder``, validated.
+
+    ``check_images`` decodes every image once to catch corrupt or truncated
+    files before training (a few ms an image).
+    """
+    folder = require_folder(Path(folder))
+    files = list_files(folder)
+    metadata = [folder / name for name in METADATA_FILES if (folder / name).is_file()]
+    if len(metadata) > 1:
+        raise DataError(f"{folder} has both metadata.jsonl and metadata.csv; keep one of them")
+    if metadata:
+        pairs = _read_metadata(folder, metadata[0])
+        _check_all_captioned(files, pairs, metadata[0])
+    else:
+        pairs = _read_sidecars(folder, files)
+    if not pairs:
+        raise DataError(
+            f"{folder} holds no captioned images; add images ({_SUPPORTED}) with a metadata.jsonl "
+            "(file_name, text) or a .txt caption next to each image"
+        )
+    if check_images:
+        for image in sorted({path for path, _ in pairs}):
+            check_image(image)
+    return [CaptionExample(str(path), text) for path, text in pairs]
+
+
+def _read_metadata(folder: Path, metadata: Path) -> list[tuple[Path, str]]:
+    rows = _jsonl_rows(metadata) if metadata.suffix == ".jsonl" else _csv_rows(metadata)
+    return [_checked_row(folder, f"{metadata}:{line}", row) for line, row in rows]
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); write one JSON object per line") from error
+        if not isinstance(row, dict):
+            raise DataError(f'{path}:{number}: expected a JSON object like {{"file_name": "a.png", "text": "..."}}')
+        rows.append((number, row))
+    return rows
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict]]:
+    reader = csv.DictReader(_read_text(path).splitlines())
+    missing = {"file_name", "text"} - set(reader.fieldnames or ())
+    if missing:
+        raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}; the header must name file_name and text")
+    # Line numbers count the header as line 1, as an editor shows them.
+    return [(number, row) for number, row in enumerate(reader, start=2)]
+
+
+def _checked_row(folder: Path, where: str, row: dict) -> tuple[Path, str]:
+    name, text = row.get("file_name"), row.get("text")
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"{where}: missing file_name; give the image's path relative to the data folder")
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: empty caption for {name!r}; write its caption in the text field or remove the row")
+    path = resolve_member(folder, name.strip(), where)
+    if not is_image(path):
+        raise DataError(f"{where}: {name!r} is not a supported image type; use one of {_SUPPORTED}")
+    if not path.is_file():
+        raise DataError(f"{where}: caption without image: {path} does not exist; add the image or remove the row")
+    return path, " ".join(text.split())
+
+
+def _check_all_captioned(files: list[Path], pairs: list[tuple[Path, str]], metadata: Path) -> None:
+    captioned = {path for path, _ in pairs}
+    for path in files:
+        if path.name in METADATA_FILES:
+            continue
+        if not is_image(path):
+            raise DataError(
+                f"{path}: unsupported file type; data folders hold images ({_SUPPORTED}) and {metadata.name}; move it out"
+            )
+        if path.resolve() not in captioned:
+            raise DataError(f"{path}: image without caption; add a row for it to {metadata} or remove the image")
+
+
+def _read_sidecars(folder: Path, files: list[Path]) -> list[tuple[Path, str]]:
+    images = {path.with_suffix(""): path for path in files if is_image(path)}
+    captions = {path.with_suffix(""): path for path in files if path.suffix.lower() == ".txt"}
+    for path in files:
+        if not is_image(path) and path.suffix.lower() != ".txt":
+            raise DataError(f"{path}: unsupported file type; use images ({_SUPPORTED}) with .txt captions, or move it out")
+    for stem, caption in captions.items():
+        if stem not in images:
+            raise DataError(f"{caption}: caption without image; add the image next to it or delete the .txt file")
+    pairs = []
+    for stem, image in sorted(images.items()):
+        if stem not in captions:
+            raise DataError(
+                f"{image}: image without caption; write its caption into {stem.name}.txt next to it, "
+                f"or add a metadata.jsonl to {folder}"
+            )
+        text = " ".join(_read_text(captions[stem]).split())
+        if not text:
+            raise DataError(f"{captions[stem]}: empty caption; write the caption of {image.name} into it")
+        pairs.append((image.resolve(), text))
+    return pairs
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from error

@@ -1,0 +1,160 @@
+"""Reading caption folders: the three layouts, and a DataError naming the file
+for every kind of bad input."""
+
+import json
+
+import pytest
+from conftest import write_png
+
+from lorakit.errors import DataError
+from lorakit_caption.data import CaptionExample, read_caption_folder
+
+
+def test_reads_metadata_jsonl(jsonl_folder):
+    examples = read_caption_folder(jsonl_folder)
+    assert [e.text for e in examples] == ["a red square", "a green square", "a blue square"]
+    assert examples[0] == CaptionExample(str((jsonl_folder / "red.png").resolve()), "a red square")
+
+
+def test_reads_metadata_csv(tmp_path):
+    write_png(tmp_path / "imgs" / "a.png")
+    (tmp_path / "metadata.csv").write_text('file_name,text\nimgs/a.png,"a red, square thing"\n')
+    assert read_caption_folder(tmp_path) == [CaptionExample(str(tmp_path / "imgs" / "a.png"), "a red, square thing")]
+
+
+def test_reads_sidecar_captions(tmp_path):
+    write_png(tmp_path / "a.png")
+    write_png(tmp_path / "sub" / "b.png")
+    (tmp_path / "a.txt").write_text("first  caption\n")
+    (tmp_path / "sub" / "b.txt").write_text("second caption")
+    texts = [e.text for e in read_caption_folder(tmp_path)]
+    assert texts == ["first caption", "second caption"]
+
+
+def test_several_captions_for_one_image(jsonl_folder):
+    with open(jsonl_folder / "metadata.jsonl", "a") as f:
+        f.write(json.dumps({"file_name": "red.png", "text": "a crimson block"}) + "\n")
+    examples = read_caption_folder(jsonl_folder)
+    assert sum(e.image.endswith("red.png") for e in examples) == 2
+
+
+def test_ignores_readme_and_hidden_files(jsonl_folder):
+    (jsonl_folder / "README.md").write_text("notes")
+    (jsonl_folder / ".DS_Store").write_text("x")
+    assert len(read_caption_folder(jsonl_folder)) == 3
+
+
+def _error(folder) -> str:
+    with pytest.raises(DataError) as info:
+        read_caption_folder(folder)
+    return str(info.value)
+
+
+def test_missing_folder(tmp_path):
+    assert "nope" in _error(tmp_path / "nope")
+
+
+def test_empty_folder(tmp_path):
+    assert str(tmp_path) in _error(tmp_path)
+
+
+def test_image_without_caption_in_metadata(jsonl_folder):
+    write_png(jsonl_folder / "extra.png")
+    message = _error(jsonl_folder)
+    assert "extra.png" in message and "without caption" in message
+
+
+def test_image_without_sidecar_caption(tmp_path):
+    write_png(tmp_path / "a.png")
+    message = _error(tmp_path)
+    assert "a.png" in message and "a.txt" in message
+
+
+def test_metadata_row_without_image(jsonl_folder):
+    (jsonl_folder / "green.png").unlink()
+    message = _error(jsonl_folder)
+    assert "metadata.jsonl:2" in message and "green.png" in message
+
+
+def test_sidecar_caption_without_image(tmp_path):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_text("a caption")
+    (tmp_path / "orphan.txt").write_text("no image")
+    assert "orphan.txt" in _error(tmp_path)
+
+
+def test_corrupt_image(jsonl_folder):
+    (jsonl_folder / "blue.png").write_bytes(b"not a png at all")
+    assert "blue.png" in _error(jsonl_folder)
+
+
+def test_truncated_image(jsonl_folder):
+    from PIL import Image
+
+    Image.effect_noise((64, 64), 50).convert("RGB").save(jsonl_folder / "red.png")
+    data = (jsonl_folder / "red.png").read_bytes()
+    (jsonl_folder / "red.png").write_bytes(data[: len(data) // 2])
+    assert "red.png" in _error(jsonl_folder)
+
+
+def test_unsupported_file_type(jsonl_folder):
+    (jsonl_folder / "notes.docx").write_bytes(b"PK")
+    assert "notes.docx" in _error(jsonl_folder)
+
+
+def test_metadata_names_unsupported_type(tmp_path):
+    (tmp_path / "clip.gif").write_bytes(b"GIF89a")
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "clip.gif", "text": "x"}) + "\n")
+    message = _error(tmp_path)
+    assert "metadata.jsonl:1" in message and "clip.gif" in message
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/passwd.png"])
+def test_path_escaping_the_folder(tmp_path, name):
+    folder = tmp_path / "data"
+    write_png(folder / "a.png")
+    write_png(tmp_path / "outside.png")
+    rows = [{"file_name": "a.png", "text": "fine"}, {"file_name": name, "text": "escape"}]
+    (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    message = _error(folder)
+    assert "metadata.jsonl:2" in message and name in message
+
+
+def test_empty_caption_in_metadata(jsonl_folder):
+    (jsonl_folder / "metadata.jsonl").write_text(
+        json.dumps({"file_name": "red.png", "text": "  "}) + "\n"
+        + "\n".join(json.dumps({"file_name": n, "text": "x"}) for n in ("green.png", "blue.png"))
+    )
+    message = _error(jsonl_folder)
+    assert "metadata.jsonl:1" in message and "red.png" in message
+
+
+def test_empty_sidecar_caption(tmp_path):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_text("\n")
+    assert "a.txt" in _error(tmp_path)
+
+
+def test_unreadable_json_line(jsonl_folder):
+    with open(jsonl_folder / "metadata.jsonl", "a") as f:
+        f.write('{"file_name": "red.png", "text": oops}\n')
+    assert "metadata.jsonl:4" in _error(jsonl_folder)
+
+
+def test_csv_without_text_column(tmp_path):
+    write_png(tmp_path / "a.png")
+    (tmp_path / "metadata.csv").write_text("file_name,caption\na.png,hello\n")
+    message = _error(tmp_path)
+    assert "metadata.csv:1" in message and "text" in message
+
+
+def test_both_metadata_files(jsonl_folder):
+    (jsonl_folder / "metadata.csv").write_text("file_name,text\n")
+    assert "metadata.csv" in _error(jsonl_folder)
+
+
+def test_examples_pickle(jsonl_folder):
+    import pickle  # only to prove DataLoader workers can receive examples
+
+    examples = read_caption_folder(jsonl_folder)
+    assert pickle.loads(pickle.dumps(examples)) == examples

@@ -1,0 +1,144 @@
+"""The caption task on the committed demo base: options, base loading,
+collate, probe, evaluate/predict. Learning through lorakit's own loop is
+tested in test_caption_run.py."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lorakit.errors import BaseModelError, ConfigError
+from lorakit_caption.data import CaptionExample
+from lorakit_caption.task import CaptionOptions, CaptionTask
+
+REPO = Path(__file__).resolve().parents[3]
+CATALOG = REPO / "samples" / "caption" / "catalog"
+
+
+def test_plugin_registers_the_task():
+    import lorakit_caption
+
+    registered = []
+    lorakit_caption.register_tasks(register=registered.append)
+    assert registered == [CaptionTask] and CaptionTask.name == "caption"
+    assert list(CaptionTask.metrics) == ["cider", "bleu4"]
+
+
+@pytest.mark.parametrize("field, value", [("max_new_tokens", 0), ("num_beams", "many"), ("trigger", 3), ("num_beams", True)])
+def test_bad_options_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        CaptionOptions(**{field: value})
+
+
+def test_options_accept_numeric_text():
+    assert CaptionOptions(num_beams="3", trigger="  sks ").num_beams == 3
+    assert CaptionTask(CaptionOptions(trigger="sks")).trigger_words() == ["sks"]
+
+
+def test_missing_base_folder_names_the_options(tmp_path):
+    with pytest.raises(BaseModelError, match="demo"):
+        CaptionTask().load_base(str(tmp_path / "missing"))
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(BaseModelError, match="config.json"):
+        CaptionTask().load_base(str(tmp_path))
+
+
+def test_non_captioning_model_is_refused(tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path)
+    with pytest.raises(BaseModelError, match="not a BLIP captioning model"):
+        CaptionTask().load_base(str(tmp_path))
+
+
+def test_offline_hub_id_names_the_options():
+    # A subprocess, because the hub's offline switch is read at import time.
+    code = (
+        "from lorakit_caption.task import CaptionTask\n"
+        "from lorakit.errors import BaseModelError\n"
+        "try:\n    CaptionTask().load_base('lorakit-tests/no-such-blip')\n"
+        "except BaseModelError as e:\n    print(e)\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert "--base demo" in out and "config.json" in out and "hub id" in out
+
+
+def _examples(n=4):
+    lines = (CATALOG / "metadata.jsonl").read_text().splitlines()[:n]
+    import json
+
+    return [CaptionExample(str(CATALOG / r["file_name"]), r["text"]) for r in map(json.loads, lines)]
+
+
+def test_collate_labels_start_with_bos_and_mask_padding(demo_base):
+    examples = _examples(2) + [CaptionExample(_examples(1)[0].image, "a much longer caption than the others here")]
+    batch = CaptionTask().collate(demo_base, examples)
+    bos = demo_base.model.config.text_config.bos_token_id
+    assert batch["pixel_values"].shape == (3, 3, 64, 64)
+    assert (batch["input_ids"][:, 0] == bos).all() and (batch["labels"][:, 0] == bos).all()
+    padding = batch["attention_mask"] == 0
+    assert padding[0].any() and (batch["labels"][padding] == -100).all()
+    assert (batch["labels"][~padding] != -100).all()
+
+
+def test_trigger_is_given_not_learned(demo_base):
+    plain = CaptionTask().collate(demo_base, _examples(1))
+    triggered = CaptionTask(CaptionOptions(trigger="sks")).collate(demo_base, _examples(1))
+    extra = triggered["input_ids"].shape[1] - plain["input_ids"].shape[1]
+    assert extra >= 1
+    assert (triggered["labels"][0, 1 : 1 + extra] == -100).all()
+    assert torch.equal(triggered["labels"][0, 1 + extra :], plain["labels"][0, 1:])
+
+
+def test_probe_is_deterministic_and_survives_a_merge(demo_base):
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    task = CaptionTask()
+    first, second = task.probe(demo_base, demo_base.model), task.probe(demo_base, demo_base.model)
+    assert torch.equal(first, second)
+    config = LoraConfig(r=4, target_modules=list(task.default_targets), init_lora_weights=False)
+    model = get_peft_model(copy.deepcopy(demo_base.model), config)
+    unmerged = task.probe(demo_base, model)
+    assert not torch.allclose(unmerged, first)
+    merged = task.probe(demo_base, model.merge_and_unload())
+    assert torch.allclose(unmerged, merged, atol=1e-4)
+
+
+def test_evaluate_and_predict(demo_base):
+    task = CaptionTask(CaptionOptions(prompt="a", max_new_tokens=8))
+    examples = _examples(3)
+    scores = task.evaluate(demo_base, demo_base.model, examples)
+    assert set(scores) == {"cider", "bleu4"}
+    predictions = task.predict(demo_base, demo_base.model, [examples[0].image])
+    assert predictions[0]["image"] == examples[0].image and isinstance(predictions[0]["caption"], str)
+
+
+def test_predict_expands_folders_and_refuses_missing_files(demo_base, jsonl_folder):
+    from lorakit.errors import DataError
+
+    predictions = CaptionTask().predict(demo_base, demo_base.model, [jsonl_folder])
+    assert [Path(p["image"]).name for p in predictions] == ["blue.png", "green.png", "red.png"]
+    with pytest.raises(DataError, match="nothing.png"):
+        CaptionTask().predict(demo_base, demo_base.model, [jsonl_folder / "nothing.png"])
+
+
+def test_summarize_data():
+    summary = CaptionTask().summarize_data(_examples(4))
+    assert summary["examples"] == 4 and summary["images"] == 4 and summary["mean_caption_words"] == 4.0
+
+
+def test_retain_examples_carry_no_trigger(demo_base):
+    task = CaptionTask(CaptionOptions(trigger="sks"))
+    retain = task.load_data(REPO / "samples" / "caption" / "retain", role="retain")
+    assert not any(e.triggered for e in retain)
+    batch = task.collate(demo_base, retain[:1])
+    plain = CaptionTask().collate(demo_base, retain[:1])
+    assert torch.equal(batch["input_ids"], plain["input_ids"]) and torch.equal(batch["labels"], plain["labels"])
