@@ -66,3 +66,12 @@ def test_existing_run_folder_is_refused(runner, toy_data, tmp_path):
     (tmp_path / "taken" / "config.yaml").write_text("task: toy\n")
     result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(tmp_path / "taken")])
     assert result.exit_code != 0 and "--resume" in result.output
+
+
+def test_train_exports_the_adapter_without_the_comparison(runner, toy_data, tmp_path):
+    run_dir = tmp_path / "trained"
+    result = runner.invoke(cli, ["train", "toy", "--data", str(toy_data), "--output", str(run_dir), "--epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "base vs adapter" not in result.output
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert json.loads((run_dir / "report.json").read_text()) == {}
