@@ -13,6 +13,8 @@ its model and data:
 * ``training_step``        (optional) several losses for several optimizers
 * ``evaluate``             held-out metrics of a model
 * ``predict``              outputs for user inputs
+* ``write_samples``        (optional) outputs to look at or listen to
+* ``prepare_training``     (optional) make auxiliary modules trainable
 * ``probe``                a deterministic output used to check a merge
 * ``save_merged``          write a merged model in the format its ecosystem loads
 
@@ -75,6 +77,8 @@ class Task:
     * ``defaults``: recommended config values for this task, shaped like a
       recipe (``{"train": {"lr": 2e-3}, "lora": {"r": 16}}``); a recipe and
       flags override them.
+    * ``aliases``: extra command-line flags of this task mapped to config
+      fields, e.g. ``{"speaker": "data.path"}`` for ``--speaker DIR``.
 
     The instance receives its options as ``self.options`` before any other call.
     """
@@ -87,6 +91,7 @@ class Task:
     default_modules_to_save: ClassVar[Sequence[str]] = ()
     contract_version: ClassVar[str] = CONTRACT_VERSION
     defaults: ClassVar[dict[str, Any]] = {}
+    aliases: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: TaskOptions | None = None):
         self.options = options if options is not None else self.options_class()
@@ -146,6 +151,15 @@ class Task:
         LoRA injected)."""
         raise NotImplementedError
 
+    def prepare_training(self, base: Base, model: Any) -> None:
+        """Called after LoRA is injected and before optimizers are built.
+
+        Make auxiliary modules trainable here, e.g. a GAN discriminator that
+        training needs but the adapter does not contain (peft freezes every
+        non-LoRA weight). Parameters left trainable are checkpointed for
+        resume but not saved in the adapter. The default does nothing.
+        """
+
     def optimizer_groups(self, base: Base, model: Any) -> dict[str, list[Any]]:
         """Trainable parameters by optimizer name. One optimizer (``"main"``)
         over every trainable parameter unless a task needs several, e.g.
@@ -178,8 +192,20 @@ class Task:
         raise NotImplementedError
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        """Predictions for user inputs (file paths, texts...), one dict each."""
+        """Predictions for user inputs (file paths, texts...), one dict each.
+
+        A prediction that is audio carries ``"audio"`` (a 1-D float numpy
+        array) and ``"sample_rate"``; the core writes it to a wav file
+        (``--out``) and prints the record with the file's path instead.
+        """
         raise NotImplementedError
+
+    def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
+        """Write a few outputs of ``model`` on held-out ``examples`` into
+        ``folder`` for a person to look at or listen to (wavs, spectrogram
+        PNGs, captions...). The core calls it for the base (``samples/base``)
+        and the adapter (``samples/adapter``) after evaluation. Default: none.
+        """
 
     def probe(self, base: Base, model: Any) -> Any:
         """A deterministic output tensor of ``model`` on a fixed input built
