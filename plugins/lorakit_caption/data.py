@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image, list_files, require_folder, resolve_member
+from lorakit.data.files import list_files, require_folder, resolve_member
+from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image
 from lorakit.errors import DataError
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
@@ -45,7 +46,7 @@ def read_caption_folder(folder: Path, check_images: bool = True) -> list[Caption
     ``check_images`` decodes every image once to catch corrupt or truncated
     files before training (a few ms an image).
     """
-    folder = require_folder(Path(folder))
+    folder = require_folder(Path(folder), "images and their captions")
     files = list_files(folder)
     metadata = [folder / name for name in METADATA_FILES if (folder / name).is_file()]
     if len(metadata) > 1:

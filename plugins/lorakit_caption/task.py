@@ -281,7 +281,8 @@ def _base_error(name: str, error: Exception) -> BaseModelError:
 
 def _image_inputs(inputs: Sequence[Any]) -> list[str]:
     """The image files named by ``inputs``, folders expanded, each checked."""
-    from lorakit.data.images import check_image, is_image, list_files
+    from lorakit.data.files import list_files
+    from lorakit.data.images import check_image, is_image
 
     paths: list[Path] = []
     for item in map(Path, inputs):

@@ -1,0 +1,55 @@
+"""Files in a data folder: which count, where they may live. Shared by every
+plugin that reads a folder of examples (images, audio clips...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lorakit.errors import DataError
+
+#: Files a data folder may hold besides its data, ignored by readers.
+IGNORED_NAMES = ("readme", "license", "licence")
+
+
+def is_ignored(path: Path) -> bool:
+    """True for files a reader skips: hidden files and README/LICENSE notes."""
+    return path.name.startswith(".") or path.stem.lower() in IGNORED_NAMES
+
+
+def require_folder(folder: Path, what: str = "examples") -> Path:
+    """``folder`` resolved, or ``DataError`` when it is missing or not a folder.
+    ``what`` says what the folder should hold, for the message."""
+    if not folder.exists():
+        raise DataError(f"data folder {folder} does not exist; pass a folder of {what}")
+    if not folder.is_dir():
+        raise DataError(f"{folder} is a file, not a folder; pass the folder of {what} that holds it")
+    return folder.resolve()
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Every file under ``folder`` (recursively, sorted), skipping hidden
+    folders and ignored files."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts[:-1]) or not path.is_file():
+            continue
+        if not is_ignored(path):
+            files.append(path)
+    return files
+
+
+def resolve_member(folder: Path, name: str, where: str) -> Path:
+    """The file ``name`` (relative, as written in a metadata file) inside ``folder``.
+
+    Raises ``DataError`` when ``name`` is absolute or climbs out of the folder:
+    a data folder must be self-contained so it can be moved and shared.
+    ``where`` names the metadata file and line for the message.
+    """
+    candidate = Path(name)
+    if candidate.is_absolute() or name.startswith(("/", "\\")):
+        raise DataError(f"{where}: file_name {name!r} is an absolute path; write it relative to the data folder {folder}")
+    resolved = (folder / candidate).resolve()
+    if not resolved.is_relative_to(folder):
+        raise DataError(f"{where}: file_name {name!r} points outside the data folder {folder}; move the file into the folder")
+    return resolved
