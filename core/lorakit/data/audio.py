@@ -1,0 +1,292 @@
+"""Preparing a folder of recordings for training: any plugin that learns from audio.
+
+Every clip soundfile reads (wav, flac, ogg, mp3) is made mono, resampled to
+the model's rate with soxr, trimmed of leading and trailing silence, and
+loudness-normalised; clips longer than a limit are split on silences (only
+when they have no transcript, which could not be split with them), and clips
+shorter than a limit are dropped. A file that cannot be used is *rejected with
+its reason* rather than stopping the run, and the summary says which and why;
+only a folder with nothing usable is an error.
+
+Transcripts come from an LJSpeech ``metadata.csv`` (``id|text|normalized``,
+the normalized text preferred) or from a sidecar ``.txt`` per clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorakit.data.files import list_files, require_folder
+from lorakit.errors import DataError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+METADATA = "metadata.csv"
+FRAME_SECONDS = 0.02
+HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """How clips are cleaned and cut."""
+
+    min_seconds: float = 1.0
+    max_seconds: float = 15.0
+    #: Frames quieter than the loudest frame by this many dB count as silence.
+    top_db: float = 40.0
+    #: RMS level every clip is normalised to.
+    target_dbfs: float = -20.0
+    #: A pause at least this long may be a split point of a long clip.
+    min_pause_seconds: float = 0.15
+
+
+@dataclass
+class AudioClip:
+    """One prepared clip: mono float32 at ``sample_rate``; ``segment`` counts
+    the pieces of a source file that was split."""
+
+    source: str
+    audio: Any
+    sample_rate: int
+    text: str | None = None
+    segment: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass
+class PreparedAudio:
+    """The usable clips of a folder, and the files that were not used, with why."""
+
+    clips: list[AudioClip] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(clip.seconds for clip in self.clips)
+
+    def histogram(self) -> dict[str, int]:
+        """Clip counts per duration bin, e.g. ``{"2-5 s": 10}``."""
+        bins = {}
+        edges = list(HISTOGRAM_EDGES) + [float("inf")]
+        for low, high in zip(edges, edges[1:]):
+            label = f"{low}-{high} s" if high != float("inf") else f">{low} s"
+            bins[label] = sum(low <= clip.seconds < high for clip in self.clips)
+        return {k: v for k, v in bins.items() if v}
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary for the adapter manifest."""
+        return {
+            "clips": len(self.clips),
+            "minutes": round(self.seconds / 60, 2),
+            "durations": self.histogram(),
+            "rejected": [{"file": f, "reason": r} for f, r in self.rejected],
+        }
+
+    def print_summary(self, title: str = "prepared audio") -> None:
+        from rich.table import Table
+
+        from lorakit.progress import console
+
+        table = Table(title=f"{title}: {len(self.clips)} clips, {self.seconds / 60:.2f} min")
+        table.add_column("duration")
+        table.add_column("clips", justify="right")
+        for label, count in self.histogram().items():
+            table.add_row(label, str(count))
+        console.print(table)
+        for source, reason in self.rejected:
+            console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+def load_audio(path: Path) -> tuple[Any, int]:
+    """Mono float32 samples and the sample rate of an audio file."""
+    import numpy as np
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, OSError) as exc:
+        raise DataError(f"{path}: not readable audio ({exc}); convert it to wav or flac, or remove it") from None
+    if rate < 4000 or rate > 384000:
+        raise DataError(f"{path}: sample rate {rate} Hz is implausible; re-export it at e.g. 22050 or 44100 Hz")
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def read_transcripts(folder: Path) -> dict[str, str]:
+    """Transcripts by clip stem: LJSpeech ``metadata.csv`` or sidecar ``.txt`` files."""
+    folder = Path(folder)
+    metadata = folder / METADATA
+    if metadata.is_file():
+        return _read_ljspeech(metadata)
+    texts = {}
+    for path in list_files(folder):
+        if path.suffix.lower() == ".txt":
+            text = " ".join(path.read_text(encoding="utf-8-sig").split())
+            if text:
+                texts[str(path.relative_to(folder).with_suffix(""))] = text
+    return texts
+
+
+def _read_ljspeech(metadata: Path) -> dict[str, str]:
+    texts = {}
+    for number, line in enumerate(metadata.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) < 2 or not fields[0].strip():
+            raise DataError(f"{metadata}:{number}: expected 'id|text|normalized text' (LJSpeech format), got {line[:60]!r}")
+        text = fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]
+        if not text.strip():
+            raise DataError(f"{metadata}:{number}: empty transcript for {fields[0]!r}; write it or remove the line")
+        texts[fields[0].strip()] = " ".join(text.split())
+    return texts
+
+
+# -- cleaning ----------------------------------------------------------------------
+
+
+def frame_db(audio: Any, sample_rate: int) -> Any:
+    """RMS level in dB of consecutive frames of FRAME_SECONDS."""
+    import numpy as np
+
+    size = max(1, int(sample_rate * FRAME_SECONDS))
+    count = max(1, len(audio) // size)
+    frames = audio[: count * size].reshape(count, size) if len(audio) >= size else audio.reshape(1, -1)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    return 20 * np.log10(np.maximum(rms, 1e-10))
+
+
+def voiced_frames(audio: Any, sample_rate: int, top_db: float) -> Any:
+    """Boolean per frame: louder than (loudest frame - top_db) and than -70 dBFS."""
+    levels = frame_db(audio, sample_rate)
+    return (levels > levels.max() - top_db) & (levels > -70)
+
+
+def trim_silence(audio: Any, sample_rate: int, top_db: float) -> Any:
+    """``audio`` without leading and trailing silence (empty if all silent)."""
+    import numpy as np
+
+    voiced = voiced_frames(audio, sample_rate, top_db)
+    if not voiced.any():
+        return audio[:0]
+    size = max(1, int(sample_rate * FRAME_SECONDS))
+    first, last = np.flatnonzero(voiced)[[0, -1]]
+    return audio[first * size : (last + 1) * size]
+
+
+def normalize_loudness(audio: Any, target_dbfs: float) -> Any:
+    """Scale to an RMS of ``target_dbfs``, but never let peaks clip."""
+    import numpy as np
+
+    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    if rms <= 0:
+        return audio
+    gain = 10 ** (target_dbfs / 20) / rms
+    peak = float(np.abs(audio).max()) * gain
+    if peak > 0.99:
+        gain *= 0.99 / peak
+    return (audio * gain).astype(np.float32)
+
+
+def split_on_silence(audio: Any, sample_rate: int, settings: AudioSettings) -> list[Any]:
+    """Cut ``audio`` into pieces of at most ``max_seconds``, each cut in the
+    middle of the latest pause that keeps the piece under the limit (a hard
+    cut at the limit where there is no pause)."""
+    import numpy as np
+
+    size = max(1, int(sample_rate * FRAME_SECONDS))
+    voiced = voiced_frames(audio, sample_rate, settings.top_db)
+    pause = max(1, int(settings.min_pause_seconds / FRAME_SECONDS))
+    centres = [start + length // 2 for start, length in _silent_runs(voiced) if length >= pause]
+    limit = int(settings.max_seconds / FRAME_SECONDS)
+    pieces, start = [], 0
+    total = len(voiced)
+    while total - start > limit:
+        candidates = [c for c in centres if start < c <= start + limit]
+        cut = candidates[-1] if candidates else start + limit
+        pieces.append(audio[start * size : cut * size])
+        start = cut
+    pieces.append(audio[start * size :])
+    return [np.ascontiguousarray(p) for p in pieces]
+
+
+def _silent_runs(voiced: Any) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for index, flag in enumerate(list(voiced) + [True]):
+        if not flag and start is None:
+            start = index
+        elif flag and start is not None:
+            runs.append((start, index - start))
+            start = None
+    return runs
+
+
+# -- the folder --------------------------------------------------------------------
+
+
+def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = AudioSettings(),
+                   need_text: bool = True) -> PreparedAudio:
+    """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring."""
+    folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
+    texts = read_transcripts(folder)
+    prepared = PreparedAudio()
+    used = set()
+    for path in list_files(folder):
+        relative = path.relative_to(folder)
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            if path.suffix.lower() != ".txt" and path.name != METADATA:
+                prepared.rejected.append((str(relative), "not an audio file (wav, flac, ogg, mp3)"))
+            continue
+        key = str(relative.with_suffix(""))
+        text = texts.get(key, texts.get(path.stem))
+        used.update({key, path.stem})
+        _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared)
+    for key in sorted(set(texts) - used):
+        prepared.rejected.append((key, "transcript without an audio file"))
+    if not prepared.clips:
+        reasons = "; ".join(f"{f}: {r}" for f, r in prepared.rejected[:5]) or "the folder holds no audio files"
+        raise DataError(f"{folder} has no usable clips ({reasons}); add recordings (wav, flac, ogg, mp3)"
+                        + (" with transcripts in metadata.csv or .txt files" if need_text else ""))
+    return prepared
+
+
+def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, settings: AudioSettings,
+                  need_text: bool, prepared: PreparedAudio) -> None:
+    if need_text and not text:
+        prepared.rejected.append((name, f"no transcript: add a line to {METADATA} or a {path.stem}.txt"))
+        return
+    try:
+        audio, rate = load_audio(path)
+    except DataError as exc:
+        prepared.rejected.append((name, str(exc).split(": ", 1)[-1]))
+        return
+    if rate != sample_rate:
+        import soxr
+
+        audio = soxr.resample(audio, rate, sample_rate, quality="HQ").astype("float32")
+    audio = trim_silence(audio, sample_rate, settings.top_db)
+    if len(audio) == 0:
+        prepared.rejected.append((name, "silent"))
+        return
+    audio = normalize_loudness(audio, settings.target_dbfs)
+    if len(audio) / sample_rate > settings.max_seconds:
+        if text:
+            prepared.rejected.append((name, f"{len(audio) / sample_rate:.1f} s is longer than {settings.max_seconds} s and "
+                                            "its transcript cannot be split with it; cut the clip and its text"))
+            return
+        pieces = split_on_silence(audio, sample_rate, settings)
+    else:
+        pieces = [audio]
+    for index, piece in enumerate(pieces):
+        seconds = len(piece) / sample_rate
+        if seconds < settings.min_seconds:
+            label = name if len(pieces) == 1 else f"{name} (piece {index + 1})"
+            prepared.rejected.append((label, f"{seconds:.2f} s is shorter than {settings.min_seconds} s"))
+            continue
+        prepared.clips.append(AudioClip(name, piece, sample_rate, text, index))

@@ -1,0 +1,99 @@
+"""Clip preparation on synthetic recordings: tone bursts with pauses."""
+
+import numpy as np
+import pytest
+import soundfile
+
+from lorakit.data.audio import AudioSettings, prepare_folder, read_transcripts, split_on_silence, trim_silence
+from lorakit.errors import DataError
+
+RATE = 16000
+
+
+def speechlike(seconds, rate=RATE, pauses=(), lead=0.5, tail=0.5, amplitude=0.3, seed=0):
+    """A tone with silent pauses (at given second offsets, 0.4 s each), padded with silence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    body = amplitude * np.sin(2 * np.pi * 220 * t) * (1 + 0.1 * rng.standard_normal(len(t)))
+    for start in pauses:
+        body[int(start * rate): int((start + 0.4) * rate)] = 0
+    silence = lambda s: np.zeros(int(s * rate))  # noqa: E731
+    return np.concatenate([silence(lead), body, silence(tail)]).astype(np.float32)
+
+
+def test_trim_removes_leading_and_trailing_silence():
+    audio = speechlike(2.0, lead=1.0, tail=0.7)
+    trimmed = trim_silence(audio, RATE, 40)
+    assert abs(len(trimmed) / RATE - 2.0) < 0.05
+
+
+def test_split_cuts_in_pauses_under_the_limit():
+    audio = speechlike(20.0, pauses=(6.0, 12.5), lead=0, tail=0)
+    pieces = split_on_silence(audio, RATE, AudioSettings(max_seconds=8))
+    assert len(pieces) == 3 and all(len(p) / RATE <= 8 for p in pieces)
+    assert sum(len(p) for p in pieces) == pytest.approx(len(audio), abs=RATE * 0.02)
+    # each cut lands inside a pause: the piece ends quietly
+    assert all(np.abs(p[-int(0.1 * RATE):]).max() < 1e-3 for p in pieces[:-1])
+
+
+def test_prepare_folder_cleans_resamples_and_reports(tmp_path):
+    soundfile.write(tmp_path / "a.wav", np.stack([speechlike(3.0, 44100)] * 2, axis=1), 44100)  # stereo, 44.1 kHz
+    soundfile.write(tmp_path / "b.flac", speechlike(2.0, 22050, seed=1) * 0.05, 22050)           # quiet
+    soundfile.write(tmp_path / "c.ogg", speechlike(0.4), RATE)                                    # too short
+    soundfile.write(tmp_path / "d.wav", np.zeros(RATE, dtype=np.float32), RATE)                  # silent
+    (tmp_path / "e.wav").write_bytes(b"RIFF....not audio")                                      # corrupt
+    (tmp_path / "notes.doc").write_text("x")
+    (tmp_path / "metadata.csv").write_text("a|Hello there.|Hello there.\nb|Second one|\nc|short\nd|silent\ne|bad\nghost|no audio\n")
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(min_seconds=1.0))
+    assert [c.source for c in prepared.clips] == ["a.wav", "b.flac"]
+    assert all(c.sample_rate == RATE and c.audio.ndim == 1 for c in prepared.clips)
+    assert abs(prepared.clips[0].seconds - 3.0) < 0.05 and prepared.clips[0].text == "Hello there."
+    assert prepared.clips[1].text == "Second one"
+    levels = [20 * np.log10(np.sqrt(np.mean(c.audio ** 2))) for c in prepared.clips]
+    assert levels == pytest.approx([-20, -20], abs=0.5)
+    reasons = dict(prepared.rejected)
+    assert "shorter" in reasons["c.ogg"] and reasons["d.wav"] == "silent"
+    assert "not readable" in reasons["e.wav"] and "not an audio file" in reasons["notes.doc"]
+    assert "without an audio file" in reasons["ghost"]
+    summary = prepared.summary()
+    assert summary["clips"] == 2 and summary["durations"] == {"2-5 s": 2} and len(summary["rejected"]) == 5
+
+
+def test_long_transcribed_clip_is_rejected_untranscribed_is_split(tmp_path):
+    soundfile.write(tmp_path / "long.wav", speechlike(20, pauses=(7.0, 14.0)), RATE)
+    (tmp_path / "long.txt").write_text("a long sentence")
+    with pytest.raises(DataError, match="cannot be split"):
+        prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10))
+    (tmp_path / "long.txt").unlink()
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), need_text=False)
+    assert len(prepared.clips) == 3 and [c.segment for c in prepared.clips] == [0, 1, 2]
+
+
+def test_sidecar_transcripts_and_missing_ones(tmp_path):
+    soundfile.write(tmp_path / "x.wav", speechlike(2), RATE)
+    soundfile.write(tmp_path / "y.wav", speechlike(2), RATE)
+    (tmp_path / "x.txt").write_text("  the first\nclip ")
+    assert read_transcripts(tmp_path) == {"x": "the first clip"}
+    prepared = prepare_folder(tmp_path, RATE)
+    assert [c.source for c in prepared.clips] == ["x.wav"]
+    assert "no transcript" in dict(prepared.rejected)["y.wav"]
+
+
+def test_empty_or_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        prepare_folder(tmp_path / "nope", RATE)
+    with pytest.raises(DataError, match="no usable clips"):
+        prepare_folder(tmp_path, RATE)
+
+
+def test_malformed_metadata_line_is_named(tmp_path):
+    (tmp_path / "metadata.csv").write_text("a|fine\njust text without bars\n")
+    with pytest.raises(DataError, match=r"metadata.csv:2"):
+        read_transcripts(tmp_path)
+
+
+def test_implausible_sample_rate_is_rejected(tmp_path):
+    soundfile.write(tmp_path / "odd.wav", speechlike(2, 1000), 1000)
+    soundfile.write(tmp_path / "ok.wav", speechlike(2), RATE)
+    prepared = prepare_folder(tmp_path, RATE, need_text=False)
+    assert "implausible" in dict(prepared.rejected)["odd.wav"]
