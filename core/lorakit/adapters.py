@@ -127,7 +127,32 @@ def load_adapter(base_model: Any, adapter_dir: Path, adapter_name: str = "defaul
 
 
 def merge(peft_model: Any) -> Any:
-    """Fold the LoRA deltas into the base weights and return the plain model."""
+    """Fold the LoRA deltas into the base weights and return the plain model.
+
+    peft adds a delta to ``weight`` in place, which is lost on a layer whose
+    weight is computed by a parametrization (weight norm): the next access
+    recomputes it. Those layers are merged here through the parametrization
+    (assigning ``weight`` goes through its ``right_inverse``) and their LoRA
+    zeroed, then peft merges the rest.
+    """
+    import torch
+    from peft.tuners.lora import LoraLayer
+    from torch.nn.utils import parametrize
+
+    for module in peft_model.modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        layer = module.get_base_layer()
+        if not parametrize.is_parametrized(layer, "weight"):
+            continue
+        for name in module.active_adapters:
+            if name not in module.lora_B:
+                continue
+            if module.use_dora.get(name):
+                raise AdapterError("DoRA on a weight-normed layer cannot be merged; export the adapter unmerged")
+            with torch.no_grad():
+                layer.weight = layer.weight + module.get_delta_weight(name)
+                module.lora_B[name].weight.zero_()
     return peft_model.merge_and_unload()
 
 

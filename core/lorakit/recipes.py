@@ -68,15 +68,17 @@ def find_recipe(name: str) -> Path | None:
 
 
 def load_run_config(target: str, flags: list[str], task_options: list[str] | None = None,
-                    defaults: dict[str, Any] | None = None) -> RunConfig:
+                    defaults: dict[str, Any] | None = None, aliases: dict[str, str] | None = None) -> RunConfig:
     """Build a RunConfig from a recipe path/name or a bare task name, plus flags.
 
     ``task_options`` lists the option names of the task, so that a bare
     ``--trigger`` lands in ``options``; ``defaults`` are the task's recommended
-    values, under the recipe's. Callers resolve the task first.
+    values, under the recipe's; ``aliases`` are the task's own flags
+    (``{"speaker": "data.path"}``). Callers resolve the task first.
     """
     values = merged(defaults or {}, recipe_values(target))
     for key, value in parse_flags(flags):
+        key = (aliases or {}).get(key, key)
         set_value(values, key, value, task_options or [])
     return build(RunConfig, values)
 

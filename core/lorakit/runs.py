@@ -72,7 +72,8 @@ def load_config(target: str, flags: list[str]) -> RunConfig:
 
     task_name = dict(parse_flags(flags)).get("task") or recipe_values(target).get("task") or target
     task_class = get_host().task(str(task_name))
-    return load_run_config(target, flags, options_fields(task_class.options_class), task_class.defaults)
+    return load_run_config(target, flags, options_fields(task_class.options_class), task_class.defaults,
+                           task_class.aliases)
 
 
 # -- run ------------------------------------------------------------------------
@@ -98,6 +99,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else list(task.modules_to_save(base, splits.train))
     set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
     model = inject(base.model, config.lora, targets, to_save)
+    task.prepare_training(base, model)
     accelerator = make_accelerator(config.train.precision)
     trainable, total = count_parameters(model)
     if accelerator.is_main_process:
@@ -123,6 +125,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         return RunOutcome(run_dir, None, result, {})
     model = trainer.unwrapped
     report = evaluate_pair(task, base, model, splits, show_progress) if evaluate else {}
+    if evaluate:
+        write_samples(task, base, model, splits.test, run_dir / "samples")
     manifest = Manifest(
         task=task.name, base=base.name, base_fingerprint=base_print, targets=targets, r=config.lora.r,
         alpha=config.lora.alpha, dropout=config.lora.dropout, rslora=config.lora.rslora, dora=config.lora.dora,
@@ -227,6 +231,18 @@ def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits, show_progr
             adapter_scores = task.evaluate(base, model, examples)
         report[split] = {"examples": len(examples), "base": _floats(base_scores), "adapter": _floats(adapter_scores)}
     return report
+
+
+def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folder: Path) -> None:
+    """The task's listenable/viewable outputs of base and adapter, side by side."""
+    import torch
+
+    if not examples:
+        return
+    with torch.inference_mode():
+        with model.disable_adapter():
+            task.write_samples(base, model, examples, folder / "base")
+        task.write_samples(base, model, examples, folder / "adapter")
 
 
 def _floats(scores: dict[str, Any]) -> dict[str, float]:

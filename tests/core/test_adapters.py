@@ -68,3 +68,27 @@ def test_predict_with_adapter_uses_the_adapted_model(trained):
     plain = runs.predict("toy", ["0.1,0.2,0.3,0.4"])
     adapted = runs.predict("toy", ["0.1,0.2,0.3,0.4"], adapter=str(trained.run_dir))
     assert plain[0]["y"] != pytest.approx(adapted[0]["y"])
+
+
+def test_merge_keeps_the_delta_of_weight_normed_layers():
+    """peft's own merge adds to a weight that weight norm recomputes: lost."""
+    from peft import LoraConfig, get_peft_model
+    from torch import nn
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from lorakit.adapters import merge
+
+    torch.manual_seed(0)
+    model = nn.Sequential(weight_norm(nn.Conv1d(8, 8, 1)), nn.Tanh(), nn.Conv1d(8, 4, 1))
+    # A regex: the name "0" would also match "0.parametrizations.weight.0".
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=r"(0|2)"))
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            with torch.no_grad():
+                p.normal_()
+    x = torch.randn(2, 8, 5)
+    with torch.no_grad():
+        unmerged = peft_model(x)
+        merged_model = merge(peft_model)
+        assert torch.allclose(merged_model(x), unmerged, atol=1e-5)
+    assert not any("lora" in n for n, _ in merged_model.named_parameters())
