@@ -93,24 +93,28 @@ def evaluate(run_dir: str, data: str | None, retain: str | None, ignore_base_mis
 
 @cli.command(context_settings=PASS_THROUGH)
 @click.argument("task")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
+@click.option("--text", "texts", multiple=True, help="A text input (repeatable), e.g. a sentence to speak.")
 @click.option("--adapter", help="A run folder or adapter folder; none = the base alone.")
 @click.option("--base", "base_name", help="The base model (default: the adapter's own base, or demo).")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
-@click.option("--out", type=click.Path(), help="Write JSON lines here instead of printing them.")
+@click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav (one input) or a folder.")
 @click.pass_context
-def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], adapter: str | None, base_name: str | None,
-            ignore_base_mismatch: bool, out: str | None) -> None:
-    """Run TASK on INPUTS (e.g. image files) with an adapter; task options go as flags."""
+def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple[str, ...], adapter: str | None,
+            base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:
+    """Run TASK on INPUTS (image files, ...) or --text; task options go as flags."""
     from lorakit import runs
-    from lorakit.atomic import atomic_write_text
+    from lorakit.errors import ConfigError
+    from lorakit.predictions import write_predictions
     from lorakit.recipes import parse_flags
 
+    items = [*inputs, *texts]
+    if not items:
+        raise ConfigError("nothing to predict: give inputs (e.g. image files) or --text")
     options = dict(parse_flags(list(ctx.args)))
-    results = runs.predict(task, list(inputs), adapter, base_name, options, ignore_base_mismatch)
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
-    if out:
-        atomic_write_text(Path(out), lines)
+    results = runs.predict(task, items, adapter, base_name, options, ignore_base_mismatch)
+    lines = write_predictions(results, Path(out) if out else None)
+    if out and not out.endswith(".wav"):
         click.echo(f"{len(results)} predictions written to {out}")
     else:
         click.echo(lines, nl=False)

@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from lorakit.errors import ConfigError
+from lorakit.predictions import write_predictions
+
+
+def _audio(n):
+    return [{"text": f"t{i}", "audio": np.sin(np.arange(800) / 5).astype(np.float32) * 0.5, "sample_rate": 8000}
+            for i in range(n)]
+
+
+def test_single_audio_prediction_to_a_wav(tmp_path):
+    lines = write_predictions(_audio(1), tmp_path / "hello.wav")
+    data, rate = soundfile.read(tmp_path / "hello.wav")
+    assert rate == 8000 and len(data) == 800
+    assert json.loads(lines) == {"text": "t0", "audio": str(tmp_path / "hello.wav"), "sample_rate": 8000}
+
+
+def test_several_audio_predictions_to_a_folder(tmp_path):
+    write_predictions(_audio(3), tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.wav", "0002.wav", "0003.wav", "predictions.jsonl"]
+    assert len((tmp_path / "out" / "predictions.jsonl").read_text().splitlines()) == 3
+
+
+def test_audio_needs_out_and_one_file_holds_one(tmp_path):
+    with pytest.raises(ConfigError, match="--out"):
+        write_predictions(_audio(1), None)
+    with pytest.raises(ConfigError, match="FOLDER"):
+        write_predictions(_audio(2), tmp_path / "two.wav")
+    assert not list(tmp_path.iterdir())
+
+
+def test_plain_records_are_json_lines(tmp_path):
+    lines = write_predictions([{"image": "a.png", "caption": "x"}], tmp_path / "p.jsonl")
+    assert (tmp_path / "p.jsonl").read_text() == lines == '{"image": "a.png", "caption": "x"}\n'
