@@ -17,3 +17,8 @@ def register_tasks(register):
 @hookspec
 def register_commands(cli):
     """Add commands to the ``lorakit`` click group ``cli`` (``@cli.command()``)."""
+
+
+@hookspec
+def register_recipes(register):
+    """Ship recipes: call ``register(path)`` with a recipe file or a folder of them."""

@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -45,6 +46,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.tasks: dict[str, type[Task]] = {}
+        self.recipe_files: list[Path] = []
         if load_entry_points:
             for ep in _selected_entry_points():
                 self._load_entry_point(ep)
@@ -68,7 +70,15 @@ class PluginHost:
             return info
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
         self._collect_tasks(plugin, info)
+        self._collect_recipes(plugin, info)
         return info
+
+    def add_task(self, task_class: type[Task], plugin: str = "(added directly)") -> None:
+        """Register a task class without a plugin (tests, ``lorakit.testing``)."""
+        check_task_class(task_class, plugin)
+        if self.tasks.get(task_class.name, task_class) is not task_class:
+            raise PluginError(f"{plugin}: task {task_class.name!r} is already registered by another plugin")
+        self.tasks[task_class.name] = task_class
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         version = ep.dist.version if ep.dist is not None else ""
@@ -89,6 +99,23 @@ class PluginHost:
                 info.error = str(exc)
             except Exception as exc:  # a plugin's own bug must not break the host
                 info.error = f"register_tasks failed: {type(exc).__name__}: {exc}"
+
+    def _collect_recipes(self, plugin: Any, info: PluginInfo) -> None:
+        def register(path: str | Path) -> None:
+            path = Path(path)
+            if not path.exists():
+                raise PluginError(f"plugin {info.name!r} registered recipe path {path}, which does not exist")
+            self.recipe_files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+
+        for impl in self.pm.hook.register_recipes.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                impl.function(register=register)
+            except PluginError as exc:
+                info.error = str(exc)
+            except Exception as exc:  # a plugin's own bug must not break the host
+                info.error = f"register_recipes failed: {type(exc).__name__}: {exc}"
 
     def _register_task(self, info: PluginInfo, task_class: type[Task]) -> None:
         check_task_class(task_class, info.name)

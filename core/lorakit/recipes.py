@@ -44,13 +44,17 @@ def recipe_dirs() -> list[Path]:
 
 
 def list_recipes() -> list[Recipe]:
+    """Recipes of ./recipes, of the source checkout, then those plugins ship;
+    the first of a name wins."""
+    from lorakit.plugins import get_host
+
+    files = [path for folder in recipe_dirs() for path in sorted(folder.glob("*.yaml"))]
     recipes = {}
-    for folder in recipe_dirs():
-        for path in sorted(folder.glob("*.yaml")):
-            if path.stem in recipes:
-                continue
-            data = _read_yaml(path)
-            recipes[path.stem] = Recipe(path.stem, path, str(data.get("task", "")), _command_line(path))
+    for path in files + get_host().recipe_files:
+        if path.stem in recipes:
+            continue
+        data = _read_yaml(path)
+        recipes[path.stem] = Recipe(path.stem, path, str(data.get("task", "")), _command_line(path))
     return list(recipes.values())
 
 
