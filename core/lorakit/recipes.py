@@ -9,6 +9,7 @@ read as YAML, so ``--lora.targets "[query, value]"`` is a list.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,9 @@ def recipe_values(target: str) -> dict[str, Any]:
 
 
 def merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` laid on ``under``, section by section."""
-    out = dict(under)
+    """A new dict: ``over`` laid on ``under``, section by section (neither is
+    changed, so a task's class-level defaults stay as they are)."""
+    out = copy.deepcopy(under)
     for key, value in over.items():
         out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out

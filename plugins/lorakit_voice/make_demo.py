@@ -8,7 +8,7 @@ the GAN losses against a small discriminator), then saved the way released
 coqui checkpoints are: ``model.pth`` holding ``{"model": generator weights}``
 (no discriminator) and ``config.json``. It never hears the sample speaker.
 
-Rebuild the committed demo base (about 8 minutes on 2 CPU cores; seeded, so a
+Rebuild the committed demo base (about 25 minutes on 2 busy CPU cores; seeded, so a
 rebuild on the same stack gives the same weights)::
 
     python -m lorakit_voice.make_demo --out plugins/lorakit_voice/demo_base
@@ -25,19 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from lorakit_voice import synthetic
+from lorakit_voice.base import save_checkpoint
 
 SEED = 0
 SAMPLE_RATE = 16000
 CLIPS_PER_VOICE, QUICK_CLIPS = 80, 4
-STEPS, QUICK_STEPS = 800, 3
+STEPS, QUICK_STEPS = 1500, 3
 #: Steps before the discriminator joins: mel/KL/duration alone get the
 #: voices right fast; the GAN then sharpens the waveform.
-GAN_FROM = 0.75
+GAN_FROM = 0.8
 BATCH_SIZE = 8
 LEARNING_RATE = 1e-3
-#: Discriminator periods: the scale discriminator plus two periods (coqui's
+#: Discriminator periods: the scale discriminator plus one period (coqui's
 #: five cost about twice as much per step on a CPU for a demo this size).
-PERIODS = [2, 3]
+PERIODS = [2]
 
 MODEL_CARD = """# lorakit demo VITS
 
@@ -112,18 +113,23 @@ def speech(clips_per_voice: int, folder: Path) -> list[tuple[Any, str, int]]:
 
 
 def pretrain(model: Any, clips: list, steps: int, log=print) -> dict[str, float]:
-    """Train every weight with coqui's losses; returns the last generator losses."""
+    """Train every weight with coqui's losses; returns the last generator losses.
+
+    The first ``GAN_FROM`` of the steps leave the discriminator out (mel L1,
+    KL and duration only: a third of the cost of a GAN step on a CPU); the
+    rest are coqui's two GAN steps."""
     import torch
     from TTS.tts.layers.vits.discriminator import VitsDiscriminator
 
     from lorakit_voice.batch import collate
+    from lorakit_voice.losses import generator_losses
 
     torch.manual_seed(SEED)
-    model.disc = VitsDiscriminator(periods=PERIODS)
+    disc = VitsDiscriminator(periods=PERIODS)
     criteria = model.get_criterion()
-    generator_params = [p for name, p in model.named_parameters() if not name.startswith("disc.")]
+    generator_params = list(model.parameters())
     g_opt = torch.optim.AdamW(generator_params, lr=LEARNING_RATE, betas=(0.8, 0.99))
-    d_opt = torch.optim.AdamW(model.disc.parameters(), lr=LEARNING_RATE / 2, betas=(0.8, 0.99))
+    d_opt = torch.optim.AdamW(disc.parameters(), lr=LEARNING_RATE / 2, betas=(0.8, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(g_opt, lambda s: min(1.0, (s + 1) / 50) * max(0.05, 1 - s / steps))
     generator = torch.Generator().manual_seed(SEED)
     tokens = [model.tokenizer.text_to_ids(text) for _, text, _ in clips]
@@ -133,40 +139,28 @@ def pretrain(model: Any, clips: list, steps: int, log=print) -> dict[str, float]
     for step in range(steps):
         pick = torch.randperm(len(clips), generator=generator)[:BATCH_SIZE].tolist()
         batch = collate(model, [tokens[i] for i in pick], [clips[i][0] for i in pick], [clips[i][2] for i in pick])
-        # Index 0 runs the generator forward (and caches it) and scores the discriminator.
-        _, d_losses = model.train_step(batch, criteria[0], 0)
-        if step >= gan_from:
+        if step < gan_from:
+            g_losses = generator_losses(model, batch, criteria[1])
+        else:
+            model.disc = disc  # coqui's train_step reads it from the model
+            # Index 0 runs the generator forward (and caches it) and scores the discriminator.
+            _, d_losses = model.train_step(batch, criteria[0], 0)
             d_opt.zero_grad(set_to_none=True)
-            d_losses["loss"].backward(inputs=list(model.disc.parameters()))
-            torch.nn.utils.clip_grad_norm_(model.disc.parameters(), 5.0)
+            d_losses["loss"].backward(inputs=list(disc.parameters()))
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), 5.0)
             d_opt.step()
-        _, g_losses = model.train_step(batch, criteria[1], 1)
-        loss = g_losses["loss"] if step >= gan_from else _without_gan(g_losses)
+            _, g_losses = model.train_step(batch, criteria[1], 1)
+            del model.disc  # keep generator_params the generator's alone
         g_opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=generator_params)
+        g_losses["loss"].backward(inputs=generator_params)
         torch.nn.utils.clip_grad_norm_(generator_params, 5.0)
         g_opt.step()
         schedule.step()
-        losses = {k: round(float(v.detach()), 3) for k, v in g_losses.items()}
-        if step % 50 == 0 or step == steps - 1 or step == gan_from:
+        losses = {k: round(float(getattr(v, "detach", lambda: v)()), 3) for k, v in g_losses.items()}
+        if step % 100 == 0 or step == steps - 1 or step == gan_from:
             log(f"step {step:5d}  " + "  ".join(f"{k} {v}" for k, v in losses.items()))
-    del model.disc  # released checkpoints carry the generator only
     model.eval()
     return losses
-
-
-def _without_gan(losses: dict) -> Any:
-    return losses["loss_mel"] + losses["loss_kl"] + losses["loss_duration"]
-
-
-def save(model: Any, out: Path) -> None:
-    """``model.pth`` ({"model": state_dict}, as coqui saves it) and ``config.json``."""
-    import torch
-
-    out.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-    torch.save({"model": state}, out / "model.pth")
-    model.config.save_json(str(out / "config.json"))
 
 
 def make_demo(out: Path, quick: bool = False, steps: int | None = None, log=print) -> Path:
@@ -183,7 +177,7 @@ def make_demo(out: Path, quick: bool = False, steps: int | None = None, log=prin
     started = time.perf_counter()
     pretrain(model, clips, steps, log=log)
     log(f"pretrained in {time.perf_counter() - started:.1f} s")
-    save(model, out)
+    save_checkpoint(model, out)
     parameters = sum(p.numel() for p in model.parameters())
     (out / "README.md").write_text(MODEL_CARD.format(parameters=parameters, steps=steps, voices=len(names),
                                                      names=", ".join(names), clips=count))

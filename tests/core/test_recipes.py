@@ -57,3 +57,13 @@ def test_recipe_file_with_overrides(tmp_path, toy_host):
 def test_values_are_yaml():
     assert parse_flags(["--lora.targets", "[query, value]", "--dora", "--train.lr", "0.001"]) == [
         ("lora.targets", ["query", "value"]), ("dora", True), ("train.lr", 0.001)]
+
+
+def test_flags_never_change_a_tasks_defaults(toy_host, monkeypatch):
+    from toy_plugin import ToyTask
+
+    monkeypatch.setattr(ToyTask, "defaults", {"train": {"epochs": 7}})
+    assert runs.load_config("toy", ["--train.max_steps", "4"]).train.max_steps == 4
+    assert ToyTask.defaults == {"train": {"epochs": 7}}
+    config = runs.load_config("toy", [])
+    assert config.train.max_steps is None and config.train.epochs == 7

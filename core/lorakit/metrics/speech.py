@@ -66,8 +66,11 @@ def cosine(a: Any, b: Any) -> float:
 
 
 def mel_cepstrum(audio: Any, sample_rate: int, n_mels: int = 40, coefficients: int = MCD_COEFFICIENTS) -> Any:
-    """Mel cepstra (frames x coefficients, c0 dropped): DCT of the log mel
-    spectrogram, 25 ms windows every 10 ms."""
+    """Mel cepstra (frames x coefficients, c0 dropped): the cosine transform
+    of the natural-log mel *amplitude* spectrum, 25 ms windows every 10 ms,
+    scaled as a real cepstrum is (``c_n = 2/M sum_m log|X_m| cos(...)``, the
+    convention of SPTK-based MCD), so distortions land in the familiar range
+    of a few dB."""
     import librosa
     import numpy as np
     import scipy.fft
@@ -76,8 +79,8 @@ def mel_cepstrum(audio: Any, sample_rate: int, n_mels: int = 40, coefficients: i
     hop = int(round(0.010 * sample_rate))
     mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sample_rate, n_fft=n_fft,
                                          hop_length=hop, n_mels=n_mels, power=2.0, center=False)
-    log_mel = np.log(np.maximum(mel, 1e-10))
-    cepstra = scipy.fft.dct(log_mel, type=2, axis=0, norm="ortho")
+    log_amplitude = 0.5 * np.log(np.maximum(mel, 1e-10))
+    cepstra = scipy.fft.dct(log_amplitude, type=2, axis=0) / n_mels
     return cepstra[1 : coefficients + 1].T
 
 
@@ -91,8 +94,7 @@ def mel_cepstral_distortion(reference: Any, synthesized: Any, sample_rate: int) 
         raise ValueError("mel_cepstral_distortion needs two utterances longer than one 25 ms frame")
     _, path = librosa.sequence.dtw(X=ref.T, Y=syn.T, metric="euclidean")
     distances = np.linalg.norm(ref[path[:, 0]] - syn[path[:, 1]], axis=1)
-    # librosa's cepstra are natural-log based; the classic constant assumes
-    # that (10 / ln 10 * sqrt(2)).
+    # Natural-log cepstra: the classic constant 10 / ln 10 * sqrt(2) applies.
     return float(_MCD_SCALE * distances.mean())
 
 

@@ -1,0 +1,162 @@
+"""Loading a coqui VITS base: the bundled demo, a local checkpoint folder, or a
+coqui model name fetched by coqui's own model manager.
+
+Every route ends in one folder holding ``model.pth`` and ``config.json``, read
+the same way. ``model.pth`` is only ever read with
+``torch.load(..., weights_only=True)``: a user's file is never unpickled.
+
+The generator is built without a discriminator (``init_discriminator`` off),
+so the loaded model, and hence its fingerprint, is the same every time;
+discriminator weights found in the checkpoint are handed back separately for
+training to start from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorakit.errors import BaseModelError
+
+#: The tiny VITS shipped with the plugin, built by ``make_demo``.
+DEMO_BASE = Path(__file__).parent / "demo_base"
+CHECKPOINT = "model.pth"
+CONFIG = "config.json"
+#: Files coqui keeps beside a checkpoint that its config may name by a path
+#: from the machine that trained it.
+_SIDE_FILES = {"speakers_file": "speaker_ids.json", "language_ids_file": "language_ids.json"}
+
+_OPTIONS = ("pass --base demo (the bundled tiny VITS), a folder with model.pth and config.json "
+            "(a coqui VITS checkpoint), or a coqui model name such as tts_models/en/vctk/vits "
+            "(downloaded by coqui when online)")
+
+
+@dataclass
+class LoadedVits:
+    """A coqui ``Vits`` generator in eval mode, the folder it came from, and
+    the checkpoint's discriminator weights (``None`` when it has none)."""
+
+    model: Any
+    folder: Path
+    discriminator: dict[str, Any] | None
+
+
+def base_folder(name: str) -> Path:
+    """The checkpoint folder ``name`` stands for (downloading a coqui model name)."""
+    if name == "demo":
+        if not (DEMO_BASE / CHECKPOINT).is_file():
+            raise BaseModelError(f"the demo base is missing from {DEMO_BASE}; rebuild it: "
+                                 f"python -m lorakit_voice.make_demo --out {DEMO_BASE}")
+        return DEMO_BASE
+    path = Path(name).expanduser()
+    if path.is_dir():
+        missing = [f for f in (CHECKPOINT, CONFIG) if not (path / f).is_file()]
+        if missing:
+            raise BaseModelError(f"{path} lacks {' and '.join(missing)}; {_OPTIONS}")
+        return path
+    if name.startswith("tts_models/") and name.count("/") == 3:
+        return _download(name)
+    raise BaseModelError(f"--base {name}: no such folder or coqui model name; {_OPTIONS}")
+
+
+def _download(name: str) -> Path:
+    """Fetch a coqui model into coqui's cache with its own ModelManager."""
+    from TTS.utils.manage import ModelManager
+
+    try:
+        model_path, _, _ = ModelManager(progress_bar=False).download_model(name)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        # requests' connection errors are OSErrors; an unknown name is a KeyError/ValueError.
+        raise BaseModelError(f"cannot fetch the coqui model {name!r} ({type(error).__name__}: {error}); "
+                             f"check the name (`tts --list_models`) and the network, or {_OPTIONS}") from None
+    folder = Path(model_path)
+    return folder if folder.is_dir() else folder.parent
+
+
+def load_vits(name: str) -> LoadedVits:
+    """Load the VITS base ``name`` in float32 and eval mode."""
+    folder = base_folder(name)
+    config = read_config(folder)
+    weights = read_weights(folder / CHECKPOINT)
+    discriminator = {k[len("disc."):]: v for k, v in weights.items() if k.startswith("disc.")} or None
+    generator = {k: v for k, v in weights.items() if not k.startswith(("disc.", "speaker_encoder."))}
+    model = build_vits(config)
+    try:
+        model.load_state_dict(generator, strict=True)
+    except RuntimeError as error:
+        raise BaseModelError(f"{folder / CHECKPOINT} does not fit its {CONFIG}: {str(error).splitlines()[0]}; "
+                             f"{_OPTIONS}") from None
+    model.eval()
+    return LoadedVits(model.float(), folder, discriminator)
+
+
+def read_config(folder: Path) -> Any:
+    """The folder's coqui config, checked to be a VITS, side-file paths
+    pointed into the folder, and the discriminator left out."""
+    from TTS.config import load_config
+
+    try:
+        config = load_config(str(folder / CONFIG))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BaseModelError(f"{folder / CONFIG} is not a coqui config ({error}); {_OPTIONS}") from None
+    if getattr(config, "model", None) != "vits":
+        raise BaseModelError(f"{folder / CONFIG} describes a {getattr(config, 'model', '?')!r} model; "
+                             f"the voice-clone task adapts coqui VITS models; {_OPTIONS}")
+    for field, default in _SIDE_FILES.items():
+        for holder in (config, config.model_args):
+            value = getattr(holder, field, None)
+            if value and not Path(value).is_file() and (folder / Path(value).name).is_file():
+                setattr(holder, field, str(folder / Path(value).name))
+            elif value and not Path(value).is_file() and (folder / default).is_file():
+                setattr(holder, field, str(folder / default))
+    config.model_args.init_discriminator = False
+    return config
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """The state dict in a coqui checkpoint, read with ``weights_only=True``."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        raise BaseModelError(
+            f"{path} cannot be read as plain tensors (torch.load weights_only=True refused it: "
+            f"{str(error).splitlines()[0]}); lorakit never unpickles other objects from a checkpoint. "
+            "Re-save it as {'model': model.state_dict()} with torch.save") from None
+    weights = state.get("model", state) if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise BaseModelError(f"{path} holds no state dict (expected {{'model': state_dict}} as coqui saves it)")
+    return weights
+
+
+def build_vits(config: Any) -> Any:
+    """A ``Vits`` built from ``config`` (coqui logs every build at INFO: quieted)."""
+    from TTS.tts.models.vits import Vits
+
+    quiet = logging.getLogger("TTS")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return Vits(config)
+    finally:
+        quiet.setLevel(level)
+
+
+def save_checkpoint(model: Any, folder: Path) -> None:
+    """Write ``model`` (a plain coqui Vits) as coqui saves checkpoints:
+    ``model.pth`` = ``{"model": state_dict}`` and ``config.json``."""
+    import copy
+
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items() if not k.startswith("disc.")}
+    torch.save({"model": state}, str(folder / CHECKPOINT))
+    config = copy.deepcopy(model.config)
+    config.model_args.init_discriminator = False  # the generator only: coqui loads it strictly
+    config.save_json(str(folder / CONFIG))

@@ -1,0 +1,88 @@
+"""Reading a speaker's folder into training examples, validated against the model.
+
+Clip preparation (formats, mono, resampling, silence trimming, loudness,
+splitting, transcripts) is the core's ``lorakit.data.audio``; this module
+adds what is particular to a TTS model: every transcript must be speakable
+with the model's characters, and there must be enough audio to learn a voice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from lorakit.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class VoiceExample:
+    """One prepared clip: ``audio`` is mono float32 at ``sample_rate``;
+    ``clip`` names its file (and piece) for messages and sample files."""
+
+    clip: str
+    text: str
+    audio: Any
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool = True) -> tuple[list[VoiceExample], dict]:
+    """The usable clips of ``folder`` at the model's rate, and the data summary."""
+    from lorakit.data.audio import prepare_folder
+
+    rate = int(vits.config.audio.sample_rate)
+    prepared = prepare_folder(Path(folder), rate)
+    if show:
+        prepared.print_summary(f"{folder}")
+    check_speakable(vits, [(clip.source, clip.text) for clip in prepared.clips], folder)
+    if prepared.seconds < min_total_seconds:
+        raise DataError(
+            f"{folder} holds {prepared.seconds:.1f} s of usable speech in {len(prepared.clips)} clips; cloning a voice "
+            f"needs at least {min_total_seconds:.0f} s (more is better: 5-30 minutes for a real voice). Add recordings "
+            "with transcripts, or lower --options.min_total_seconds"
+        )
+    examples = [VoiceExample(_clip_name(c.source, c.segment), c.text, c.audio, rate) for c in prepared.clips]
+    return examples, prepared.summary()
+
+
+def _clip_name(source: str, segment: int) -> str:
+    return source if segment == 0 else f"{source}#{segment}"
+
+
+def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
+    """(position, character) of every character of ``text`` the model cannot
+    speak, after the model's own text cleaner. Empty for phoneme models: their
+    phonemizer speaks any text of the language."""
+    if vits.config.use_phonemes:
+        return []
+    vocabulary = set(vits.tokenizer.characters.vocab)
+    cleaner = vits.tokenizer.text_cleaner
+    cleaned = cleaner(text) if cleaner is not None else text
+    bad = {ch for ch in cleaned if ch not in vocabulary}
+    if not bad:
+        return []
+    found = [(i, ch) for i, ch in enumerate(text) if ch in bad or (cleaner is not None and cleaner(ch) in bad)]
+    # A character the cleaner made (not in the original) is named without a position.
+    return found or [(-1, ch) for ch in sorted(bad)]
+
+
+def check_speakable(vits: Any, items: Sequence[tuple[str, str | None]], where: Path | str) -> None:
+    """Raise a DataError listing every transcript the model cannot speak,
+    with its file and the 1-based position of each bad character."""
+    problems = []
+    for name, text in items:
+        for position, char in unspeakable(vits, text or ""):
+            at = f"position {position + 1}" if position >= 0 else "after text cleaning"
+            problems.append(f"{name}: {char!r} at {at}")
+    if problems:
+        allowed = "".join(sorted(set(vits.tokenizer.characters.vocab) - {vits.tokenizer.characters.pad,
+                                                                        vits.tokenizer.characters.blank}))
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise DataError(
+            f"{where}: transcripts use characters this model cannot speak: {shown}. "
+            f"Rewrite them with the model's characters ({allowed!r}; e.g. spell out numbers and symbols)"
+        )

@@ -1,0 +1,135 @@
+"""Speaking text with a coqui VITS, seeded, and drawing mel-spectrograms.
+
+Works on the plain model, the model with LoRA layers inside (a ``PeftModel``)
+and the merged model alike: coqui's ``Vits.inference`` runs on whichever
+modules are in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How to synthesise: the speaker slot (None for a single-speaker model),
+    the prior's noise scale (0 is deterministic), the speed, and the seed."""
+
+    speaker_id: int | None = None
+    noise_scale: float = 0.667
+    length_scale: float = 1.0
+    seed: int = 0
+
+
+def vits_of(model: Any) -> Any:
+    """The coqui ``Vits`` inside ``model`` (a PeftModel or the Vits itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def synthesize(model: Any, text: str, voicing: Voicing) -> Any:
+    """``text`` spoken by ``model``: a 1-D float32 numpy array at the model's rate."""
+    import torch
+
+    vits = vits_of(model)
+    device = next(vits.parameters()).device
+    ids = torch.as_tensor(vits.tokenizer.text_to_ids(text), dtype=torch.long, device=device).unsqueeze(0)
+    aux = {"x_lengths": torch.tensor([ids.shape[1]], device=device), "d_vectors": None, "language_ids": None,
+           "speaker_ids": None if voicing.speaker_id is None else torch.tensor([voicing.speaker_id], device=device)}
+    with _scales(vits, voicing), _eval_mode(vits), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(voicing.seed)
+        wave = vits.inference(ids, aux_input=aux)["model_outputs"]
+    return wave[0, 0].float().cpu().numpy()
+
+
+def probe_output(model: Any, text: str, speaker_id: int | None) -> Any:
+    """A deterministic tensor for merge checks: the predicted log-durations of
+    ``text`` and the waveform decoded with *fixed* durations and no noise
+    (fixed durations keep the length identical when a merge moves a duration
+    by a rounding error across an integer)."""
+    import torch
+
+    vits = vits_of(model)
+    device = next(vits.parameters()).device
+    ids = torch.as_tensor(vits.tokenizer.text_to_ids(text), dtype=torch.long, device=device).unsqueeze(0)
+    sid = None if speaker_id is None else torch.tensor([speaker_id], device=device)
+    aux = {"x_lengths": torch.tensor([ids.shape[1]], device=device), "speaker_ids": sid, "d_vectors": None,
+           "language_ids": None, "durations": torch.full((1, ids.shape[1]), 3.0, device=device)}
+    with _scales(vits, Voicing(speaker_id, noise_scale=0.0)), _eval_mode(vits), torch.inference_mode():
+        wave = vits.inference(ids, aux_input=aux)["model_outputs"].flatten()
+        hidden, _, _, mask = vits.text_encoder(ids, aux["x_lengths"])
+        g = vits.emb_g(sid).unsqueeze(-1) if sid is not None and hasattr(vits, "emb_g") else None
+        if vits.args.use_sdp:
+            parts = [wave]  # the stochastic predictor samples noise: no fixed output to compare
+        else:
+            logw = vits.duration_predictor(hidden, mask, g=g if vits.args.condition_dp_on_speaker else None)
+            parts = [wave, logw.flatten()]
+    return torch.cat(parts).float().cpu()
+
+
+@contextlib.contextmanager
+def _scales(vits: Any, voicing: Voicing) -> Iterator[None]:
+    saved = vits.inference_noise_scale, vits.length_scale
+    vits.inference_noise_scale, vits.length_scale = voicing.noise_scale, voicing.length_scale
+    try:
+        yield
+    finally:
+        vits.inference_noise_scale, vits.length_scale = saved
+
+
+@contextlib.contextmanager
+def _eval_mode(module: Any) -> Iterator[None]:
+    """Eval mode for a block, then the mode it had (evaluation may run mid-training)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+@contextlib.contextmanager
+def adapter_disabled(model: Any) -> Iterator[None]:
+    """LoRA layers off for a block, then each back as it was. Unlike peft's
+    ``disable_adapter()``, nesting it inside another disabled block does not
+    switch the adapter back on at its end."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    states = [layer.disable_adapters for layer in layers]
+    for layer in layers:
+        layer.enable_adapters(False)
+    try:
+        yield
+    finally:
+        for layer, disabled in zip(layers, states):
+            layer.enable_adapters(not disabled)
+
+
+def write_wav(path: Path, audio: Any, sample_rate: int) -> None:
+    """A 16-bit PCM wav."""
+    import soundfile
+
+    soundfile.write(str(path), audio, sample_rate, subtype="PCM_16")
+
+
+def write_mel_png(path: Path, audio: Any, sample_rate: int, title: str) -> None:
+    """A log-mel spectrogram picture of ``audio``."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sample_rate, n_fft=1024,
+                                         hop_length=256, n_mels=80)
+    figure, axis = plt.subplots(figsize=(8, 3))
+    axis.imshow(librosa.power_to_db(mel, ref=np.max), origin="lower", aspect="auto", cmap="magma",
+                extent=[0, len(audio) / sample_rate, 0, 80])
+    axis.set(title=title, xlabel="seconds", ylabel="mel bin")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)

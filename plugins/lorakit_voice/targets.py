@@ -1,0 +1,57 @@
+"""Where LoRA goes in a coqui VITS, and why there.
+
+The generator has no ``nn.Linear``: its linear maps are 1x1 ``Conv1d``. Timbre
+lives in the HiFiGAN decoder, so attention and the duration predictor alone
+do not move speaker similarity (FACTS); the default adds the WaveNet layers
+of the posterior encoder and the flow, and the decoder's non-dilated convs.
+
+peft traps this regex avoids (FACTS):
+
+* a dilated ``Conv1d`` injects fine and then crashes in forward (peft's
+  ``lora_A`` ignores dilation): the WaveNet ``in_layers`` (dilated when
+  ``dilation_rate > 1``) and the decoder resblocks' ``convs1`` are left out;
+  ``convs2`` of coqui's ResBlock1 always have dilation 1;
+* ``ConvTranspose1d`` (the decoder's ``ups``) is refused by peft;
+* a short suffix such as ``"0"`` would also match the weight-norm
+  parametrization ``parametrizations.weight.0``: the regex names full paths,
+  and peft matches a string target with ``re.fullmatch``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_TARGETS = (
+    r"(text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"
+    r"|(posterior_encoder|flow\.flows\.\d+)\.enc\.(res_skip_layers\.\d+|cond_layer)"
+    r"|duration_predictor\.(conv_1|conv_2|proj|cond)"
+    r"|waveform_decoder\.(conv_pre|cond_layer|resblocks\.\d+\.convs2\.\d+))"
+)
+
+#: Measured alternative (ablation): text-encoder attention only.
+ATTENTION_ONLY = r"text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"
+
+
+def matched_modules(model: Any, targets: str) -> list[str]:
+    """Full names of the modules of ``model`` a regex target selects, as peft
+    selects them (``re.fullmatch`` on the name)."""
+    import re
+
+    return [name for name, _ in model.named_modules() if name and re.fullmatch(targets, name)]
+
+
+def unsafe_targets(model: Any, names: list[str]) -> list[str]:
+    """Those of ``names`` peft cannot adapt correctly, each with the reason."""
+    import torch
+
+    modules = dict(model.named_modules())
+    problems = []
+    for name in names:
+        module = modules[name]
+        if isinstance(module, torch.nn.ConvTranspose1d):
+            problems.append(f"{name}: ConvTranspose1d")
+        elif isinstance(module, torch.nn.Conv1d) and (module.dilation != (1,) or module.groups != 1):
+            problems.append(f"{name}: dilation {module.dilation[0]}, groups {module.groups}")
+        elif not isinstance(module, torch.nn.Conv1d):
+            problems.append(f"{name}: {type(module).__name__}, not a Conv1d")
+    return problems
