@@ -216,8 +216,6 @@ class Trainer:
                     return
 
     def _micro_step(self, batch: Any, window: int, boundary: bool, losses: dict[str, float], state: dict) -> None:
-        import torch
-
         batch = _to_device(batch, self.accelerator.device)
         multi = len(self.group_params) > 1
         sync = contextlib.nullcontext() if boundary else self.accelerator.no_sync(self.model)
@@ -229,11 +227,12 @@ class Trainer:
                 if item is None:
                     break
                 group, loss = item
-                if not torch.isfinite(loss.detach()).all():
-                    raise self._non_finite(state, f"the {group} loss is {loss.item()}")
+                value = float(loss.detach())  # one device sync serves the check and the log
+                if not math.isfinite(value):
+                    raise self._non_finite(state, f"the {group} loss is {value}")
                 inputs = self.group_params[group] if multi else None
                 self.accelerator.backward(loss / window, inputs=inputs)
-                losses[group] = losses.get(group, 0.0) + loss.item() / window
+                losses[group] = losses.get(group, 0.0) + value / window
                 if boundary:
                     self._optimizer_step(group, state)
 

@@ -315,7 +315,7 @@ class VoiceCloneTask(Task):
         closest to the target's clips by resemblyzer similarity."""
         from lorakit.metrics.speech import cosine, mean_embedding
         from lorakit.progress import console
-        from lorakit_voice.synthesis import Voicing, synthesize
+        from lorakit_voice.synthesis import Voicing, adapter_disabled, synthesize
 
         manager = base.model.speaker_manager
         if self.options.slot != "auto" or manager is None or not manager.name_to_id:
@@ -324,9 +324,13 @@ class VoiceCloneTask(Task):
         target = mean_embedding([e.audio for e in examples[:SLOT_CLIPS]], rate)
         texts = [e.text for e in examples[:SLOT_SENTENCES]]
         scores = {}
-        for name, slot in manager.name_to_id.items():
-            voicing = Voicing(slot, self.options.noise_scale, self.options.length_scale, self.options.seed)
-            scores[name] = cosine(mean_embedding([synthesize(base.model, t, voicing) for t in texts], rate), target)
+        # The base's own voices, even when an adapter is already in the model
+        # (``lorakit evaluate`` reads data after loading the adapter).
+        with adapter_disabled(base.model):
+            for name, slot in manager.name_to_id.items():
+                voicing = Voicing(slot, self.options.noise_scale, self.options.length_scale, self.options.seed)
+                audio = [synthesize(base.model, text, voicing) for text in texts]
+                scores[name] = cosine(mean_embedding(audio, rate), target)
         best = max(scores, key=scores.get)
         console.print(f"speaker slot: {best!r} is closest to the target voice (similarity {scores[best]:.3f}; "
                       + ", ".join(f"{n} {s:.3f}" for n, s in sorted(scores.items(), key=lambda i: -i[1])[:5]) + ")")
