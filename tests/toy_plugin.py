@@ -81,6 +81,7 @@ class ToyTask(Task):
     options_class = ToyOptions
     metrics = {"mse": "min"}
     default_targets = ["encoder", "head"]
+    input_flags = ("point",)
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -149,6 +150,10 @@ class ToyTask(Task):
     def predict(self, base: Base, model, inputs):
         x = torch.tensor([[float(v) for v in text.split(",")] for text in inputs])
         return [{"input": text, "y": float(y)} for text, y in zip(inputs, model(x))]
+
+    def prediction_inputs(self, inputs, flags):
+        points = flags.get("point", [])
+        return [*inputs, *(points if isinstance(points, list) else [points])]
 
     def probe(self, base: Base, model) -> Any:
         x = torch.linspace(-1, 1, 32).reshape(8, 4)

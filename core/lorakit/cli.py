@@ -104,15 +104,25 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
             base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:
     """Run TASK on INPUTS (image files, ...) or --text; task options go as flags."""
     from lorakit import runs
-    from lorakit.errors import ConfigError
+    from lorakit.plugins import get_host
     from lorakit.predictions import write_predictions
     from lorakit.recipes import parse_flags
 
-    items = [*inputs, *texts]
-    if not items:
-        raise ConfigError("nothing to predict: give inputs (e.g. image files) or --text")
-    options = dict(parse_flags(list(ctx.args)))
-    results = runs.predict(task, items, adapter, base_name, options, ignore_base_mismatch)
+    # Unknown flags land among the positional inputs: split them off there.
+    tokens = [*inputs, *ctx.args]
+    first_flag = next((i for i, t in enumerate(tokens) if t.startswith("--")), len(tokens))
+    inputs, flags = tuple(tokens[:first_flag]), tokens[first_flag:]
+    input_names = get_host().task(task).input_flags
+    options, input_flags = {}, {}
+    for key, value in parse_flags(flags):
+        if key not in input_names:
+            options[key] = value
+        elif key in input_flags:  # a repeated input flag collects a list
+            before = input_flags[key]
+            input_flags[key] = [*before, value] if isinstance(before, list) else [before, value]
+        else:
+            input_flags[key] = value
+    results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
     if out and not out.endswith(".wav"):
         click.echo(f"{len(results)} predictions written to {out}")

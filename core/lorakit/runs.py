@@ -288,9 +288,17 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
 
 
 def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, base_name: str | None = None,
-            options: dict[str, Any] | None = None, ignore_base_mismatch: bool = False) -> list[dict[str, Any]]:
-    """Predictions of the base, or of the base with an adapter merged in for speed."""
+            options: dict[str, Any] | None = None, ignore_base_mismatch: bool = False,
+            input_flags: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Predictions of the base, or of the base with an adapter merged in for speed.
+    ``input_flags`` are command-line inputs the task turns into ``inputs``."""
     import torch
+
+    if input_flags is not None:
+        task = make_task(RunConfig(task=task_name, options=options or {}))
+        inputs = task.prediction_inputs(inputs, input_flags)
+    if not inputs:
+        raise ConfigError("nothing to predict: give inputs (e.g. image files), --text, or the task's input flags")
 
     if adapter:
         task, base, model, manifest, _ = open_adapter(adapter, base_name, ignore_base_mismatch, options)

@@ -79,6 +79,8 @@ class Task:
       flags override them.
     * ``aliases``: extra command-line flags of this task mapped to config
       fields, e.g. ``{"speaker": "data.path"}`` for ``--speaker DIR``.
+    * ``input_flags``: flags of ``lorakit predict`` that are inputs rather than
+      options (``("image", "question")``); see ``prediction_inputs``.
 
     The instance receives its options as ``self.options`` before any other call.
     """
@@ -92,6 +94,7 @@ class Task:
     contract_version: ClassVar[str] = CONTRACT_VERSION
     defaults: ClassVar[dict[str, Any]] = {}
     aliases: ClassVar[dict[str, str]] = {}
+    input_flags: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: TaskOptions | None = None):
         self.options = options if options is not None else self.options_class()
@@ -199,6 +202,15 @@ class Task:
         (``--out``) and prints the record with the file's path instead.
         """
         raise NotImplementedError
+
+    def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
+        """Turn the command line of ``lorakit predict`` into ``predict`` inputs.
+
+        ``inputs`` are the positional arguments and ``--text`` values;
+        ``flags`` holds the flags named in ``input_flags`` (a repeated flag
+        gives a list). The default passes ``inputs`` through.
+        """
+        return list(inputs)
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """Write a few outputs of ``model`` on held-out ``examples`` into

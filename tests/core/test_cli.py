@@ -75,3 +75,11 @@ def test_train_exports_the_adapter_without_the_comparison(runner, toy_data, tmp_
     assert "base vs adapter" not in result.output
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert json.loads((run_dir / "report.json").read_text()) == {}
+
+
+def test_predict_input_flags_become_inputs(runner):
+    result = runner.invoke(cli, ["predict", "toy", "--point", "0.1,0.2,0.3,0.4", "--point", "1,1,1,1"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["input"] for line in result.stdout.splitlines()] == ["0.1,0.2,0.3,0.4", "1,1,1,1"]
+    result = runner.invoke(cli, ["predict", "toy"])
+    assert result.exit_code != 0 and "nothing to predict" in result.output
