@@ -126,8 +126,9 @@ def load_adapter(base_model: Any, adapter_dir: Path, adapter_name: str = "defaul
         raise AdapterError(f"cannot load the adapter in {adapter_dir}: {exc}") from None
 
 
-def merge(peft_model: Any) -> Any:
-    """Fold the LoRA deltas into the base weights and return the plain model.
+def merge(peft_model: Any, adapter_names: list[str] | None = None) -> Any:
+    """Fold LoRA deltas (the active adapter, or ``adapter_names``) into the base
+    weights and return the plain model.
 
     peft adds a delta to ``weight`` in place, which is lost on a layer whose
     weight is computed by a parametrization (weight norm): the next access
@@ -145,7 +146,7 @@ def merge(peft_model: Any) -> Any:
         layer = module.get_base_layer()
         if not parametrize.is_parametrized(layer, "weight"):
             continue
-        for name in module.active_adapters:
+        for name in adapter_names or module.active_adapters:
             if name not in module.lora_B:
                 continue
             if module.use_dora.get(name):
@@ -153,7 +154,39 @@ def merge(peft_model: Any) -> Any:
             with torch.no_grad():
                 layer.weight = layer.weight + module.get_delta_weight(name)
                 module.lora_B[name].weight.zero_()
-    return peft_model.merge_and_unload()
+    return peft_model.merge_and_unload(adapter_names=adapter_names)
+
+
+def merge_weighted(base_model: Any, adapters: list[tuple[Path, float]]) -> Any:
+    """``base_model`` with several adapters merged in, each delta scaled by its
+    weight (the ``<lora:name:0.7>`` habit): sum_i w_i * B_i A_i."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    names = [f"adapter{i}" for i in range(len(adapters))]
+    saving = [str(path) for path, _ in adapters if read_manifest(path).modules_to_save]
+    if saving and len(adapters) > 1:
+        raise AdapterError(f"{', '.join(saving)} train whole modules (modules_to_save), which cannot be mixed "
+                           "with other adapters; use such an adapter alone")
+    model = PeftModel.from_pretrained(base_model, str(adapters[0][0]), adapter_name=names[0])
+    for name, (path, _) in zip(names[1:], adapters[1:]):
+        model.load_adapter(str(path), adapter_name=name)
+    weights = dict(zip(names, (weight for _, weight in adapters)))
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            for name in names:
+                if name in module.scaling:
+                    module.scaling[name] *= weights[name]
+    return merge(model, names)
+
+
+def file_fingerprint(path: Path) -> str:
+    """A short sha256 of a file (e.g. an adapter's weights), for provenance."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:32]
 
 
 def model_card(manifest: Manifest) -> str:

@@ -92,3 +92,25 @@ def test_merge_keeps_the_delta_of_weight_normed_layers():
         merged_model = merge(peft_model)
         assert torch.allclose(merged_model(x), unmerged, atol=1e-5)
     assert not any("lora" in n for n, _ in merged_model.named_parameters())
+
+
+def test_weighted_merge_scales_each_delta(toy_host, toy_data, tmp_path):
+    """w1*delta1 + w2*delta2: two runs merged at weights equal the weighted sum."""
+    from lorakit.adapters import merge_weighted
+
+    runs_dirs = []
+    for name, seed in (("one", 0), ("two", 1)):
+        config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / name), "--epochs", "2",
+                                          "--train.seed", str(seed), "--lr", "0.02"])
+        runs_dirs.append(runs.run(config, show_progress=False, evaluate=False).adapter_dir)
+    base = ToyModel(0).state_dict()
+
+    def delta(path, weight):
+        merged = merge_weighted(ToyModel(0), [(path, weight)]).state_dict()
+        return {k: merged[k] - base[k] for k in base}
+
+    both = merge_weighted(ToyModel(0), [(runs_dirs[0], 0.7), (runs_dirs[1], 0.5)]).state_dict()
+    d1, d2 = delta(runs_dirs[0], 1.0), delta(runs_dirs[1], 1.0)
+    for key in base:
+        assert torch.allclose(both[key], base[key] + 0.7 * d1[key] + 0.5 * d2[key], atol=1e-5)
+    assert any(d1[k].abs().max() > 1e-3 for k in base)
