@@ -56,3 +56,22 @@ def work_progress(description: str, total: int, enabled: bool = True) -> Iterato
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
         task_id = progress.add_task(description, total=total)
         yield lambda n=1: progress.update(task_id, advance=n)
+
+
+@contextlib.contextmanager
+def rate_progress(description: str, total: int, unit: str = "items", enabled: bool = True) -> Iterator[callable]:
+    """A bar for long batch work showing items/s and the time left; yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    speed = TextColumn(f"{{task.fields[rate]}} {unit}/s")
+    with Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), speed,
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+        task_id = progress.add_task(description, total=total, rate="-")
+
+        def advance(n: int = 1) -> None:
+            progress.update(task_id, advance=n)
+            rate = progress.tasks[0].speed
+            progress.update(task_id, rate=f"{rate:.1f}" if rate else "-")
+
+        yield advance

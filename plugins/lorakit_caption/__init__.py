@@ -14,3 +14,11 @@ def register_tasks(register):
     from lorakit_caption.task import CaptionTask
 
     register(CaptionTask)
+
+
+@hookimpl
+def register_commands(cli):
+    """``lorakit caption``: batch captioning of image folders."""
+    from lorakit_caption.command import caption
+
+    cli.add_command(caption)

@@ -132,7 +132,7 @@ class CaptionTask(Task):
         """Pixel values, caption ids (bos first) and labels (-100 on padding and
         on the trigger/prompt prefix, which the model is given, not asked for)."""
         tokenizer, bos = base.processor.tokenizer, _bos_id(base)
-        prefixes = [self._prefix(e.triggered) for e in examples]
+        prefixes = [self.prefix(e.triggered) for e in examples]
         texts = [f"{prefix} {e.text}" if prefix else e.text for prefix, e in zip(prefixes, examples)]
         tokens = tokenizer(texts, padding="longest", truncation=True, max_length=_max_length(base), return_tensors="pt")
         input_ids = tokens["input_ids"]
@@ -171,7 +171,7 @@ class CaptionTask(Task):
         predictions: dict[str, str] = {}
         for flag in (True, False):
             group = [image for image in references if triggered[image] == flag]
-            predictions.update(zip(group, self._generate(base, model, group, self._prefix(flag))))
+            predictions.update(zip(group, self._generate(base, model, group, self.prefix(flag))))
         images = list(references)
         return caption_scores([predictions[image] for image in images], [references[image] for image in images])
 
@@ -179,7 +179,7 @@ class CaptionTask(Task):
         """Caption image files (a folder stands for the images in it):
         ``[{"image": path, "caption": text}, ...]``."""
         paths = _image_inputs(inputs)
-        captions = self._generate(base, model, paths, self._prefix())
+        captions = self._generate(base, model, paths, self.prefix())
         return [{"image": path, "caption": caption} for path, caption in zip(paths, captions)]
 
     def probe(self, base: Base, model: Any) -> Any:
@@ -197,34 +197,40 @@ class CaptionTask(Task):
 
     # -- helpers --------------------------------------------------------------
 
-    def _prefix(self, triggered: bool = True) -> str:
+    def prefix(self, triggered: bool = True) -> str:
         """What a caption continues: the trigger word (unless off) and the prompt."""
         trigger = self.options.trigger if triggered else ""
         return " ".join(part for part in (trigger, self.options.prompt) if part)
 
     def _generate(self, base: Base, model: Any, images: Sequence[str], prefix: str) -> list[str]:
-        """Captions of ``images`` in batches, ``prefix`` given as a prompt and
-        cut from the output."""
+        """Captions of image files in batches, ``prefix`` given as a prompt."""
+        captions: list[str] = []
+        for start in range(0, len(images), EVAL_BATCH_SIZE):
+            chunk = images[start : start + EVAL_BATCH_SIZE]
+            captions += [c[0] for c in self.caption_pixels(base, model, _pixel_values(base, chunk), prefix)]
+        return captions
+
+    def caption_pixels(self, base: Base, model: Any, pixel_values: Any, prefix: str = "",
+                       candidates: int = 1) -> list[list[str]]:
+        """``candidates`` captions per image of a pixel batch (beam search keeps
+        the best beams), ``prefix`` given as a prompt and cut from the output."""
         import torch
 
-        if not images:
-            return []
         skip = 1 + _prefix_length(base, prefix)  # bos + prefix tokens
         device, dtype = _device_dtype(model)
         max_new = min(self.options.max_new_tokens, _max_length(base) - skip)
-        captions = []
+        count = len(pixel_values)
+        kwargs = {"pixel_values": pixel_values.to(device, dtype)}
+        if prefix:
+            # [CLS] prefix [SEP]: BLIP swaps [CLS] for bos and drops the [SEP].
+            ids = base.processor.tokenizer([prefix] * count, return_tensors="pt")["input_ids"]
+            kwargs["input_ids"] = ids.to(device)
+        beams = max(self.options.num_beams, candidates)
         with _eval_mode(model), torch.inference_mode():
-            for start in range(0, len(images), EVAL_BATCH_SIZE):
-                chunk = images[start : start + EVAL_BATCH_SIZE]
-                kwargs = {"pixel_values": _pixel_values(base, chunk).to(device, dtype)}
-                if prefix:
-                    # [CLS] prefix [SEP]: BLIP swaps [CLS] for bos and drops the [SEP].
-                    ids = base.processor.tokenizer([prefix] * len(chunk), return_tensors="pt")["input_ids"]
-                    kwargs["input_ids"] = ids.to(device)
-                output = model.generate(**kwargs, max_new_tokens=max_new, num_beams=self.options.num_beams)
-                texts = base.processor.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
-                captions += [" ".join(text.split()) for text in texts]
-        return captions
+            output = model.generate(**kwargs, max_new_tokens=max_new, num_beams=beams,
+                                    num_return_sequences=candidates)
+        texts = [" ".join(t.split()) for t in base.processor.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)]
+        return [texts[i * candidates : (i + 1) * candidates] for i in range(count)]
 
 
 # -- module helpers ------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""``lorakit caption``: batch captioning, added to the CLI by this plugin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from lorakit.errors import ConfigError
+
+
+def parse_adapter(spec: str) -> tuple[str, float]:
+    """``runs/style:0.7`` -> ("runs/style", 0.7); no weight means 1.0."""
+    path, _, weight = spec.rpartition(":")
+    if path:
+        try:
+            return path, float(weight)
+        except ValueError:
+            pass
+    return spec, 1.0
+
+
+@click.command("caption")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(), default="captions.jsonl", show_default=True,
+              help="Captions file (jsonl or csv); for --format sidecar, the provenance ledger.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "sidecar"]), default="jsonl", show_default=True)
+@click.option("--adapter", "adapters", multiple=True, metavar="RUN[:WEIGHT]", help="Adapter(s) to merge, with weights.")
+@click.option("--base", help="Base model (default: the adapters' base, or demo).")
+@click.option("--trigger", help="Trigger word prefixed to captions (default: the adapter's).")
+@click.option("--prompt", default="", help='Conditional captioning text, e.g. "a photo of".')
+@click.option("--recursive", is_flag=True, help="Also caption images in subfolders.")
+@click.option("--num-beams", default=1, show_default=True, type=int)
+@click.option("--max-new-tokens", default=30, show_default=True, type=int)
+@click.option("--batch-size", default=16, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Image decoding processes.")
+@click.option("--resume", is_flag=True, help="Caption only the images missing from --out.")
+@click.option("--rerank", type=click.Choice(["clip"]), help="Keep the candidate CLIP likes best.")
+@click.option("--clip", help="open_clip model NAME:PRETRAINED, a local .safetensors, or demo (the default).")
+@click.option("--candidates", default=4, show_default=True, type=int, help="Candidates per image when re-ranking.")
+@click.option("--ignore-base-mismatch", is_flag=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_beams, max_new_tokens, batch_size,
+            workers, resume, rerank, clip, candidates, ignore_base_mismatch, quiet):
+    """Caption IMAGES (files or folders) with a base BLIP and adapters.
+
+    \b
+    lorakit caption photos/ --adapter runs/caption-1 --out captions.jsonl
+    lorakit caption photos/ --adapter style:0.7 --adapter domain:0.5 --format sidecar --trigger sks
+    """
+    from lorakit.progress import console
+
+    from lorakit_caption.batch import CaptionJob, run_caption_job
+
+    if batch_size < 1 or workers < 0 or candidates < 1:
+        raise ConfigError("--batch-size and --candidates must be >= 1 and --workers >= 0")
+    job = CaptionJob(inputs=[Path(i) for i in images], out=Path(out), format=fmt,
+                     adapters=[parse_adapter(a) for a in adapters], base=base, trigger=trigger, prompt=prompt,
+                     num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size, workers=workers,
+                     resume=resume, recursive=recursive, rerank=rerank, clip=clip, candidates=candidates,
+                     ignore_base_mismatch=ignore_base_mismatch)
+    summary = run_caption_job(job, show_progress=not quiet)
+    rate = summary.done / summary.seconds if summary.seconds else 0.0
+    clip_text = f", mean CLIPScore {summary.clip_mean:.4f}" if summary.clip_mean is not None else ""
+    console.print(f"captioned {summary.done}, skipped {summary.skipped} (already done), failed {summary.failed} "
+                  f"in {summary.seconds:.1f} s ({rate:.1f} images/s){clip_text}")
+    console.print(f"captions: {summary.out}" + (f"; failures and why: {summary.errors}" if summary.failed else ""))
+    if summary.failed:
+        sys.exit(3)
