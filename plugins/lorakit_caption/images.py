@@ -25,11 +25,12 @@ class Opened:
     error: str | None = None
 
 
-def open_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Opened:
+def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
     """Decode ``path`` to RGB; alpha is composited on white, 16-bit scaled to 8."""
     from PIL import Image, UnidentifiedImageError
 
     path = str(path)
+    max_pixels = max_pixels or MAX_PIXELS
     try:
         if Path(path).stat().st_size == 0:
             return Opened(path, error="empty file (0 bytes)")

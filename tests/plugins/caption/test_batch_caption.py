@@ -1,0 +1,158 @@
+"""`lorakit caption`: resume after a kill, bad files, formats, adapter weights,
+provenance, and two-process sharding."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lorakit import runs
+from lorakit_caption import images as image_module
+from lorakit_caption.batch import CaptionJob, run_caption_job
+
+REPO = Path(__file__).resolve().parents[3]
+CATALOG = REPO / "samples" / "caption" / "catalog"
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    out = tmp_path_factory.mktemp("adapter") / "run"
+    config = runs.load_config("caption", ["--data", str(CATALOG), "--base", "demo", "--output", str(out), "--epochs", "20"])
+    return runs.run(config, show_progress=False, evaluate=False).run_dir
+
+
+@pytest.fixture
+def folder(tmp_path):
+    target = tmp_path / "images"
+    target.mkdir()
+    for path in sorted(CATALOG.glob("*.png"))[:40]:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def _records(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _job(folder, out, **kw):
+    return CaptionJob(inputs=[folder], out=out, workers=0, batch_size=8, **kw)
+
+
+def test_records_carry_provenance(folder, adapter, tmp_path):
+    summary = run_caption_job(_job(folder, tmp_path / "c.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (40, 0, 0)
+    record = _records(tmp_path / "c.jsonl")[0]
+    assert set(record) == {"image", "caption", "base", "base_fingerprint", "adapters", "generation"}
+    assert record["base"] == "demo" and record["base_fingerprint"].startswith("sha256:")
+    assert record["adapters"][0]["weight"] == 1.0 and record["adapters"][0]["fingerprint"].startswith("sha256:")
+    assert record["generation"]["num_beams"] == 1 and record["generation"]["max_new_tokens"] == 30
+    truth = {str(CATALOG / r["file_name"]): r["text"] for r in map(json.loads, (CATALOG / "metadata.jsonl").read_text().splitlines())}
+    right = sum(r["caption"] == truth[str(CATALOG / Path(r["image"]).name)] for r in _records(tmp_path / "c.jsonl"))
+    assert right >= 8, "the adapter's captions (the base gets none right)"
+
+
+def test_resume_after_kill_captions_each_image_exactly_once(folder, tmp_path):
+    for i in range(5):  # 40 + 200 copies, captioned one by one with beams: slow enough to kill midway
+        for path in list(folder.glob("catalog_*.png"))[:40]:
+            shutil.copy(path, folder / f"copy{i}_{path.name}")
+    out = tmp_path / "k.jsonl"
+    command = [sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(out), "--batch-size", "1",
+               "--workers", "0", "--num-beams", "3", "--quiet"]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 10):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    with open(out, "a") as handle:  # a kill mid-write leaves a torn line
+        handle.write('{"image": "/half/written')
+    partial = len(out.read_text().splitlines()) - 1
+    total = len(list(folder.glob("*.png")))
+    summary = run_caption_job(_job(folder, out, resume=True), show_progress=False)
+    images = [r["image"] for r in _records(out)]
+    assert len(images) == len(set(images)) == total == 240
+    assert summary.skipped == partial and summary.done == total - partial
+
+
+def test_existing_output_needs_resume(folder, tmp_path):
+    (tmp_path / "c.jsonl").write_text("")
+    with pytest.raises(Exception, match="--resume"):
+        run_caption_job(_job(folder, tmp_path / "c.jsonl"), show_progress=False)
+
+
+def test_bad_files_are_recorded_and_the_run_goes_on(folder, tmp_path, monkeypatch):
+    good = Image.open(next(folder.glob("*.png"))).convert("RGB")
+    (folder / "zero.png").write_bytes(b"")
+    (folder / "text.png").write_text("not an image at all")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(200))
+    data = (folder / next(folder.glob("catalog_*.png")).name).read_bytes()
+    (folder / "truncated.png").write_bytes(data[: len(data) // 2])
+    good.convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) * 65535).astype(np.uint16)).save(folder / "sixteen.png")
+    good.convert("RGBA").save(folder / "alpha.png")
+    Image.new("RGB", (300, 300)).save(folder / "huge.png")
+    monkeypatch.setattr(image_module, "MAX_PIXELS", 200 * 200)
+    summary = run_caption_job(_job(folder, tmp_path / "b.jsonl"), show_progress=False)
+    errors = {Path(r["image"]).name: r["error"] for r in _records(tmp_path / "b.errors.jsonl")}
+    assert set(errors) == {"zero.png", "text.png", "corrupt.jpg", "truncated.png", "huge.png"}
+    assert "0 bytes" in errors["zero.png"] and "too large" in errors["huge.png"]
+    captioned = {Path(r["image"]).name for r in _records(tmp_path / "b.jsonl")}
+    assert {"cmyk.jpg", "sixteen.png", "alpha.png"} <= captioned
+    assert (summary.done, summary.failed) == (43, 5)
+
+
+def test_cli_exit_code_says_something_failed(folder, tmp_path):
+    (folder / "zero.png").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "x.jsonl"),
+                             "--workers", "0", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 3 and "failed 1" in result.stderr and "x.errors.jsonl" in result.stderr
+
+
+def test_csv_and_sidecar_formats(folder, adapter, tmp_path):
+    run_caption_job(_job(folder, tmp_path / "c.csv", format="csv"), show_progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "c.csv")))
+    assert len(rows) == 40 and rows[0]["caption"] and json.loads(rows[0]["generation"])["num_beams"] == 1
+    run_caption_job(_job(folder, tmp_path / "ledger.jsonl", format="sidecar", adapters=[(str(adapter), 1.0)],
+                         trigger="sks"), show_progress=False)
+    sidecars = sorted(folder.glob("*.txt"))
+    assert len(sidecars) == 40
+    ledger = {r["image"]: r["caption"] for r in _records(tmp_path / "ledger.jsonl")}
+    for txt in sidecars:
+        assert txt.read_text().strip() == ledger[str(txt.with_suffix(".png"))]
+    assert _records(tmp_path / "ledger.jsonl")[0]["generation"]["trigger"] == "sks"
+
+
+def test_adapter_weights_add_up(folder, adapter, tmp_path):
+    """The same adapter twice at 0.5 is the adapter once at 1.0."""
+    run_caption_job(_job(folder, tmp_path / "one.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
+    run_caption_job(_job(folder, tmp_path / "halves.jsonl", adapters=[(str(adapter), 0.5), (str(adapter), 0.5)]),
+                    show_progress=False)
+    run_caption_job(_job(folder, tmp_path / "zero.jsonl", adapters=[(str(adapter), 0.0)]), show_progress=False)
+    run_caption_job(_job(folder, tmp_path / "base.jsonl"), show_progress=False)
+    captions = {name: [r["caption"] for r in _records(tmp_path / f"{name}.jsonl")] for name in ("one", "halves", "zero", "base")}
+    assert captions["halves"] == captions["one"] and captions["zero"] == captions["base"] != captions["one"]
+    assert [a["weight"] for a in _records(tmp_path / "halves.jsonl")[0]["adapters"]] == [0.5, 0.5]
+
+
+@pytest.mark.slow
+def test_two_processes_shard_and_merge(folder, tmp_path):
+    out = tmp_path / "sharded.jsonl"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    command = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "lorakit", "caption", str(folder),
+               "--out", str(out), "--workers", "0", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = [r["image"] for r in _records(out)]
+    assert len(images) == len(set(images)) == 40
+    assert not list(tmp_path.glob("*.shard*"))
