@@ -37,15 +37,20 @@ class CaptionOptions(TaskOptions):
       ``"a picture of"``); it is not part of the returned caption.
     * ``max_new_tokens``: longest caption generated, in tokens.
     * ``num_beams``: beam-search width; 1 is greedy decoding.
+    * ``clip``: a CLIP model ("demo", or NAME:PRETRAINED for open_clip) whose
+      reference-free CLIPScore is reported beside CIDEr and BLEU; empty: off.
     """
 
     trigger: str = ""
     prompt: str = ""
     max_new_tokens: int = 30
     num_beams: int = 1
+    #: CLIP model for the reference-free CLIPScore in evaluation ("demo", NAME:PRETRAINED); empty: off.
+    clip: str = ""
 
     def __post_init__(self) -> None:
         self.trigger = _text_option("trigger", self.trigger)
+        self.clip = _text_option("clip", self.clip)
         self.prompt = _text_option("prompt", self.prompt)
         self.max_new_tokens = _int_option("max_new_tokens", self.max_new_tokens, 1, 512)
         self.num_beams = _int_option("num_beams", self.num_beams, 1, 16)
@@ -173,7 +178,19 @@ class CaptionTask(Task):
             group = [image for image in references if triggered[image] == flag]
             predictions.update(zip(group, self._generate(base, model, group, self.prefix(flag))))
         images = list(references)
-        return caption_scores([predictions[image] for image in images], [references[image] for image in images])
+        captions = [predictions[image] for image in images]
+        scores = caption_scores(captions, [references[image] for image in images])
+        if self.options.clip:
+            scores["clip_score"] = sum(self._clip().scores(images, captions)) / len(images)
+        return scores
+
+    def _clip(self) -> Any:
+        """The CLIP scorer of ``options.clip``, loaded once."""
+        if getattr(self, "_clip_scorer", None) is None:
+            from lorakit_caption.clip import ClipScorer
+
+            self._clip_scorer = ClipScorer.load(self.options.clip)
+        return self._clip_scorer
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Caption image files (a folder stands for the images in it):

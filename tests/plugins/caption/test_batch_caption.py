@@ -156,3 +156,21 @@ def test_two_processes_shard_and_merge(folder, tmp_path):
     images = [r["image"] for r in _records(out)]
     assert len(images) == len(set(images)) == 40
     assert not list(tmp_path.glob("*.shard*"))
+
+
+def test_clip_rerank_beats_greedy_on_clipscore_and_cider(folder, adapter, tmp_path):
+    from lorakit.metrics.captioning import caption_scores
+
+    truth = {str((CATALOG / r["file_name"]).resolve()): r["text"]
+             for r in map(json.loads, (CATALOG / "metadata.jsonl").read_text().splitlines())}
+    results = {}
+    for name, extra in (("greedy", {}), ("rerank", {"rerank": "clip", "candidates": 4})):
+        summary = run_caption_job(_job(folder, tmp_path / f"{name}.jsonl", adapters=[(str(adapter), 1.0)], clip="demo",
+                                       **extra), show_progress=False)
+        records = _records(tmp_path / f"{name}.jsonl")
+        assert all(isinstance(r["clip_score"], float) for r in records)
+        cider = caption_scores([r["caption"] for r in records],
+                               [[truth[str(CATALOG / Path(r["image"]).name)]] for r in records])["cider"]
+        results[name] = (summary.clip_mean, cider)
+    assert results["rerank"][0] >= results["greedy"][0]
+    assert results["rerank"][1] >= results["greedy"][1]
