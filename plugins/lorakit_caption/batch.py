@@ -54,6 +54,8 @@ class CaptionSummary:
     seconds: float = 0.0
     out: Path | None = None
     errors: Path | None = None
+    #: "2/4" when this is one of several processes (each reports its share).
+    process: str = ""
 
 
 def list_images(inputs: list[Path], recursive: bool) -> list[str]:
@@ -76,11 +78,13 @@ def errors_path(out: Path) -> Path:
 
 def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSummary:
     """Caption every image of ``job`` not captioned yet; returns the counts."""
+    import torch
     from accelerate import PartialState
 
     from lorakit_caption.captioner import load_captioner
 
-    state = PartialState()
+    # cpu=True is what makes accelerate join the launched processes without CUDA.
+    state = PartialState(cpu=not torch.cuda.is_available())
     images = list_images(job.inputs, job.recursive)
     if not images:
         raise DataError(f"no images found in {', '.join(map(str, job.inputs))}"
@@ -93,7 +97,8 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     already = set(records.done) | (_done_in(job.out, job.format) if sharded and job.out.exists() else set())
     todo = [image for image in images if image not in already][state.process_index :: state.num_processes]
     errors = RecordFile(errors_path(out), resume=True)
-    summary = CaptionSummary(skipped=len([i for i in images if i in already]), out=job.out, errors=errors_path(job.out))
+    summary = CaptionSummary(skipped=len([i for i in images if i in already]), out=job.out, errors=errors_path(job.out),
+                             process=f"{state.process_index + 1}/{state.num_processes}" if sharded else "")
     captioner = load_captioner(job)
     started = time.perf_counter()
     try:

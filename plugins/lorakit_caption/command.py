@@ -63,7 +63,8 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_be
     summary = run_caption_job(job, show_progress=not quiet)
     rate = summary.done / summary.seconds if summary.seconds else 0.0
     clip_text = f", mean CLIPScore {summary.clip_mean:.4f}" if summary.clip_mean is not None else ""
-    console.print(f"captioned {summary.done}, skipped {summary.skipped} (already done), failed {summary.failed} "
+    who = f"process {summary.process}: " if summary.process else ""
+    console.print(f"{who}captioned {summary.done}, skipped {summary.skipped} (already done), failed {summary.failed} "
                   f"in {summary.seconds:.1f} s ({rate:.1f} images/s){clip_text}")
     console.print(f"captions: {summary.out}" + (f"; failures and why: {summary.errors}" if summary.failed else ""))
     if summary.failed:
