@@ -177,8 +177,11 @@ def _parse_value(raw: str) -> Any:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
-    # YAML 1.1 reads "no"/"on" as booleans; keep them as text unless true/false.
+    # YAML 1.1 reads "no"/"on" as booleans, and "what: this" as a mapping:
+    # keep such values as text unless they are written as YAML on purpose.
     if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        return raw
+    if isinstance(value, dict) and not raw.strip().startswith("{"):
         return raw
     return value
 

@@ -57,6 +57,8 @@ def test_recipe_file_with_overrides(tmp_path, toy_host):
 def test_values_are_yaml():
     assert parse_flags(["--lora.targets", "[query, value]", "--dora", "--train.lr", "0.001"]) == [
         ("lora.targets", ["query", "value"]), ("dora", True), ("train.lr", 0.001)]
+    assert parse_flags(["--question", "note: what is broken?", "--precision", "no"]) == [
+        ("question", "note: what is broken?"), ("precision", "no")]
 
 
 def test_flags_never_change_a_tasks_defaults(toy_host, monkeypatch):

@@ -1,0 +1,96 @@
+"""The vqa demo through lorakit's own loop: it learns the sample domain,
+replay keeps the old one, and the artifact works with stock peft/transformers."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from lorakit import runs
+from lorakit.cli import cli
+from lorakit.plugins import get_host
+from lorakit_vqa.data import read_vqa_folder
+from lorakit_vqa.loading import DEMO_BASE
+from lorakit_vqa.task import HEAD, VqaTask
+
+from conftest import REPO, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    get_host().add_task(VqaTask)  # until the entry point is installed
+    out = tmp_path_factory.mktemp("vqa") / "run"
+    config = runs.load_config(str(REPO / "recipes" / "vqa-demo.yaml"), [
+        "--data", str(SAMPLES / "inspection"), "--retain", str(SAMPLES / "retain"), "--output", str(out)])
+    return runs.run(config, show_progress=False)
+
+
+def _records(n=8):
+    examples = read_vqa_folder(SAMPLES / "inspection")[:n]
+    return [{"image": e.image, "question": e.question} for e in examples]
+
+
+@pytest.mark.slow
+def test_adapter_learns_the_domain_and_replay_keeps_the_old_one(demo_run):
+    test, retain = demo_run.report["test"], demo_run.report["retain"]
+    assert test["base"]["vqa_accuracy"] < 0.25
+    assert test["adapter"]["vqa_accuracy"] > test["base"]["vqa_accuracy"] + 0.3
+    assert retain["adapter"]["vqa_accuracy"] >= retain["base"]["vqa_accuracy"] - 0.15
+
+
+@pytest.mark.slow
+def test_adapter_trains_and_saves_the_head(demo_run):
+    manifest = json.loads((demo_run.adapter_dir / "lorakit.json").read_text())
+    assert manifest["modules_to_save"] == [HEAD]
+
+
+@pytest.mark.slow
+def test_stock_peft_reload_gives_the_same_answers(demo_run):
+    from peft import PeftModel
+    from transformers import BlipForQuestionAnswering
+
+    task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
+    plain = PeftModel.from_pretrained(BlipForQuestionAnswering.from_pretrained(DEMO_BASE), str(demo_run.adapter_dir))
+    plain.eval()
+    assert torch.equal(task.probe(base, model), task.probe(base, plain))
+    assert task.predict(base, model, _records()) == task.predict(base, plain, _records())
+
+
+@pytest.mark.slow
+def test_merged_export_loads_in_transformers_and_answers_the_same(demo_run, tmp_path):
+    from transformers import BlipForQuestionAnswering
+
+    out = tmp_path / "merged"
+    runs.export_merged(demo_run.run_dir, out)
+    merged = BlipForQuestionAnswering.from_pretrained(out)
+    merged.eval()
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
+    assert torch.allclose(task.probe(base, merged), task.probe(base, model), atol=1e-4)
+    assert task.predict(base, merged, _records()) == task.predict(base, model, _records())
+
+
+@pytest.mark.slow
+def test_cli_predict_answers_image_and_question_flags(demo_run, tmp_path):
+    record = _records(1)[0]
+    result = CliRunner().invoke(cli, ["predict", "vqa", "--adapter", str(demo_run.run_dir),
+                                      "--image", record["image"], "--question", record["question"]])
+    assert result.exit_code == 0, result.output
+    [answer] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert answer["image"] == record["image"] and answer["question"] == record["question"] and answer["answer"]
+    qs = tmp_path / "qs.jsonl"
+    qs.write_text("".join(json.dumps({"image": r["image"], "question": r["question"]}) + "\n" for r in _records(3)))
+    out = tmp_path / "answers.jsonl"
+    result = CliRunner().invoke(cli, ["predict", "vqa", "--adapter", str(demo_run.run_dir), "--questions", str(qs),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_task_meets_the_contract(small_folder, tmp_path):
+    from lorakit.testing import check_task
+
+    report = check_task(VqaTask, data=small_folder, workdir=tmp_path)
+    assert report.merge_difference < 1e-4
