@@ -20,12 +20,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.files import list_files, require_folder, resolve_member
+from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
 from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image
 from lorakit.errors import DataError
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _SUPPORTED = ", ".join(IMAGE_SUFFIXES)
+_EXAMPLE = '{"file_name": "a.png", "text": "..."}'
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,8 @@ def read_caption_folder(folder: Path, check_images: bool = True) -> list[Caption
 
 
 def _read_metadata(folder: Path, metadata: Path) -> list[tuple[Path, str]]:
-    rows = _jsonl_rows(metadata) if metadata.suffix == ".jsonl" else _csv_rows(metadata)
+    rows = read_jsonl(metadata, _EXAMPLE) if metadata.suffix == ".jsonl" else _csv_rows(metadata)
     return [_checked_row(folder, f"{metadata}:{line}", row) for line, row in rows]
-
-
-def _jsonl_rows(path: Path) -> list[tuple[int, dict]]:
-    rows = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); write one JSON object per line") from error
-        if not isinstance(row, dict):
-            raise DataError(f'{path}:{number}: expected a JSON object like {{"file_name": "a.png", "text": "..."}}')
-        rows.append((number, row))
-    return rows
 
 
 def _csv_rows(path: Path) -> list[tuple[int, dict]]:

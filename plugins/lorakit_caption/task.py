@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lorakit.errors import BaseModelError, ConfigError, DataError
+from lorakit.options import text as text_option
+from lorakit.options import whole_number
 from lorakit.task import Base, Task, TaskOptions
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
@@ -49,28 +51,11 @@ class CaptionOptions(TaskOptions):
     clip: str = ""
 
     def __post_init__(self) -> None:
-        self.trigger = _text_option("trigger", self.trigger)
-        self.clip = _text_option("clip", self.clip)
-        self.prompt = _text_option("prompt", self.prompt)
-        self.max_new_tokens = _int_option("max_new_tokens", self.max_new_tokens, 1, 512)
-        self.num_beams = _int_option("num_beams", self.num_beams, 1, 16)
-
-
-def _text_option(name: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ConfigError(f"options.{name} must be text, got {value!r}")
-    return " ".join(value.split())
-
-
-def _int_option(name: str, value: Any, low: int, high: int) -> int:
-    # Recipes and flags may hand over "4"; True is an int to Python but not here.
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"options.{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
+        self.trigger = text_option("trigger", self.trigger)
+        self.clip = text_option("clip", self.clip)
+        self.prompt = text_option("prompt", self.prompt)
+        self.max_new_tokens = whole_number("max_new_tokens", self.max_new_tokens, 1, 512)
+        self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
 
 
 class CaptionTask(Task):

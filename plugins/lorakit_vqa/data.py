@@ -8,15 +8,15 @@ raises ``DataError`` naming the file, the line and the fix.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.files import require_folder, resolve_member
+from lorakit.data.files import read_jsonl, require_folder, resolve_member
 from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image
 from lorakit.errors import DataError
 
 QUESTIONS = "questions.jsonl"
+_EXAMPLE = '{"image": "a.png", "question": "...", "answer": "..."}'
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,13 @@ def read_vqa_folder(folder: Path, check_images: bool = True) -> list[VqaExample]
     if not path.is_file():
         raise DataError(f"{folder} has no {QUESTIONS}; write one line per question: "
                         '{"image": "a.png", "question": "...", "answer": "..."}')
-    examples = [_example(folder, f"{path}:{n}", row) for n, row in _rows(path)]
+    examples = [_example(folder, f"{path}:{n}", row) for n, row in read_jsonl(path, _EXAMPLE)]
     if not examples:
         raise DataError(f"{path} holds no questions")
     if check_images:
         for image in sorted({e.image for e in examples}):
             check_image(Path(image))
     return examples
-
-
-def _rows(path: Path):
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg}); write one JSON object per line") from None
-        if not isinstance(row, dict):
-            raise DataError(f'{path}:{number}: expected an object like {{"image": ..., "question": ..., "answer": ...}}')
-        yield number, row
 
 
 def _example(folder: Path, where: str, row: dict) -> VqaExample:

@@ -75,31 +75,10 @@ def encode(processor, questions, bos_id: int) -> dict:
 
 
 def pretrain(model, data: dict, steps: int, log=print) -> float:
-    """Train every weight of ``model`` on ``data`` with AdamW, warmup then
-    linear decay; returns the final loss."""
-    import torch
+    """Train every weight of ``model`` on ``data``; returns the final loss."""
+    from lorakit.demo import pretrain_on_tensors
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * (steps - s) / steps)
-    generator = torch.Generator().manual_seed(SEED)
-    count = data["pixel_values"].shape[0]
-    order, position, loss = torch.randperm(count, generator=generator), 0, None
-    model.train()
-    for step in range(steps):
-        if position + BATCH_SIZE > count:
-            order, position = torch.randperm(count, generator=generator), 0
-        index = order[position : position + BATCH_SIZE]
-        position += BATCH_SIZE
-        loss = model(**{key: value[index] for key, value in data.items()}).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step % 100 == 0 or step == steps - 1:
-            log(f"step {step:5d}  loss {loss.item():.4f}")
-    model.eval()
-    return float(loss.item())
+    return pretrain_on_tensors(model, data, steps, LEARNING_RATE, BATCH_SIZE, SEED, log, log_every=100)
 
 
 def make_demo(out: Path, quick: bool = False, log=print) -> Path:

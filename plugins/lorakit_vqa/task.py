@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lorakit.errors import ConfigError
+from lorakit.options import whole_number
 from lorakit.task import Base, Task, TaskOptions
 
 #: Questions a generation batch holds: big enough to keep a CPU busy, small
@@ -49,19 +50,10 @@ class VqaOptions(TaskOptions):
     train_head: str = "auto"
 
     def __post_init__(self) -> None:
-        self.max_answer_tokens = _int_option("max_answer_tokens", self.max_answer_tokens, 1, 64)
-        self.num_beams = _int_option("num_beams", self.num_beams, 1, 16)
+        self.max_answer_tokens = whole_number("max_answer_tokens", self.max_answer_tokens, 1, 64)
+        self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
         if self.train_head not in TRAIN_HEAD_CHOICES:
             raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, got {self.train_head!r}")
-
-
-def _int_option(name: str, value: Any, low: int, high: int) -> int:
-    # Recipes and flags may hand over "4"; True is an int to Python but not here.
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"options.{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
 
 
 class VqaTask(Task):

@@ -3,13 +3,16 @@
 import json
 import shutil
 
+from pathlib import Path
+
 import pytest
 
 from lorakit.task import Task
 from lorakit.testing import check_contract, check_task
 
-from conftest import REPO
 from toy_plugin import ToyTask
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_toy_task_passes_the_conformance_kit(toy_data, tmp_path):

@@ -1,3 +1,4 @@
+from pathlib import Path
 import pytest
 import yaml
 
@@ -5,7 +6,8 @@ from lorakit import runs
 from lorakit.errors import ConfigError
 from lorakit.recipes import list_recipes, parse_flags, resolve_key
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
+
 
 
 def test_every_recipe_loads_and_names_its_command():

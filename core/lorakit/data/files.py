@@ -3,7 +3,9 @@ plugin that reads a folder of examples (images, audio clips...)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Iterator
 
 from lorakit.errors import DataError
 
@@ -53,3 +55,23 @@ def resolve_member(folder: Path, name: str, where: str) -> Path:
     if not resolved.is_relative_to(folder):
         raise DataError(f"{where}: file_name {name!r} points outside the data folder {folder}; move the file into the folder")
     return resolved
+
+
+def read_jsonl(path: Path, example: str = '{"...": "..."}') -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` of every non-empty line of a JSON-lines file;
+    a line that is not a JSON object is a ``DataError`` naming file and line
+    (``example`` shows the expected shape)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: not valid JSON ({error.msg}); write one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object like {example}")
+        yield number, row

@@ -5,17 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from caption_images import write_png  # noqa: F401 (used by fixtures here)
 
 torch.set_num_threads(2)
-
-
-def write_png(path: Path, color=(200, 30, 30), size=(16, 16)) -> Path:
-    """A small solid-colour PNG at ``path``."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-    return path
 
 
 @pytest.fixture

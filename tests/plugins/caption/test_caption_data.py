@@ -4,7 +4,7 @@ for every kind of bad input."""
 import json
 
 import pytest
-from conftest import write_png
+from caption_images import write_png
 
 from lorakit.errors import DataError
 from lorakit_caption.data import CaptionExample, read_caption_folder

@@ -3,6 +3,8 @@ replay keeps the old one, and the artifact works with stock peft/transformers.""
 
 import json
 
+from pathlib import Path
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -14,7 +16,9 @@ from lorakit_vqa.data import read_vqa_folder
 from lorakit_vqa.loading import DEMO_BASE
 from lorakit_vqa.task import HEAD, VqaTask
 
-from conftest import REPO, SAMPLES
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "samples" / "vqa"
+
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,7 +16,9 @@ from lorakit.errors import BaseModelError, ConfigError, DataError
 from lorakit_vqa.data import VqaExample, read_vqa_folder
 from lorakit_vqa.task import HEAD, VqaOptions, VqaTask
 
-from conftest import REPO, SAMPLES
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "samples" / "vqa"
+
 
 
 def test_plugin_registers_the_task_and_the_import_command():
