@@ -40,6 +40,8 @@ class Manifest:
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    #: The task's options as trained (restored when the adapter is used).
+    options: dict[str, Any] = field(default_factory=dict)
     lorakit_version: str = ""
     created: str = ""
     format: int = FORMAT_VERSION

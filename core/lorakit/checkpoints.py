@@ -98,10 +98,10 @@ def load_weights(path: Path, model: Any) -> None:
     load_trainable_state(model, read_weights(path))
 
 
-def save_weights(path: Path, model: Any, state: dict[str, Any]) -> None:
-    """Save only the trainable weights (the best checkpoint needs no optimizer)."""
+def save_weights(path: Path, weights: dict[str, Any], state: dict[str, Any]) -> None:
+    """Save weights alone (the best checkpoint needs no optimizer)."""
     from safetensors.torch import save_file
 
     with atomic_dir(Path(path), replace=True) as tmp:
-        save_file(trainable_state(model), str(tmp / WEIGHTS))
+        save_file(weights, str(tmp / WEIGHTS))
         (tmp / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

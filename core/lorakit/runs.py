@@ -11,6 +11,7 @@ A run folder holds::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     from lorakit.device import describe, make_accelerator
     from lorakit.lora import count_parameters, inject
     from accelerate.utils import set_seed
+    from rich.markup import escape
 
     from lorakit.trainer import Trainer
 
@@ -99,16 +101,18 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else list(task.modules_to_save(base, splits.train))
     set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
     model = inject(base.model, config.lora, targets, to_save)
+    trainable, total = count_parameters(model)  # the adapter's, before any auxiliary module trains
+    adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}
     task.prepare_training(base, model)
     accelerator = make_accelerator(config.train.precision)
-    trainable, total = count_parameters(model)
     if accelerator.is_main_process:
         console.print(f"[bold]{task.name}[/bold] on {config.base}: {len(splits.train)} train, {len(splits.val)} validation, "
                       f"{len(splits.test)} held-out examples; device {describe(accelerator)}")
-        console.print(f"LoRA r={config.lora.r} on {targets}: {trainable:,} trainable of {total:,} parameters "
-                      f"({100 * trainable / total:.2f}%)")
+        console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {trainable:,} trainable of {total:,} "
+                      f"parameters ({100 * trainable / total:.2f}%)")
     trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
-                      replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress)
+                      replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress,
+                      best_keys=adapter_weights)
     if not resume and accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -131,7 +135,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         task=task.name, base=base.name, base_fingerprint=base_print, targets=targets, r=config.lora.r,
         alpha=config.lora.alpha, dropout=config.lora.dropout, rslora=config.lora.rslora, dora=config.lora.dora,
         modules_to_save=list(to_save), trigger_words=task.trigger_words(), data=task.summarize_data(splits.train),
-        metrics=report, training={"steps": result.steps, "epochs": result.epochs, "best_step": result.best_step,
+        metrics=report, options=dataclasses.asdict(task.options), training={"steps": result.steps, "epochs": result.epochs, "best_step": result.best_step,
                                   "stopped_early": result.stopped_early, "metric": config.train.metric},
     )
     adapter_dir = save_adapter(model, run_dir / "adapter", manifest, replace=True)
@@ -257,7 +261,9 @@ def open_adapter(adapter: str | Path, base_name: str | None = None, ignore_base_
     """Load the base an adapter was made for (or ``base_name``), check it, and wrap it."""
     adapter_dir = resolve_adapter_dir(adapter)
     manifest = read_manifest(adapter_dir)
-    config = RunConfig(task=manifest.task, base=base_name or manifest.base, options=options or {})
+    # The options the adapter was trained with (a trigger word, a speaker
+    # slot...), unless the user says otherwise now.
+    config = RunConfig(task=manifest.task, base=base_name or manifest.base, options={**manifest.options, **(options or {})})
     task = make_task(config)
     base = load_base(task, config.base)
     if not ignore_base_mismatch:

@@ -64,6 +64,7 @@ class Trainer:
         replay_pool: Sequence[Any] = (),
         replay: float = 0.0,
         show_progress: bool = True,
+        best_keys: set[str] | None = None,
     ):
         if not train_examples:
             raise ConfigError("no training examples are left after the held-out split; add data or lower data.test_fraction")
@@ -86,6 +87,9 @@ class Trainer:
         self.schedulers = self._make_schedulers(warmup)
         self.log: RunLog | None = None
         self.best_state: dict[str, Any] | None = None
+        # The best weights need only the adapter's parameters, not auxiliary
+        # trainable modules such as a GAN discriminator (all by default).
+        self.best_keys = best_keys
         self._in_optimizer_step = False
 
     @property
@@ -281,12 +285,16 @@ class Trainer:
         better = state["best"] is None or (value < state["best"] if self.mode == "min" else value > state["best"])
         if better:
             state["best"], state["best_step"], state["bad_evals"] = value, state["step"], 0
-            self.best_state = trainable_state(self.unwrapped)
+            self.best_state = self._adapter_state()
             if self.run_dir is not None and self.accelerator.is_main_process:
-                save_weights(self._ckpt("best"), self.unwrapped, {"step": state["step"], self.metric: value})
+                save_weights(self._ckpt("best"), self.best_state, {"step": state["step"], self.metric: value})
             return False
         state["bad_evals"] += 1
         return self.settings.patience is not None and state["bad_evals"] >= self.settings.patience
+
+    def _adapter_state(self) -> dict[str, Any]:
+        state = trainable_state(self.unwrapped)
+        return state if self.best_keys is None else {k: v for k, v in state.items() if k in self.best_keys}
 
     def validate(self) -> dict[str, float]:
         """Validation loss, plus the watched task metric when it is not the loss."""

@@ -149,8 +149,14 @@ def build_vits(config: Any) -> Any:
 
 def save_checkpoint(model: Any, folder: Path) -> None:
     """Write ``model`` (a plain coqui Vits) as coqui saves checkpoints:
-    ``model.pth`` = ``{"model": state_dict}`` and ``config.json``."""
+    ``model.pth`` = ``{"model": state_dict}`` and ``config.json``.
+
+    Side files the config names (a speaker-id list...) are copied in and named
+    by file name: ``load_vits`` finds them beside the checkpoint wherever the
+    folder goes (coqui itself resolves such a name against the working folder).
+    """
     import copy
+    import shutil
 
     import torch
 
@@ -159,4 +165,11 @@ def save_checkpoint(model: Any, folder: Path) -> None:
     torch.save({"model": state}, str(folder / CHECKPOINT))
     config = copy.deepcopy(model.config)
     config.model_args.init_discriminator = False  # the generator only: coqui loads it strictly
+    for field in _SIDE_FILES:
+        for holder in (config, config.model_args):
+            value = getattr(holder, field, None)
+            if value and Path(value).is_file():
+                if not (folder / Path(value).name).exists():
+                    shutil.copy2(value, folder / Path(value).name)
+                setattr(holder, field, Path(value).name)
     config.save_json(str(folder / CONFIG))

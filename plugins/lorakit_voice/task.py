@@ -81,8 +81,11 @@ class VoiceCloneTask(Task):
     options_class = VoiceOptions
     metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "rtf": "min"}
     aliases = {"speaker": "data.path"}
+    # Measured on the demo (40 clips of the sample speaker, 100 steps, ~70-200 s
+    # on 2 CPU cores): held-out speaker similarity 0.39 -> 0.73, MCD 14.5 -> 9.7 dB.
+    # The same run with LoRA on text-encoder attention only: 0.39 -> 0.38.
     defaults = {
-        "train": {"lr": 2e-3, "batch_size": 8, "epochs": 1, "max_steps": 100, "eval_every": 50, "warmup_ratio": 0.05},
+        "train": {"lr": 2e-3, "batch_size": 8, "max_steps": 100, "eval_every": 50, "warmup_ratio": 0.05},
         "lora": {"r": 8, "alpha": 16},
     }
 
@@ -122,6 +125,9 @@ class VoiceCloneTask(Task):
             self._summary = summary
             if self._slot is None:
                 self._slot = self._choose_slot(base, examples)
+                if self._slot is not None:
+                    # Recorded with the adapter's options, so predict speaks through it too.
+                    self.options.slot = self._slot[0]
         return examples
 
     def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
@@ -189,8 +195,13 @@ class VoiceCloneTask(Task):
         yield "generator", losses["loss"]
 
     def loss(self, base: Base, model: Any, batch: dict[str, Any]) -> Any:
-        """The mel L1 of a reconstruction (see ``validation_loss``)."""
-        return self.validation_loss(base, model, batch)
+        """The generator's loss without the adversarial terms (mel L1, KL,
+        duration): what one optimizer over the LoRA weights alone would use."""
+        from lorakit_voice.losses import generator_losses
+        from lorakit_voice.synthesis import vits_of
+
+        vits = vits_of(model)
+        return generator_losses(vits, batch, self._criteria(vits)[1])["loss"]
 
     def validation_loss(self, base: Base, model: Any, batch: dict[str, Any]) -> Any:
         """L1 between the log-mels of the real clip and of the generator's

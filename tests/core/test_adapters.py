@@ -114,3 +114,14 @@ def test_weighted_merge_scales_each_delta(toy_host, toy_data, tmp_path):
     for key in base:
         assert torch.allclose(both[key], base[key] + 0.7 * d1[key] + 0.5 * d2[key], atol=1e-5)
     assert any(d1[k].abs().max() > 1e-3 for k in base)
+
+
+def test_manifest_records_task_options_and_use_restores_them(toy_host, toy_data, tmp_path):
+    config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "o"), "--epochs", "1",
+                                      "--two_optimizers"])
+    outcome = runs.run(config, show_progress=False, evaluate=False)
+    assert json.loads((outcome.adapter_dir / "lorakit.json").read_text())["options"]["two_optimizers"] is True
+    task, *_ = runs.open_adapter(outcome.run_dir)
+    assert task.options.two_optimizers is True
+    task, *_ = runs.open_adapter(outcome.run_dir, options={"two_optimizers": False})
+    assert task.options.two_optimizers is False

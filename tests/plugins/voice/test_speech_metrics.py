@@ -1,6 +1,6 @@
 """Speech metrics on espeak-ng voices: similarity and MCD separate voices."""
 
-from conftest import write_speaker
+from voice_speakers import write_speaker
 
 from lorakit.data.audio import prepare_folder
 from lorakit.metrics.speech import cosine, mean_embedding, mel_cepstral_distortion, real_time_factor, speaker_embedding

@@ -2,7 +2,7 @@
 audio are refused with the file, the position and the fix."""
 
 import pytest
-from conftest import write_speaker
+from voice_speakers import write_speaker
 
 from lorakit.errors import DataError
 from lorakit_voice.data import read_speaker, unspeakable

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 from click.testing import CliRunner
-from conftest import SAMPLES
+from voice_speakers import SAMPLES
 
 from lorakit import runs
 from lorakit.cli import cli

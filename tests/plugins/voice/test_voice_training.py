@@ -4,7 +4,7 @@ nothing else; each loss reaches only its own group."""
 import copy
 
 import torch
-from conftest import write_speaker
+from voice_speakers import write_speaker
 
 from lorakit.config import LoraSettings
 from lorakit.lora import inject
