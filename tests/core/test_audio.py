@@ -97,3 +97,30 @@ def test_implausible_sample_rate_is_rejected(tmp_path):
     soundfile.write(tmp_path / "ok.wav", speechlike(2), RATE)
     prepared = prepare_folder(tmp_path, RATE, need_text=False)
     assert "implausible" in dict(prepared.rejected)["odd.wav"]
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "FLOAT", "DOUBLE"])
+def test_any_sample_format_reads_to_the_same_float_audio(tmp_path, subtype):
+    audio = speechlike(2.0)
+    soundfile.write(tmp_path / "clip.wav", audio, RATE, subtype=subtype)
+    prepared = prepare_folder(tmp_path, RATE, need_text=False)
+    reference = prepare_folder(_write_reference(tmp_path / "ref", audio), RATE, need_text=False)
+    assert prepared.clips[0].audio.dtype == np.float32
+    tolerance = 0.05 if subtype == "PCM_U8" else 1e-3
+    assert np.abs(prepared.clips[0].audio - reference.clips[0].audio).max() < tolerance
+
+
+def _write_reference(folder, audio):
+    folder.mkdir()
+    soundfile.write(folder / "clip.wav", audio, RATE, subtype="FLOAT")
+    return folder
+
+
+def test_zero_length_clip_is_rejected(tmp_path):
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), RATE)
+    (tmp_path / "zero.wav").write_bytes(b"")
+    soundfile.write(tmp_path / "ok.wav", speechlike(2), RATE)
+    prepared = prepare_folder(tmp_path, RATE, need_text=False)
+    reasons = dict(prepared.rejected)
+    assert [c.source for c in prepared.clips] == ["ok.wav"]
+    assert reasons["empty.wav"] == "silent" and "not readable" in reasons["zero.wav"]
