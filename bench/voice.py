@@ -1,0 +1,148 @@
+"""Voice cloning speed: synthesis real-time factor and training seconds per step.
+
+    python bench/voice.py [--steps 12] [--sentences 6]
+
+1. Synthesis RTF (seconds of compute per second of audio) of the base, the
+   merged adapter and the unmerged adapter, alternating on the same sentences.
+   Goal: merged / base <= 1.02 (merging costs nothing at inference).
+2. Training seconds per step of the lorakit loop (its defaults, gradient
+   clipping included) vs a minimal hand-written GAN loop on the same model,
+   batch, seed and data: discriminator step, then generator step, each with
+   its own AdamW. Goal: hand / lorakit >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SENTENCES = ["The ship left the harbour at dawn.", "Please call me back before noon.",
+             "A quiet river runs past the old mill.", "We counted seven birds on the wire.",
+             "Her garden is full of bright flowers.", "The train was late again today."]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speaker", default=str(REPO / "samples" / "voice" / "kauko"))
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args()
+
+
+def fresh(task, seed: int = 0):
+    """The demo base with fresh LoRA and the discriminator attached, seeded."""
+    from accelerate.utils import set_seed
+
+    from lorakit.config import LoraSettings
+    from lorakit.lora import inject
+
+    base = task.load_base("demo")
+    set_seed(seed)
+    model = inject(base.model, LoraSettings(), task.lora_targets(base), ())
+    task.prepare_training(base, model)
+    return base, model
+
+
+def rtf(task, base, model, texts: list[str]) -> float:
+    """Seconds of synthesis per second of audio, over ``texts``."""
+    compute, audio = 0.0, 0.0
+    for text in texts:
+        start = time.perf_counter()
+        spoken = task.predict(base, model, [text])[0]
+        compute += time.perf_counter() - start
+        audio += len(spoken["audio"]) / spoken["sample_rate"]
+    return compute / audio
+
+
+def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
+    import torch
+
+    from lorakit import runs
+    from lorakit.adapters import merge
+
+    _, plain_base, unmerged, _, _ = runs.open_adapter(adapter_dir)
+    _, merged_base, merged_peft, _, _ = runs.open_adapter(adapter_dir)
+    merged = merge(merged_peft)
+    base = task.load_base("demo")
+    results = {"base": [], "merged": [], "unmerged": []}
+    with torch.inference_mode():
+        rtf(task, base, base.model, texts[:1])  # warm-up
+        for _ in range(rounds):
+            results["base"].append(rtf(task, base, base.model, texts))
+            results["merged"].append(rtf(task, merged_base, merged, texts))
+            results["unmerged"].append(rtf(task, plain_base, unmerged, texts))
+    median = {k: statistics.median(v) for k, v in results.items()}
+    print(f"synthesis RTF: base {median['base']:.4f}, merged {median['merged']:.4f}, unmerged {median['unmerged']:.4f}")
+    print(f"ratio merged / base: {median['merged'] / median['base']:.3f} (goal <= 1.02); "
+          f"unmerged / base: {median['unmerged'] / median['base']:.3f}")
+
+
+def hand_loop(task, base, model, examples, steps: int, batch_size: int) -> float:
+    import torch
+
+    groups = task.optimizer_groups(base, model)
+    optimizers = {name: torch.optim.AdamW(params, lr=2e-3) for name, params in groups.items()}
+    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    model.train()
+    start = time.perf_counter()
+    for step in range(steps):
+        batch = task.collate(base, batches[step % len(batches)])
+        for name, loss in task.training_step(base, model, batch):
+            loss.backward(inputs=groups[name])
+            optimizers[name].step()
+            optimizers[name].zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) / steps
+
+
+def lorakit_loop(task, base, model, examples, steps: int, batch_size: int, accelerator) -> float:
+    from lorakit.config import TrainSettings
+    from lorakit.trainer import Trainer
+
+    settings = TrainSettings(max_steps=steps, batch_size=batch_size, lr=2e-3)
+    trainer = Trainer(task, base, model, examples, [], settings, accelerator, show_progress=False)
+    start = time.perf_counter()
+    trainer.fit()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    args = parse_args()
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from lorakit import runs
+    from lorakit.device import describe, make_accelerator
+    from lorakit.plugins import get_host
+
+    task = get_host().task("voice-clone")()
+    accelerator = make_accelerator("auto")
+    base, _ = fresh(task)
+    examples = task.load_data(Path(args.speaker), base)
+    print(f"device: {describe(accelerator)}; {len(examples)} clips; batch 8; {args.steps} steps x {args.rounds} rounds")
+    hand, ours = [], []
+    for round_index in range(args.rounds + 1):  # round 0 warms up
+        base, model = fresh(task)
+        h = hand_loop(task, base, model, examples, args.steps, 8)
+        base, model = fresh(task)
+        o = lorakit_loop(task, base, model, examples, args.steps, 8, accelerator)
+        if round_index:
+            hand.append(h)
+            ours.append(o)
+        print(f"round {round_index}{' (warm-up)' if not round_index else ''}: hand {h:.3f} s/step, lorakit {o:.3f} s/step")
+    h, o = statistics.median(hand), statistics.median(ours)
+    print(f"training: hand-written {h:.3f} s/step, lorakit {o:.3f} s/step; ratio hand / lorakit {h / o:.3f} (goal >= 0.95)")
+    with tempfile.TemporaryDirectory() as folder:
+        config = runs.load_config("voice-clone", ["--speaker", args.speaker, "--base", "demo", "--output",
+                                                  f"{folder}/run", "--train.max_steps", "5"])
+        outcome = runs.run(config, show_progress=False, evaluate=False)
+        synthesis(task, outcome.adapter_dir, SENTENCES, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
