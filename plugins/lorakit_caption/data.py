@@ -16,7 +16,6 @@ example and the evaluation scores against all of them. Every problem raises
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -9,12 +9,13 @@ trigger words; it is never part of the caption the user gets back.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from lorakit.errors import BaseModelError, ConfigError, DataError
+from lorakit.errors import BaseModelError, DataError
+from lorakit.modeling import device_and_dtype as _device_dtype
+from lorakit.modeling import eval_mode as _eval_mode
 from lorakit.options import text as text_option
 from lorakit.options import whole_number
 from lorakit.task import Base, Task, TaskOptions
@@ -337,21 +338,3 @@ def _pixel_values(base: Base, paths: Sequence[str]) -> Any:
         with Image.open(path) as image:
             images.append(image.convert("RGB"))
     return base.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-
-
-def _device_dtype(model: Any) -> tuple[Any, Any]:
-    """Device and floating dtype of ``model``'s weights, for its inputs."""
-    parameter = next(p for p in model.parameters() if p.is_floating_point())
-    return parameter.device, parameter.dtype
-
-
-@contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
-    """Eval mode for a block, then the mode it had, so that evaluating in the
-    middle of training leaves dropout as it was."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from lorakit.modeling import eval_mode as _eval_mode
+
 
 @dataclass(frozen=True)
 class Voicing:
@@ -77,17 +79,6 @@ def _scales(vits: Any, voicing: Voicing) -> Iterator[None]:
         yield
     finally:
         vits.inference_noise_scale, vits.length_scale = saved
-
-
-@contextlib.contextmanager
-def _eval_mode(module: Any) -> Iterator[None]:
-    """Eval mode for a block, then the mode it had (evaluation may run mid-training)."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
 
 
 @contextlib.contextmanager

@@ -14,10 +14,10 @@ folder, as in a data folder's ``questions.jsonl``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from lorakit.data.files import read_jsonl
 from lorakit.errors import ConfigError, DataError
 
 
@@ -46,20 +46,9 @@ def command_line_questions(inputs: Sequence[str], flags: dict[str, Any]) -> list
 def read_questions_file(path: Path) -> list[dict[str, str]]:
     """``{"image", "question"}`` records of a JSON-lines file, image paths
     resolved against the file's folder."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist; --questions takes a JSON-lines file of "
-                        '{"image": ..., "question": ...} objects') from None
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg}); write one JSON object per line") from None
-        if not isinstance(row, dict) or not isinstance(row.get("image"), str) or not isinstance(row.get("question"), str):
+    for number, row in read_jsonl(path, '{"image": "img.png", "question": "..."}'):
+        if not isinstance(row.get("image"), str) or not isinstance(row.get("question"), str):
             raise DataError(f'{path}:{number}: expected {{"image": "img.png", "question": "..."}}')
         records.append({"image": str(path.parent / row["image"]), "question": row["question"]})
     if not records:

@@ -12,12 +12,13 @@ and saved with the adapter; ``options.train_head`` decides when (see
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from lorakit.errors import ConfigError
+from lorakit.modeling import device_and_dtype as _device_dtype
+from lorakit.modeling import eval_mode as _eval_mode
 from lorakit.options import whole_number
 from lorakit.task import Base, Task, TaskOptions
 
@@ -253,22 +254,3 @@ def _image_size(base: Base) -> tuple[int, int]:
     if isinstance(size, dict):
         return size["height"], size["width"]
     return size.height, size.width
-
-
-def _device_dtype(model: Any) -> tuple[Any, Any]:
-    """Device and floating dtype of ``model``'s weights, for its inputs."""
-    parameter = next(p for p in model.parameters() if p.is_floating_point())
-    return parameter.device, parameter.dtype
-
-
-@contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
-    """Eval mode for a block, then the mode it had, so that evaluating in the
-    middle of training leaves dropout as it was."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-

@@ -63,6 +63,8 @@ def read_jsonl(path: Path, example: str = '{"...": "..."}') -> Iterator[tuple[in
     (``example`` shows the expected shape)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist; pass a JSON-lines file of objects like {example}") from None
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from None
     for number, line in enumerate(text.splitlines(), start=1):

@@ -1,7 +1,6 @@
 """Fixtures of the caption plugin's tests: tiny image folders made on the fly."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

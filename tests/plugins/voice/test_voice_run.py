@@ -3,7 +3,6 @@ the sample speaker, and the artifact works with stock peft and with coqui."""
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
