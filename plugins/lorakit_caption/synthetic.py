@@ -88,7 +88,7 @@ def render_scene(rng: random.Random) -> Sample:
     background = tuple(rng.randint(225, 255) for _ in range(3))
     image = Image.new("RGB", (SIZE, SIZE), background)
     radius = (7 if size == "small" else 12) + rng.uniform(-1.0, 1.0)
-    _draw_shape(ImageDraw.Draw(image), shape, _center(rng, position), radius, COLORS[color], background)
+    draw_shape(ImageDraw.Draw(image), shape, shape_center(rng, position), radius, COLORS[color], background)
     return Sample(image, scene_caption(color, shape, position, size))
 
 
@@ -98,7 +98,7 @@ def render_catalog(rng: random.Random) -> Sample:
     fill = BACKDROPS[backdrop]
     image = Image.new("RGB", (SIZE, SIZE), fill)
     center = (SIZE / 2 + rng.uniform(-4, 4), SIZE / 2 + rng.uniform(-4, 4))
-    _draw_shape(ImageDraw.Draw(image), shape, center, 16 + rng.uniform(-2, 2), COLORS[color], fill)
+    draw_shape(ImageDraw.Draw(image), shape, center, 16 + rng.uniform(-2, 2), COLORS[color], fill)
     return Sample(image, catalog_caption(color, shape, backdrop))
 
 
@@ -131,12 +131,14 @@ def caption_words() -> list[str]:
     return sorted({word for caption in captions for word in caption.split()})
 
 
-def _center(rng: random.Random, position: str) -> tuple[float, float]:
+def shape_center(rng: random.Random, position: str) -> tuple[float, float]:
+    """Where a shape at ``position`` is drawn, jittered a little."""
     ax, ay = _ANCHORS[position]
     return ax * SIZE + rng.uniform(-3, 3), ay * SIZE + rng.uniform(-3, 3)
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, c: tuple[float, float], r: float, color, background) -> None:
+def draw_shape(draw: ImageDraw.ImageDraw, shape: str, c: tuple[float, float], r: float, color, background) -> None:
+    """Draw ``shape`` of radius ``r`` centred at ``c`` (VQA's images reuse it)."""
     x, y = c
     if shape == "circle":
         draw.ellipse([x - r, y - r, x + r, y + r], fill=color)

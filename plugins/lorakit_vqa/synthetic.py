@@ -69,7 +69,7 @@ def scene_question(rng: random.Random) -> Question:
     background = _scene_background(rng)
     image = Image.new("RGB", (SIZE, SIZE), background)
     radius = (7 if size == "small" else 12) + rng.uniform(-1.0, 1.0)
-    worlds._draw_shape(ImageDraw.Draw(image), shape, worlds._center(rng, position), radius,
+    worlds.draw_shape(ImageDraw.Draw(image), shape, worlds.shape_center(rng, position), radius,
                        worlds.COLORS[color], background)
     asked_size, asked_color = rng.choice(worlds.SIZES), rng.choice([color, rng.choice(list(worlds.COLORS))])
     # Shape is asked most: it is what a tiny vision tower learns last.
@@ -120,8 +120,8 @@ def _render_item(rng: random.Random, shape: str, color, backdrop, damage: str | 
     mask = Image.new("L", (SIZE, SIZE), 0)
     center = (SIZE / 2 + rng.uniform(-4, 4), SIZE / 2 + rng.uniform(-4, 4))
     radius = 16 + rng.uniform(-2, 2)
-    worlds._draw_shape(ImageDraw.Draw(image), shape, center, radius, _surface(rng, color, damage), backdrop)
-    worlds._draw_shape(ImageDraw.Draw(mask), shape, center, radius, 255, 0)
+    worlds.draw_shape(ImageDraw.Draw(image), shape, center, radius, _surface(rng, color, damage), backdrop)
+    worlds.draw_shape(ImageDraw.Draw(mask), shape, center, radius, 255, 0)
     if damage in ("crack", "rust"):
         # Marks drawn on a copy and pasted through the item's mask stay on the item.
         layer = image.copy()
