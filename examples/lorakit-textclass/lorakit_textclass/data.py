@@ -8,10 +8,10 @@ datasets do.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorakit.data.files import read_jsonl
 from lorakit.errors import DataError
 
 TEXT_COLUMNS = ("text", "review")
@@ -47,15 +47,7 @@ def read_folder(folder: Path, labels: list[str] | None = None) -> list[TextExamp
 
 
 def _jsonl(path: Path):
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f'{path}:{number}: expected an object like {{"text": "...", "label": "positive"}}')
+    for number, row in read_jsonl(path, '{"text": "...", "label": "positive"}'):
         yield f"{path}:{number}", _field(row, TEXT_COLUMNS), _field(row, LABEL_COLUMNS)
 
 
