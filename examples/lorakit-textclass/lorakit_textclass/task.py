@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lorakit import Base, Task, TaskOptions
-from lorakit.errors import BaseModelError, ConfigError
+from lorakit.errors import BaseModelError
+from lorakit.options import whole_number
 
 DEMO_BASE = Path(__file__).parent / "demo_base"
 BATCH = 64
@@ -20,8 +21,7 @@ class TextClassOptions(TaskOptions):
     max_length: int = 128
 
     def __post_init__(self):
-        if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ConfigError(f"options.max_length = {self.max_length!r} must be an integer >= 8")
+        self.max_length = whole_number("max_length", self.max_length, 8, 4096)
 
 
 class TextClassTask(Task):
