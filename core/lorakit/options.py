@@ -24,3 +24,14 @@ def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"options.{name} must be text, got {value!r}")
     return " ".join(value.split())
+
+
+def number(name: str, value: Any, low: float, high: float) -> float:
+    """``value`` as a float in [low, high]; "0.5" is accepted, True is not."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"options.{name} must be a number from {low:g} to {high:g}, got {value!r}") from None
+    if isinstance(value, bool) or not low <= result <= high:
+        raise ConfigError(f"options.{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return result

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import BaseModelError, DataError
+from lorakit.errors import DataError
+from lorakit.hub import BaseKind
 from lorakit.modeling import device_and_dtype as _device_dtype
 from lorakit.modeling import eval_mode as _eval_mode
 from lorakit.options import text as text_option
@@ -22,6 +23,11 @@ from lorakit.task import Base, Task, TaskOptions
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
+BASE_KIND = BaseKind(
+    label="BLIP captioning model", model_type="blip", architecture="BlipForConditionalGeneration", demo=DEMO_BASE,
+    rebuild=f"python -m lorakit_caption.make_demo --out {DEMO_BASE}", example="Salesforce/blip-image-captioning-base",
+    hint="or the vqa task for BLIP VQA models",
+)
 
 #: Images a generation batch holds: big enough to keep a CPU busy, small
 #: enough for a 16 GB GPU with the full-size BLIP and beam search.
@@ -79,8 +85,10 @@ class CaptionTask(Task):
 
     def load_base(self, name: str) -> Base:
         """Load ``name``: ``"demo"``, a local folder, or a Hugging Face hub id."""
-        source = _base_source(name)
-        _check_is_captioning_blip(name, source)
+        from lorakit.hub import base_source, check_architecture, load_error
+
+        source = base_source(name, BASE_KIND)
+        check_architecture(name, source, BASE_KIND)
         import torch
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
@@ -88,7 +96,7 @@ class CaptionTask(Task):
             model = BlipForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
             processor = BlipProcessor.from_pretrained(source)
         except (OSError, ValueError) as error:
-            raise _base_error(name, error) from error
+            raise load_error(name, error, BASE_KIND) from error
         return Base(model=model, processor=processor, name=name)
 
     # -- data -----------------------------------------------------------------
@@ -237,55 +245,6 @@ class CaptionTask(Task):
 
 
 # -- module helpers ------------------------------------------------------------
-
-
-def _base_source(name: str) -> str:
-    """Where to load ``name`` from: the demo folder, a local folder, or a hub id."""
-    if name == "demo":
-        if not (DEMO_BASE / "config.json").is_file():
-            raise BaseModelError(
-                f"the demo base is missing from {DEMO_BASE}; rebuild it: python -m lorakit_caption.make_demo --out {DEMO_BASE}"
-            )
-        return str(DEMO_BASE)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise BaseModelError(
-                f"{path} has no config.json; --base takes a folder written by save_pretrained, a hub id, or demo"
-            )
-        return str(path)
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise BaseModelError(
-            f"--base {name}: no such model folder; pass demo, a folder with config.json, "
-            "or a hub id such as Salesforce/blip-image-captioning-base"
-        )
-    return name
-
-
-def _check_is_captioning_blip(name: str, source: str) -> None:
-    """Refuse a model that is not a BLIP captioner before loading its weights
-    (a BLIP VQA or ITM checkpoint would load with a silently random decoder)."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise _base_error(name, error) from error
-    architectures = getattr(config, "architectures", None) or []
-    if config.model_type != "blip" or (architectures and "BlipForConditionalGeneration" not in architectures):
-        kind = ", ".join(architectures) or config.model_type
-        raise BaseModelError(
-            f"--base {name} is a {kind}, not a BLIP captioning model (BlipForConditionalGeneration); "
-            "use e.g. Salesforce/blip-image-captioning-base, or the vqa task for BLIP VQA models"
-        )
-
-
-def _base_error(name: str, error: Exception) -> BaseModelError:
-    return BaseModelError(
-        f"cannot load the base {name!r} ({error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
-        "Pass --base demo (the bundled tiny BLIP), a local folder with config.json written by save_pretrained, "
-        "or a hub id such as Salesforce/blip-image-captioning-base that is cached or reachable online"
-    )
 
 
 def _image_inputs(inputs: Sequence[Any]) -> list[str]:

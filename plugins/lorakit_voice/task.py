@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lorakit.errors import ConfigError, DataError
+from lorakit.options import number
 from lorakit.task import Base, Task, TaskOptions
 
 #: Seeds the fresh discriminator a checkpoint without one starts from.
@@ -56,21 +57,11 @@ class VoiceOptions(TaskOptions):
     def __post_init__(self) -> None:
         if not isinstance(self.slot, str) or not self.slot.strip():
             raise ConfigError(f"options.slot must be a speaker slot name or 'auto', got {self.slot!r}")
-        self.min_total_seconds = _number("min_total_seconds", self.min_total_seconds, 1.0, 36000.0)
-        self.noise_scale = _number("noise_scale", self.noise_scale, 0.0, 2.0)
-        self.length_scale = _number("length_scale", self.length_scale, 0.25, 4.0)
-        self.samples = int(_number("samples", self.samples, 0, 100))
-        self.seed = int(_number("seed", self.seed, 0, 2**31 - 1))
-
-
-def _number(name: str, value: Any, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"options.{name} must be a number from {low:g} to {high:g}, got {value!r}") from None
-    if isinstance(value, bool) or not low <= number <= high:
-        raise ConfigError(f"options.{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return number
+        self.min_total_seconds = number("min_total_seconds", self.min_total_seconds, 1.0, 36000.0)
+        self.noise_scale = number("noise_scale", self.noise_scale, 0.0, 2.0)
+        self.length_scale = number("length_scale", self.length_scale, 0.25, 4.0)
+        self.samples = int(number("samples", self.samples, 0, 100))
+        self.seed = int(number("seed", self.seed, 0, 2**31 - 1))
 
 
 class VoiceCloneTask(Task):
@@ -246,7 +237,7 @@ class VoiceCloneTask(Task):
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """The first held-out transcripts spoken by ``model`` (wav + mel PNG),
         beside the real clips for comparison, and the texts in texts.txt."""
-        from lorakit_voice.synthesis import write_mel_png, write_wav
+        from lorakit.listening import write_mel_png, write_wav
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -12,19 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorakit.errors import BaseModelError
+from lorakit.hub import BaseKind, base_source, check_architecture, load_error
 from lorakit.task import Base
 
 #: The tiny BLIP VQA shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
 HUB_EXAMPLE = "Salesforce/blip-vqa-base"
-_OPTIONS = (f"Pass --base demo (the bundled tiny BLIP VQA), a local folder with config.json written by "
-            f"save_pretrained, or a hub id such as {HUB_EXAMPLE} that is cached or reachable online")
+BASE_KIND = BaseKind(
+    label="BLIP visual question answering model", model_type="blip", architecture="BlipForQuestionAnswering",
+    demo=DEMO_BASE, rebuild=f"python -m lorakit_vqa.make_demo --out {DEMO_BASE}", example=HUB_EXAMPLE,
+    hint="or the caption task for BLIP captioning models",
+)
 
 
 def load_vqa_base(name: str) -> Base:
     """Load ``name`` as a ``BlipForQuestionAnswering`` with its ``BlipProcessor``."""
-    source = base_source(name)
-    check_is_vqa_blip(name, source)
+    source = base_source(name, BASE_KIND)
+    check_architecture(name, source, BASE_KIND)
     import torch
     from transformers import BlipForQuestionAnswering, BlipProcessor
 
@@ -32,7 +36,7 @@ def load_vqa_base(name: str) -> Base:
         model, info = BlipForQuestionAnswering.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
         processor = BlipProcessor.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise base_error(name, error) from error
+        raise load_error(name, error, BASE_KIND) from error
     missing = [key for key in info.get("missing_keys", []) if "position_ids" not in key]
     if missing:
         raise BaseModelError(
@@ -41,45 +45,3 @@ def load_vqa_base(name: str) -> Base:
         )
     model.eval()
     return Base(model=model, processor=processor, name=name)
-
-
-def base_source(name: str) -> str:
-    """Where to load ``name`` from: the demo folder, a local folder, or a hub id."""
-    if name == "demo":
-        if not (DEMO_BASE / "config.json").is_file():
-            raise BaseModelError(
-                f"the demo base is missing from {DEMO_BASE}; rebuild it: python -m lorakit_vqa.make_demo --out {DEMO_BASE}"
-            )
-        return str(DEMO_BASE)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise BaseModelError(f"{path} has no config.json; --base takes a folder written by save_pretrained, "
-                                 f"a hub id such as {HUB_EXAMPLE}, or demo")
-        return str(path)
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise BaseModelError(f"--base {name}: no such model folder. {_OPTIONS}")
-    return name
-
-
-def check_is_vqa_blip(name: str, source: str) -> None:
-    """Refuse a model that is not a BLIP VQA model before loading its weights."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise base_error(name, error) from error
-    architectures = getattr(config, "architectures", None) or []
-    if config.model_type != "blip" or (architectures and "BlipForQuestionAnswering" not in architectures):
-        kind = ", ".join(architectures) or config.model_type
-        raise BaseModelError(
-            f"--base {name} is a {kind}, not a BLIP visual question answering model (BlipForQuestionAnswering); "
-            f"use e.g. {HUB_EXAMPLE}, or the caption task for BLIP captioning models"
-        )
-
-
-def base_error(name: str, error: Exception) -> BaseModelError:
-    """The error of a base that cannot be read, with what to pass instead."""
-    first_line = str(error).splitlines()[0] if str(error) else ""
-    return BaseModelError(f"cannot load the base {name!r} ({error.__class__.__name__}: {first_line}). {_OPTIONS}")

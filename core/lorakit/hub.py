@@ -1,0 +1,75 @@
+"""Finding a Hugging Face base: the plugin's demo folder, a local folder, or a hub id.
+
+Shared by the plugins whose bases are transformers models: the same rules
+for ``--base`` everywhere, the architecture checked from ``config.json``
+before any weight is read (a checkpoint of another head loads with random
+layers and no warning), and one error that says what to pass instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorakit.errors import BaseModelError
+
+
+@dataclass(frozen=True)
+class BaseKind:
+    """What a task accepts as ``--base``.
+
+    ``label`` names the model in messages ("BLIP VQA model"); ``architecture``
+    is the transformers class name in ``config.json``; ``demo`` is the demo
+    folder and ``rebuild`` the command that rebuilds it; ``example`` is a hub
+    id users know; ``hint`` is added when another architecture is given.
+    """
+
+    label: str
+    model_type: str
+    architecture: str
+    demo: Path
+    rebuild: str
+    example: str
+    hint: str = ""
+
+    def choices(self) -> str:
+        return (f"Pass --base demo (the bundled tiny {self.label}), a local folder with config.json written by "
+                f"save_pretrained, or a hub id such as {self.example} that is cached or reachable online")
+
+
+def base_source(name: str, kind: BaseKind) -> str:
+    """Where to load ``name`` from: the demo folder, a local folder, or a hub id."""
+    if name == "demo":
+        if not (kind.demo / "config.json").is_file():
+            raise BaseModelError(f"the demo base is missing from {kind.demo}; rebuild it: {kind.rebuild}")
+        return str(kind.demo)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BaseModelError(f"{path} has no config.json; --base takes a folder written by save_pretrained, "
+                                 f"a hub id such as {kind.example}, or demo")
+        return str(path)
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise BaseModelError(f"--base {name}: no such model folder. {kind.choices()}")
+    return name
+
+
+def check_architecture(name: str, source: str, kind: BaseKind) -> None:
+    """Refuse a model of another type or head before loading its weights."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise load_error(name, error, kind) from error
+    architectures = getattr(config, "architectures", None) or []
+    if config.model_type != kind.model_type or (architectures and kind.architecture not in architectures):
+        found = ", ".join(architectures) or config.model_type
+        raise BaseModelError(f"--base {name} is a {found}, not a {kind.label} ({kind.architecture}); "
+                             f"use e.g. {kind.example}" + (f", {kind.hint}" if kind.hint else ""))
+
+
+def load_error(name: str, error: Exception, kind: BaseKind) -> BaseModelError:
+    """The error of a base that cannot be read, with what to pass instead."""
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    return BaseModelError(f"cannot load the base {name!r} ({error.__class__.__name__}: {first_line}). {kind.choices()}")
