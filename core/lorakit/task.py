@@ -130,6 +130,8 @@ class Task:
         DataLoader workers). Raise ``DataError`` naming the file, the line
         and the fix for any bad input, before anything is trained. ``base`` is
         given when the task needs it to validate (e.g. a vocabulary).
+        Examples cut from one source (windows of one track) should carry a
+        ``group`` attribute: the core keeps each group in one split.
 
         ``role`` is ``"data"`` for the user's new-domain data (training and
         held-out) and ``"retain"`` for data of the base's old domain, which is

@@ -1,0 +1,67 @@
+"""Loading a MusicGen base: the demo, a local folder, or a hub id, checked first.
+
+A MusicGen checkpoint holds three models: the T5 text encoder, the EnCodec
+audio codec and the decoder that predicts codec codes. The generation config
+must name the decoder's special ids, or generation and the label shift
+cannot start; checkpoints saved without them get them from the decoder config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lorakit.errors import BaseModelError
+from lorakit.hub import BaseKind, base_source, check_architecture, load_error
+from lorakit.task import Base
+
+KIND = BaseKind(
+    label="MusicGen model", model_type="musicgen", architecture="MusicgenForConditionalGeneration",
+    demo=Path(__file__).parent / "demo_base", rebuild="python -m lorakit_music.make_demo --out plugins/lorakit_music/demo_base",
+    example="facebook/musicgen-small", hint="not musicgen-melody (another class, conditioned on a melody)",
+)
+
+
+def load_musicgen(name: str) -> Base:
+    """Load ``name`` as ``MusicgenForConditionalGeneration`` with its ``MusicgenProcessor``."""
+    source = base_source(name, KIND)
+    check_architecture(name, source, KIND)
+    import torch
+    from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
+
+    try:
+        model = MusicgenForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
+        processor = MusicgenProcessor.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise load_error(name, error, KIND) from error
+    complete_generation_config(model)
+    model.eval()
+    return Base(model=model, processor=processor, name=name)
+
+
+def complete_generation_config(model) -> None:
+    """Fill the decoder's special ids and a length into the generation config
+    where a checkpoint left them out."""
+    decoder = model.config.decoder
+    generation = model.generation_config
+    pad = decoder.pad_token_id
+    if pad is None:
+        raise BaseModelError("this MusicGen checkpoint's decoder config has no pad_token_id; it cannot be trained")
+    for key in ("pad_token_id", "decoder_start_token_id", "bos_token_id"):
+        if getattr(generation, key, None) is None:
+            setattr(generation, key, getattr(decoder, key, None) if getattr(decoder, key, None) is not None else pad)
+    if not generation.max_length or generation.max_length <= 20:
+        generation.max_length = decoder.max_position_embeddings
+
+
+def frame_rate(model) -> int:
+    """Codec frames per second (50 for MusicGen's 32 kHz EnCodec)."""
+    return int(model.config.audio_encoder.frame_rate)
+
+
+def sample_rate(model) -> int:
+    return int(model.config.audio_encoder.sampling_rate)
+
+
+def channels(model) -> int:
+    """Audio channels the decoder generates (2 for the stereo MusicGens)."""
+    return int(model.config.decoder.audio_channels)
