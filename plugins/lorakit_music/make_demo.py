@@ -17,7 +17,7 @@ three-layer decoder. Built in four stages, all seeded:
 
 It never hears chiptune, the style of ``samples/music/chiptune``.
 
-Rebuild the committed demo base (about 10 minutes on 2 idle CPU cores)::
+Rebuild the committed demo base (about 15 minutes on 2 idle CPU cores)::
 
     python -m lorakit_music.make_demo --out plugins/lorakit_music/demo_base
 
