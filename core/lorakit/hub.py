@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lorakit.errors import BaseModelError
 
@@ -73,3 +74,18 @@ def load_error(name: str, error: Exception, kind: BaseKind) -> BaseModelError:
     """The error of a base that cannot be read, with what to pass instead."""
     first_line = str(error).splitlines()[0] if str(error) else ""
     return BaseModelError(f"cannot load the base {name!r} ({error.__class__.__name__}: {first_line}). {kind.choices()}")
+
+
+def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class: Any) -> tuple[Any, Any, dict]:
+    """The model (float32) and processor of ``name``, its architecture checked
+    first; also the loading info (``missing_keys``...) for checks of one's own."""
+    import torch
+
+    source = base_source(name, kind)
+    check_architecture(name, source, kind)
+    try:
+        model, info = model_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+        processor = processor_class.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise load_error(name, error, kind) from error
+    return model, processor, info

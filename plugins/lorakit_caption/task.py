@@ -85,18 +85,11 @@ class CaptionTask(Task):
 
     def load_base(self, name: str) -> Base:
         """Load ``name``: ``"demo"``, a local folder, or a Hugging Face hub id."""
-        from lorakit.hub import base_source, check_architecture, load_error
-
-        source = base_source(name, BASE_KIND)
-        check_architecture(name, source, BASE_KIND)
-        import torch
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        try:
-            model = BlipForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
-            processor = BlipProcessor.from_pretrained(source)
-        except (OSError, ValueError) as error:
-            raise load_error(name, error, BASE_KIND) from error
+        from lorakit.hub import load_pretrained
+
+        model, processor, _ = load_pretrained(name, BASE_KIND, BlipForConditionalGeneration, BlipProcessor)
         return Base(model=model, processor=processor, name=name)
 
     # -- data -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorakit.errors import BaseModelError
-from lorakit.hub import BaseKind, base_source, check_architecture, load_error
+from lorakit.hub import BaseKind, load_pretrained
 from lorakit.task import Base
 
 KIND = BaseKind(
@@ -23,16 +23,9 @@ KIND = BaseKind(
 
 def load_musicgen(name: str) -> Base:
     """Load ``name`` as ``MusicgenForConditionalGeneration`` with its ``MusicgenProcessor``."""
-    source = base_source(name, KIND)
-    check_architecture(name, source, KIND)
-    import torch
     from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
 
-    try:
-        model = MusicgenForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
-        processor = MusicgenProcessor.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise load_error(name, error, KIND) from error
+    model, processor, _ = load_pretrained(name, KIND, MusicgenForConditionalGeneration, MusicgenProcessor)
     complete_generation_config(model)
     model.eval()
     return Base(model=model, processor=processor, name=name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorakit.errors import BaseModelError
-from lorakit.hub import BaseKind, base_source, check_architecture, load_error
+from lorakit.hub import BaseKind, load_pretrained
 from lorakit.task import Base
 
 #: The tiny BLIP VQA shipped with the plugin, built by ``make_demo``.
@@ -27,16 +27,9 @@ BASE_KIND = BaseKind(
 
 def load_vqa_base(name: str) -> Base:
     """Load ``name`` as a ``BlipForQuestionAnswering`` with its ``BlipProcessor``."""
-    source = base_source(name, BASE_KIND)
-    check_architecture(name, source, BASE_KIND)
-    import torch
     from transformers import BlipForQuestionAnswering, BlipProcessor
 
-    try:
-        model, info = BlipForQuestionAnswering.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
-        processor = BlipProcessor.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise load_error(name, error, BASE_KIND) from error
+    model, processor, info = load_pretrained(name, BASE_KIND, BlipForQuestionAnswering, BlipProcessor)
     missing = [key for key in info.get("missing_keys", []) if "position_ids" not in key]
     if missing:
         raise BaseModelError(
