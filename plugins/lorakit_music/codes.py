@@ -46,18 +46,21 @@ def encode_windows(codec: Any, windows: Any, decoder_codebooks: int, batch_size:
 
 
 def delay_labels(decoder: Any, codes: Any) -> Any:
-    """Labels ``(T + K - 1, K)`` of one window's codes ``(K, T)``: codebook k
-    holds frames 0..T-1 at steps k..k+T-1 and the pad id everywhere else
-    (the model turns pad labels into -100, so they cost nothing)."""
+    """Labels ``(T + D - 1, K)`` of one window's codes ``(K, T)``, where D is
+    the number of codebooks per channel: codebook k of a channel holds frames
+    0..T-1 at steps k..k+T-1 and the pad id everywhere else (the model turns
+    pad labels into -100, so they cost nothing). Stereo decoders interleave
+    left and right codebooks, both delayed alike."""
     import torch
 
     pad = decoder.config.pad_token_id
     k, t = codes.shape
+    delays = k // decoder.config.audio_channels
     # A leading pad column plays the start token, as in generation; the
     # pattern then holds every step, and the start column is dropped.
     with_start = torch.cat([torch.full((k, 1), pad, dtype=codes.dtype), codes], dim=1)
-    _, pattern = decoder.build_delay_pattern_mask(with_start, pad_token_id=pad, max_length=t + k)
-    labels = pattern.reshape(k, t + k)[:, 1:]
+    _, pattern = decoder.build_delay_pattern_mask(with_start, pad_token_id=pad, max_length=t + delays)
+    labels = pattern.reshape(k, t + delays)[:, 1:]
     if (labels < 0).any():
         raise RuntimeError("the delay pattern left steps unfilled; the window is shorter than the codebook delay")
     return labels.t().contiguous()

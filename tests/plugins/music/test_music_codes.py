@@ -64,3 +64,49 @@ def test_cache_key_follows_content_codec_and_settings(tmp_path):
     assert cache.key(track, "codec-1", "settings-2") != key
     track.write_bytes(b"two")
     assert cache.key(track, "codec-1", "settings-1") != key
+
+
+def stereo_musicgen(demo_base):
+    """A stereo MusicGen (8 codebooks: left and right interleaved) around the
+    demo's mono codec, as facebook/musicgen-stereo-* are built."""
+    from transformers import MusicgenConfig, MusicgenForConditionalGeneration
+
+    config = demo_base.model.config.to_dict()
+    config["decoder"].update(audio_channels=2, num_codebooks=8)
+    torch.manual_seed(0)
+    model = MusicgenForConditionalGeneration(MusicgenConfig(**{k: config[k] for k in ("text_encoder", "audio_encoder",
+                                                                                     "decoder")}))
+    model.audio_encoder.load_state_dict(demo_base.model.audio_encoder.state_dict())
+    model.generation_config.update(pad_token_id=PAD, bos_token_id=PAD, decoder_start_token_id=PAD, max_length=100)
+    return model.eval()
+
+
+def test_stereo_labels_delay_left_and_right_codebooks_alike(demo_base):
+    decoder = stereo_musicgen(demo_base).decoder
+    codes = torch.arange(1, 25).reshape(8, 3)  # rows: L0 R0 L1 R1 L2 R2 L3 R3
+    P = PAD
+    assert delay_labels(decoder, codes).t().tolist() == [
+        [1, 2, 3, P, P, P], [4, 5, 6, P, P, P],
+        [P, 7, 8, 9, P, P], [P, 10, 11, 12, P, P],
+        [P, P, 13, 14, 15, P], [P, P, 16, 17, 18, P],
+        [P, P, P, 19, 20, 21], [P, P, P, 22, 23, 24],
+    ]
+
+
+def test_stereo_bases_get_the_mono_codes_on_both_channels_and_generate_two(demo_base):
+    import numpy as np
+
+    from lorakit_music import synthetic
+    from lorakit_music.codes import encode_windows
+    from lorakit_music.generation import Sampling, generate
+
+    model = stereo_musicgen(demo_base)
+    audio, _ = synthetic.render_track("chiptune", 2.0, np.random.default_rng(0))
+    mono = encode_windows(demo_base.model.audio_encoder, audio[None], 4)
+    stereo = encode_windows(model.audio_encoder, audio[None], 8)
+    assert torch.equal(stereo[:, 0::2], mono) and torch.equal(stereo[:, 1::2], mono)
+    tokens = demo_base.processor.tokenizer(["retro chiptune melody"], return_tensors="pt")
+    loss = model(**tokens, labels=delay_labels(model.decoder, stereo[0])[None]).loss
+    assert torch.isfinite(loss)
+    clip, rate = generate(model, demo_base.processor, ["retro chiptune melody"], Sampling(seconds=0.4))
+    assert clip.shape == (1, 2, int(0.4 * rate))
