@@ -8,7 +8,9 @@ cannot start; checkpoints saved without them get them from the decoder config.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 from lorakit.errors import BaseModelError
 from lorakit.hub import BaseKind, load_pretrained
@@ -25,10 +27,30 @@ def load_musicgen(name: str) -> Base:
     """Load ``name`` as ``MusicgenForConditionalGeneration`` with its ``MusicgenProcessor``."""
     from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
 
-    model, processor, _ = load_pretrained(name, KIND, MusicgenForConditionalGeneration, MusicgenProcessor)
+    with _pad_id_warnings_silenced():
+        model, processor, _ = load_pretrained(name, KIND, MusicgenForConditionalGeneration, MusicgenProcessor)
     complete_generation_config(model)
     model.eval()
     return Base(model=model, processor=processor, name=name)
+
+
+@contextlib.contextmanager
+def _pad_id_warnings_silenced() -> Iterator[None]:
+    """MusicGen's pad/start id is the codebook size by design (its embedding
+    has one row more than its heads); transformers' generic config check
+    warns about it on every load, facebook/musicgen-small included."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("_token_id must be `None` or an integer within the vocabulary" in message)
+
+    logger = logging.getLogger("transformers.configuration_utils")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def complete_generation_config(model) -> None:
