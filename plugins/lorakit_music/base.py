@@ -75,8 +75,3 @@ def frame_rate(model) -> int:
 
 def sample_rate(model) -> int:
     return int(model.config.audio_encoder.sampling_rate)
-
-
-def channels(model) -> int:
-    """Audio channels the decoder generates (2 for the stereo MusicGens)."""
-    return int(model.config.decoder.audio_channels)

@@ -73,15 +73,6 @@ def codec_key(codec: Any) -> str:
     return fingerprint(codec)
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes: a renamed or touched file keeps its codes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class CodeCache:
     """Codes on disk, one safetensors file per (file content, codec, settings) key."""
 
@@ -89,7 +80,10 @@ class CodeCache:
         self.folder = Path(folder)
 
     def key(self, path: Path, codec: str, settings: str) -> str:
-        return hashlib.sha256(f"{file_digest(path)}|{codec}|{settings}".encode()).hexdigest()[:40]
+        """The file's content (not its name), the codec and the settings."""
+        from lorakit.adapters import file_fingerprint
+
+        return hashlib.sha256(f"{file_fingerprint(path)}|{codec}|{settings}".encode()).hexdigest()[:40]
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.safetensors"

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.data.audio import AUDIO_SUFFIXES, AudioSettings, load_audio, normalize_loudness, trim_silence
+from lorakit.data.audio import METADATA as TRANSCRIPTS
+from lorakit.data.audio import (AUDIO_SUFFIXES, AudioSettings, load_audio, normalize_loudness, read_transcripts,
+                                trim_silence)
 from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
 from lorakit.errors import DataError
 
@@ -104,38 +106,32 @@ def window_starts(length: int, size: int) -> list[int]:
 def read_descriptions(folder: Path, tracks: list[Path]) -> dict[Path, str]:
     """Descriptions by track path, from metadata.jsonl or sidecar .txt files."""
     metadata = folder / METADATA
-    known = set(tracks)
-    texts: dict[Path, str] = {}
     if metadata.is_file():
-        for number, row in read_jsonl(metadata, '{"file_name": "track.wav", "text": "calm piano"}'):
-            where = f"{metadata}:{number}"
-            name, text = row.get("file_name"), row.get("text")
-            if not isinstance(name, str) or not name.strip():
-                raise DataError(f"{where}: needs a 'file_name' naming a track in {folder}")
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{where}: needs a non-empty 'text' describing {name!r}")
-            path = resolve_member(folder, name, where)
-            if path not in known:
-                raise DataError(f"{where}: describes {name!r}, but {folder} has no such audio track "
-                                f"({', '.join(AUDIO_SUFFIXES)}); fix the file_name or remove the line")
-            texts[path] = " ".join(text.split())
-        return texts
-    for path in tracks:
-        sidecar = path.with_suffix(".txt")
-        if sidecar.is_file():
-            text = " ".join(sidecar.read_text(encoding="utf-8-sig").split())
-            if text:
-                texts[path] = text
-    orphans = [p for p in list_files(folder) if p.suffix.lower() == ".txt"
-               and not any(p.with_suffix(s) in known for s in _suffix_variants())]
+        return _read_metadata(metadata, folder, set(tracks))
+    by_stem = {str(track.relative_to(folder).with_suffix("")): track for track in tracks}
+    texts = read_transcripts(folder)  # the core's sidecar reader, keyed by relative stem
+    orphans = sorted(set(texts) - set(by_stem))
     if orphans:
-        names = ", ".join(str(p.relative_to(folder)) for p in orphans[:5])
-        raise DataError(f"{folder}: descriptions without a track: {names}; add the track or remove the .txt")
+        raise DataError(f"{folder}: descriptions without a track: {', '.join(f'{o}.txt' for o in orphans[:5])}; "
+                        "add the track or remove the .txt")
+    return {by_stem[stem]: text for stem, text in texts.items()}
+
+
+def _read_metadata(metadata: Path, folder: Path, tracks: set[Path]) -> dict[Path, str]:
+    texts: dict[Path, str] = {}
+    for number, row in read_jsonl(metadata, '{"file_name": "track.wav", "text": "calm piano"}'):
+        where = f"{metadata}:{number}"
+        name, text = row.get("file_name"), row.get("text")
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(f"{where}: needs a 'file_name' naming a track in {folder}")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: needs a non-empty 'text' describing {name!r}")
+        path = resolve_member(folder, name, where)
+        if path not in tracks:
+            raise DataError(f"{where}: describes {name!r}, but {folder} has no such audio track "
+                            f"({', '.join(AUDIO_SUFFIXES)}); fix the file_name or remove the line")
+        texts[path] = " ".join(text.split())
     return texts
-
-
-def _suffix_variants() -> list[str]:
-    return [*AUDIO_SUFFIXES, *(s.upper() for s in AUDIO_SUFFIXES)]
 
 
 def default_description(folder: Path, trigger: str) -> str:
@@ -157,7 +153,8 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
     tracks = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
     found = TrackFolder(tracks=len(tracks))
     for path in files:
-        if path.suffix.lower() not in AUDIO_SUFFIXES and path.suffix.lower() != ".txt" and path.name != METADATA:
+        described = path.suffix.lower() == ".txt" or path.name in (METADATA, TRANSCRIPTS)
+        if path.suffix.lower() not in AUDIO_SUFFIXES and not described:
             found.rejected.append((str(path.relative_to(folder)), "not an audio file (wav, flac, ogg, mp3)"))
     texts = read_descriptions(folder, tracks)
     fallback = default_description(folder, trigger)
