@@ -12,6 +12,13 @@ def device_and_dtype(model: Any) -> tuple[Any, Any]:
     return parameter.device, parameter.dtype
 
 
+def inner_model(model: Any) -> Any:
+    """The model inside a ``PeftModel`` (its LoRA layers stay in place), or
+    ``model`` itself: for calling the model's own methods (generate, its
+    library's inference) on the adapted model."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 @contextmanager
 def eval_mode(model: Any) -> Iterator[None]:
     """Eval mode for a block, then the mode it had, so that evaluating in the

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from lorakit.modeling import eval_mode
+from lorakit.modeling import eval_mode, inner_model
 
 #: Fixed inputs of the merge probe: no user data involved.
 PROBE_PROMPT = "a probe melody"
@@ -29,16 +29,11 @@ class Sampling:
     seed: int = 0
 
 
-def plain_model(model: Any) -> Any:
-    """The transformers model inside a ``PeftModel`` (LoRA layers stay in place)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def generate(model: Any, processor: Any, prompts: Sequence[str], sampling: Sampling) -> tuple[Any, int]:
     """Audio ``(len(prompts), channels, samples)`` as numpy float32, and its rate."""
     import torch
 
-    musicgen = plain_model(model)
+    musicgen = inner_model(model)
     rate = int(musicgen.config.audio_encoder.sampling_rate)
     frames = max(1, round(sampling.seconds * musicgen.config.audio_encoder.frame_rate))
     # The delay pattern spends one step per extra codebook before the last
@@ -57,7 +52,7 @@ def probe_logits(model: Any, processor: Any) -> Any:
     """Decoder logits for a fixed prompt and a fixed code sequence."""
     import torch
 
-    musicgen = plain_model(model)
+    musicgen = inner_model(model)
     decoder = musicgen.decoder
     k, size = decoder.num_codebooks, decoder.config.vocab_size
     codes = (torch.arange(k * PROBE_FRAMES).reshape(k, PROBE_FRAMES) * 7) % size

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from lorakit.modeling import eval_mode as _eval_mode
+from lorakit.modeling import inner_model
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Voicing:
 
 def vits_of(model: Any) -> Any:
     """The coqui ``Vits`` inside ``model`` (a PeftModel or the Vits itself)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner_model(model)
 
 
 def synthesize(model: Any, text: str, voicing: Voicing) -> Any:
