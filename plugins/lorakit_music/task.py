@@ -128,19 +128,15 @@ class MusicStyleTask(Task):
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         """Tokenised descriptions and delay-pattern labels ``(batch, steps, K)``."""
-        import torch
+        from torch.nn.utils.rnn import pad_sequence
 
         from lorakit_music.codes import delay_labels
 
         decoder = base.model.decoder
         text_inputs = base.processor.tokenizer([e.description for e in examples], padding=True, return_tensors="pt")
-        labels = [delay_labels(decoder, e.codes) for e in examples]
-        steps = max(len(label) for label in labels)
-        pad = decoder.config.pad_token_id
-        batch = torch.full((len(labels), steps, labels[0].shape[1]), pad, dtype=torch.long)
-        for row, label in enumerate(labels):
-            batch[row, : len(label)] = label
-        return {"input_ids": text_inputs.input_ids, "attention_mask": text_inputs.attention_mask, "labels": batch}
+        labels = pad_sequence([delay_labels(decoder, e.codes) for e in examples], batch_first=True,
+                              padding_value=decoder.config.pad_token_id)
+        return {"input_ids": text_inputs.input_ids, "attention_mask": text_inputs.attention_mask, "labels": labels}
 
     # -- training -------------------------------------------------------------
 
