@@ -10,7 +10,8 @@ second run reads them back instead of encoding.
 
 Descriptions (the text MusicGen is conditioned on) come from
 ``metadata.jsonl`` (``{"file_name": ..., "text": ...}``) or a sidecar
-``.txt`` beside each track; a track without one gets the trigger word, or
+``.txt`` beside each track (or a ``metadata.csv``, read as for voice
+clips by ``lorakit.data.audio.read_transcripts``); a track without one gets the trigger word, or
 the folder's name ("lo-fi_jazz" -> "lo fi jazz").
 
 A file that cannot be used (unreadable, silent, shorter than a window, an
