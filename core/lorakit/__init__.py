@@ -1,17 +1,14 @@
 """lorakit: LoRA adapters for models that are not chat LLMs.
 
-The public API a plugin uses: ``hookimpl``, ``Task``, ``Base``, ``TaskOptions``
-and the errors in ``lorakit.errors``.
+Plugins import from ``lorakit.api`` (the declared, versioned plugin API);
+the most used names are also here: ``hookimpl``, ``Task``, ``Base``, ``Data``,
+``TaskOptions``, ``LorakitError`` and ``CONTRACT_VERSION``.
 """
 
-import pluggy
-
 from lorakit.errors import LorakitError
-from lorakit.task import CONTRACT_VERSION, Base, Task, TaskOptions
+from lorakit.hookspecs import hookimpl
+from lorakit.task import CONTRACT_VERSION, Base, Data, Task, TaskOptions
 
 __version__ = "0.1.0"
 
-#: Marks a plugin's hook implementations: ``@lorakit.hookimpl``.
-hookimpl = pluggy.HookimplMarker("lorakit")
-
-__all__ = ["hookimpl", "Task", "Base", "TaskOptions", "LorakitError", "CONTRACT_VERSION", "__version__"]
+__all__ = ["hookimpl", "Task", "Base", "Data", "TaskOptions", "LorakitError", "CONTRACT_VERSION", "__version__"]

@@ -23,12 +23,17 @@ def _require(condition: bool, name: str, value: Any, rule: str) -> None:
 class LoraSettings:
     """Where LoRA goes and how big it is."""
 
+    #: LoRA rank: the inner size of each low-rank update B @ A.
     r: int = 8
+    #: LoRA scale numerator: the update is scaled by alpha / r (alpha / sqrt(r) with rslora).
     alpha: float = 16.0
+    #: Dropout on the LoRA branch's input during training; 0 = none.
     dropout: float = 0.0
     #: Module name suffixes (a list) or one regex on full names (a string); None = the task's default.
     targets: Union[list[str], str, None] = None
+    #: Rank-stabilised scaling (alpha / sqrt(r)), steadier when r is large.
     rslora: bool = False
+    #: DoRA: learn each adapted weight's magnitude apart from its direction.
     dora: bool = False
     #: Modules trained fully and saved with the adapter; None = the task's default.
     modules_to_save: Union[list[str], None] = None
@@ -48,26 +53,38 @@ class LoraSettings:
 class TrainSettings:
     """The training loop's knobs."""
 
+    #: Passes over the training examples (each also mixes in replayed retain examples when replay > 0).
     epochs: int = 10
     #: Stop after this many optimizer steps (overrides epochs when set).
     max_steps: Union[int, None] = None
+    #: Examples per batch on each process.
     batch_size: int = 16
+    #: Batches whose gradients add up to one optimizer step.
     grad_accum: int = 1
+    #: Peak AdamW learning rate, reached after warmup and decayed to 0 by a cosine.
     lr: float = 1e-3
+    #: AdamW's decoupled weight decay; 0 = none.
     weight_decay: float = 0.0
+    #: Fraction of the optimizer steps over which the learning rate rises linearly to lr.
     warmup_ratio: float = 0.05
+    #: Clip the gradient norm (per optimizer group) to this; None = no clipping.
     max_grad_norm: Union[float, None] = 1.0
+    #: Seeds LoRA's initialisation, dropout, the data splits and the data order.
     seed: int = 0
     #: Validate (and maybe keep the best checkpoint) every N optimizer steps; 0 = once per epoch.
     eval_every: int = 0
-    #: "val_loss" or one of the task's metrics.
+    #: The validation number that picks the best weights and drives patience:
+    #: "val_loss" (lower is better) or one of the task's metrics (its own direction).
     metric: str = "val_loss"
     #: Stop after this many validations without improvement; None = never stop early.
     patience: Union[int, None] = None
     #: Write a resumable checkpoint every N optimizer steps (and always at the end); 0 = at validations only.
     save_every: int = 0
+    #: Log the training loss every N optimizer steps (log.jsonl, tb/).
     log_every: int = 10
+    #: "auto" = bf16 autocast on a CUDA GPU that has it, full precision otherwise; or no / bf16 / fp16.
     precision: str = "auto"
+    #: DataLoader worker processes for collate; 0 = collate in the training process.
     num_workers: int = 0
 
     def __post_init__(self):
@@ -96,11 +113,14 @@ class DataSettings:
     path: Union[str, None] = None
     #: An explicit held-out set; when absent, test_fraction of `path` is held out.
     eval_path: Union[str, None] = None
+    #: Fraction of the data (of `path`) that validates during training: picks the best weights, drives patience.
     val_fraction: float = 0.1
+    #: Fraction of the data held out for the base-vs-adapter report; ignored with eval_path.
     test_fraction: float = 0.15
-    #: Data of the base's old domain: evaluated before/after to measure forgetting.
+    #: Data of the base's old domain: evaluated before/after to measure forgetting
+    #: (all of it when replay is 0; else the half that is not replayed).
     retain: Union[str, None] = None
-    #: Fraction of each epoch's training examples drawn from the retain set (replay).
+    #: Fraction of each epoch's training examples drawn from the retain set (replay); 0 = no replay.
     replay: float = 0.0
     #: Use at most this many training examples (after splitting); None = all.
     max_examples: Union[int, None] = None

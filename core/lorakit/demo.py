@@ -20,7 +20,7 @@ def pretrain_on_tensors(model: Any, data: dict[str, Any], steps: int, lr: float,
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * (steps - s) / steps)
     generator = torch.Generator().manual_seed(seed)
-    count = data["pixel_values"].shape[0] if "pixel_values" in data else next(iter(data.values())).shape[0]
+    count = next(iter(data.values())).shape[0]  # every tensor holds one row per example
     order, position, loss = torch.randperm(count, generator=generator), 0, None
     model.train()
     for step in range(steps):

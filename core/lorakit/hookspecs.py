@@ -8,6 +8,9 @@ import pluggy
 
 hookspec = pluggy.HookspecMarker("lorakit")
 
+#: Marks a plugin's hook implementations: ``@hookimpl`` (from ``lorakit.api``).
+hookimpl = pluggy.HookimplMarker("lorakit")
+
 
 @hookspec
 def register_tasks(register):

@@ -34,8 +34,39 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
         # peft says "Target modules ... not found in the base model".
         raise ConfigError(
             f"LoRA targets {targets!r} do not fit this base: {exc}. "
-            "Name module suffixes (e.g. [query, value]) or one regex with --lora.targets"
+            "Name module suffixes (e.g. [query, value]) or one regex matching whole module names with --lora.targets"
         ) from None
+
+
+def targeted_modules(model: Any, targets: Sequence[str] | str) -> list[tuple[str, Any]]:
+    """The modules ``targets`` select, by peft's rule: a string is a regex that
+    must match the whole module name (``re.fullmatch``); a list names module
+    name suffixes (``"query"`` matches ``...attention.query``)."""
+    import re
+
+    if isinstance(targets, str):
+        return [(n, m) for n, m in model.named_modules() if re.fullmatch(targets, n)]
+    wanted = list(targets)
+    return [(n, m) for n, m in model.named_modules() if any(n == t or n.endswith("." + t) for t in wanted)]
+
+
+def check_targets(model: Any, targets: Sequence[str] | str) -> None:
+    """Refuse targets peft accepts but gets wrong: a dilated or grouped Conv1d
+    (its LoRA ignores dilation and fails in the forward pass) and transposed
+    convolutions (refused by peft with a message that names no fix)."""
+    import torch
+
+    bad = []
+    for name, module in targeted_modules(model, targets):
+        if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)):
+            bad.append(f"{name} (transposed convolution)")
+        elif isinstance(module, torch.nn.Conv1d) and (module.dilation != (1,) or module.groups != 1):
+            bad.append(f"{name} (Conv1d with dilation {module.dilation[0]}, groups {module.groups})")
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise ConfigError(f"--lora.targets {targets!r} selects layers LoRA cannot adapt: {shown}. "
+                          "Leave them out of --lora.targets (a list of name suffixes, or one regex that must "
+                          "match whole module names)")
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

@@ -8,17 +8,19 @@ distribution names; empty for none) narrows which plugins are loaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pluggy
 
 from lorakit import hookspecs
+from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers, WritesSamples
 from lorakit.errors import PluginError
 from lorakit.task import CONTRACT_VERSION, Task
 
@@ -153,6 +155,50 @@ def check_task_class(task_class: Any, plugin_name: str) -> None:
             f"{task_class.contract_version}, this lorakit provides {CONTRACT_VERSION}; "
             "install a version of the plugin made for this lorakit"
         )
+    leftovers = contract_1_leftovers(task_class)
+    if leftovers:
+        raise PluginError(
+            f"plugin {plugin_name!r}: task {task_class.name!r} still has parts of task contract 1 that "
+            f"contract {CONTRACT_VERSION} no longer calls: {'; '.join(leftovers)}"
+        )
+
+
+#: Contract-1 attributes that are gone, and what replaced each.
+REMOVED = {
+    "defaults": "ship a recipe named after the task instead (recipes/<task>.yaml, registered with register_recipes)",
+    "default_targets": "rename it lora_targets (a class attribute)",
+    "default_modules_to_save": "rename it modules_to_save (a class attribute), or return the modules from prepare_base",
+    "summarize_data": "put the summary into the Data(examples, summary) that load_data returns",
+}
+
+#: Contract-1 methods and attributes that moved into a capability mixin.
+MOVED = {
+    "prepare_training": SeveralOptimizers,
+    "optimizer_groups": SeveralOptimizers,
+    "training_step": SeveralOptimizers,
+    "aliases": CommandLineInputs,
+    "input_flags": CommandLineInputs,
+    "prediction_inputs": CommandLineInputs,
+    "write_samples": WritesSamples,
+    "save_merged": MergedExport,
+}
+
+
+def contract_1_leftovers(task_class: type[Task]) -> list[str]:
+    """What a task class still defines of contract 1, each with its fix. A
+    leftover would be silently ignored (never called), so it is refused."""
+    found = [f"{name}: {fix}" for name, fix in REMOVED.items() if hasattr(task_class, name)]
+    for name, mixin in MOVED.items():
+        if hasattr(task_class, name) and not issubclass(task_class, mixin):
+            found.append(f"{name}: inherit lorakit.api.{mixin.__name__} to declare that capability "
+                         f"(class {task_class.__name__}(Task, {mixin.__name__}))")
+    if callable(getattr(task_class, "lora_targets", None)):
+        found.append("lora_targets() is a method: make it a class attribute (a list of module name suffixes "
+                     "or one regex)")
+    if callable(getattr(task_class, "modules_to_save", None)):
+        found.append("modules_to_save() is a method: make it a class attribute, or choose the modules from the "
+                     "data in prepare_base(base, data) and return them")
+    return found
 
 
 def _selected_entry_points() -> list[metadata.EntryPoint]:
@@ -164,7 +210,28 @@ def _selected_entry_points() -> list[metadata.EntryPoint]:
     return [ep for ep in eps if ep.name in names or (ep.dist is not None and ep.dist.name in names)]
 
 
-@functools.lru_cache(maxsize=1)
+#: Hosts put in place of the process-wide one by ``using_host`` (innermost last).
+_swapped: list[PluginHost] = []
+
+
 def get_host() -> PluginHost:
-    """The process-wide plugin host, loaded on first use."""
+    """The process-wide plugin host, loaded on first use (or the host that
+    ``using_host`` put in its place)."""
+    return _swapped[-1] if _swapped else _process_host()
+
+
+@functools.lru_cache(maxsize=1)
+def _process_host() -> PluginHost:
     return PluginHost()
+
+
+@contextlib.contextmanager
+def using_host(host: PluginHost) -> Iterator[PluginHost]:
+    """Let ``get_host()`` return ``host`` for a block: the conformance kit
+    checks a task on a private host, so an installed copy of the same plugin
+    (or another task of the same name) cannot get in the way."""
+    _swapped.append(host)
+    try:
+        yield host
+    finally:
+        _swapped.remove(host)

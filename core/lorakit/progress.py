@@ -6,6 +6,7 @@ import contextlib
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape  # noqa: F401  (re-exported: user text inside markup)
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, soft_wrap=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from lorakit.config import SECTIONS, RunConfig, build
 from lorakit.errors import ConfigError
 
 TOP_LEVEL = ("task", "base", "output")
+#: Fields of a recipe's data section that hold paths (resolved against the recipe's folder).
+DATA_PATHS = ("path", "eval_path", "retain")
 
 
 @dataclass
@@ -34,19 +37,13 @@ class Recipe:
 
 
 def recipe_dirs() -> list[Path]:
-    """Where named recipes are looked up: ./recipes, then the source checkout's recipes/."""
-    here = Path(__file__).resolve().parents[2] / "recipes"
-    dirs = [Path.cwd() / "recipes", here]
-    unique = []
-    for d in dirs:
-        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
-            unique.append(d)
-    return unique
+    """Where a user's own named recipes are looked up: ./recipes."""
+    local = Path.cwd() / "recipes"
+    return [local] if local.is_dir() else []
 
 
 def list_recipes() -> list[Recipe]:
-    """Recipes of ./recipes, of the source checkout, then those plugins ship;
-    the first of a name wins."""
+    """Recipes of ./recipes, then those plugins ship; the first of a name wins."""
     from lorakit.plugins import get_host
 
     files = [path for folder in recipe_dirs() for path in sorted(folder.glob("*.yaml"))]
@@ -72,32 +69,46 @@ def find_recipe(name: str) -> Path | None:
     return None
 
 
-def load_run_config(target: str, flags: list[str], task_options: list[str] | None = None,
-                    defaults: dict[str, Any] | None = None, aliases: dict[str, str] | None = None) -> RunConfig:
+def load_run_config(target: str, flags: list[str]) -> RunConfig:
     """Build a RunConfig from a recipe path/name or a bare task name, plus flags.
 
-    ``task_options`` lists the option names of the task, so that a bare
-    ``--trigger`` lands in ``options``; ``defaults`` are the task's recommended
-    values, under the recipe's; ``aliases`` are the task's own flags
-    (``{"speaker": "data.path"}``). Callers resolve the task first.
+    One source of defaults, in layers: the config dataclasses, then the
+    task's own recipe (the recipe named after the task, e.g. ``caption``),
+    then the recipe named by ``target``, then the flags.
     """
-    values = merged(defaults or {}, recipe_values(target))
-    for key, value in parse_flags(flags):
-        key = (aliases or {}).get(key, key)
-        set_value(values, key, value, task_options or [])
+    from lorakit.capabilities import CommandLineInputs
+    from lorakit.plugins import get_host
+    from lorakit.task import options_fields
+
+    pairs = parse_flags(flags)
+    values = recipe_values(target)
+    task_name = str(dict(pairs).get("task") or values.get("task") or target)
+    task_class = get_host().task(task_name)
+    task_recipe = find_recipe(task_class.name)
+    if task_recipe is not None and task_name == values.get("task", task_name) and task_class.name != target:
+        values = merged(recipe_values(task_class.name), values)
+    aliases = task_class.aliases if issubclass(task_class, CommandLineInputs) else {}
+    task_options = options_fields(task_class.options_class)
+    for key, value in pairs:
+        set_value(values, aliases.get(key, key), value, task_options)
     return build(RunConfig, values)
 
 
 def recipe_values(target: str) -> dict[str, Any]:
-    """The raw values of a recipe, or ``{"task": target}`` for a bare task name."""
+    """The raw values of a recipe, or ``{"task": target}`` for a bare task name.
+    Relative data paths in a recipe are relative to the recipe file, so a
+    recipe runs the same from any folder and from an installed package."""
     path = find_recipe(target)
     if path is None:
         return {"task": target}
     values = _read_yaml(path)
     if isinstance(values.get("data"), str):
         values["data"] = {"path": values["data"]}
-    # Relative data paths in a recipe are relative to the working directory,
-    # like the command it names, so recipes stay copy-pasteable.
+    data = values.get("data")
+    if isinstance(data, dict):
+        for key in DATA_PATHS:
+            if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
+                data[key] = os.path.normpath(path.resolve().parent / data[key])
     return values
 
 
@@ -111,7 +122,9 @@ def merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
-    """``["--lora.r", "16", "--dora"]`` -> ``[("lora.r", 16), ("dora", True)]``."""
+    """``["--lora.r", "16", "--dora"]`` -> ``[("lora.r", 16), ("dora", True)]``.
+
+    ``--options.NAME`` is the same as ``--NAME`` for a task option."""
     pairs = []
     i = 0
     while i < len(flags):

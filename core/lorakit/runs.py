@@ -1,12 +1,12 @@
 """The library API behind the CLI: run (train + evaluate + export), evaluate, predict, export.
 
-A run folder holds::
-
-    config.yaml            the resolved config (a resume must match it)
-    log.jsonl, tb/         metrics
-    checkpoints/last/      resumable state; checkpoints/best/ the best weights
-    adapter/               the adapter artifact (peft folder + lorakit.json + README.md)
-    report.json            base vs adapter metrics on the held-out split (and the retain set)
+The order of a run: the recipe and flags become a ``RunConfig``; the task
+loads the base, which is fingerprinted; the task reads and validates the data
+(split into train / validation / held-out, plus the retain set);
+``Task.prepare_base`` fits the base to the data and names the modules that
+train fully; LoRA goes in; the core loop trains; base and adapter are
+evaluated on the same held-out examples; the adapter artifact and the report
+are written. Each step hands the next one object.
 """
 
 from __future__ import annotations
@@ -14,44 +14,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from lorakit.adapters import (
-    Manifest,
-    check_base,
-    fingerprint,
-    load_adapter,
-    merge,
-    read_manifest,
-    resolve_adapter_dir,
-    save_adapter,
-)
+from lorakit.apply import load_base
+from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, resolve_adapter_dir, save_adapter
 from lorakit.atomic import atomic_dir, atomic_write_text
+from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
 from lorakit.config import RunConfig, build
-from lorakit.data.splits import split_examples
-from lorakit.errors import AdapterError, ConfigError, DataError, OutputError
+from lorakit.errors import AdapterError, ConfigError, OutputError
+from lorakit.evaluation import evaluate_pair, write_samples
+from lorakit.fingerprints import fingerprint
+from lorakit.merge import merge
 from lorakit.plugins import get_host
-from lorakit.progress import console
-from lorakit.task import Base, Task
-
-CONFIG_FILE = "config.yaml"
-REPORT_FILE = "report.json"
-
-
-@dataclass
-class Splits:
-    train: list[Any]
-    val: list[Any]
-    test: list[Any]
-    replay_pool: list[Any] = field(default_factory=list)
-    retain_test: list[Any] = field(default_factory=list)
+from lorakit.progress import console, escape
+from lorakit.run_data import Splits, load_splits, read_data
+from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, prepare_output, read_config
+from lorakit.task import Base, Data, Task
 
 
-@dataclass
+@dataclasses.dataclass
 class RunOutcome:
     run_dir: Path
     adapter_dir: Path | None
@@ -68,13 +52,9 @@ def make_task(config: RunConfig) -> Task:
 
 def load_config(target: str, flags: list[str]) -> RunConfig:
     """A RunConfig from a recipe path/name or task name plus command-line flags."""
-    from lorakit.recipes import load_run_config, parse_flags, recipe_values
-    from lorakit.task import options_fields
+    from lorakit.recipes import load_run_config
 
-    task_name = dict(parse_flags(flags)).get("task") or recipe_values(target).get("task") or target
-    task_class = get_host().task(str(task_name))
-    return load_run_config(target, flags, options_fields(task_class.options_class), task_class.defaults,
-                           task_class.aliases)
+    return load_run_config(target, flags)
 
 
 # -- run ------------------------------------------------------------------------
@@ -84,9 +64,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         show_progress: bool = True) -> RunOutcome:
     """Train an adapter, evaluate base vs adapter on held-out data, export the adapter."""
     from lorakit.device import describe, make_accelerator
-    from lorakit.lora import count_parameters, inject
+    from lorakit.lora import check_targets, count_parameters, inject
     from accelerate.utils import set_seed
-    from rich.markup import escape
 
     from lorakit.trainer import Trainer
 
@@ -97,17 +76,22 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     base = load_base(task, config.base)
     base_print = fingerprint(base.model)
     splits = load_splits(task, base, config)
-    targets = config.lora.targets or task.lora_targets(base)
-    to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else list(task.modules_to_save(base, splits.train))
+    chosen = list(task.prepare_base(base, Data(splits.train, splits.summary)))
+    targets = config.lora.targets or task.lora_targets
+    to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen
     set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
+    check_targets(base.model, targets)
     model = inject(base.model, config.lora, targets, to_save)
     trainable, total = count_parameters(model)  # the adapter's, before any auxiliary module trains
     adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}
-    task.prepare_training(base, model)
+    if isinstance(task, SeveralOptimizers):
+        task.prepare_training(base, model)
     accelerator = make_accelerator(config.train.precision)
     if accelerator.is_main_process:
-        console.print(f"[bold]{task.name}[/bold] on {config.base}: {len(splits.train)} train, {len(splits.val)} validation, "
-                      f"{len(splits.test)} held-out examples; device {describe(accelerator)}")
+        retain = (f"; retain: {len(splits.replay_pool)} replayed, {len(splits.retain_test)} held out"
+                  if splits.retain_test or splits.replay_pool else "")
+        console.print(f"[bold]{task.name}[/bold] on {escape(config.base)}: {len(splits.train)} train, {len(splits.val)} "
+                      f"validation, {len(splits.test)} held-out examples{retain}; device {describe(accelerator)}")
         console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {trainable:,} trainable of {total:,} "
                       f"parameters ({100 * trainable / total:.2f}%)")
     trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
@@ -128,129 +112,19 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     if result.interrupted or not accelerator.is_main_process:
         return RunOutcome(run_dir, None, result, {})
     model = trainer.unwrapped
-    report = evaluate_pair(task, base, model, splits, show_progress) if evaluate else {}
+    report = evaluate_pair(task, base, model, splits) if evaluate else {}
     if evaluate:
         write_samples(task, base, model, splits.test, run_dir / "samples")
     manifest = Manifest(
         task=task.name, base=base.name, base_fingerprint=base_print, targets=targets, r=config.lora.r,
         alpha=config.lora.alpha, dropout=config.lora.dropout, rslora=config.lora.rslora, dora=config.lora.dora,
-        modules_to_save=list(to_save), trigger_words=task.trigger_words(), data=task.summarize_data(splits.train),
+        modules_to_save=list(to_save), trigger_words=task.trigger_words(), data=splits.describe(),
         metrics=report, options=dataclasses.asdict(task.options), training={"steps": result.steps, "epochs": result.epochs, "best_step": result.best_step,
                                   "stopped_early": result.stopped_early, "metric": config.train.metric},
     )
     adapter_dir = save_adapter(model, run_dir / "adapter", manifest, replace=True)
     atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return RunOutcome(run_dir, adapter_dir, result, report)
-
-
-def prepare_output(config: RunConfig, resume: bool) -> Path:
-    """The run folder: new and empty, or (with resume) an earlier run of the same config."""
-    if config.output is None:
-        if resume:
-            raise ConfigError("--resume needs --output RUN_DIR, the folder of the run to continue")
-        return next_run_dir(config.task)
-    run_dir = Path(config.output)
-    saved = run_dir / CONFIG_FILE
-    if resume:
-        if not saved.is_file():
-            raise OutputError(f"{run_dir} holds no run to resume (no {CONFIG_FILE}); start it without --resume")
-        earlier = build(RunConfig, yaml.safe_load(saved.read_text(encoding="utf-8")))
-        differences = _differences(earlier.to_dict(), config.to_dict())
-        if differences:
-            raise ConfigError(f"the run in {run_dir} was started with another config ({'; '.join(differences)}); "
-                              "resume with the same recipe and flags, or start a new --output")
-        return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise OutputError(f"{run_dir} already holds files (a run?); choose another --output, "
-                          "add --resume to continue that run, or remove the folder")
-    return run_dir
-
-
-def next_run_dir(task: str, root: Path = Path("runs")) -> Path:
-    n = 1
-    while (root / f"{task}-{n}").exists():
-        n += 1
-    return root / f"{task}-{n}"
-
-
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _differences(va, vb, f"{prefix}{key}.")
-        elif va != vb:
-            out.append(f"{prefix}{key}: {va!r} then, {vb!r} now")
-    return out
-
-
-def load_base(task: Task, name: str) -> Base:
-    """Load a base through its task and record a local folder by its absolute path."""
-    base = task.load_base(name)
-    if not base.name:
-        base.name = name
-    if Path(name).is_dir():
-        base.name = str(Path(name).resolve())
-    return base
-
-
-def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
-    """Train/validation/held-out splits (and the retain set), read and validated."""
-    seed = config.train.seed
-    examples = _read(task, base, config.data.path, "data.path")
-    if config.data.eval_path:
-        test = _read(task, base, config.data.eval_path, "data.eval_path")
-        val, train = split_examples(examples, [config.data.val_fraction], seed)
-    else:
-        test, val, train = split_examples(examples, [config.data.test_fraction, config.data.val_fraction], seed)
-    if config.data.max_examples:
-        train = train[: config.data.max_examples]
-    splits = Splits(train, val, test)
-    if config.data.retain:
-        retain = _read(task, base, config.data.retain, "data.retain", role="retain")
-        splits.retain_test, splits.replay_pool = split_examples(retain, [0.5], seed)
-    return splits
-
-
-def _read(task: Task, base: Base, path: str, field_name: str, role: str = "data") -> list[Any]:
-    examples = task.load_data(Path(path), base, role=role)
-    if not examples:
-        raise DataError(f"{path} ({field_name}) holds no examples")
-    return examples
-
-
-def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits, show_progress: bool = True) -> dict[str, Any]:
-    """Metrics of the base (adapter disabled) and the adapter on the same held-out sets."""
-    import torch
-
-    report: dict[str, Any] = {}
-    sets = {"test": splits.test, "retain": splits.retain_test}
-    model.eval()
-    for split, examples in sets.items():
-        if not examples:
-            continue
-        with torch.inference_mode():
-            with model.disable_adapter():
-                base_scores = task.evaluate(base, model, examples)
-            adapter_scores = task.evaluate(base, model, examples)
-        report[split] = {"examples": len(examples), "base": _floats(base_scores), "adapter": _floats(adapter_scores)}
-    return report
-
-
-def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folder: Path) -> None:
-    """The task's listenable/viewable outputs of base and adapter, side by side."""
-    import torch
-
-    if not examples:
-        return
-    with torch.inference_mode():
-        with model.disable_adapter():
-            task.write_samples(base, model, examples, folder / "base")
-        task.write_samples(base, model, examples, folder / "adapter")
-
-
-def _floats(scores: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in scores.items()}
 
 
 # -- using an adapter -------------------------------------------------------------
@@ -268,29 +142,28 @@ def open_adapter(adapter: str | Path, base_name: str | None = None, ignore_base_
     base = load_base(task, config.base)
     if not ignore_base_mismatch:
         check_base(manifest, fingerprint(base.model), adapter_dir, task.name)
+    task.prepare_base(base, None)
     model = load_adapter(base.model, adapter_dir)
     model.eval()
     return task, base, model, manifest, adapter_dir
 
 
 def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | None = None,
-                 ignore_base_mismatch: bool = False, show_progress: bool = True) -> dict[str, Any]:
+                 ignore_base_mismatch: bool = False) -> dict[str, Any]:
     """Base vs adapter of a finished run, on given data or the run's own held-out split."""
     run_dir = Path(run_dir)
     task, base, model, manifest, _ = open_adapter(run_dir, ignore_base_mismatch=ignore_base_mismatch)
-    saved = run_dir / CONFIG_FILE
-    if saved.is_file():
-        config = build(RunConfig, yaml.safe_load(saved.read_text(encoding="utf-8")))
-        splits = load_splits(task, base, config)
+    if (run_dir / CONFIG_FILE).is_file():
+        splits = load_splits(task, base, read_config(run_dir))
     else:
         splits = Splits([], [], [])
     if data:
-        splits.test = _read(task, base, data, "--data")
+        splits.test = read_data(task, base, data, "--data").examples
     if retain:
-        splits.retain_test = _read(task, base, retain, "--retain", role="retain")
+        splits.retain_test = read_data(task, base, retain, "--retain", role="retain").examples
     if not splits.test and not splits.retain_test:
         raise ConfigError(f"nothing to evaluate: {run_dir} has no {CONFIG_FILE}; pass --data DIR")
-    return evaluate_pair(task, base, model, splits, show_progress)
+    return evaluate_pair(task, base, model, splits)
 
 
 def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, base_name: str | None = None,
@@ -300,11 +173,12 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
     ``input_flags`` are command-line inputs the task turns into ``inputs``."""
     import torch
 
-    if input_flags is not None:
-        task = make_task(RunConfig(task=task_name, options=options or {}))
-        inputs = task.prediction_inputs(inputs, input_flags)
+    probe = make_task(RunConfig(task=task_name, options=options or {}))
+    if isinstance(probe, CommandLineInputs):
+        inputs = probe.prediction_inputs(inputs, input_flags or {})
     if not inputs:
-        raise ConfigError("nothing to predict: give inputs (e.g. image files), --text, or the task's input flags")
+        wanted = probe.inputs_help if isinstance(probe, CommandLineInputs) else "input files or --text"
+        raise ConfigError(f"nothing to predict: give {wanted}")
 
     if adapter:
         task, base, model, manifest, _ = open_adapter(adapter, base_name, ignore_base_mismatch, options)
@@ -312,8 +186,9 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
             raise AdapterError(f"{adapter} is a {task.name!r} adapter, not a {task_name!r} one")
         model = merge(model)
     else:
-        task = make_task(RunConfig(task=task_name, base=base_name or "demo", options=options or {}))
+        task = probe
         base = load_base(task, base_name or "demo")
+        task.prepare_base(base, None)
         model = base.model
     model.eval()
     with torch.inference_mode():
@@ -331,6 +206,9 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
     if out.exists():
         raise OutputError(f"{out} already exists; choose another folder for --merged or remove it")
     task, base, model, manifest, adapter_dir = open_adapter(run, ignore_base_mismatch=ignore_base_mismatch)
+    if not isinstance(task, MergedExport) and not hasattr(base.model, "save_pretrained"):
+        raise AdapterError(f"the {task.name!r} task has no merged export (its model is not a Hugging Face model); "
+                           f"use the adapter folder {adapter_dir} with its base instead")
     with torch.inference_mode():
         before = task.probe(base, model).float()
         merged = merge(model)
@@ -341,5 +219,15 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
         raise AdapterError(f"merging {adapter_dir} changes the model's outputs by {difference:.3g} "
                            f"(tolerance {tolerance * scale:.3g}); the merged model was not written")
     with atomic_dir(out) as tmp:
-        task.save_merged(base, merged, tmp)
+        if isinstance(task, MergedExport):
+            task.save_merged(base, merged, tmp)
+        else:
+            save_pretrained(base, merged, tmp)
     return difference
+
+
+def save_pretrained(base: Base, model: Any, path: Path) -> None:
+    """The Hugging Face way: the model and its processor, weights as safetensors."""
+    model.save_pretrained(path, safe_serialization=True)
+    if base.processor is not None and hasattr(base.processor, "save_pretrained"):
+        base.processor.save_pretrained(path)

@@ -4,7 +4,8 @@ It owns what is the same for every modality: AdamW per optimizer group, warmup
 + cosine schedule, gradient accumulation and clipping, mixed precision, data
 order and sharding across processes, validation with early stopping and the
 best weights kept, resumable checkpoints, logs and the progress bar. The task
-only says how a batch becomes losses (``Task.training_step``).
+only says how a batch becomes losses (``Task.loss``, or ``training_step``
+for several optimizers).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+from lorakit.capabilities import OptimizerGroup, SeveralOptimizers
 from lorakit.checkpoints import load_checkpoint, read_weights, save_checkpoint, save_weights
 from lorakit.config import TrainSettings
 from lorakit.errors import ConfigError, TrainingError
@@ -76,8 +78,8 @@ class Trainer:
         self.show_progress = show_progress and accelerator.is_main_process
         self.metric, self.mode = self._watched_metric()
         self.model = accelerator.prepare(model)
-        groups = task.optimizer_groups(base, self.unwrapped)
-        self.group_params = {name: params for name, params in groups.items() if params}
+        self.groups = self._groups()
+        self.group_params = {name: group.params for name, group in self.groups.items()}
         if not self.group_params:
             raise ConfigError("the model has no trainable parameters: check --lora.targets")
         self.optimizers = self._make_optimizers()
@@ -107,12 +109,27 @@ class Trainer:
             raise ConfigError(f"train.metric = {metric!r} is not a metric of task {self.task.name!r}; valid: {valid}")
         return metric, self.task.metrics[metric]
 
+    def _groups(self) -> dict[str, OptimizerGroup]:
+        """The task's optimizer groups (several-optimizer tasks), or one group
+        over every trainable parameter; empty groups are left out."""
+        if isinstance(self.task, SeveralOptimizers):
+            groups = self.task.optimizer_groups(self.base, self.unwrapped)
+        else:
+            groups = {"main": OptimizerGroup([p for p in self.unwrapped.parameters() if p.requires_grad])}
+        return {name: group for name, group in groups.items() if group.params}
+
     def _make_optimizers(self) -> dict[str, Any]:
         import torch
 
+        settings = self.settings
         optimizers = {
-            name: torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=self.settings.weight_decay)
-            for name, params in self.group_params.items()
+            name: torch.optim.AdamW(
+                group.params,
+                lr=group.lr if group.lr is not None else settings.lr,
+                betas=group.betas if group.betas is not None else (0.9, 0.999),
+                weight_decay=group.weight_decay if group.weight_decay is not None else settings.weight_decay,
+            )
+            for name, group in self.groups.items()
         }
         prepared = self.accelerator.prepare(*optimizers.values())
         prepared = prepared if isinstance(prepared, (list, tuple)) else [prepared]
@@ -224,7 +241,7 @@ class Trainer:
         multi = len(self.group_params) > 1
         sync = contextlib.nullcontext() if boundary else self.accelerator.no_sync(self.model)
         with sync:
-            steps = self.task.training_step(self.base, self.model, batch)
+            steps = self._losses(batch)
             while True:
                 with self.accelerator.autocast():
                     item = next(steps, None)
@@ -239,6 +256,12 @@ class Trainer:
                 losses[group] = losses.get(group, 0.0) + value / window
                 if boundary:
                     self._optimizer_step(group, state)
+
+    def _losses(self, batch: Any) -> Iterator[tuple[str, Any]]:
+        if isinstance(self.task, SeveralOptimizers):
+            yield from self.task.training_step(self.base, self.model, batch)
+        else:
+            yield "main", self.task.loss(self.base, self.model, batch)
 
     def _optimizer_step(self, group: str, state: dict) -> None:
         import torch

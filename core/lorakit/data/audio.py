@@ -22,7 +22,7 @@ from lorakit.data.files import list_files, require_folder
 from lorakit.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-METADATA = "metadata.csv"
+TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
 
@@ -121,7 +121,7 @@ def load_audio(path: Path) -> tuple[Any, int]:
 def read_transcripts(folder: Path) -> dict[str, str]:
     """Transcripts by clip stem: LJSpeech ``metadata.csv`` or sidecar ``.txt`` files."""
     folder = Path(folder)
-    metadata = folder / METADATA
+    metadata = folder / TRANSCRIPTS_FILE
     if metadata.is_file():
         return _read_ljspeech(metadata)
     texts = {}
@@ -240,7 +240,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     for path in list_files(folder):
         relative = path.relative_to(folder)
         if path.suffix.lower() not in AUDIO_SUFFIXES:
-            if path.suffix.lower() != ".txt" and path.name != METADATA:
+            if path.suffix.lower() != ".txt" and path.name != TRANSCRIPTS_FILE:
                 prepared.rejected.append((str(relative), "not an audio file (wav, flac, ogg, mp3)"))
             continue
         key = str(relative.with_suffix(""))
@@ -259,7 +259,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
 def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, settings: AudioSettings,
                   need_text: bool, prepared: PreparedAudio) -> None:
     if need_text and not text:
-        prepared.rejected.append((name, f"no transcript: add a line to {METADATA} or a {path.stem}.txt"))
+        prepared.rejected.append((name, f"no transcript: add a line to {TRANSCRIPTS_FILE} or a {path.stem}.txt"))
         return
     try:
         audio, rate = load_audio(path)

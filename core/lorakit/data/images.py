@@ -1,6 +1,9 @@
-"""Image files in a data folder: which files count and whether they decode.
-Shared by every vision plugin (captioning, VQA...); folder listing and path
-checks are in ``lorakit.data.files``.
+"""Image files: which files count, whether they decode, and the one way to open them.
+
+Shared by every vision plugin (captioning, VQA...) for training, evaluation
+and batch work alike, so a model sees the same pixels everywhere: CMYK,
+16-bit, palette and alpha images become clean RGB (alpha composited on white,
+16-bit scaled to 8). Folder listing and path checks are in ``lorakit.data.files``.
 
 Every check raises ``DataError`` naming the file and the fix, so a run stops
 before training instead of crashing in a DataLoader worker an hour later.
@@ -8,7 +11,9 @@ before training instead of crashing in a DataLoader worker an hour later.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 from lorakit.errors import DataError
 
@@ -19,6 +24,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # down in the DCT (``draft``), so checking a 12-megapixel photo costs ~1/64 of
 # a full decode, and a few thousand images stay a matter of seconds.
 _CHECK_SIZE = (64, 64)
+
+#: Refuse images above this many pixels (decompression bombs, scans at 1200 dpi).
+MAX_PIXELS = 100_000_000
 
 
 def is_image(path: Path) -> bool:
@@ -40,3 +48,66 @@ def check_image(path: Path) -> None:
         # Pillow reports bad files as OSError (UnidentifiedImageError, truncation),
         # SyntaxError (broken PNG chunks) or ValueError (bad headers).
         raise DataError(f"{path}: not a readable image ({error}); re-export it or remove it from the data folder") from error
+
+
+@dataclass
+class Opened:
+    """An RGB image, or the reason the file could not be used."""
+
+    path: str
+    image: Any = None
+    error: str | None = None
+
+
+def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
+    """Decode ``path`` to RGB; alpha is composited on white, 16-bit scaled to 8."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = str(path)
+    max_pixels = max_pixels or MAX_PIXELS
+    try:
+        if Path(path).stat().st_size == 0:
+            return Opened(path, error="empty file (0 bytes)")
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                return Opened(path, error=f"too large ({width}x{height} pixels, limit {max_pixels:,})")
+            image.draft("RGB", (1024, 1024))  # JPEG: decode at a reduced size, much faster
+            image.load()
+            return Opened(path, to_rgb(image))
+    except UnidentifiedImageError:
+        return Opened(path, error="not an image Pillow can read")
+    except Image.DecompressionBombError as exc:
+        return Opened(path, error=f"too large ({exc})")
+    except (OSError, SyntaxError, ValueError) as exc:
+        return Opened(path, error=f"unreadable or truncated image ({exc})")
+
+
+def to_rgb(image: Any) -> Any:
+    """A decoded Pillow image as 8-bit RGB."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping to white.
+        import numpy as np
+
+        data = np.asarray(image, dtype=np.float64)
+        peak = data.max() or 1.0
+        image = Image.fromarray((data / peak * 255).astype("uint8"), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_images(paths: Sequence[str | Path]) -> list[Any]:
+    """RGB images for training and evaluation; a file that cannot be used
+    (changed since the data was checked) is a ``DataError`` naming it."""
+    images = []
+    for path in paths:
+        opened = open_rgb(path)
+        if opened.error:
+            raise DataError(f"{path}: {opened.error}; re-export it or remove it from the data folder")
+        images.append(opened.image)
+    return images

@@ -1,0 +1,73 @@
+"""The plugin API: everything a plugin may import from lorakit, in one place.
+
+    from lorakit.api import Task, Base, Data, TaskOptions, hookimpl, DataError
+
+This module, ``lorakit.testing`` (the conformance kit) and the names
+``lorakit`` re-exports are the contract that ``CONTRACT_VERSION`` versions: a
+name listed in ``__all__`` keeps its meaning within a major version, and a
+plugin importing any other ``lorakit`` module relies on internals that may
+change in any release. Importing this module does not import torch.
+"""
+
+from lorakit.atomic import atomic_dir, atomic_write_text
+from lorakit.capabilities import CommandLineInputs, MergedExport, OptimizerGroup, SeveralOptimizers, WritesSamples
+from lorakit.data.audio import (
+    AUDIO_SUFFIXES,
+    TRANSCRIPTS_FILE,
+    AudioSettings,
+    load_audio,
+    normalize_loudness,
+    prepare_folder,
+    read_transcripts,
+    trim_silence,
+)
+from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
+from lorakit.data.images import IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, is_image, load_images, open_rgb
+from lorakit.demo import pretrain_on_tensors
+from lorakit.errors import (
+    AdapterError,
+    BaseModelError,
+    ConfigError,
+    DataError,
+    LorakitError,
+    OutputError,
+    PluginError,
+    TrainingError,
+)
+from lorakit.fingerprints import file_fingerprint, fingerprint
+from lorakit.hookspecs import hookimpl
+from lorakit.hub import BaseKind, load_pretrained
+from lorakit.listening import write_mel_png, write_wav
+from lorakit.modeling import adapter_disabled, device_and_dtype, eval_mode, inner_model, seeded, to_device, unwrap
+from lorakit.options import number, text, whole_number
+from lorakit.progress import console, escape, rate_progress, work_progress
+from lorakit.requirements import require_modules
+from lorakit.task import CONTRACT_VERSION, Base, Data, Task, TaskOptions
+from lorakit.apply import AdapterSpec, open_with_adapters, read_adapters
+
+__all__ = [
+    # the contract
+    "CONTRACT_VERSION", "hookimpl", "Task", "Base", "Data", "TaskOptions",
+    "SeveralOptimizers", "OptimizerGroup", "CommandLineInputs", "WritesSamples", "MergedExport",
+    # errors the CLI prints as one message
+    "LorakitError", "ConfigError", "DataError", "BaseModelError", "AdapterError", "OutputError", "PluginError",
+    "TrainingError",
+    # option validation
+    "whole_number", "number", "text",
+    # data folders and files
+    "list_files", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
+    # images
+    "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
+    # audio
+    "AUDIO_SUFFIXES", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
+    "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
+    # models
+    "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
+    "adapter_disabled", "seeded", "fingerprint", "file_fingerprint", "pretrain_on_tensors",
+    # using adapters outside a run (batch jobs a plugin adds as commands)
+    "AdapterSpec", "read_adapters", "open_with_adapters",
+    # output
+    "console", "escape", "work_progress", "rate_progress",
+    # a plugin's own dependencies, checked in register_tasks
+    "require_modules",
+]

@@ -1,0 +1,111 @@
+"""The adapter artifact: a folder stock peft loads, plus a lorakit manifest and a model card.
+
+    adapter_config.json        peft's config
+    adapter_model.safetensors  LoRA (and modules_to_save) weights, safetensors only
+    lorakit.json               task, base and its fingerprint, LoRA shape, data, metrics
+    README.md                  model card with the Hugging Face metadata header
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorakit.atomic import atomic_dir
+from lorakit.errors import AdapterError, OutputError
+
+MANIFEST = "lorakit.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    """What lorakit records about an adapter, beside peft's own config."""
+
+    task: str
+    base: str
+    base_fingerprint: str
+    targets: Any
+    r: int
+    alpha: float
+    dropout: float = 0.0
+    rslora: bool = False
+    dora: bool = False
+    modules_to_save: list[str] = field(default_factory=list)
+    trigger_words: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    #: The task's options as trained (restored when the adapter is used).
+    options: dict[str, Any] = field(default_factory=dict)
+    lorakit_version: str = ""
+    created: str = ""
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def resolve_adapter_dir(path: str | Path) -> Path:
+    """Accept a run folder (its ``adapter/``) or an adapter folder itself."""
+    path = Path(path)
+    for candidate in (path, path / "adapter"):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate
+    raise AdapterError(
+        f"{path} is not an adapter: no adapter_config.json in it or in {path / 'adapter'}. "
+        "Pass a run folder made by `lorakit run` or its adapter/ folder"
+    )
+
+
+def read_manifest(adapter_dir: Path) -> Manifest:
+    path = Path(adapter_dir) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Manifest(**data)
+    except FileNotFoundError:
+        raise AdapterError(f"{path} is missing: this adapter was not made by lorakit (load it with peft directly)") from None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise AdapterError(f"{path} is not a valid lorakit manifest: {exc}") from None
+
+
+def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = False) -> Path:
+    """Write the adapter artifact of a ``PeftModel`` to ``path`` atomically."""
+    from lorakit import __version__
+    from lorakit.model_card import model_card
+
+    path = Path(path)
+    if path.exists() and not replace:
+        raise OutputError(f"{path} already exists; choose another folder or remove it")
+    manifest.lorakit_version = __version__
+    manifest.created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with atomic_dir(path, replace=replace) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
+    return path
+
+
+def check_base(manifest: Manifest, base_fingerprint: str, adapter_dir: Path, task: str) -> None:
+    """Refuse an adapter made for another task or for other base weights."""
+    if manifest.task != task:
+        raise AdapterError(f"{adapter_dir} is a {manifest.task!r} adapter, not a {task!r} one")
+    if manifest.base_fingerprint != base_fingerprint:
+        raise AdapterError(
+            f"{adapter_dir} was trained on base {manifest.base!r} (fingerprint {manifest.base_fingerprint}), "
+            f"but the base loaded now has fingerprint {base_fingerprint}. Load the same base with --base, "
+            "or pass --ignore-base-mismatch to apply it anyway"
+        )
+
+
+def load_adapter(base_model: Any, adapter_dir: Path, adapter_name: str = "default") -> Any:
+    """Wrap ``base_model`` in a PeftModel with the saved adapter (inference mode)."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=adapter_name, is_trainable=False)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        raise AdapterError(f"cannot load the adapter in {adapter_dir}: {exc}") from None

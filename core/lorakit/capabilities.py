@@ -1,0 +1,121 @@
+"""Optional capabilities of a Task: mix one in to declare it.
+
+    class VoiceClone(lorakit.api.Task, SeveralOptimizers, WritesSamples, MergedExport): ...
+
+Each mixin holds the methods of one capability with their defaults; the core
+uses a capability only when the task class inherits it, and the conformance
+kit (``lorakit.testing``) checks each one a task declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
+
+
+@dataclass
+class OptimizerGroup:
+    """Parameters trained by one AdamW optimizer, with its own settings.
+
+    ``lr``, ``betas`` and ``weight_decay`` left as ``None`` take the run's
+    ``train.lr`` / AdamW's (0.9, 0.999) / ``train.weight_decay``. A group's
+    learning rate follows the run's warmup + cosine schedule.
+    """
+
+    params: list[Any]
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    weight_decay: float | None = None
+
+
+class SeveralOptimizers:
+    """Training with several optimizers, e.g. a GAN's discriminator and generator.
+
+    The model handle is the one ``loss`` gets: possibly wrapped for several
+    processes, so run forwards through ``model(...)`` or through a module
+    reached with ``lorakit.api.unwrap`` that the wrapper synchronises (every
+    process must run the same steps in the same order). Parameters made
+    trainable in ``prepare_training`` are checkpointed for resume but are not
+    part of the adapter.
+    """
+
+    def prepare_training(self, base: Any, model: Any) -> None:
+        """Called after LoRA is injected, before optimizers are built: make
+        auxiliary modules trainable (peft freezes every non-LoRA weight)."""
+
+    def optimizer_groups(self, base: Any, model: Any) -> dict[str, OptimizerGroup]:
+        """Trainable parameters by optimizer name, in the order they step,
+        e.g. ``{"discriminator": OptimizerGroup(d, lr=2e-4, betas=(0.8, 0.99)),
+        "generator": OptimizerGroup(g)}``; ``model`` is the unwrapped PeftModel."""
+        raise NotImplementedError
+
+    def training_step(self, base: Any, model: Any, batch: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """Yield ``(group name, loss)`` pairs for one batch, in order.
+
+        After each yield the core back-propagates that loss into that group's
+        parameters only (gradients that reach other groups are dropped) and
+        steps its optimizer when the accumulation window is complete, before
+        asking for the next loss.
+        """
+        raise NotImplementedError
+
+
+class CommandLineInputs:
+    """Inputs of ``lorakit predict`` beyond positional files and ``--text``,
+    and extra flags of ``lorakit run``.
+
+    * ``aliases``: task flags mapped to config fields, e.g.
+      ``{"speaker": "data.path"}`` for ``lorakit run voice-clone --speaker DIR``.
+    * ``input_flags``: flags of ``lorakit predict`` that are inputs rather
+      than options (``("image", "question")``), with ``prediction_inputs``
+      turning them into ``predict``'s inputs.
+    * ``inputs_help``: what to give ``lorakit predict``, said when nothing is given.
+    """
+
+    aliases: ClassVar[dict[str, str]] = {}
+    input_flags: ClassVar[tuple[str, ...]] = ()
+    inputs_help: ClassVar[str] = "input files or --text"
+
+    def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
+        """``inputs`` are the positional arguments and ``--text`` values;
+        ``flags`` holds the ``input_flags`` given (a repeated flag gives a
+        list). The default passes ``inputs`` through."""
+        return list(inputs)
+
+
+class WritesSamples:
+    """Outputs for a person to look at or listen to, written after evaluation."""
+
+    def write_samples(self, base: Any, model: Any, examples: Sequence[Any], folder: Path) -> None:
+        """Write a few outputs of ``model`` on held-out ``examples`` into
+        ``folder`` (wavs, spectrogram PNGs, captions...). The core calls it
+        for the base (``samples/base``, adapter disabled) and the adapter
+        (``samples/adapter``), on the main process, with the ``evaluate``
+        model handle."""
+        raise NotImplementedError
+
+
+class MergedExport:
+    """``lorakit export RUN --merged OUT`` in the format the model's own
+    ecosystem loads. Without this capability the core writes a Hugging Face
+    ``save_pretrained`` folder when the model has that method."""
+
+    def save_merged(self, base: Any, model: Any, path: Path) -> None:
+        """Write ``model`` (plain, adapter merged in, on CPU) into the empty
+        folder ``path``; the core renames it into place only on success."""
+        raise NotImplementedError
+
+
+#: Every capability, by the name the conformance kit reports.
+CAPABILITIES = {
+    "several-optimizers": SeveralOptimizers,
+    "command-line-inputs": CommandLineInputs,
+    "writes-samples": WritesSamples,
+    "merged-export": MergedExport,
+}
+
+
+def capabilities_of(task_class: type) -> list[str]:
+    """The names of the capabilities ``task_class`` declares."""
+    return [name for name, mixin in CAPABILITIES.items() if issubclass(task_class, mixin)]

@@ -1,1 +1,0 @@
-"""Shared scorers any plugin may use (captioning: BLEU-4, CIDEr)."""

@@ -1,0 +1,69 @@
+"""The data of a run: read and validated by the task, split into training,
+validation and held-out parts, plus the retain set of the base's old domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorakit.config import RunConfig
+from lorakit.data.splits import split_examples
+from lorakit.errors import DataError
+from lorakit.task import Base, Data, Task
+
+
+@dataclass
+class Splits:
+    train: list[Any]
+    val: list[Any]
+    test: list[Any]
+    #: Retain examples replayed in training, and those held out to measure forgetting.
+    replay_pool: list[Any] = field(default_factory=list)
+    retain_test: list[Any] = field(default_factory=list)
+    #: The task's summary of the training data folder.
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """The data summary for the manifest, with the split sizes."""
+        sizes = {"train": len(self.train), "validation": len(self.val), "test": len(self.test)}
+        if self.replay_pool or self.retain_test:
+            sizes.update(retain_replayed=len(self.replay_pool), retain_test=len(self.retain_test))
+        return {**self.summary, "splits": sizes}
+
+
+def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
+    """Train/validation/held-out splits (and the retain set), read and validated.
+
+    Without ``data.eval_path``, ``data.test_fraction`` of the data is held
+    out, then ``data.val_fraction`` of it validates. The retain set is all
+    held out for evaluation, unless ``data.replay`` is set: then half of it
+    (by group) is replayed and the other half measures forgetting.
+    """
+    seed = config.train.seed
+    data = read_data(task, base, config.data.path, "data.path")
+    if config.data.eval_path:
+        test = read_data(task, base, config.data.eval_path, "data.eval_path").examples
+        val, train = split_examples(data.examples, [config.data.val_fraction], seed)
+    else:
+        test, val, train = split_examples(data.examples, [config.data.test_fraction, config.data.val_fraction], seed)
+    if config.data.max_examples:
+        train = train[: config.data.max_examples]
+    splits = Splits(train, val, test, summary=dict(data.summary))
+    if config.data.retain:
+        retain = read_data(task, base, config.data.retain, "data.retain", role="retain").examples
+        if config.data.replay > 0:
+            splits.retain_test, splits.replay_pool = split_examples(retain, [0.5], seed)
+        else:
+            splits.retain_test = retain
+    return splits
+
+
+def read_data(task: Task, base: Base, path: str, field_name: str, role: str = "data") -> Data:
+    """The task's ``Data`` of ``path``, refused when it holds no examples."""
+    data = task.load_data(Path(path), base, role=role)
+    if not isinstance(data, Data):
+        raise TypeError(f"{type(task).__name__}.load_data must return lorakit.api.Data, not {type(data).__name__}")
+    if not data.examples:
+        raise DataError(f"{path} ({field_name}) holds no examples")
+    return data
