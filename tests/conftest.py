@@ -1,13 +1,15 @@
-"""Shared fixtures: small thread counts, the toy task, temporary data."""
+"""Shared fixtures: small thread counts, the toy tasks, temporary data."""
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-# Two busy processes on two cores can slow a step 50-fold: keep tests lean.
-torch.set_num_threads(2)
+# Two busy processes on two cores can slow a step 50-fold: keep tests lean
+# (and single-threaded when OMP_NUM_THREADS says so).
+torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS") or 2)))
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -18,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def toy_host():
-    """The process-wide plugin host with the toy task added."""
+    """The process-wide plugin host with the toy tasks (toy, toy-pair) added."""
     from lorakit.plugins import get_host
 
     host = get_host()

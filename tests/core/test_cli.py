@@ -83,3 +83,56 @@ def test_predict_input_flags_become_inputs(runner):
     assert [json.loads(line)["input"] for line in result.stdout.splitlines()] == ["0.1,0.2,0.3,0.4", "1,1,1,1"]
     result = runner.invoke(cli, ["predict", "toy"])
     assert result.exit_code != 0 and "nothing to predict" in result.output
+
+
+def test_predict_takes_options_before_inputs_and_as_options_dot_name(runner):
+    """`lorakit predict TASK --option value INPUT` and `--options.NAME`: the
+    option takes its value, the input stays an input; a switch takes none."""
+    for args in (["--outputs", "2", "0.1,0.2,0.3,0.4"], ["--options.outputs", "2", "0.1,0.2,0.3,0.4"],
+                 ["0.1,0.2,0.3,0.4", "--outputs=2"]):
+        result = runner.invoke(cli, ["predict", "toy", *args])
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.stdout)
+        assert record["input"] == "0.1,0.2,0.3,0.4" and len(record["y"]) == 2
+    result = runner.invoke(cli, ["predict", "toy", "--rounded", "0.1,0.2,0.3,0.4", "--options.rounded"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["input"] == "0.1,0.2,0.3,0.4" and record["y"] == round(record["y"], 2)
+
+
+def test_predict_refuses_run_settings(runner):
+    result = runner.invoke(cli, ["predict", "toy", "--train.lr", "0.1", "1,2,3,4"])
+    assert result.exit_code != 0 and "not run settings" in result.output
+
+
+def test_predict_without_inputs_says_what_this_task_takes(runner):
+    result = runner.invoke(cli, ["predict", "toy"])
+    assert result.exit_code != 0
+    assert "nothing to predict: give points as comma-separated numbers (1,2,3,4) or --point" in result.output
+
+
+def test_error_messages_keep_square_brackets(runner, toy_host, toy_data, tmp_path):
+    """Messages are printed as text, not rich markup: "[a, b]" stays."""
+    from toy_plugin import ToyTask
+
+    class Picky(ToyTask):
+        name = "toy-picky"
+
+        def load_base(self, name):
+            from lorakit.api import BaseModelError
+
+            raise BaseModelError("this base knows the labels [a, b] and [bold]nothing else[/bold]")
+
+    toy_host.add_task(Picky)
+    try:
+        result = runner.invoke(cli, ["predict", "toy-picky", "1,2,3,4"])
+    finally:
+        del toy_host.tasks["toy-picky"]
+    assert result.exit_code != 0
+    assert "labels [a, b] and [bold]nothing else[/bold]" in result.output
+
+    # The core's own messages too: the example in the LoRA targets hint.
+    result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(tmp_path / "r"),
+                                 "--lora.targets", "[nowhere]"])
+    assert result.exit_code != 0
+    assert "(e.g. [query, value])" in result.output and "['nowhere']" in result.output

@@ -80,3 +80,49 @@ def test_listing_tasks_does_not_import_torch():
     code = "import sys; from lorakit.cli import main; sys.argv=['lorakit','tasks']\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "caption" in out and out.strip().endswith("False")
+
+
+class _ContractOnePlugin:
+    class LeftoverTask(Task):
+        name = "leftover-task"
+        default_targets = ["q", "v"]
+        input_flags = ("image",)
+
+        def training_step(self, base, model, batch):
+            yield "main", None
+
+    @lorakit.hookimpl
+    def register_tasks(self, register):
+        register(self.LeftoverTask)
+
+
+def test_contract_1_leftovers_are_refused_naming_their_replacement():
+    host = PluginHost(load_entry_points=False)
+    info = host.add_plugin(_ContractOnePlugin(), "leftovers")
+    assert "leftover-task" not in host.tasks
+    assert "default_targets: rename it lora_targets" in info.error
+    assert "input_flags: inherit lorakit.api.CommandLineInputs" in info.error
+    assert "training_step: inherit lorakit.api.SeveralOptimizers" in info.error
+
+
+def test_a_capability_mixin_makes_the_same_names_valid():
+    from lorakit.api import CommandLineInputs
+
+    class Declared(Task, CommandLineInputs):
+        name = "declared-task"
+        input_flags = ("image",)
+
+    assert plugins.contract_1_leftovers(Declared) == []
+
+
+def test_using_host_swaps_the_process_host_for_a_block():
+    private = PluginHost(load_entry_points=False)
+    process = plugins.get_host()
+    with plugins.using_host(private):
+        assert plugins.get_host() is private
+    assert plugins.get_host() is process
+
+
+def test_every_installed_plugin_loads_without_errors():
+    errors = {info.name: info.error for info in PluginHost().errors()}
+    assert not errors

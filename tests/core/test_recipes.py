@@ -1,26 +1,47 @@
+"""Recipes: data for a run, shipped by plugins, layered over the task's own
+recipe, with data paths relative to the recipe file."""
+
 from pathlib import Path
+
 import pytest
 import yaml
 
 from lorakit import runs
 from lorakit.errors import ConfigError
-from lorakit.recipes import list_recipes, parse_flags, resolve_key
+from lorakit.plugins import PluginHost
+from lorakit.recipes import find_recipe, list_recipes, parse_flags, resolve_key
 
-REPO = Path(__file__).resolve().parents[2]
+from toy_plugin import write_toy_data
 
 
+def _recipe(path: Path, values: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# lorakit run {path.stem}\n" + yaml.safe_dump(values))
+    return path
 
-def test_every_recipe_loads_and_names_its_command():
-    recipes = list_recipes()
-    shipped = sorted((REPO / "recipes").glob("*.yaml"))
-    assert shipped, "the repo ships recipes"
-    assert {r.path.resolve() for r in recipes} >= {p.resolve() for p in shipped}
-    for path in shipped:
+
+def test_every_recipe_of_every_installed_plugin_loads():
+    host = PluginHost()
+    assert host.recipe_files, "the installed plugins ship recipes"
+    for path in host.recipe_files:
         first = path.read_text().splitlines()[0]
-        assert first.startswith("# lorakit "), f"{path.name} must open with the command that runs it"
+        assert first.startswith("# lorakit "), f"{path} must open with the command that runs it"
         config = runs.load_config(str(path), [])
         runs.make_task(config)  # the task exists and its options are valid
-        assert config.data.path, f"{path.name} names its data"
+        for field in ("path", "eval_path", "retain"):
+            value = getattr(config.data, field)
+            assert value is None or Path(value).exists(), f"{path}: data.{field} {value} does not exist"
+        task_class = host.task(config.task)
+        data_flags = ["--data", *(f"--{a}" for a, t in getattr(task_class, "aliases", {}).items() if t == "data.path")]
+        assert config.data.path or any(flag in first.split() for flag in data_flags), (
+            f"{path.name} names its data (data.path, or {' / '.join(data_flags)} in its command)")
+
+
+def test_every_installed_task_ships_its_own_recipe():
+    host = PluginHost()
+    names = {path.stem for path in host.recipe_files}
+    missing = sorted(set(host.tasks) - names)
+    assert not missing, f"tasks without a recipe of their own (their recommended settings): {missing}"
 
 
 def test_flags_resolve_sections_short_names_and_task_options(toy_host):
@@ -28,10 +49,15 @@ def test_flags_resolve_sections_short_names_and_task_options(toy_host):
     assert resolve_key("epochs", []) == ["train", "epochs"]
     assert resolve_key("retain", []) == ["data", "retain"]
     assert resolve_key("data", []) == ["data", "path"]
-    assert resolve_key("two_optimizers", ["two_optimizers"]) == ["options", "two_optimizers"]
-    config = runs.load_config("toy", ["--data", "d", "--lora.r", "4", "--epochs=2", "--two-optimizers", "--precision", "no"])
+    assert resolve_key("rounded", ["rounded"]) == ["options", "rounded"]
+    config = runs.load_config("toy", ["--data", "d", "--lora.r", "4", "--epochs=2", "--rounded", "--precision", "no"])
     assert (config.data.path, config.lora.r, config.train.epochs) == ("d", 4, 2)
-    assert config.options == {"two_optimizers": True} and config.train.precision == "no"
+    assert config.options == {"rounded": True} and config.train.precision == "no"
+    assert runs.load_config("toy", ["--options.rounded", "true"]).options == {"rounded": True}
+
+
+def test_task_aliases_set_their_config_field(toy_host):
+    assert runs.load_config("toy", ["--points", "somewhere"]).data.path == "somewhere"
 
 
 def test_unknown_flag_lists_valid_options(toy_host):
@@ -50,10 +76,60 @@ def test_bad_task_option_is_named(toy_host):
 
 
 def test_recipe_file_with_overrides(tmp_path, toy_host):
-    recipe = tmp_path / "toy-small.yaml"
-    recipe.write_text("# lorakit run toy-small.yaml\n" + yaml.safe_dump({"task": "toy", "data": "x", "lora": {"r": 2}}))
+    recipe = _recipe(tmp_path / "toy-small.yaml", {"task": "toy", "data": "x", "lora": {"r": 2}})
     config = runs.load_config(str(recipe), ["--lora.r", "6"])
-    assert config.task == "toy" and config.data.path == "x" and config.lora.r == 6
+    assert config.task == "toy" and config.data.path == str(tmp_path / "x") and config.lora.r == 6
+
+
+def test_recipe_data_paths_are_relative_to_the_recipe_file(tmp_path, toy_host, monkeypatch):
+    """A recipe in its own folder runs from any working directory."""
+    write_toy_data(tmp_path / "data", n=60)
+    write_toy_data(tmp_path / "old", n=20, seed=3)
+    recipe = _recipe(tmp_path / "recipes" / "toy-here.yaml", {
+        "task": "toy", "data": {"path": "../data", "retain": "../old", "eval_path": str(tmp_path / "data")},
+        "train": {"epochs": 1}})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = runs.load_config(str(recipe), ["--output", str(tmp_path / "run")])
+    assert config.data.path == str(tmp_path / "data") and config.data.retain == str(tmp_path / "old")
+    assert config.data.eval_path == str(tmp_path / "data")  # absolute paths stay as they are
+    outcome = runs.run(config, show_progress=False)
+    assert outcome.report["retain"]["examples"] == 20
+    # A path given as a flag is the user's, relative to where they stand.
+    assert runs.load_config(str(recipe), ["--data", "mine"]).data.path == "mine"
+
+
+def test_a_tasks_own_recipe_is_the_defaults_layer(tmp_path, toy_host, monkeypatch):
+    """dataclass defaults < the task's recipe (toy.yaml) < a named recipe < flags."""
+    own = _recipe(tmp_path / "plugin" / "toy.yaml", {
+        "task": "toy", "train": {"epochs": 7, "lr": 0.05}, "lora": {"r": 4}, "options": {"nan_at_call": 50}})
+    named = _recipe(tmp_path / "plugin" / "toy-short.yaml", {"task": "toy", "data": "d", "train": {"epochs": 3}})
+    monkeypatch.setattr(toy_host, "recipe_files", [*toy_host.recipe_files, own, named])
+    assert find_recipe("toy") == own
+
+    config = runs.load_config("toy", [])
+    assert (config.train.epochs, config.train.lr, config.lora.r, config.options) == (7, 0.05, 4, {"nan_at_call": 50})
+    assert config.train.batch_size == 16 and config.lora.alpha == 16.0  # the dataclasses below it
+    config = runs.load_config("toy", ["--epochs", "2", "--nan_at_call", "9"])
+    assert (config.train.epochs, config.train.lr, config.options) == (2, 0.05, {"nan_at_call": 9})
+
+    for target in ("toy-short", str(named)):
+        config = runs.load_config(target, [])
+        assert (config.train.epochs, config.train.lr, config.lora.r) == (3, 0.05, 4)
+        assert config.data.path == str(tmp_path / "plugin" / "d")
+        config = runs.load_config(target, ["--lr", "0.01", "--lora.r", "2"])
+        assert (config.train.epochs, config.train.lr, config.lora.r) == (3, 0.01, 2)
+    # Flags never leak into the recipes for the next run.
+    assert runs.load_config("toy", []).train.epochs == 7
+
+
+def test_the_defaults_layer_belongs_to_the_recipes_task(tmp_path, toy_host, monkeypatch):
+    own = _recipe(tmp_path / "plugin" / "toy.yaml", {"task": "toy", "train": {"epochs": 7}})
+    pair = _recipe(tmp_path / "plugin" / "pair-short.yaml", {"task": "toy-pair", "data": "d"})
+    monkeypatch.setattr(toy_host, "recipe_files", [*toy_host.recipe_files, own, pair])
+    assert runs.load_config("pair-short", []).train.epochs == 10  # toy.yaml is not toy-pair's
+    assert runs.load_config("toy-pair", []).train.epochs == 10
 
 
 def test_values_are_yaml():
@@ -63,11 +139,9 @@ def test_values_are_yaml():
         ("question", "note: what is broken?"), ("precision", "no")]
 
 
-def test_flags_never_change_a_tasks_defaults(toy_host, monkeypatch):
-    from toy_plugin import ToyTask
-
-    monkeypatch.setattr(ToyTask, "defaults", {"train": {"epochs": 7}})
-    assert runs.load_config("toy", ["--train.max_steps", "4"]).train.max_steps == 4
-    assert ToyTask.defaults == {"train": {"epochs": 7}}
-    config = runs.load_config("toy", [])
-    assert config.train.max_steps is None and config.train.epochs == 7
+def test_listed_recipes_name_their_task_and_command(toy_host, tmp_path, monkeypatch):
+    recipe = _recipe(tmp_path / "recipes" / "mine.yaml", {"task": "toy", "data": "d"})
+    monkeypatch.chdir(tmp_path)
+    listed = {r.name: r for r in list_recipes()}
+    assert listed["mine"].path.resolve() == recipe.resolve()
+    assert listed["mine"].task == "toy" and listed["mine"].command == "lorakit run mine"

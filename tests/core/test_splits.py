@@ -1,5 +1,5 @@
-"""Held-out splits: deterministic, and whole groups (e.g. the windows of one
-track) never split across train and held-out."""
+"""Held-out splits: deterministic, whole groups (e.g. the windows of one
+track) never split across train and held-out, classes kept in proportion."""
 
 from dataclasses import dataclass
 
@@ -34,3 +34,42 @@ def test_groups_stay_whole_and_fractions_count_groups():
         assert (len(groups[0]), len(groups[1]), len(groups[2])) == (2, 1, 7)
         assert not (groups[0] & groups[2]) and not (groups[1] & groups[2]) and not (groups[0] & groups[1])
         assert len(test) == 6 and len(test) + len(val) + len(train) == 30
+
+
+@dataclass(frozen=True)
+class Review:
+    text: str
+    label: str
+
+
+def test_labelled_examples_are_split_within_each_class():
+    """A stratified split: every part keeps the classes in proportion, even a rare one."""
+    from collections import Counter
+
+    examples = [Review(f"{label}{i}", label) for label, n in (("neg", 40), ("pos", 20), ("meh", 10)) for i in range(n)]
+    for seed in range(5):
+        test, val, train = split_examples(examples, [0.2, 0.1], seed)
+        assert Counter(e.label for e in test) == {"neg": 8, "pos": 4, "meh": 2}
+        assert Counter(e.label for e in val) == {"neg": 4, "pos": 2, "meh": 1}
+        assert Counter(e.label for e in train) == {"neg": 28, "pos": 14, "meh": 7}
+        assert sorted(test + val + train, key=lambda e: e.text) == sorted(examples, key=lambda e: e.text)
+    assert split_examples(examples, [0.2, 0.1], 3) == split_examples(examples, [0.2, 0.1], 3)
+
+
+@dataclass(frozen=True)
+class Question:
+    image: str
+    label: str
+
+    @property
+    def group(self):
+        return self.image
+
+
+def test_groups_stay_whole_within_their_class():
+    questions = [Question(f"{label}-img{i}", label) for label, n in (("yes", 10), ("no", 10)) for i in range(n)
+                 for _ in range(3)]
+    test, val, train = split_examples(questions, [0.2, 0.1], 0)
+    images = [{q.image for q in part} for part in (test, val, train)]
+    assert not (images[0] & images[2]) and not (images[0] & images[1]) and not (images[1] & images[2])
+    assert sum(q.label == "yes" for q in test) == sum(q.label == "no" for q in test) == 6

@@ -8,9 +8,9 @@ from lorakit import runs
 from lorakit.errors import ConfigError, TrainingError
 
 
-def _config(data, out, *flags):
-    return runs.load_config("toy", ["--data", str(data), "--output", str(out), "--lr", "0.02",
-                                    "--batch_size", "16", "--lora.dropout", "0.1", *flags])
+def _config(data, out, *flags, task="toy"):
+    return runs.load_config(task, ["--data", str(data), "--output", str(out), "--lr", "0.02",
+                                   "--batch_size", "16", "--lora.dropout", "0.1", *flags])
 
 
 def test_toy_adapter_learns_on_held_out_data(toy_host, toy_data, tmp_path):
@@ -63,10 +63,28 @@ def test_early_stopping_keeps_the_best_weights(toy_host, toy_data, tmp_path):
 
 
 def test_two_optimizers_each_update_their_own_parameters(toy_host, toy_data, tmp_path):
-    outcome = runs.run(_config(toy_data, tmp_path / "two", "--epochs", "6", "--two_optimizers"), show_progress=False)
+    outcome = runs.run(_config(toy_data, tmp_path / "two", "--epochs", "6", task="toy-pair"), show_progress=False)
     assert outcome.report["test"]["adapter"]["mse"] < 0.5 * outcome.report["test"]["base"]["mse"]
     saved = torch.load(tmp_path / "two" / "checkpoints" / "last" / "trainer_state.pt", weights_only=True)
     assert set(saved["optimizers"]) == {"encoder", "head"}
+    log = [json.loads(line) for line in (outcome.run_dir / "log.jsonl").read_text().splitlines()]
+    assert {"loss_encoder", "loss_head"} <= set(next(r for r in log if r["event"] == "train"))
+
+
+def test_each_optimizer_group_gets_its_own_lr_and_betas(toy_host, toy_data, tmp_path):
+    """OptimizerGroup(lr=..., betas=...) reaches that group's AdamW; unset
+    fields take train.lr, AdamW's betas and train.weight_decay."""
+    config = _config(toy_data, tmp_path / "groups", "--max_steps", "4", "--weight_decay", "0.01",
+                     "--head_lr", "0.005", "--head_betas", "[0.8, 0.99]", task="toy-pair")
+    runs.run(config, show_progress=False, evaluate=False)
+    saved = torch.load(tmp_path / "groups" / "checkpoints" / "last" / "trainer_state.pt", weights_only=True)
+    (head,) = saved["optimizers"]["head"]["param_groups"]
+    (encoder,) = saved["optimizers"]["encoder"]["param_groups"]
+    assert head["initial_lr"] == pytest.approx(0.005) and tuple(head["betas"]) == (0.8, 0.99)
+    assert encoder["initial_lr"] == pytest.approx(0.02) and tuple(encoder["betas"]) == (0.9, 0.999)
+    assert head["weight_decay"] == encoder["weight_decay"] == pytest.approx(0.01)
+    # Both follow the same warmup + cosine schedule, each from its own peak.
+    assert head["lr"] / head["initial_lr"] == pytest.approx(encoder["lr"] / encoder["initial_lr"])
 
 
 def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_path):
@@ -79,6 +97,17 @@ def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_pa
     assert outcome.report["retain"]["examples"] == 20
     # 180 train examples + as many replayed ones, batches of 16.
     assert outcome.train.total_steps == 23
+
+
+def test_without_replay_the_whole_retain_set_is_evaluated(toy_host, toy_data, tmp_path):
+    from toy_plugin import write_toy_data
+
+    retain = write_toy_data(tmp_path / "retain", n=40, seed=5)
+    outcome = runs.run(_config(toy_data, tmp_path / "kept", "--epochs", "1", "--retain", str(retain)),
+                       show_progress=False)
+    assert outcome.report["retain"]["examples"] == 40
+    manifest = json.loads((outcome.adapter_dir / "lorakit.json").read_text())
+    assert manifest["data"]["splits"]["retain_test"] == 40 and manifest["data"]["splits"]["retain_replayed"] == 0
 
 
 def test_unknown_metric_is_refused(toy_host, toy_data, tmp_path):

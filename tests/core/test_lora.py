@@ -1,0 +1,60 @@
+"""LoRA injection: which layers targets select, and the layers refused before peft sees them."""
+
+import pytest
+import torch
+from torch import nn
+
+from lorakit.errors import ConfigError
+from lorakit.lora import check_targets, targeted_modules
+
+
+def _convs():
+    return nn.Sequential(nn.Conv1d(8, 8, 3, padding=1), nn.Conv1d(8, 8, 3, dilation=2, padding=2),
+                         nn.Conv1d(8, 8, 1, groups=2), nn.ConvTranspose1d(8, 8, 4, stride=2), nn.Linear(8, 8))
+
+
+def test_a_dilated_conv1d_target_is_refused_with_a_config_error():
+    with pytest.raises(ConfigError) as info:
+        check_targets(_convs(), ["1"])
+    message = str(info.value)
+    assert "1 (Conv1d with dilation 2, groups 1)" in message and "--lora.targets" in message
+
+
+def test_grouped_and_transposed_convolutions_are_refused_too():
+    with pytest.raises(ConfigError, match=r"2 \(Conv1d with dilation 1, groups 2\), 3 \(transposed convolution\)"):
+        check_targets(_convs(), r"[0-4]")
+
+
+def test_plain_layers_pass():
+    check_targets(_convs(), ["0", "4"])
+
+
+def test_a_regex_matches_whole_names_and_a_list_matches_suffixes():
+    model = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), nn.Linear(2, 2))
+    assert [n for n, _ in targeted_modules(model, r"0\.1")] == ["0.1"]
+    assert [n for n, _ in targeted_modules(model, "1")] == ["1"]  # not "0.1": full match
+    assert [n for n, _ in targeted_modules(model, ["1"])] == ["0.1", "1"]  # suffixes
+
+
+def test_a_run_refuses_a_dilated_target_before_training(toy_host, toy_data, tmp_path):
+    """check_targets runs on the user's --lora.targets in every run."""
+    from lorakit import runs
+    from toy_plugin import ToyTask
+
+    class DilatedToy(ToyTask):
+        name = "toy-dilated"
+
+        def load_base(self, name):
+            base = super().load_base(name)
+            base.model.extra = nn.Conv1d(4, 4, 3, dilation=2)
+            return base
+
+    toy_host.add_task(DilatedToy)
+    try:
+        config = runs.load_config("toy-dilated", ["--data", str(toy_data), "--output", str(tmp_path / "r"),
+                                                  "--lora.targets", "[encoder, extra]"])
+        with pytest.raises(ConfigError, match="extra .Conv1d with dilation 2"):
+            runs.run(config, show_progress=False)
+    finally:
+        del toy_host.tasks["toy-dilated"]
+    assert not (tmp_path / "r").exists()
