@@ -23,7 +23,10 @@ class LorakitGroup(click.Group):
         except LorakitError as exc:
             from lorakit.progress import console
 
-            console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            from lorakit.progress import escape
+
+            # The message is plain text: brackets in it ("[a, b]") are not markup.
+            console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             from lorakit.progress import console
@@ -104,24 +107,9 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
             base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:
     """Run TASK on INPUTS (image files, ...) or --text; task options go as flags."""
     from lorakit import runs
-    from lorakit.plugins import get_host
     from lorakit.predictions import write_predictions
-    from lorakit.recipes import parse_flags
 
-    # Unknown flags land among the positional inputs: split them off there.
-    tokens = [*inputs, *ctx.args]
-    first_flag = next((i for i, t in enumerate(tokens) if t.startswith("--")), len(tokens))
-    inputs, flags = tuple(tokens[:first_flag]), tokens[first_flag:]
-    input_names = get_host().task(task).input_flags
-    options, input_flags = {}, {}
-    for key, value in parse_flags(flags):
-        if key not in input_names:
-            options[key] = value
-        elif key in input_flags:  # a repeated input flag collects a list
-            before = input_flags[key]
-            input_flags[key] = [*before, value] if isinstance(before, list) else [before, value]
-        else:
-            input_flags[key] = value
+    inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
     results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
     if out and not out.endswith(".wav"):
@@ -140,6 +128,48 @@ def export(run_dir: str, out: str, ignore_base_mismatch: bool) -> None:
 
     difference = runs.export_merged(run_dir, out, ignore_base_mismatch)
     click.echo(f"merged model written to {out} (merged vs unmerged outputs differ by at most {difference:.2e})")
+
+
+def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
+    """Positional inputs, task options and input flags of ``lorakit predict``,
+    in any order: ``--name value`` takes one value unless the option is a
+    switch (a bool field); ``--options.NAME`` is the same as ``--NAME``."""
+    import dataclasses
+
+    from lorakit.capabilities import CommandLineInputs
+    from lorakit.errors import ConfigError
+    from lorakit.plugins import get_host
+    from lorakit.recipes import parse_flags
+
+    task_class = get_host().task(task)
+    input_names = task_class.input_flags if issubclass(task_class, CommandLineInputs) else ()
+    switches = {f.name for f in dataclasses.fields(task_class.options_class) if f.type in (bool, "bool")}
+    inputs, flag_tokens, i = [], [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            inputs.append(token)
+            i += 1
+            continue
+        name = token[2:].split("=", 1)[0].replace("-", "_").removeprefix("options.")
+        takes_value = "=" not in token and name not in switches and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
+        flag_tokens += tokens[i : i + 1 + takes_value]
+        i += 1 + takes_value
+    options: dict[str, Any] = {}
+    input_flags: dict[str, Any] = {}
+    for key, value in parse_flags(flag_tokens):
+        key = key.removeprefix("options.")
+        if "." in key:
+            raise ConfigError(f"--{key}: lorakit predict takes task options (--NAME or --options.NAME) and inputs, "
+                              "not run settings")
+        if key not in input_names:
+            options[key] = value
+        elif key in input_flags:  # a repeated input flag collects a list
+            before = input_flags[key]
+            input_flags[key] = [*before, value] if isinstance(before, list) else [before, value]
+        else:
+            input_flags[key] = value
+    return tuple(inputs), options, input_flags
 
 
 # -- discovery ------------------------------------------------------------------
@@ -177,6 +207,23 @@ def recipes() -> None:
 
     for recipe in list_recipes():
         click.echo(f"{recipe.name:24} task {recipe.task:12} {recipe.command or recipe.path}")
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--out", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder in which lorakit-NAME/ is written.")
+def new_plugin(name: str, out: str) -> None:
+    """Write a plugin package lorakit-NAME/ that installs and passes
+    lorakit.testing as it is: pyproject with the entry point, a task with
+    every required method, a recipe, sample data, a conformance test.
+    NAME is kebab-case, e.g. audio-tags."""
+    from lorakit.plugins import get_host
+    from lorakit.scaffold import new_plugin as write_plugin
+
+    target = write_plugin(name, out, taken=set(get_host().tasks))
+    click.echo(f"wrote {target}\nnext: pip install -e '{target}[test]' && lorakit run {name} && "
+               f"python -m pytest {target / 'tests'}")
 
 
 def print_report(report: dict[str, Any]) -> None:
