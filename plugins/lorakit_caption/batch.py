@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.data.files import list_files
-from lorakit.data.images import is_image
-from lorakit.errors import DataError
+from lorakit.api import DataError, is_image, list_files
 
 from lorakit_caption.outputs import RecordFile, write_sidecar
 
@@ -116,7 +114,7 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
 
 def _caption_all(captioner: Any, todo: list[str], job: CaptionJob, records: RecordFile, errors: RecordFile,
                  summary: CaptionSummary, show_progress: bool) -> None:
-    from lorakit.progress import rate_progress
+    from lorakit.api import rate_progress
 
     from lorakit_caption.loading import image_batches
 

@@ -4,10 +4,9 @@ on the GPU in bf16 when there is one, and the provenance every record carries.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from lorakit.errors import ConfigError
+from lorakit.api import ConfigError, device_and_dtype, open_with_adapters, read_adapters
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Captioner:
         re-ranking), its CLIPScore when a CLIP model is given, and provenance."""
         import torch
 
-        device = next(self.model.parameters()).device
+        device, _ = device_and_dtype(self.model)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             candidates = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
         if self.clip is None:
@@ -43,39 +42,26 @@ class Captioner:
 
 def load_captioner(job: Any) -> Captioner:
     """Load the base, check and merge the job's adapters, pick the device."""
-    import torch
-
-    from lorakit.adapters import check_base, file_fingerprint, fingerprint, merge_weighted, read_manifest, resolve_adapter_dir
-    from lorakit.runs import load_base
-
     from lorakit_caption.task import CaptionOptions, CaptionTask
 
-    adapters = [(resolve_adapter_dir(path), weight) for path, weight in job.adapters]
-    manifests = [read_manifest(path) for path, _ in adapters]
-    trigger = job.trigger if job.trigger is not None else next((m.trigger_words[0] for m in manifests if m.trigger_words), "")
+    if job.rerank not in (None, "clip"):
+        raise ConfigError(f"--rerank {job.rerank!r} is unknown; the only re-ranker is clip")
+    adapters = read_adapters(job.adapters)
+    trigger = job.trigger if job.trigger is not None else next(
+        (a.manifest.trigger_words[0] for a in adapters if a.manifest and a.manifest.trigger_words), "")
     task = CaptionTask(CaptionOptions(trigger=trigger, prompt=job.prompt, max_new_tokens=job.max_new_tokens,
                                       num_beams=job.num_beams))
-    base = load_base(task, job.base or (manifests[0].base if manifests else "demo"))
-    base_print = fingerprint(base.model)
-    if not job.ignore_base_mismatch:
-        for (path, _), manifest in zip(adapters, manifests):
-            check_base(manifest, base_print, path, task.name)
-    model = merge_weighted(base.model, adapters) if adapters else base.model
-    model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
+    adapted = open_with_adapters(task, adapters, job.base, ignore_base_mismatch=job.ignore_base_mismatch)
     clip = None
     if job.rerank or job.clip:
         from lorakit_caption.clip import ClipScorer
 
         clip = ClipScorer.load(job.clip or "demo")
-    if job.rerank not in (None, "clip"):
-        raise ConfigError(f"--rerank {job.rerank!r} is unknown; the only re-ranker is clip")
     provenance = {
-        "base": base.name,
-        "base_fingerprint": base_print,
-        "adapters": [{"path": str(path), "weight": weight, "fingerprint": file_fingerprint(Path(path) / "adapter_model.safetensors")}
-                     for path, weight in adapters],
+        **adapted.provenance(),  # base, base_fingerprint, adapters: [{path, weight, fingerprint}]
         "generation": {"num_beams": job.num_beams, "max_new_tokens": job.max_new_tokens, "prompt": job.prompt,
                        "trigger": trigger, "rerank": job.rerank, "candidates": job.candidates if job.rerank else 1,
                        "clip": clip.name if clip else None},
     }
-    return Captioner(task, base, model, task.prefix(), provenance, clip, job.candidates if job.rerank else 1)
+    return Captioner(task, adapted.base, adapted.model, task.prefix(), provenance, clip,
+                     job.candidates if job.rerank else 1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import BaseModelError
+from lorakit.api import BaseModelError, open_rgb
 
 DEMO_CLIP = Path(__file__).parent / "demo_clip"
 DEMO_NAME = "lorakit-demo-clip"
@@ -56,8 +56,6 @@ class ClipScorer:
 
     def image_features(self, paths: Sequence[str]) -> Any:
         import torch
-
-        from lorakit_caption.images import open_rgb
 
         pixels = torch.stack([self.preprocess(open_rgb(p).image) for p in paths]).to(self._device())
         with torch.inference_mode():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lorakit.errors import ConfigError
+from lorakit.api import ConfigError, console
 
 
 def parse_adapter(spec: str) -> tuple[str, float]:
@@ -49,8 +49,6 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_be
     lorakit caption photos/ --adapter runs/caption-1 --out captions.jsonl
     lorakit caption photos/ --adapter style:0.7 --adapter domain:0.5 --format sidecar --trigger sks
     """
-    from lorakit.progress import console
-
     from lorakit_caption.batch import CaptionJob, run_caption_job
 
     if batch_size < 1 or workers < 0 or candidates < 1:

@@ -19,9 +19,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
-from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image
-from lorakit.errors import DataError
+from lorakit.api import IMAGE_SUFFIXES, DataError, check_image, is_image, list_files, read_jsonl, require_folder, resolve_member
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _SUPPORTED = ", ".join(IMAGE_SUFFIXES)

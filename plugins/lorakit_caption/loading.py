@@ -1,12 +1,14 @@
 """Decoding and resizing images in DataLoader worker processes, overlapped
 with generation in the main process. A bad file becomes a failure record,
-never an exception."""
+never an exception. Files are opened by ``lorakit.api.open_rgb``, the loader
+training and evaluation use too, so an adapter captions the pixels it was
+trained on."""
 
 from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lorakit_caption.images import open_rgb
+from lorakit.api import open_rgb
 
 
 class ImageFiles:

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lorakit.errors import OutputError
+from lorakit.api import OutputError
 
 FORMATS = ("jsonl", "csv", "sidecar")
 CSV_FIELDS = ("image", "caption", "clip_score", "base", "base_fingerprint", "adapters", "generation")

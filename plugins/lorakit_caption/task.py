@@ -13,13 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import DataError
-from lorakit.hub import BaseKind
-from lorakit.modeling import device_and_dtype as _device_dtype
-from lorakit.modeling import eval_mode as _eval_mode
-from lorakit.options import text as text_option
-from lorakit.options import whole_number
-from lorakit.task import Base, Task, TaskOptions
+from lorakit.api import (
+    Base,
+    BaseKind,
+    CommandLineInputs,
+    Data,
+    DataError,
+    Task,
+    TaskOptions,
+    check_image,
+    eval_mode,
+    is_image,
+    list_files,
+    load_pretrained,
+    to_device,
+    whole_number,
+)
+from lorakit.api import text as text_option
+from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
@@ -28,12 +39,6 @@ BASE_KIND = BaseKind(
     rebuild=f"python -m lorakit_caption.make_demo --out {DEMO_BASE}", example="Salesforce/blip-image-captioning-base",
     hint="or the vqa task for BLIP VQA models",
 )
-
-#: Images a generation batch holds: big enough to keep a CPU busy, small
-#: enough for a 16 GB GPU with the full-size BLIP and beam search.
-EVAL_BATCH_SIZE = 32
-
-_PROBE_SEED = 1234
 
 
 @dataclass
@@ -65,8 +70,13 @@ class CaptionOptions(TaskOptions):
         self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
 
 
-class CaptionTask(Task):
-    """BLIP image captioning (``BlipForConditionalGeneration``)."""
+class CaptionTask(Task, CommandLineInputs):
+    """BLIP image captioning (``BlipForConditionalGeneration``).
+
+    Recommended settings (lr 2e-3, batch 16, 20 epochs: held-out CIDEr ~7 on
+    the demo, where the generic 1e-3 for 10 epochs reaches ~3) are the
+    ``caption`` recipe, ``recipes/caption.yaml``.
+    """
 
     name = "caption"
     description = "Image captioning with BLIP: teach captions a new domain or style"
@@ -76,10 +86,8 @@ class CaptionTask(Task):
     # the demo (600 steps, r=8): both towers reach held-out CIDEr 7.3, the
     # text side alone 5.8, the vision side alone 0.15 (a caption style lives
     # in the decoder; new objects need the vision side too).
-    default_targets = ("qkv", "projection", "fc1", "fc2", "query", "key", "value", "dense")
-    # Measured on the demo: lr 2e-3 with batch 16 for ~600 steps (20 epochs with
-    # 50% replay) reaches held-out CIDEr ~7; the generic 1e-3 for 10 epochs ~3.
-    defaults = {"train": {"lr": 2e-3, "batch_size": 16, "epochs": 20}}
+    lora_targets = ("qkv", "projection", "fc1", "fc2", "query", "key", "value", "dense")
+    inputs_help = "image files or folders of them"
 
     # -- the base model -------------------------------------------------------
 
@@ -87,15 +95,14 @@ class CaptionTask(Task):
         """Load ``name``: ``"demo"``, a local folder, or a Hugging Face hub id."""
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        from lorakit.hub import load_pretrained
-
         model, processor, _ = load_pretrained(name, BASE_KIND, BlipForConditionalGeneration, BlipProcessor)
         return Base(model=model, processor=processor, name=name)
 
     # -- data -----------------------------------------------------------------
 
-    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
-        """Read and validate a caption folder (metadata.jsonl/.csv or .txt sidecars).
+    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> Data:
+        """Read and validate a caption folder (metadata.jsonl/.csv or .txt sidecars),
+        with counts of examples, images and words for the adapter manifest.
         Retain examples (the base's old domain) carry no trigger word."""
         import dataclasses
 
@@ -104,17 +111,7 @@ class CaptionTask(Task):
         examples = read_caption_folder(Path(path))
         if role == "retain":
             examples = [dataclasses.replace(e, triggered=False) for e in examples]
-        return examples
-
-    def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
-        """Counts of examples, images and words, for the adapter manifest."""
-        words = [caption.split() for caption in (e.text for e in examples)]
-        return {
-            "examples": len(examples),
-            "images": len({e.image for e in examples}),
-            "vocabulary": len({w.lower() for ws in words for w in ws}),
-            "mean_caption_words": round(sum(map(len, words)) / max(1, len(words)), 2),
-        }
+        return Data(examples, _summary(examples))
 
     def trigger_words(self) -> list[str]:
         """The trigger word, when one is set."""
@@ -123,19 +120,19 @@ class CaptionTask(Task):
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         """Pixel values, caption ids (bos first) and labels (-100 on padding and
         on the trigger/prompt prefix, which the model is given, not asked for)."""
-        tokenizer, bos = base.processor.tokenizer, _bos_id(base)
+        tokenizer = base.processor.tokenizer
         prefixes = [self.prefix(e.triggered) for e in examples]
         texts = [f"{prefix} {e.text}" if prefix else e.text for prefix, e in zip(prefixes, examples)]
-        tokens = tokenizer(texts, padding="longest", truncation=True, max_length=_max_length(base), return_tensors="pt")
+        tokens = tokenizer(texts, padding="longest", truncation=True, max_length=max_length(base), return_tensors="pt")
         input_ids = tokens["input_ids"]
         # generate() starts from the decoder's bos, not the tokenizer's [CLS]:
         # train on what generation will see.
-        input_ids[:, 0] = bos
+        input_ids[:, 0] = bos_id(base)
         labels = input_ids.masked_fill(tokens["attention_mask"] == 0, -100)
         for row, prefix in enumerate(prefixes):
             labels[row, 1 : 1 + _prefix_length(base, prefix)] = -100
         return {
-            "pixel_values": _pixel_values(base, [e.image for e in examples]),
+            "pixel_values": load_pixel_values(base.processor, [e.image for e in examples]),
             "input_ids": input_ids,
             "attention_mask": tokens["attention_mask"],
             "labels": labels,
@@ -152,7 +149,7 @@ class CaptionTask(Task):
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
         """CIDEr and BLEU-4 of generated captions against every reference
         caption of each held-out image (each image is captioned once)."""
-        from lorakit.metrics.captioning import caption_scores
+        from lorakit_caption.metrics import caption_scores
 
         references: dict[str, list[str]] = {}
         triggered: dict[str, bool] = {}
@@ -172,7 +169,7 @@ class CaptionTask(Task):
         return scores
 
     def _clip(self) -> Any:
-        """The CLIP scorer of ``options.clip``, loaded once."""
+        """The CLIP scorer of ``options.clip``, loaded once (a cache, not run state)."""
         if getattr(self, "_clip_scorer", None) is None:
             from lorakit_caption.clip import ClipScorer
 
@@ -190,13 +187,9 @@ class CaptionTask(Task):
         """Logits of ``model`` for a fixed-seed noise image and the bos token."""
         import torch
 
-        size = _image_size(base)
-        generator = torch.Generator().manual_seed(_PROBE_SEED)
-        pixels = torch.randn(1, 3, size[0], size[1], generator=generator)
-        device, dtype = _device_dtype(model)
-        input_ids = torch.tensor([[_bos_id(base)]], device=device)
-        with _eval_mode(model), torch.inference_mode():
-            logits = model(pixel_values=pixels.to(device, dtype), input_ids=input_ids).logits
+        inputs = to_device({"pixel_values": probe_pixels(base), "input_ids": torch.tensor([[bos_id(base)]])}, model)
+        with eval_mode(model), torch.inference_mode():
+            logits = model(**inputs).logits
         return logits.float().cpu()
 
     # -- helpers --------------------------------------------------------------
@@ -209,9 +202,9 @@ class CaptionTask(Task):
     def _generate(self, base: Base, model: Any, images: Sequence[str], prefix: str) -> list[str]:
         """Captions of image files in batches, ``prefix`` given as a prompt."""
         captions: list[str] = []
-        for start in range(0, len(images), EVAL_BATCH_SIZE):
-            chunk = images[start : start + EVAL_BATCH_SIZE]
-            captions += [c[0] for c in self.caption_pixels(base, model, _pixel_values(base, chunk), prefix)]
+        for chunk in batch_slices(len(images)):
+            pixels = load_pixel_values(base.processor, images[chunk])
+            captions += [c[0] for c in self.caption_pixels(base, model, pixels, prefix)]
         return captions
 
     def caption_pixels(self, base: Base, model: Any, pixel_values: Any, prefix: str = "",
@@ -221,17 +214,15 @@ class CaptionTask(Task):
         import torch
 
         skip = 1 + _prefix_length(base, prefix)  # bos + prefix tokens
-        device, dtype = _device_dtype(model)
-        max_new = min(self.options.max_new_tokens, _max_length(base) - skip)
+        max_new = min(self.options.max_new_tokens, max_length(base) - skip)
         count = len(pixel_values)
-        kwargs = {"pixel_values": pixel_values.to(device, dtype)}
+        inputs = {"pixel_values": pixel_values}
         if prefix:
             # [CLS] prefix [SEP]: BLIP swaps [CLS] for bos and drops the [SEP].
-            ids = base.processor.tokenizer([prefix] * count, return_tensors="pt")["input_ids"]
-            kwargs["input_ids"] = ids.to(device)
+            inputs["input_ids"] = base.processor.tokenizer([prefix] * count, return_tensors="pt")["input_ids"]
         beams = max(self.options.num_beams, candidates)
-        with _eval_mode(model), torch.inference_mode():
-            output = model.generate(**kwargs, max_new_tokens=max_new, num_beams=beams,
+        with eval_mode(model), torch.inference_mode():
+            output = model.generate(**to_device(inputs, model), max_new_tokens=max_new, num_beams=beams,
                                     num_return_sequences=candidates)
         texts = [" ".join(t.split()) for t in base.processor.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)]
         return [texts[i * candidates : (i + 1) * candidates] for i in range(count)]
@@ -240,11 +231,19 @@ class CaptionTask(Task):
 # -- module helpers ------------------------------------------------------------
 
 
+def _summary(examples: Sequence[Any]) -> dict[str, Any]:
+    """Counts of examples, images and words, for the adapter manifest."""
+    words = [caption.split() for caption in (e.text for e in examples)]
+    return {
+        "examples": len(examples),
+        "images": len({e.image for e in examples}),
+        "vocabulary": len({w.lower() for ws in words for w in ws}),
+        "mean_caption_words": round(sum(map(len, words)) / max(1, len(words)), 2),
+    }
+
+
 def _image_inputs(inputs: Sequence[Any]) -> list[str]:
     """The image files named by ``inputs``, folders expanded, each checked."""
-    from lorakit.data.files import list_files
-    from lorakit.data.images import check_image, is_image
-
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -258,35 +257,8 @@ def _image_inputs(inputs: Sequence[Any]) -> list[str]:
     return [str(path) for path in paths]
 
 
-def _bos_id(base: Base) -> int:
-    return base.model.config.text_config.bos_token_id
-
-
-def _max_length(base: Base) -> int:
-    """Longest token sequence the text decoder has positions for."""
-    positions = base.model.config.text_config.max_position_embeddings
-    return min(positions, getattr(base.processor.tokenizer, "model_max_length", positions) or positions)
-
-
 def _prefix_length(base: Base, prefix: str) -> int:
     if not prefix:
         return 0
     return len(base.processor.tokenizer(prefix, add_special_tokens=False)["input_ids"])
 
-
-def _image_size(base: Base) -> tuple[int, int]:
-    size = base.processor.image_processor.size
-    if isinstance(size, dict):
-        return size["height"], size["width"]
-    return size.height, size.width
-
-
-def _pixel_values(base: Base, paths: Sequence[str]) -> Any:
-    """Decode ``paths`` as RGB (greyscale, RGBA and palette images included)."""
-    from PIL import Image
-
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
-    return base.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]

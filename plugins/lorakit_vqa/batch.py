@@ -10,28 +10,16 @@ twice: ``decoder_input_ids`` (padding id on padding, never -100) with its
 ``generate()`` starts the answer from ``text_config.bos_token_id`` and stops
 at ``sep_token_id``; the tokenizer writes [CLS] first, so training swaps it
 for that bos, or training and generation would disagree.
+
+Images arrive decoded (``lorakit.api.load_images`` for files, the renderer's
+images in ``make_demo``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
-
-def load_images(paths: Sequence[str | Path]) -> list[Any]:
-    """Decode ``paths`` as RGB (greyscale, RGBA and palette images included)."""
-    from PIL import Image
-
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
-    return images
-
-
-def pixel_values(processor: Any, images: Sequence[Any]) -> Any:
-    """The image processor's tensor of PIL ``images``."""
-    return processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+from lorakit_blip import pixel_values
 
 
 def encode_questions(processor: Any, questions: Sequence[str], max_length: int) -> dict[str, Any]:

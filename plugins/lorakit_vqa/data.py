@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.files import read_jsonl, require_folder, resolve_member
-from lorakit.data.images import IMAGE_SUFFIXES, check_image, is_image
-from lorakit.errors import DataError
+from lorakit.api import IMAGE_SUFFIXES, DataError, check_image, is_image, read_jsonl, require_folder, resolve_member
 
 QUESTIONS = "questions.jsonl"
 _EXAMPLE = '{"image": "a.png", "question": "...", "answer": "..."}'

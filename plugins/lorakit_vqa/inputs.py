@@ -17,8 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.data.files import read_jsonl
-from lorakit.errors import ConfigError, DataError
+from lorakit.api import ConfigError, DataError, check_image, read_jsonl
 
 
 def command_line_questions(inputs: Sequence[str], flags: dict[str, Any]) -> list[dict[str, str]]:
@@ -58,8 +57,6 @@ def read_questions_file(path: Path) -> list[dict[str, str]]:
 
 def check_records(inputs: Sequence[Any]) -> list[dict[str, str]]:
     """Validated records: an existing, readable image and a non-empty question each."""
-    from lorakit.data.images import check_image
-
     records = []
     for index, item in enumerate(inputs):
         if not isinstance(item, dict) or "image" not in item or "question" not in item:

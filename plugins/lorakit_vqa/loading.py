@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lorakit.errors import BaseModelError
-from lorakit.hub import BaseKind, load_pretrained
-from lorakit.task import Base
+from lorakit.api import Base, BaseKind, BaseModelError, load_pretrained
 
 #: The tiny BLIP VQA shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"

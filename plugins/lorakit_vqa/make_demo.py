@@ -76,7 +76,7 @@ def encode(processor, questions, bos_id: int) -> dict:
 
 def pretrain(model, data: dict, steps: int, log=print) -> float:
     """Train every weight of ``model`` on ``data``; returns the final loss."""
-    from lorakit.demo import pretrain_on_tensors
+    from lorakit.api import pretrain_on_tensors
 
     return pretrain_on_tensors(model, data, steps, LEARNING_RATE, BATCH_SIZE, SEED, log, log_every=100)
 

@@ -16,21 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import ConfigError
-from lorakit.modeling import device_and_dtype as _device_dtype
-from lorakit.modeling import eval_mode as _eval_mode
-from lorakit.options import whole_number
-from lorakit.task import Base, Task, TaskOptions
+from lorakit.api import (
+    Base,
+    CommandLineInputs,
+    ConfigError,
+    Data,
+    MergedExport,
+    Task,
+    TaskOptions,
+    WritesSamples,
+    atomic_write_text,
+    eval_mode,
+    load_images,
+    to_device,
+    whole_number,
+)
+from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
 
-#: Questions a generation batch holds: big enough to keep a CPU busy, small
-#: enough for a 16 GB GPU with the full-size BLIP and beam search.
-EVAL_BATCH_SIZE = 32
 #: The answer decoder's output head: trained fully when answers are new words.
 HEAD = "text_decoder.cls.predictions"
 TRAIN_HEAD_CHOICES = ("auto", "always", "never")
 
-_PROBE_SEED = 1234
 _PROBE_QUESTION, _PROBE_ANSWER = "what is in the picture?", "yes"
+#: Held-out questions ``write_samples`` shows.
+_SAMPLES = 24
 
 
 @dataclass
@@ -57,8 +66,15 @@ class VqaOptions(TaskOptions):
             raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, got {self.train_head!r}")
 
 
-class VqaTask(Task):
-    """BLIP visual question answering (``BlipForQuestionAnswering``)."""
+class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
+    """BLIP visual question answering (``BlipForQuestionAnswering``).
+
+    Recommended settings are the ``vqa`` recipe (``recipes/vqa.yaml``).
+    Measured on the demo (``recipes/vqa-demo.yaml``, 300 steps, ~30 s on one
+    core): held-out VQA accuracy 0.10 -> 0.62, retain 0.75 -> 0.67 with 50%
+    replay. r=8 or 20 epochs fit the 195 training questions more closely and
+    forget more of the old domain (retain 0.61-0.63) for no held-out gain.
+    """
 
     name = "vqa"
     description = "Visual question answering with BLIP: teach answers about a new domain's images"
@@ -68,15 +84,11 @@ class VqaTask(Task):
     # answer decoder (self- and cross-attention). A regex, so that the head's
     # own ``transform.dense`` stays out: it is trained whole when new words
     # need it, and LoRA inside a fully trained module would be trained twice.
-    default_targets = (r"(vision_model\..*\.(qkv|projection|fc1|fc2)"
-                       r"|text_encoder\..*\.(query|key|value|dense)"
-                       r"|text_decoder\.bert\..*\.(query|key|value|dense))")
-    # Measured on the demo (recipes/vqa-demo.yaml, 300 steps, ~30 s on one
-    # core): held-out VQA accuracy 0.10 -> 0.62, retain 0.75 -> 0.67 with 50%
-    # replay. r=8 or 20 epochs fit the 195 training questions more closely and
-    # forget more of the old domain (retain 0.61-0.63) for no held-out gain.
-    defaults = {"train": {"lr": 2e-3, "batch_size": 16, "epochs": 12}, "lora": {"r": 4, "alpha": 8}}
+    lora_targets = (r"(vision_model\..*\.(qkv|projection|fc1|fc2)"
+                    r"|text_encoder\..*\.(query|key|value|dense)"
+                    r"|text_decoder\.bert\..*\.(query|key|value|dense))")
     input_flags = ("image", "question", "questions")
+    inputs_help = "--image FILE --question TEXT, or --questions FILE"
 
     # -- the base model -------------------------------------------------------
 
@@ -86,46 +98,46 @@ class VqaTask(Task):
 
         return load_vqa_base(name)
 
-    def modules_to_save(self, base: Base, examples: Sequence[Any]) -> Sequence[str]:
-        """The decoder head when ``options.train_head`` asks for it, or (``auto``)
-        when the training answers need tokens the base does not emit."""
-        if self.options.train_head == "never":
-            return []
+    def prepare_base(self, base: Base, data: Data | None) -> Sequence[str]:
+        """The decoder head to train fully when ``options.train_head`` asks for
+        it, or (``auto``) when the training answers need tokens the base does
+        not emit. The base itself is not changed, and an opened adapter names
+        its own trained modules, so with no data (an adapter opened for use)
+        there is nothing to decide."""
+        if data is None or self.options.train_head == "never":
+            return list(self.modules_to_save)
         if self.options.train_head == "always":
             return [HEAD]
         from lorakit_vqa.head import unsaid_answer_tokens
 
-        return [HEAD] if unsaid_answer_tokens(base, examples) else []
+        return [HEAD] if unsaid_answer_tokens(base, data.examples) else []
 
     # -- data -----------------------------------------------------------------
 
-    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
-        """Read and validate a VQA folder (images + questions.jsonl). Retain
+    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> Data:
+        """Read and validate a VQA folder (images + questions.jsonl), with counts
+        of questions, images and answers for the adapter manifest. Retain
         examples (the base's old domain) are read the same way."""
         from lorakit_vqa.data import read_vqa_folder
+        from lorakit_vqa.metrics import majority_answer
 
-        return read_vqa_folder(Path(path))
-
-    def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
-        """Counts of questions, images and answers, for the adapter manifest."""
-        from lorakit.metrics.vqa import majority_answer
-
-        return {
+        examples = read_vqa_folder(Path(path))
+        return Data(examples, {
             "examples": len(examples),
             "images": len({e.image for e in examples}),
             "several_answers": sum(len(e.answers) > 1 for e in examples),
             "answer_vocabulary": len({majority_answer(e.answers) for e in examples}),
-        }
+        })
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         """Pixel values, question ids, decoder inputs (bos first, padding id on
         padding) and labels (-100 on padding only). The training answer of a
         question with several references is their majority answer."""
-        from lorakit_vqa.batch import encode_batch, load_images
+        from lorakit_vqa.batch import encode_batch
 
         answers = [_training_answer(e.answers) for e in examples]
         return encode_batch(base.processor, load_images([e.image for e in examples]), [e.question for e in examples],
-                            answers, _bos_id(base), _max_length(base), self.options.max_answer_tokens + 2)
+                            answers, bos_id(base), max_length(base), self.options.max_answer_tokens + 2)
 
     # -- training -------------------------------------------------------------
 
@@ -138,7 +150,7 @@ class VqaTask(Task):
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
         """VQA accuracy and exact match of generated answers against every
         reference answer of each held-out question."""
-        from lorakit.metrics.vqa import vqa_scores
+        from lorakit_vqa.metrics import vqa_scores
 
         predictions = self._answer(base, model, [e.image for e in examples], [e.question for e in examples])
         return vqa_scores(predictions, [e.answers for e in examples])
@@ -165,9 +177,7 @@ class VqaTask(Task):
         and the references, to read side by side with the other model's."""
         import json
 
-        from lorakit.atomic import atomic_write_text
-
-        shown = list(examples[:24])
+        shown = list(examples[:_SAMPLES])
         answers = self._answer(base, model, [e.image for e in shown], [e.question for e in shown])
         lines = [json.dumps({"image": Path(e.image).name, "question": e.question, "answer": a, "references": list(e.answers)})
                  for e, a in zip(shown, answers)]
@@ -183,24 +193,22 @@ class VqaTask(Task):
         from lorakit_vqa.answering import answer_logits
         from lorakit_vqa.batch import encode_answers, encode_questions
 
-        size = _image_size(base)
-        generator = torch.Generator().manual_seed(_PROBE_SEED)
-        batch = {"pixel_values": torch.randn(1, 3, size[0], size[1], generator=generator),
-                 **encode_questions(base.processor, [_PROBE_QUESTION], _max_length(base)),
-                 **encode_answers(base.processor, [_PROBE_ANSWER], _bos_id(base), _max_length(base))}
-        device, dtype = _device_dtype(model)
-        batch = {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in batch.items()}
-        with _eval_mode(model), torch.inference_mode():
-            return answer_logits(model, batch).float().cpu()
+        batch = {"pixel_values": probe_pixels(base),
+                 **encode_questions(base.processor, [_PROBE_QUESTION], max_length(base)),
+                 **encode_answers(base.processor, [_PROBE_ANSWER], bos_id(base), max_length(base))}
+        with eval_mode(model), torch.inference_mode():
+            return answer_logits(model, to_device(batch, model)).float().cpu()
 
     def save_merged(self, base: Base, model: Any, path: Path) -> None:
-        """Save as Hugging Face does, untying the answer head from the word
-        embeddings when the adapter trained it: a tied save would keep only the
-        embeddings and reload the head without its new words."""
+        """Save as Hugging Face does (model and processor, safetensors), untying
+        the answer head from the word embeddings when the adapter trained it:
+        a tied save would keep only the embeddings and reload the head without
+        its new words."""
         from lorakit_vqa.head import untie_trained_head
 
         untie_trained_head(model)
-        super().save_merged(base, model, path)
+        model.save_pretrained(path, safe_serialization=True)
+        base.processor.save_pretrained(path)
 
     # -- helpers --------------------------------------------------------------
 
@@ -209,17 +217,15 @@ class VqaTask(Task):
         import torch
 
         from lorakit_vqa.answering import generate_answers
-        from lorakit_vqa.batch import encode_questions, load_images, pixel_values
+        from lorakit_vqa.batch import encode_questions
 
-        device, dtype = _device_dtype(model)
         answers: list[str] = []
-        with _eval_mode(model), torch.inference_mode():
-            for start in range(0, len(images), EVAL_BATCH_SIZE):
-                chunk = slice(start, start + EVAL_BATCH_SIZE)
-                batch = {"pixel_values": pixel_values(base.processor, load_images(images[chunk])).to(device, dtype),
-                         **{k: v.to(device) for k, v in encode_questions(base.processor, questions[chunk],
-                                                                           _max_length(base)).items()}}
-                output = generate_answers(model, batch, self.options.max_answer_tokens, self.options.num_beams)
+        with eval_mode(model), torch.inference_mode():
+            for chunk in batch_slices(len(images)):
+                batch = {"pixel_values": load_pixel_values(base.processor, images[chunk]),
+                         **encode_questions(base.processor, questions[chunk], max_length(base))}
+                output = generate_answers(model, to_device(batch, model), self.options.max_answer_tokens,
+                                          self.options.num_beams)
                 texts = base.processor.tokenizer.batch_decode(output[:, 1:], skip_special_tokens=True)
                 answers += [" ".join(text.split()) for text in texts]
         return answers
@@ -231,26 +237,9 @@ class VqaTask(Task):
 def _training_answer(answers: Sequence[str]) -> str:
     """The answer a question is trained on: the reference given most often
     (as an annotator wrote it, not in normalised form)."""
-    from lorakit.metrics.vqa import majority_answer, normalize_answer
+    from lorakit_vqa.metrics import majority_answer, normalize_answer
 
     if len(answers) == 1:
         return answers[0]
     best = majority_answer(answers)
     return next(a for a in answers if normalize_answer(a) == best)
-
-
-def _bos_id(base: Base) -> int:
-    return base.model.config.text_config.bos_token_id
-
-
-def _max_length(base: Base) -> int:
-    """Longest token sequence the text model has positions for."""
-    positions = base.model.config.text_config.max_position_embeddings
-    return min(positions, getattr(base.processor.tokenizer, "model_max_length", positions) or positions)
-
-
-def _image_size(base: Base) -> tuple[int, int]:
-    size = base.processor.image_processor.size
-    if isinstance(size, dict):
-        return size["height"], size["width"]
-    return size.height, size.width

@@ -15,10 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.atomic import atomic_write_text
-from lorakit.data.files import list_files, require_folder
-from lorakit.data.images import is_image
-from lorakit.errors import DataError, OutputError
+from lorakit.api import DataError, OutputError, atomic_write_text, is_image, list_files, require_folder
 
 _ID = re.compile(r"(\d+)$")
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import lorakit_caption
 from lorakit import runs
-from lorakit_caption import images as image_module
+from lorakit.data import images as image_module  # the one image loader (lorakit.api.open_rgb)
 from lorakit_caption.batch import CaptionJob, run_caption_job
 
-REPO = Path(__file__).resolve().parents[3]
-CATALOG = REPO / "samples" / "caption" / "catalog"
+CATALOG = Path(lorakit_caption.__file__).parent / "samples" / "catalog"
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_two_processes_shard_and_merge(folder, tmp_path):
 
 
 def test_clip_rerank_beats_greedy_on_clipscore_and_cider(folder, adapter, tmp_path):
-    from lorakit.metrics.captioning import caption_scores
+    from lorakit_caption.metrics import caption_scores
 
     truth = {str((CATALOG / r["file_name"]).resolve()): r["text"]
              for r in map(json.loads, (CATALOG / "metadata.jsonl").read_text().splitlines())}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lorakit.metrics.captioning import caption_scores, normalize_caption
+from lorakit_caption.metrics import caption_scores, normalize_caption
 
 REFS = [["a red circle on the left"], ["a blue square at the top"], ["a green star in the center"]]
 

@@ -8,19 +8,20 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import lorakit_caption
 from lorakit import runs
 from lorakit.cli import cli
 from lorakit_caption.task import DEMO_BASE
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = REPO / "samples" / "caption"
+SAMPLES = Path(lorakit_caption.__file__).parent / "samples"
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("caption") / "run"
-    config = runs.load_config(str(REPO / "recipes" / "caption-demo.yaml"), [
-        "--data", str(SAMPLES / "catalog"), "--retain", str(SAMPLES / "retain"), "--output", str(out)])
+    # The recipe by name, as the plugin registers it; its data paths are the samples'.
+    config = runs.load_config("caption-demo", ["--output", str(out)])
+    assert Path(config.data.path).resolve() == (SAMPLES / "catalog").resolve()
     return runs.run(config, show_progress=False)
 
 

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from caption_images import write_png
 
+import lorakit_caption
 from lorakit.errors import BaseModelError, ConfigError
 from lorakit_caption.data import CaptionExample
 from lorakit_caption.task import CaptionOptions, CaptionTask
 
-REPO = Path(__file__).resolve().parents[3]
-CATALOG = REPO / "samples" / "caption" / "catalog"
+SAMPLES = Path(lorakit_caption.__file__).parent / "samples"
+CATALOG = SAMPLES / "catalog"
 
 
 def test_plugin_registers_the_task():
@@ -104,7 +106,7 @@ def test_probe_is_deterministic_and_survives_a_merge(demo_base):
     task = CaptionTask()
     first, second = task.probe(demo_base, demo_base.model), task.probe(demo_base, demo_base.model)
     assert torch.equal(first, second)
-    config = LoraConfig(r=4, target_modules=list(task.default_targets), init_lora_weights=False)
+    config = LoraConfig(r=4, target_modules=list(task.lora_targets), init_lora_weights=False)
     model = get_peft_model(copy.deepcopy(demo_base.model), config)
     unmerged = task.probe(demo_base, model)
     assert not torch.allclose(unmerged, first)
@@ -130,15 +132,50 @@ def test_predict_expands_folders_and_refuses_missing_files(demo_base, jsonl_fold
         CaptionTask().predict(demo_base, demo_base.model, [jsonl_folder / "nothing.png"])
 
 
-def test_summarize_data():
-    summary = CaptionTask().summarize_data(_examples(4))
-    assert summary["examples"] == 4 and summary["images"] == 4 and summary["mean_caption_words"] == 4.0
+def test_load_data_returns_examples_and_their_summary(jsonl_folder):
+    with open(jsonl_folder / "metadata.jsonl", "a") as f:
+        f.write('{"file_name": "red.png", "text": "a Red block"}\n')
+    data = CaptionTask().load_data(jsonl_folder)
+    assert len(data.examples) == 4 and all(isinstance(e, CaptionExample) for e in data.examples)
+    assert data.summary == {"examples": 4, "images": 3, "vocabulary": 6, "mean_caption_words": 3.0}
 
 
 def test_retain_examples_carry_no_trigger(demo_base):
     task = CaptionTask(CaptionOptions(trigger="sks"))
-    retain = task.load_data(REPO / "samples" / "caption" / "retain", role="retain")
+    retain = task.load_data(SAMPLES / "retain", role="retain").examples
     assert not any(e.triggered for e in retain)
     batch = task.collate(demo_base, retain[:1])
     plain = CaptionTask().collate(demo_base, retain[:1])
     assert torch.equal(batch["input_ids"], plain["input_ids"]) and torch.equal(batch["labels"], plain["labels"])
+
+
+def test_training_sees_the_pixels_batch_captioning_sees(demo_base, tmp_path):
+    """One image loader: alpha composited on white and 16-bit scaled, in
+    collate (training, evaluation) as in `lorakit caption`'s workers."""
+    import numpy as np
+    from PIL import Image
+
+    from lorakit_caption.loading import ImageFiles
+
+    alpha = np.zeros((16, 16, 4), dtype=np.uint8)
+    alpha[..., 0], alpha[:8, :, 3] = 200, 255  # red on top, transparent below
+    Image.fromarray(alpha, "RGBA").save(tmp_path / "alpha.png")
+    deep = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 64).astype(np.uint16)  # 16-bit, peak 16320
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    paths = [str(tmp_path / "alpha.png"), str(tmp_path / "deep.png")]
+    pixels = CaptionTask().collate(demo_base, [CaptionExample(p, "x") for p in paths])["pixel_values"]
+    files = ImageFiles(paths, demo_base.processor.image_processor)
+    assert torch.equal(pixels, torch.stack([files[i][1] for i in range(2)]))
+    white = CaptionTask().collate(demo_base, [CaptionExample(str(write_png(tmp_path / "w.png", (255, 255, 255))), "x")])
+    bottom = pixels[0, :, -8:, :]  # the transparent half reads as white, not black
+    assert torch.allclose(bottom, white["pixel_values"][0, :, -8:, :], atol=0.05)
+    assert pixels[1].std() > 0.5  # 16-bit values are scaled to 8 bits, not clipped to one grey
+
+
+def test_nothing_to_predict_says_what_to_give():
+    from click.testing import CliRunner
+
+    from lorakit.cli import cli
+
+    result = CliRunner().invoke(cli, ["predict", "caption"])
+    assert result.exit_code != 0 and "give image files" in result.output

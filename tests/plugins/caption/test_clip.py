@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+import lorakit_caption
 from lorakit.errors import BaseModelError
 from lorakit_caption.clip import ClipScorer
 
-REPO = Path(__file__).resolve().parents[3]
-CATALOG = REPO / "samples" / "caption" / "catalog"
+CATALOG = Path(lorakit_caption.__file__).parent / "samples" / "catalog"
 
 
 def test_demo_clip_separates_matched_from_shuffled_pairs():
@@ -34,7 +34,7 @@ def test_caption_evaluation_reports_clipscore():
 
     task = CaptionTask(CaptionOptions(clip="demo"))
     base = task.load_base("demo")
-    examples = task.load_data(CATALOG)[:8]
+    examples = task.load_data(CATALOG).examples[:8]
     scores = task.evaluate(base, base.model, examples)
     assert set(scores) == {"cider", "bleu4", "clip_score"} and scores["clip_score"] >= 0
 

@@ -1,12 +1,7 @@
 """Fixtures of the VQA plugin's tests: the committed demo base and small
 synthetic question folders made on the fly."""
 
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = REPO / "samples" / "vqa"
 
 
 @pytest.fixture(scope="session")

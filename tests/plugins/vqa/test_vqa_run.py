@@ -9,24 +9,22 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import lorakit_vqa
 from lorakit import runs
 from lorakit.cli import cli
-from lorakit.plugins import get_host
 from lorakit_vqa.data import read_vqa_folder
 from lorakit_vqa.loading import DEMO_BASE
 from lorakit_vqa.task import HEAD, VqaTask
 
-REPO = Path(__file__).resolve().parents[3]
-SAMPLES = REPO / "samples" / "vqa"
-
+SAMPLES = Path(lorakit_vqa.__file__).parent / "samples"
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    get_host().add_task(VqaTask)  # until the entry point is installed
     out = tmp_path_factory.mktemp("vqa") / "run"
-    config = runs.load_config(str(REPO / "recipes" / "vqa-demo.yaml"), [
-        "--data", str(SAMPLES / "inspection"), "--retain", str(SAMPLES / "retain"), "--output", str(out)])
+    # The recipe by name, as the plugin registers it; its data paths are the samples'.
+    config = runs.load_config("vqa-demo", ["--output", str(out)])
+    assert Path(config.data.path).resolve() == (SAMPLES / "inspection").resolve()
     return runs.run(config, show_progress=False)
 
 
@@ -96,5 +94,9 @@ def test_cli_predict_answers_image_and_question_flags(demo_run, tmp_path):
 def test_task_meets_the_contract(small_folder, tmp_path):
     from lorakit.testing import check_task
 
-    report = check_task(VqaTask, data=small_folder, workdir=tmp_path)
+    images = [e.image for e in read_vqa_folder(small_folder)[:2]]
+    report = check_task(VqaTask, data=small_folder, workdir=tmp_path,
+                        predict_args=["--image", images[0], "--image", images[1], "--question", "is it damaged?"])
     assert report.merge_difference < 1e-4
+    assert {"command-line-inputs", "writes-samples", "predict-cli", "merged-export"} <= set(report.checks)
+    assert [r["image"] for r in report.predictions] == images and all(r["answer"] for r in report.predictions)

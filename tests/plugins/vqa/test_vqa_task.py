@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+import lorakit_vqa
+from lorakit.api import Data
 from lorakit.errors import BaseModelError, ConfigError, DataError
 from lorakit_vqa.data import VqaExample, read_vqa_folder
 from lorakit_vqa.task import HEAD, VqaOptions, VqaTask
 
 REPO = Path(__file__).resolve().parents[3]
-SAMPLES = REPO / "samples" / "vqa"
-
+SAMPLES = Path(lorakit_vqa.__file__).parent / "samples"
 
 
 def test_plugin_registers_the_task_and_the_import_command():
@@ -114,12 +115,22 @@ def test_several_answers_train_on_the_majority(vqa_base, tmp_path):
 
 
 def test_head_is_trained_for_new_answer_words_only(vqa_base):
-    inspection = read_vqa_folder(SAMPLES / "inspection")
-    retain = read_vqa_folder(SAMPLES / "retain")
-    assert VqaTask().modules_to_save(vqa_base, inspection) == [HEAD]
-    assert VqaTask().modules_to_save(vqa_base, retain) == []  # the base's own answers
-    assert VqaTask(VqaOptions(train_head="never")).modules_to_save(vqa_base, inspection) == []
-    assert VqaTask(VqaOptions(train_head="always")).modules_to_save(vqa_base, retain) == [HEAD]
+    inspection = VqaTask().load_data(SAMPLES / "inspection")
+    retain = VqaTask().load_data(SAMPLES / "retain", role="retain")
+    assert VqaTask().prepare_base(vqa_base, inspection) == [HEAD]
+    assert VqaTask().prepare_base(vqa_base, retain) == []  # the base's own answers
+    assert VqaTask(VqaOptions(train_head="never")).prepare_base(vqa_base, inspection) == []
+    assert VqaTask(VqaOptions(train_head="always")).prepare_base(vqa_base, retain) == [HEAD]
+    # An adapter opened for use names its own trained modules: nothing to decide.
+    assert VqaTask(VqaOptions(train_head="always")).prepare_base(vqa_base, None) == []
+
+
+def test_load_data_returns_examples_and_their_summary(small_folder):
+    data = VqaTask().load_data(small_folder)
+    assert isinstance(data, Data) and data.examples == read_vqa_folder(small_folder)
+    assert data.summary["examples"] == 12 and data.summary["images"] == 12
+    assert data.summary["several_answers"] == sum(len(e.answers) > 1 for e in data.examples)
+    assert 1 <= data.summary["answer_vocabulary"] <= 12
 
 
 def test_unsaid_tokens_are_the_damage_words(vqa_base):
@@ -187,3 +198,31 @@ def test_probe_is_deterministic(vqa_base):
     task = VqaTask()
     first, second = task.probe(vqa_base, vqa_base.model), task.probe(vqa_base, vqa_base.model)
     assert torch.equal(first, second) and first.shape[-1] == vqa_base.model.config.text_config.vocab_size
+
+
+def test_nothing_to_predict_says_what_to_give():
+    from click.testing import CliRunner
+
+    from lorakit.cli import cli
+
+    result = CliRunner().invoke(cli, ["predict", "vqa"])
+    assert result.exit_code != 0 and "--image FILE --question TEXT, or --questions FILE" in result.output
+
+
+def test_training_and_answering_see_the_same_pixels(vqa_base, tmp_path):
+    """One image loader: an RGBA image is composited on white in collate
+    (training) as when answering, and as `lorakit caption` opens it."""
+    import numpy as np
+    from PIL import Image
+
+    from lorakit.api import open_rgb
+    from lorakit_blip import pixel_values
+
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    rgba[..., 2], rgba[:, :8, 3] = 180, 255  # blue on the left, transparent on the right
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    example = VqaExample(str(tmp_path / "a.png"), "what color?", ("blue",))
+    batch = VqaTask().collate(vqa_base, [example])
+    expected = pixel_values(vqa_base.processor, [open_rgb(example.image).image])
+    assert torch.equal(batch["pixel_values"], expected)
+    assert open_rgb(example.image).image.getpixel((15, 0)) == (255, 255, 255)

@@ -1,4 +1,4 @@
-"""VQA accuracy as the VQA benchmark defines it, plus exact match.
+"""The vqa task's metrics: VQA accuracy as the VQA benchmark defines it, plus exact match.
 
 Answers are normalised the benchmark's way before comparing: lower case,
 punctuation removed (a period between digits and a comma inside a number are

@@ -1,5 +1,5 @@
-"""BLEU-4 and CIDEr of generated captions, for any task that writes text about
-an image (captioning, VQA's long answers...).
+"""BLEU-4 and CIDEr of generated captions: the caption task's metrics (and
+the ones ``lorakit caption`` output is scored with in tests).
 
 The scorers are pycocoevalcap's. Its PTB tokenizer needs Java, so captions are
 normalised here instead: lowercase, punctuation dropped, whitespace collapsed.
