@@ -43,7 +43,7 @@ def fresh(task, seed: int = 0):
 
     base = task.load_base("demo")
     set_seed(seed)
-    return base, inject(base.model, LoraSettings(r=16, alpha=32), task.lora_targets(base), ())
+    return base, inject(base.model, LoraSettings(r=16, alpha=32), task.lora_targets, ())
 
 
 def tokens_per_second(task, base, model, seconds: float) -> float:
@@ -61,7 +61,7 @@ def generation(task, adapter_dir: Path, seconds: float, rounds: int) -> None:
     import torch
 
     from lorakit import runs
-    from lorakit.adapters import merge
+    from lorakit.merge import merge
 
     _, merged_base, peft_model, _, _ = runs.open_adapter(adapter_dir)
     merged = merge(peft_model).eval()
@@ -125,7 +125,7 @@ def main() -> None:
         task = get_host().task("music-style")()
         accelerator = make_accelerator("auto")
         base, _ = fresh(task)
-        examples = task.load_data(Path(args.data), base)
+        examples = task.load_data(Path(args.data), base).examples
         print(f"device: {describe(accelerator)}; {len(examples)} windows; batch 8; "
               f"{args.steps} steps x {args.rounds} rounds")
         hand, ours = [], []

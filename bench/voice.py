@@ -34,15 +34,17 @@ def parse_args() -> argparse.Namespace:
 
 
 def fresh(task, seed: int = 0):
-    """The demo base with fresh LoRA and the discriminator attached, seeded."""
+    """The demo base with fresh LoRA and the discriminator attached, seeded.
+    The task's speaker slot must be chosen (``prepare_base``) beforehand."""
     from accelerate.utils import set_seed
 
     from lorakit.config import LoraSettings
     from lorakit.lora import inject
 
     base = task.load_base("demo")
+    task.prepare_base(base, None)  # the slot is already a name: nothing is chosen again
     set_seed(seed)
-    model = inject(base.model, LoraSettings(), task.lora_targets(base), ())
+    model = inject(base.model, LoraSettings(), task.lora_targets, ())
     task.prepare_training(base, model)
     return base, model
 
@@ -62,7 +64,7 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
     import torch
 
     from lorakit import runs
-    from lorakit.adapters import merge
+    from lorakit.merge import merge
 
     _, plain_base, unmerged, _, _ = runs.open_adapter(adapter_dir)
     _, merged_base, merged_peft, _, _ = runs.open_adapter(adapter_dir)
@@ -84,8 +86,10 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
 def hand_loop(task, base, model, examples, steps: int, batch_size: int) -> float:
     import torch
 
-    groups = task.optimizer_groups(base, model)
-    optimizers = {name: torch.optim.AdamW(params, lr=2e-3) for name, params in groups.items()}
+    settings = task.optimizer_groups(base, model)
+    groups = {name: group.params for name, group in settings.items()}
+    optimizers = {name: torch.optim.AdamW(group.params, lr=group.lr or 2e-3, betas=group.betas or (0.9, 0.999))
+                  for name, group in settings.items()}
     batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
     model.train()
     start = time.perf_counter()
@@ -122,8 +126,10 @@ def main() -> None:
 
     task = get_host().task("voice-clone")()
     accelerator = make_accelerator("auto")
-    base, _ = fresh(task)
-    examples = task.load_data(Path(args.speaker), base)
+    base = task.load_base("demo")
+    data = task.load_data(Path(args.speaker), base)
+    task.prepare_base(base, data)  # chooses the speaker slot, as a run does
+    examples = data.examples
     print(f"device: {describe(accelerator)}; {len(examples)} clips; batch 8; {args.steps} steps x {args.rounds} rounds")
     hand, ours = [], []
     for round_index in range(args.rounds + 1):  # round 0 warms up

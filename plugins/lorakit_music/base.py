@@ -12,9 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from lorakit.errors import BaseModelError
-from lorakit.hub import BaseKind, load_pretrained
-from lorakit.task import Base
+from lorakit.api import Base, BaseKind, BaseModelError, load_pretrained
 
 KIND = BaseKind(
     label="MusicGen model", model_type="musicgen", architecture="MusicgenForConditionalGeneration",

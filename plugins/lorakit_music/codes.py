@@ -68,7 +68,7 @@ def delay_labels(decoder: Any, codes: Any) -> Any:
 
 def codec_key(codec: Any) -> str:
     """A fingerprint of the codec's weights and settings."""
-    from lorakit.adapters import fingerprint
+    from lorakit.api import fingerprint
 
     return fingerprint(codec)
 
@@ -81,7 +81,7 @@ class CodeCache:
 
     def key(self, path: Path, codec: str, settings: str) -> str:
         """The file's content (not its name), the codec and the settings."""
-        from lorakit.adapters import file_fingerprint
+        from lorakit.api import file_fingerprint
 
         return hashlib.sha256(f"{file_fingerprint(path)}|{codec}|{settings}".encode()).hexdigest()[:40]
 

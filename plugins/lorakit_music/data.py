@@ -2,7 +2,7 @@
 
 A track is any file soundfile reads. It is made mono, resampled to the
 codec's rate, trimmed of leading and trailing silence and loudness-normalised
-(the core's ``lorakit.data.audio``; to -12 dBFS), then cut into windows of
+(the core's audio helpers in ``lorakit.api``; to -12 dBFS), then cut into windows of
 ``window_seconds`` (a last partial window is kept, aligned to the end, when it
 is at least half a window). Each window is encoded to codes once; the codes
 are cached under the file's content, the codec and these settings, so a
@@ -11,7 +11,7 @@ second run reads them back instead of encoding.
 Descriptions (the text MusicGen is conditioned on) come from
 ``metadata.jsonl`` (``{"file_name": ..., "text": ...}``) or a sidecar
 ``.txt`` beside each track (or a ``metadata.csv``, read as for voice
-clips by ``lorakit.data.audio.read_transcripts``); a track without one gets the trigger word, or
+clips by ``lorakit.api.read_transcripts``); a track without one gets the trigger word, or
 the folder's name ("lo-fi_jazz" -> "lo fi jazz").
 
 A file that cannot be used (unreadable, silent, shorter than a window, an
@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.data.audio import METADATA as TRANSCRIPTS
-from lorakit.data.audio import (AUDIO_SUFFIXES, AudioSettings, load_audio, normalize_loudness, read_transcripts,
-                                trim_silence)
-from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
-from lorakit.errors import DataError
+from lorakit.api import (AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files, load_audio,
+                         normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
+                         trim_silence)
 
 METADATA = "metadata.jsonl"
 #: A last partial window is kept when it holds at least this much of a window.
@@ -146,7 +144,7 @@ def default_description(folder: Path, trigger: str) -> str:
 def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Windowing, cache: Any,
                 trigger: str = "", show: bool = True) -> TrackFolder:
     """Every usable window of ``folder`` as codes; see the module docstring."""
-    from lorakit.progress import work_progress
+    from lorakit.api import work_progress
     from lorakit_music.codes import codec_key
 
     folder = require_folder(Path(folder), "music tracks (wav, flac, ogg, mp3)").resolve()
@@ -154,7 +152,7 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
     tracks = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
     found = TrackFolder(tracks=len(tracks))
     for path in files:
-        described = path.suffix.lower() == ".txt" or path.name in (METADATA, TRANSCRIPTS)
+        described = path.suffix.lower() == ".txt" or path.name in (METADATA, TRANSCRIPTS_FILE)
         if path.suffix.lower() not in AUDIO_SUFFIXES and not described:
             found.rejected.append((str(path.relative_to(folder)), "not an audio file (wav, flac, ogg, mp3)"))
     texts = read_descriptions(folder, tracks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from lorakit.modeling import eval_mode, inner_model
+from lorakit.api import eval_mode, inner_model, seeded
 
 #: Fixed inputs of the merge probe: no user data involved.
 PROBE_PROMPT = "a probe melody"
@@ -41,8 +41,7 @@ def generate(model: Any, processor: Any, prompts: Sequence[str], sampling: Sampl
     delay = musicgen.decoder.num_codebooks // musicgen.config.decoder.audio_channels - 1
     device = next(musicgen.parameters()).device
     inputs = processor(text=list(prompts), padding=True, return_tensors="pt").to(device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), eval_mode(musicgen), torch.inference_mode():
-        torch.manual_seed(sampling.seed)
+    with seeded(sampling.seed, device), eval_mode(musicgen), torch.inference_mode():
         audio = musicgen.generate(**inputs, max_new_tokens=frames + delay, do_sample=True, guidance_scale=sampling.guidance_scale,
                                   temperature=sampling.temperature, top_k=sampling.top_k or None)
     return audio.float().cpu().numpy(), rate

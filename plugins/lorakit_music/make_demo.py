@@ -215,9 +215,7 @@ def build(out: Path, quick: bool = False, log: Any = print) -> Path:
     import numpy as np
     import torch
 
-    from lorakit.atomic import atomic_dir
-    from lorakit.data.audio import normalize_loudness
-    from lorakit.demo import pretrain_on_tensors
+    from lorakit.api import atomic_dir, normalize_loudness, pretrain_on_tensors
     from lorakit_music.data import PREPARATION
 
     torch.manual_seed(SEED)

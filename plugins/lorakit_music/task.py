@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import ConfigError, DataError
-from lorakit.options import number, text, whole_number
-from lorakit.task import Base, Task, TaskOptions
+from lorakit.api import (Base, CommandLineInputs, ConfigError, Data, DataError, Task, TaskOptions, WritesSamples,
+                         number, text, whole_number)
 
 #: The decoder's linear layers: attention over codes (self_attn), over the
 #: text (encoder_attn), and the feed-forward (fc1, fc2).
@@ -74,23 +73,21 @@ class MusicOptions(TaskOptions):
         self.cache_dir = text("cache_dir", self.cache_dir)
 
 
-class MusicStyleTask(Task):
-    """Music style on MusicGen (``MusicgenForConditionalGeneration``)."""
+class MusicStyleTask(Task, CommandLineInputs, WritesSamples):
+    """Music style on MusicGen (``MusicgenForConditionalGeneration``).
+
+    Merged export is the core's Hugging Face ``save_pretrained`` (model and
+    processor), which transformers loads as it is. The recommended settings
+    are the recipe ``recipes/music-style.yaml``.
+    """
 
     name = "music-style"
     description = "Music style with MusicGen: steer text-to-music generation toward a folder of tracks"
     options_class = MusicOptions
     metrics = {"nll": "min", "perplexity": "min"}
-    default_targets = DECODER_TARGETS
+    lora_targets = DECODER_TARGETS
     input_flags = ("prompt",)
-    defaults = {
-        "train": {"lr": 1e-3, "batch_size": 8, "max_steps": 300, "eval_every": 100, "warmup_ratio": 0.05},
-        "lora": {"r": 16, "alpha": 32},
-    }
-
-    def __init__(self, options: TaskOptions | None = None):
-        super().__init__(options)
-        self._summary: dict[str, Any] = {}
+    inputs_help = "--prompt TEXT (repeatable)"
 
     # -- the base model -------------------------------------------------------
 
@@ -103,28 +100,21 @@ class MusicStyleTask(Task):
 
     # -- data -----------------------------------------------------------------
 
-    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
-        """Windows of the folder's tracks as codes (cached), with descriptions.
+    def load_data(self, path: Path, base: Base, role: str = "data") -> Data:
+        """Windows of the folder's tracks as codes (cached), with descriptions;
+        the summary holds tracks, windows, minutes and rejected files.
         Retain tracks (other music) get no trigger word."""
         from lorakit_music.base import frame_rate, sample_rate
         from lorakit_music.codes import CodeCache, default_cache_folder
         from lorakit_music.data import Windowing, read_tracks
 
-        if base is None:
-            raise ConfigError("the music-style task needs the base model to read data (its codec tokenises the tracks)")
         model = base.model
         windowing = Windowing(self.options.window_seconds, sample_rate(model), frame_rate(model))
         cache = CodeCache(Path(self.options.cache_dir) if self.options.cache_dir else default_cache_folder())
         trigger = self.options.trigger if role == "data" else ""
         found = read_tracks(Path(path), model.audio_encoder, model.decoder.num_codebooks, windowing, cache, trigger)
         _print_found(Path(path), found, windowing)
-        if role == "data":
-            self._summary = found.summary(windowing.frame_rate)
-        return found.examples
-
-    def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
-        """Tracks, windows, minutes and rejected files; training windows and tracks."""
-        return {**self._summary, "train_windows": len(examples), "train_tracks": len({e.group for e in examples})}
+        return Data(found.examples, found.summary(windowing.frame_rate))
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         """Tokenised descriptions and delay-pattern labels ``(batch, steps, K)``."""
@@ -151,16 +141,15 @@ class MusicStyleTask(Task):
         held-out windows, and its perplexity."""
         import torch
 
-        from lorakit.modeling import eval_mode
+        from lorakit.api import eval_mode, to_device
 
         if not examples:
             return {}
-        device = next(model.parameters()).device
         pad = base.model.decoder.config.pad_token_id
         total, count = 0.0, 0
         with eval_mode(model), torch.inference_mode():
             for start in range(0, len(examples), EVAL_BATCH):
-                batch = {k: v.to(device) for k, v in self.collate(base, examples[start : start + EVAL_BATCH]).items()}
+                batch = to_device(self.collate(base, examples[start : start + EVAL_BATCH]), model)
                 logits = model(**batch).logits.float()  # (batch * K, steps, vocabulary)
                 labels = batch["labels"].transpose(1, 2).reshape(logits.shape[0], -1)
                 logits = logits[:, -labels.shape[1] :]
@@ -235,14 +224,14 @@ class MusicStyleTask(Task):
 
 def _write_clip(stem: Path, clip: Any, rate: int, title: str) -> None:
     """``stem.wav`` (all channels) and ``stem.png`` (spectrogram of the mix)."""
-    from lorakit.listening import write_mel_png, write_wav
+    from lorakit.api import write_mel_png, write_wav
 
     write_wav(stem.with_suffix(".wav"), clip.T, rate)
     write_mel_png(stem.with_suffix(".png"), clip.mean(axis=0), rate, title)
 
 
 def _print_found(folder: Path, found: Any, windowing: Any) -> None:
-    from lorakit.progress import console
+    from lorakit.api import console
 
     console.print(f"{folder}: {found.tracks} tracks -> {len(found.examples)} windows of {windowing.seconds:g} s "
                   f"({found.encoded} tokenised, {found.cached} from the code cache)")

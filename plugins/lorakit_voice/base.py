@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorakit.errors import BaseModelError
+from lorakit.api import BaseModelError
 
 #: The tiny VITS shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"

@@ -1,7 +1,7 @@
 """Reading a speaker's folder into training examples, validated against the model.
 
 Clip preparation (formats, mono, resampling, silence trimming, loudness,
-splitting, transcripts) is the core's ``lorakit.data.audio``; this module
+splitting, transcripts) is the core's ``lorakit.api.prepare_folder``; this module
 adds what is particular to a TTS model: every transcript must be speakable
 with the model's characters, and there must be enough audio to learn a voice.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.errors import DataError
+from lorakit.api import DataError, prepare_folder
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,8 +32,6 @@ class VoiceExample:
 
 def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool = True) -> tuple[list[VoiceExample], dict]:
     """The usable clips of ``folder`` at the model's rate, and the data summary."""
-    from lorakit.data.audio import prepare_folder
-
     rate = int(vits.config.audio.sample_rate)
     prepared = prepare_folder(Path(folder), rate)
     if show:

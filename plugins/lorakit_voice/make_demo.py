@@ -102,7 +102,7 @@ def build_model(config: Any) -> Any:
 def speech(clips_per_voice: int, folder: Path) -> list[tuple[Any, str, int]]:
     """(audio, text, speaker id) of every base voice, prepared exactly as the
     task prepares a user's clips (mono, 16 kHz, trimmed, loudness-normalised)."""
-    from lorakit.data.audio import prepare_folder
+    from lorakit.api import prepare_folder
 
     clips = []
     for speaker_id, voice in enumerate(synthetic.BASE_VOICES):

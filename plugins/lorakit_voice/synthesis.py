@@ -11,8 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from lorakit.modeling import eval_mode as _eval_mode
-from lorakit.modeling import inner_model
+from lorakit.api import eval_mode, inner_model, seeded
 
 
 @dataclass(frozen=True)
@@ -26,22 +25,16 @@ class Voicing:
     seed: int = 0
 
 
-def vits_of(model: Any) -> Any:
-    """The coqui ``Vits`` inside ``model`` (a PeftModel or the Vits itself)."""
-    return inner_model(model)
-
-
 def synthesize(model: Any, text: str, voicing: Voicing) -> Any:
     """``text`` spoken by ``model``: a 1-D float32 numpy array at the model's rate."""
     import torch
 
-    vits = vits_of(model)
+    vits = inner_model(model)  # the coqui Vits, LoRA layers in place
     device = next(vits.parameters()).device
     ids = torch.as_tensor(vits.tokenizer.text_to_ids(text), dtype=torch.long, device=device).unsqueeze(0)
     aux = {"x_lengths": torch.tensor([ids.shape[1]], device=device), "d_vectors": None, "language_ids": None,
            "speaker_ids": None if voicing.speaker_id is None else torch.tensor([voicing.speaker_id], device=device)}
-    with _scales(vits, voicing), _eval_mode(vits), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(voicing.seed)
+    with _scales(vits, voicing), eval_mode(vits), seeded(voicing.seed, device):
         wave = vits.inference(ids, aux_input=aux)["model_outputs"]
     return wave[0, 0].float().cpu().numpy()
 
@@ -53,13 +46,13 @@ def probe_output(model: Any, text: str, speaker_id: int | None) -> Any:
     by a rounding error across an integer)."""
     import torch
 
-    vits = vits_of(model)
+    vits = inner_model(model)  # the coqui Vits, LoRA layers in place
     device = next(vits.parameters()).device
     ids = torch.as_tensor(vits.tokenizer.text_to_ids(text), dtype=torch.long, device=device).unsqueeze(0)
     sid = None if speaker_id is None else torch.tensor([speaker_id], device=device)
     aux = {"x_lengths": torch.tensor([ids.shape[1]], device=device), "speaker_ids": sid, "d_vectors": None,
            "language_ids": None, "durations": torch.full((1, ids.shape[1]), 3.0, device=device)}
-    with _scales(vits, Voicing(speaker_id, noise_scale=0.0)), _eval_mode(vits), torch.inference_mode():
+    with _scales(vits, Voicing(speaker_id, noise_scale=0.0)), eval_mode(vits), torch.inference_mode():
         wave = vits.inference(ids, aux_input=aux)["model_outputs"].flatten()
         hidden, _, _, mask = vits.text_encoder(ids, aux["x_lengths"])
         g = vits.emb_g(sid).unsqueeze(-1) if sid is not None and hasattr(vits, "emb_g") else None
@@ -80,20 +73,3 @@ def _scales(vits: Any, voicing: Voicing) -> Iterator[None]:
     finally:
         vits.inference_noise_scale, vits.length_scale = saved
 
-
-@contextlib.contextmanager
-def adapter_disabled(model: Any) -> Iterator[None]:
-    """LoRA layers off for a block, then each back as it was. Unlike peft's
-    ``disable_adapter()``, nesting it inside another disabled block does not
-    switch the adapter back on at its end."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
-    states = [layer.disable_adapters for layer in layers]
-    for layer in layers:
-        layer.enable_adapters(False)
-    try:
-        yield
-    finally:
-        for layer, disabled in zip(layers, states):
-            layer.enable_adapters(not disabled)

@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.errors import DataError
+from lorakit.api import DataError
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ peft traps this regex avoids (FACTS):
 * a short suffix such as ``"0"`` would also match the weight-norm
   parametrization ``parametrizations.weight.0``: the regex names full paths,
   and peft matches a string target with ``re.fullmatch``.
+
+The first two are also refused by the core for any ``--lora.targets`` a user
+gives (``lorakit.lora.check_targets``), so they need no check here.
 """
-
-from __future__ import annotations
-
-from typing import Any
 
 DEFAULT_TARGETS = (
     r"(text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"
@@ -30,28 +29,3 @@ DEFAULT_TARGETS = (
 
 #: Measured alternative (ablation): text-encoder attention only.
 ATTENTION_ONLY = r"text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"
-
-
-def matched_modules(model: Any, targets: str) -> list[str]:
-    """Full names of the modules of ``model`` a regex target selects, as peft
-    selects them (``re.fullmatch`` on the name)."""
-    import re
-
-    return [name for name, _ in model.named_modules() if name and re.fullmatch(targets, name)]
-
-
-def unsafe_targets(model: Any, names: list[str]) -> list[str]:
-    """Those of ``names`` peft cannot adapt correctly, each with the reason."""
-    import torch
-
-    modules = dict(model.named_modules())
-    problems = []
-    for name in names:
-        module = modules[name]
-        if isinstance(module, torch.nn.ConvTranspose1d):
-            problems.append(f"{name}: ConvTranspose1d")
-        elif isinstance(module, torch.nn.Conv1d) and (module.dilation != (1,) or module.groups != 1):
-            problems.append(f"{name}: dilation {module.dilation[0]}, groups {module.groups}")
-        elif not isinstance(module, torch.nn.Conv1d):
-            problems.append(f"{name}: {type(module).__name__}, not a Conv1d")
-    return problems

@@ -17,12 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from lorakit.errors import ConfigError, DataError
-from lorakit.options import number
-from lorakit.task import Base, Task, TaskOptions
+from lorakit.api import (Base, CommandLineInputs, ConfigError, Data, DataError, MergedExport, OptimizerGroup,
+                         SeveralOptimizers, Task, TaskOptions, WritesSamples, number)
+from lorakit_voice.targets import DEFAULT_TARGETS
 
 #: Seeds the fresh discriminator a checkpoint without one starts from.
 DISCRIMINATOR_SEED = 1234
+#: The discriminator's own AdamW settings: coqui's VITS recipe (lr 2e-4,
+#: betas (0.8, 0.99)); the generator's LoRA takes the run's train.lr.
+#: Measured on the demo (`lorakit run voice-clone --speaker samples/voice/kauko
+#: --base demo`, 100 steps, one seed, 6 held-out clips): held-out speaker
+#: similarity 0.39 -> 0.720 (MCD 9.70, base-voice similarity 0.428, val_loss
+#: 0.893) vs 0.39 -> 0.716 (MCD 9.68, 0.445, 0.898) with the LoRA's lr 2e-3 and
+#: AdamW's default betas: about the same, slightly better, and coqui's settings.
+DISCRIMINATOR_LR = 2e-4
+DISCRIMINATOR_BETAS = (0.8, 0.99)
 PROBE_TEXT = "the quick brown fox jumps over the lazy dog."
 #: Sentences of the base's own voice (not the held-out ones, whose synthesis
 #: by the base would trivially score 1.0 against itself).
@@ -38,8 +47,9 @@ class VoiceOptions(TaskOptions):
 
     * ``slot``: the base's speaker slot the adapter speaks through: a slot
       name, or ``auto`` for the slot whose voice is closest to the target
-      (resemblyzer similarity). Ignored by single-speaker bases. (``--speaker``
-      is the speaker's folder of clips, ``data.path``.)
+      (resemblyzer similarity), chosen by ``prepare_base`` and saved as the
+      adapter's ``options.slot``. Ignored by single-speaker bases.
+      (``--speaker`` is the speaker's folder of clips, ``data.path``.)
     * ``min_total_seconds``: less usable speech than this is an error.
     * ``noise_scale``: the prior's noise when synthesising (0 = deterministic).
     * ``length_scale``: speaking speed (above 1 is slower).
@@ -64,26 +74,27 @@ class VoiceOptions(TaskOptions):
         self.seed = int(number("seed", self.seed, 0, 2**31 - 1))
 
 
-class VoiceCloneTask(Task):
-    """Voice cloning on coqui-tts VITS."""
+class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, MergedExport):
+    """Voice cloning on coqui-tts VITS.
+
+    The speaker slot the adapter speaks through is an option (``slot``):
+    ``prepare_base`` turns ``auto`` into the slot closest to the training
+    clips, and the core saves it with the adapter. The recommended settings
+    are the recipe ``recipes/voice-clone.yaml``.
+    """
 
     name = "voice-clone"
     description = "Voice cloning with coqui VITS: make a TTS model speak in a new voice from a folder of clips"
     options_class = VoiceOptions
     metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "rtf": "min"}
+    #: One regex over full module names (see ``targets.py``).
+    lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}
-    # Measured on the demo (40 clips of the sample speaker, 100 steps, ~70-200 s
-    # on 2 CPU cores): held-out speaker similarity 0.39 -> 0.73, MCD 14.5 -> 9.7 dB.
-    # The same run with LoRA on text-encoder attention only: 0.39 -> 0.38.
-    defaults = {
-        "train": {"lr": 2e-3, "batch_size": 8, "max_steps": 100, "eval_every": 50, "warmup_ratio": 0.05},
-        "lora": {"r": 8, "alpha": 16},
-    }
+    inputs_help = "--text SENTENCE (repeatable)"
 
     def __init__(self, options: TaskOptions | None = None):
         super().__init__(options)
-        self._slot: tuple[str, int] | None = None
-        self._summary: dict[str, Any] = {}
+        # A pure cache (criteria, speaker embeddings): never read as state of a run.
         self._cache: dict[Any, Any] = {}
 
     # -- the base model -------------------------------------------------------
@@ -96,44 +107,36 @@ class VoiceCloneTask(Task):
         return Base(model=loaded.model, processor=loaded.model.tokenizer, name=name,
                     extras={"folder": str(loaded.folder), "discriminator": loaded.discriminator})
 
-    def lora_targets(self, base: Base) -> str:
-        """One regex over full module names (see ``targets.py``)."""
-        from lorakit_voice.targets import DEFAULT_TARGETS
-
-        return DEFAULT_TARGETS
+    def prepare_base(self, base: Base, data: Data | None) -> list[str]:
+        """Choose the speaker slot: the named one, or (``auto``) the slot whose
+        voice is closest to the training clips; without data, ``auto`` is the
+        first slot. The name goes into ``options.slot``, which is saved with
+        the adapter, so predict and evaluate speak through the same slot."""
+        if data is not None and self.options.slot == "auto" and _slots(base):
+            self.options.slot = self._closest_slot(base, data.examples)
+        else:
+            named = self._named_slot(base)
+            if named is not None:
+                self.options.slot = named[0]
+        return list(self.modules_to_save)
 
     # -- data -----------------------------------------------------------------
 
-    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
-        """The speaker's clips, prepared at the model's rate and validated.
-        The first call also picks the speaker slot the adapter speaks through."""
+    def load_data(self, path: Path, base: Base, role: str = "data") -> Data:
+        """The speaker's clips, prepared at the model's rate and validated;
+        the summary holds clip counts, minutes, durations and rejected files."""
         from lorakit_voice.data import read_speaker
 
-        if base is None:
-            raise ConfigError("the voice-clone task needs the base model to read data (its rate and characters)")
         examples, summary = read_speaker(Path(path), base.model, self.options.min_total_seconds)
-        if role == "data":
-            self._summary = summary
-            if self._slot is None:
-                self._slot = self._choose_slot(base, examples)
-                if self._slot is not None:
-                    # Recorded with the adapter's options, so predict speaks through it too.
-                    self.options.slot = self._slot[0]
-        return examples
-
-    def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
-        """Clip counts, minutes, durations, rejected files and the speaker slot used."""
-        seconds = sum(e.seconds for e in examples)
-        slot = self._slot[0] if self._slot else None
-        return {**self._summary, "train_clips": len(examples), "train_minutes": round(seconds / 60, 2),
-                "speaker_slot": slot}
+        return Data(examples, summary)
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         """Tokens, waveforms and spectrograms as coqui's ``Vits.train_step`` reads them."""
         from lorakit_voice.batch import collate
 
         vits = base.model
-        speaker_ids = None if self._speaker_id(base) is None else [self._speaker_id(base)] * len(examples)
+        speaker = self._speaker_id(base)
+        speaker_ids = None if speaker is None else [speaker] * len(examples)
         tokens = [vits.tokenizer.text_to_ids(e.text) for e in examples]
         return collate(vits, tokens, [e.audio for e in examples], speaker_ids)
 
@@ -141,17 +144,14 @@ class VoiceCloneTask(Task):
 
     def prepare_training(self, base: Base, model: Any) -> None:
         """Attach the discriminator: the checkpoint's, or a fresh seeded one."""
-        import torch
         from TTS.tts.layers.vits.discriminator import VitsDiscriminator
 
-        from lorakit.progress import console
-        from lorakit_voice.synthesis import vits_of
+        from lorakit.api import console, inner_model, seeded
 
-        vits = vits_of(model)
+        vits = inner_model(model)
         if getattr(vits, "disc", None) is not None:
             return
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(DISCRIMINATOR_SEED)
+        with seeded(DISCRIMINATOR_SEED):
             disc = VitsDiscriminator(periods=vits.args.periods_multi_period_discriminator,
                                      use_spectral_norm=vits.args.use_spectral_norm_disriminator)
         weights = base.extras.get("discriminator")
@@ -163,21 +163,22 @@ class VoiceCloneTask(Task):
                           f"training starts a fresh one (seed {DISCRIMINATOR_SEED})")
         vits.disc = disc.to(next(vits.parameters()).device).train()
 
-    def optimizer_groups(self, base: Base, model: Any) -> dict[str, list[Any]]:
+    def optimizer_groups(self, base: Base, model: Any) -> dict[str, OptimizerGroup]:
         """The discriminator's weights, and the LoRA weights of the generator."""
-        from lorakit_voice.synthesis import vits_of
+        from lorakit.api import inner_model
 
-        disc = [p for p in vits_of(model).disc.parameters() if p.requires_grad]
+        disc = [p for p in inner_model(model).disc.parameters() if p.requires_grad]
         ids = {id(p) for p in disc}
         generator = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-        return {"discriminator": disc, "generator": generator}
+        return {"discriminator": OptimizerGroup(disc, lr=DISCRIMINATOR_LR, betas=DISCRIMINATOR_BETAS),
+                "generator": OptimizerGroup(generator)}
 
     def training_step(self, base: Base, model: Any, batch: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         """coqui's two GAN steps: index 0 runs the generator (cached) and scores
         the discriminator; index 1 scores the generator on the cached pass."""
-        from lorakit_voice.synthesis import vits_of
+        from lorakit.api import inner_model
 
-        vits = vits_of(model)
+        vits = inner_model(model)
         criteria = self._criteria(vits)
         _, losses = vits.train_step(batch, criteria[0], 0)
         yield "discriminator", losses["loss"]
@@ -188,10 +189,10 @@ class VoiceCloneTask(Task):
     def loss(self, base: Base, model: Any, batch: dict[str, Any]) -> Any:
         """The generator's loss without the adversarial terms (mel L1, KL,
         duration): what one optimizer over the LoRA weights alone would use."""
+        from lorakit.api import inner_model
         from lorakit_voice.losses import generator_losses
-        from lorakit_voice.synthesis import vits_of
 
-        vits = vits_of(model)
+        vits = inner_model(model)
         return generator_losses(vits, batch, self._criteria(vits)[1])["loss"]
 
     def validation_loss(self, base: Base, model: Any, batch: dict[str, Any]) -> Any:
@@ -199,12 +200,12 @@ class VoiceCloneTask(Task):
         reconstruction of it (a fixed random segment, so it is repeatable)."""
         import torch
 
+        from lorakit.api import device_and_dtype, inner_model, seeded
         from lorakit_voice.losses import reconstruct
-        from lorakit_voice.synthesis import vits_of
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            _, real, generated = reconstruct(vits_of(model), batch)
+        vits = inner_model(model)
+        with seeded(0, device_and_dtype(vits)[0]):
+            _, real, generated = reconstruct(vits, batch)
         return torch.nn.functional.l1_loss(generated, real)
 
     # -- evaluation and use ---------------------------------------------------
@@ -214,7 +215,7 @@ class VoiceCloneTask(Task):
         speaker's real held-out clips and with the base's own voice."""
         import numpy as np
 
-        from lorakit.metrics.speech import cosine, mel_cepstral_distortion, real_time_factor, speaker_embedding
+        from lorakit_voice.metrics import cosine, mel_cepstral_distortion, real_time_factor, speaker_embedding
 
         if not examples:
             return {}
@@ -237,7 +238,7 @@ class VoiceCloneTask(Task):
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """The first held-out transcripts spoken by ``model`` (wav + mel PNG),
         beside the real clips for comparison, and the texts in texts.txt."""
-        from lorakit.listening import write_mel_png, write_wav
+        from lorakit.api import write_mel_png, write_wav
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -271,10 +272,10 @@ class VoiceCloneTask(Task):
     def save_merged(self, base: Base, model: Any, path: Path) -> None:
         """A coqui checkpoint folder (``model.pth`` + ``config.json``) that coqui's
         own ``Synthesizer`` loads; the discriminator is left out."""
+        from lorakit.api import inner_model
         from lorakit_voice.base import save_checkpoint
-        from lorakit_voice.synthesis import vits_of
 
-        vits = vits_of(model)
+        vits = inner_model(model)
         if any("lora_" in name for name, _ in vits.named_parameters()):
             raise ConfigError("save_merged needs the merged model (no LoRA layers left); merge the adapter first")
         save_checkpoint(vits, Path(path))
@@ -287,24 +288,27 @@ class VoiceCloneTask(Task):
         return self._cache["criteria"]
 
     def _speaker_id(self, base: Base) -> int | None:
-        """The slot the adapter speaks through (None for single-speaker bases)."""
-        if self._slot is None:
-            self._slot = self._named_slot(base)
-        return self._slot[1] if self._slot else None
+        """The id of the slot ``options.slot`` names (None for single-speaker bases)."""
+        slots = _slots(base)
+        if not slots:
+            return None
+        if self.options.slot == "auto":
+            raise ConfigError("options.slot is still 'auto': prepare_base(base, data) chooses the speaker slot "
+                              "before the base is used; call it first, or pass --slot NAME")
+        return self._named_slot(base)[1]
 
     def _named_slot(self, base: Base) -> tuple[str, int] | None:
         """The slot ``options.slot`` names; for ``auto`` without data to
-        choose by, the first slot."""
-        manager = base.model.speaker_manager
-        if manager is None or not manager.name_to_id:
+        choose by, the first slot (None for single-speaker bases)."""
+        slots = _slots(base)
+        if not slots:
             return None
-        slots = manager.name_to_id
         if self.options.slot == "auto":
-            name = next(iter(slots))
-            from lorakit.progress import console
+            from lorakit.api import console
 
+            name = next(iter(slots))
             console.print(f"[yellow]speaker slot: 'auto' has no clips to choose by here; using {name!r} "
-                          "(pass --slot NAME: the speaker_slot recorded in the adapter's lorakit.json)[/yellow]")
+                          "(pass --slot NAME; an adapter records its slot as options.slot in lorakit.json)[/yellow]")
             return name, slots[name]
         if self.options.slot not in slots:
             known = ", ".join(list(slots)[:20]) + (" ..." if len(slots) > 20 else "")
@@ -312,31 +316,25 @@ class VoiceCloneTask(Task):
                               f"its speakers: {known}; or use auto")
         return self.options.slot, slots[self.options.slot]
 
-    def _choose_slot(self, base: Base, examples: Sequence[Any]) -> tuple[str, int] | None:
-        """The named slot, or (``auto``) the slot whose synthesised voice is
-        closest to the target's clips by resemblyzer similarity."""
-        from lorakit.metrics.speech import cosine, mean_embedding
-        from lorakit.progress import console
-        from lorakit_voice.synthesis import Voicing, adapter_disabled, synthesize
+    def _closest_slot(self, base: Base, examples: Sequence[Any]) -> str:
+        """The slot whose synthesised voice is closest to the target's clips
+        by resemblyzer similarity."""
+        from lorakit.api import console
+        from lorakit_voice.metrics import cosine, mean_embedding
+        from lorakit_voice.synthesis import Voicing, synthesize
 
-        manager = base.model.speaker_manager
-        if self.options.slot != "auto" or manager is None or not manager.name_to_id:
-            return self._named_slot(base)
         rate = examples[0].sample_rate
         target = mean_embedding([e.audio for e in examples[:SLOT_CLIPS]], rate)
         texts = [e.text for e in examples[:SLOT_SENTENCES]]
         scores = {}
-        # The base's own voices, even when an adapter is already in the model
-        # (``lorakit evaluate`` reads data after loading the adapter).
-        with adapter_disabled(base.model):
-            for name, slot in manager.name_to_id.items():
-                voicing = Voicing(slot, self.options.noise_scale, self.options.length_scale, self.options.seed)
-                audio = [synthesize(base.model, text, voicing) for text in texts]
-                scores[name] = cosine(mean_embedding(audio, rate), target)
+        for name, slot in _slots(base).items():
+            voicing = Voicing(slot, self.options.noise_scale, self.options.length_scale, self.options.seed)
+            audio = [synthesize(base.model, text, voicing) for text in texts]
+            scores[name] = cosine(mean_embedding(audio, rate), target)
         best = max(scores, key=scores.get)
         console.print(f"speaker slot: {best!r} is closest to the target voice (similarity {scores[best]:.3f}; "
                       + ", ".join(f"{n} {s:.3f}" for n, s in sorted(scores.items(), key=lambda i: -i[1])[:5]) + ")")
-        return best, manager.name_to_id[best]
+        return best
 
     def _voicing(self, base: Base) -> Any:
         from lorakit_voice.synthesis import Voicing
@@ -350,7 +348,7 @@ class VoiceCloneTask(Task):
 
     def _target_embedding(self, examples: Sequence[Any]) -> Any:
         """Mean d-vector of the real clips (cached per set of clips)."""
-        from lorakit.metrics.speech import mean_embedding
+        from lorakit_voice.metrics import mean_embedding
 
         key = ("target", tuple(e.clip for e in examples))
         if key not in self._cache:
@@ -359,8 +357,8 @@ class VoiceCloneTask(Task):
 
     def _base_voice(self, base: Base, model: Any) -> Any:
         """Mean d-vector of the base's own voice in the slot (adapter off)."""
-        from lorakit.metrics.speech import mean_embedding
-        from lorakit_voice.synthesis import adapter_disabled
+        from lorakit.api import adapter_disabled
+        from lorakit_voice.metrics import mean_embedding
 
         key = ("base-voice", self._speaker_id(base))
         if key not in self._cache:
@@ -368,3 +366,9 @@ class VoiceCloneTask(Task):
                 audio = [self._speak(base, model, text) for text in REFERENCE_TEXTS]
             self._cache[key] = mean_embedding(audio, int(base.model.config.audio.sample_rate))
         return self._cache[key]
+
+
+def _slots(base: Base) -> dict[str, int]:
+    """The base's speaker slots by name (empty for a single-speaker base)."""
+    manager = base.model.speaker_manager
+    return dict(manager.name_to_id) if manager is not None and manager.name_to_id else {}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lorakit.errors import BaseModelError, ConfigError
+from lorakit.api import BaseModelError, ConfigError
 from lorakit_music.task import MusicOptions, MusicStyleTask
 
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 from music_tracks import RATE, write_track
 
-from lorakit.errors import DataError
+from lorakit.api import DataError
 from lorakit_music.codes import CodeCache
 from lorakit_music.data import Windowing, read_tracks, window_starts
 

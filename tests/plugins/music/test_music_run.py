@@ -14,6 +14,7 @@ import soundfile
 import torch
 
 from lorakit import runs
+from lorakit.run_data import load_splits
 
 STEPS = 150
 
@@ -65,14 +66,17 @@ def test_manifest_records_tracks_windows_and_options(demo_run):
     manifest = json.loads((demo_run.adapter_dir / "lorakit.json").read_text())
     assert manifest["task"] == "music-style"
     assert manifest["data"]["tracks"] == 10 and manifest["data"]["windows"] == 20
-    assert manifest["data"]["train_tracks"] < 10  # held-out tracks are whole tracks
+    splits = manifest["data"]["splits"]
+    assert splits["train"] + splits["validation"] + splits["test"] == 20 and splits["test"] > 0
     assert manifest["options"]["window_seconds"] == 10.0
     assert "fc1" in json.dumps(manifest["targets"]) and "encoder_attn" in json.dumps(manifest["targets"])
 
 
 def test_reloaded_adapter_evaluates_exactly_as_trained(demo_run):
     task, base, model, _, _ = runs.open_adapter(demo_run.adapter_dir)
-    splits = runs.load_splits(task, base, runs.load_config("music-demo", []))
+    splits = load_splits(task, base, runs.load_config("music-demo", []))
+    # Held-out tracks are whole tracks: no window of a test track was trained on.
+    assert not {e.group for e in splits.test} & {e.group for e in splits.train}
     model.eval()
     with torch.inference_mode():
         scores = task.evaluate(base, model, splits.test)

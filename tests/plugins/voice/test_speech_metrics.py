@@ -2,8 +2,8 @@
 
 from voice_speakers import write_speaker
 
-from lorakit.data.audio import prepare_folder
-from lorakit.metrics.speech import cosine, mean_embedding, mel_cepstral_distortion, real_time_factor, speaker_embedding
+from lorakit.api import prepare_folder
+from lorakit_voice.metrics import cosine, mean_embedding, mel_cepstral_distortion, real_time_factor, speaker_embedding
 
 
 def test_similarity_and_mcd_tell_voices_apart(tmp_path):

@@ -1,29 +1,55 @@
 """LoRA targets: one regex over full names that picks the linear maps and the
 decoder's non-dilated convs, never a dilated conv, a ConvTranspose1d or a
-weight-norm parametrization (peft traps, FACTS)."""
+weight-norm parametrization (peft traps, FACTS); and a user's --lora.targets
+that selects a dilated conv or a ConvTranspose1d is refused by the core before
+anything trains."""
 
 import re
 
+import pytest
 import torch
+from voice_speakers import SAMPLES
 
-from lorakit_voice.targets import ATTENTION_ONLY, DEFAULT_TARGETS, matched_modules, unsafe_targets
+from lorakit import runs
+from lorakit.api import ConfigError
+from lorakit.lora import check_targets, targeted_modules
+from lorakit_voice.targets import ATTENTION_ONLY, DEFAULT_TARGETS
+from lorakit_voice.task import VoiceCloneTask
 
 
-def test_default_targets_are_safe_and_cover_each_part(demo_base):
-    names = matched_modules(demo_base.model, DEFAULT_TARGETS)
-    assert unsafe_targets(demo_base.model, names) == []
+def _names(model, targets):
+    return [name for name, _ in targeted_modules(model, targets)]
+
+
+def test_default_targets_pass_the_core_check_and_cover_each_part(demo_base):
+    assert VoiceCloneTask.lora_targets == DEFAULT_TARGETS
+    check_targets(demo_base.model, DEFAULT_TARGETS)  # raises on a dilated conv or a ConvTranspose1d
+    names = _names(demo_base.model, DEFAULT_TARGETS)
     assert not any("parametrizations" in n or ".ups." in n or "convs1" in n or "in_layers" in n for n in names)
     for part in ("text_encoder.encoder.attn_layers.0.conv_q", "posterior_encoder.enc.res_skip_layers.0",
                  "flow.flows.0.enc.cond_layer", "duration_predictor.conv_1", "waveform_decoder.resblocks.0.convs2.0",
                  "waveform_decoder.conv_pre"):
         assert part in names
-    assert set(matched_modules(demo_base.model, ATTENTION_ONLY)) < set(names)
+    assert set(_names(demo_base.model, ATTENTION_ONLY)) < set(names)
 
 
-def test_unsafe_targets_names_dilated_and_transposed_convs(demo_base):
-    bad = ["waveform_decoder.resblocks.0.convs1.1", "waveform_decoder.ups.0"]
-    problems = unsafe_targets(demo_base.model, bad)
-    assert problems[0].endswith("dilation 3, groups 1") and problems[1].endswith("ConvTranspose1d")
+def test_core_check_names_dilated_and_transposed_convs(demo_base):
+    bad = r"waveform_decoder\.(resblocks\.0\.convs1\.1|ups\.0)"
+    with pytest.raises(ConfigError) as error:
+        check_targets(demo_base.model, bad)
+    message = str(error.value)
+    assert "waveform_decoder.resblocks.0.convs1.1 (Conv1d with dilation 3, groups 1)" in message
+    assert "waveform_decoder.ups.0 (transposed convolution)" in message
+    assert "Leave them out of --lora.targets" in message
+
+
+def test_a_run_with_bad_lora_targets_is_refused_before_training(tmp_path):
+    out = tmp_path / "run"
+    config = runs.load_config("voice-clone", ["--speaker", str(SAMPLES / "kauko"), "--base", "demo", "--slot", "klatt",
+                                              "--lora.targets", "[convs1.1, ups.0]", "--output", str(out)])
+    with pytest.raises(ConfigError, match=r"selects layers LoRA cannot adapt: .*convs1\.1 \(Conv1d with dilation 3"):
+        runs.run(config, show_progress=False)
+    assert not (out / "checkpoints").exists()
 
 
 def test_peft_injects_the_regex_and_the_model_still_speaks(demo_base):
@@ -35,7 +61,7 @@ def test_peft_injects_the_regex_and_the_model_still_speaks(demo_base):
 
     model = get_peft_model(copy.deepcopy(demo_base.model), LoraConfig(r=4, target_modules=DEFAULT_TARGETS))
     wrapped = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
-    assert wrapped == set(matched_modules(demo_base.model, DEFAULT_TARGETS))
+    assert wrapped == set(_names(demo_base.model, DEFAULT_TARGETS))
     assert not any(re.search(r"parametrizations\.weight\.\d+$", n) for n in wrapped)
     audio = synthesize(model, "hello there.", Voicing(0, noise_scale=0.0))
     assert audio.ndim == 1 and len(audio) > 1000 and torch.isfinite(torch.as_tensor(audio)).all()

@@ -4,8 +4,7 @@ errors, and a deterministic fingerprint (no random discriminator at load)."""
 import pytest
 import torch
 
-from lorakit.adapters import fingerprint
-from lorakit.errors import BaseModelError
+from lorakit.api import BaseModelError, fingerprint
 from lorakit_voice.base import DEMO_BASE, load_vits, save_checkpoint
 from lorakit_voice.task import VoiceCloneTask
 

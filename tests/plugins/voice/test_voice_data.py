@@ -4,7 +4,7 @@ audio are refused with the file, the position and the fix."""
 import pytest
 from voice_speakers import write_speaker
 
-from lorakit.errors import DataError
+from lorakit.api import DataError
 from lorakit_voice.data import read_speaker, unspeakable
 from lorakit_voice.task import VoiceCloneTask, VoiceOptions
 
@@ -36,16 +36,33 @@ def test_too_little_audio_says_how_much_is_needed(tmp_path, demo_base):
 def test_examples_are_at_the_model_rate_with_their_text(tmp_path, demo_base):
     folder = write_speaker(tmp_path / "spk", ["The red box is here.", "We found the old map."])
     task = VoiceCloneTask(VoiceOptions(min_total_seconds=2, slot="klatt"))
-    examples = task.load_data(folder, demo_base)
-    assert [e.text for e in examples] == ["The red box is here.", "We found the old map."]
-    assert all(e.sample_rate == 16000 and e.audio.dtype == "float32" for e in examples)
-    assert task.summarize_data(examples)["speaker_slot"] == "klatt"
+    data = task.load_data(folder, demo_base)
+    assert [e.text for e in data.examples] == ["The red box is here.", "We found the old map."]
+    assert all(e.sample_rate == 16000 and e.audio.dtype == "float32" for e in data.examples)
+    assert data.summary["clips"] == 2 and data.summary["rejected"] == []
+    assert task.options.slot == "klatt"  # reading data changes no option
+
+
+def test_prepare_base_records_the_slot_in_the_options(tmp_path, demo_base):
+    """The slot is an option (saved with the adapter), not hidden task state:
+    a named slot is checked, and ``auto`` without data is the first slot."""
+    from lorakit.api import ConfigError
+
+    folder = write_speaker(tmp_path / "spk", ["The red box is here."])
+    task = VoiceCloneTask(VoiceOptions(min_total_seconds=1, slot="klatt"))
+    task.prepare_base(demo_base, task.load_data(folder, demo_base))
+    assert task.options.slot == "klatt" and task._speaker_id(demo_base) == 2
+    opened = VoiceCloneTask(VoiceOptions(slot="auto"))
+    opened.prepare_base(demo_base, None)
+    assert opened.options.slot == demo_base.model.speaker_manager.speaker_names[0]
+    with pytest.raises(ConfigError, match="'nobody' is not a speaker slot of this base; its speakers: low-male"):
+        VoiceCloneTask(VoiceOptions(slot="nobody")).prepare_base(demo_base, None)
 
 
 def test_collate_gives_what_coqui_train_step_reads(tmp_path, demo_base):
     folder = write_speaker(tmp_path / "spk", ["The red box is here.", "We found the old map."])
     task = VoiceCloneTask(VoiceOptions(min_total_seconds=2, slot="klatt"))
-    batch = task.collate(demo_base, task.load_data(folder, demo_base))
+    batch = task.collate(demo_base, task.load_data(folder, demo_base).examples)
     for key in ("tokens", "token_lens", "waveform", "spec", "spec_lens", "mel", "speaker_ids"):
         assert key in batch
     assert batch["speaker_ids"].tolist() == [2, 2]

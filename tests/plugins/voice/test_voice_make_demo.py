@@ -23,7 +23,7 @@ def test_committed_demo_base_is_small():
 
 
 def test_sample_speaker_is_an_unseen_voice_with_enough_audio():
-    from lorakit.data.audio import prepare_folder
+    from lorakit.api import prepare_folder
 
     folder = REPO / "samples" / "voice" / synthetic.SAMPLE_VOICE.name
     assert synthetic.SAMPLE_VOICE.name not in [voice.name for voice in synthetic.BASE_VOICES]

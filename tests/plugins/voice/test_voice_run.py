@@ -37,11 +37,12 @@ def test_adapter_moves_the_voice_to_the_speaker(voice_run):
     assert (voice_run.run_dir / "samples" / "adapter" / "01.wav").is_file()
     assert (voice_run.run_dir / "samples" / "base" / "01.png").is_file()
     manifest = json.loads((voice_run.adapter_dir / "lorakit.json").read_text())
-    assert manifest["data"]["speaker_slot"] in [voice.name for voice in synthetic.BASE_VOICES]
+    # prepare_base turned slot "auto" into the closest slot, saved with the options.
+    assert manifest["options"]["slot"] in [voice.name for voice in synthetic.BASE_VOICES]
 
 
 def _slot(run) -> dict:
-    return {"slot": json.loads((run.adapter_dir / "lorakit.json").read_text())["data"]["speaker_slot"]}
+    return {"slot": json.loads((run.adapter_dir / "lorakit.json").read_text())["options"]["slot"]}
 
 
 @pytest.mark.slow
@@ -84,8 +85,8 @@ def test_merged_coqui_checkpoint_loads_in_coqui_and_speaks_as_unmerged(voice_run
 @pytest.mark.slow
 def test_cli_predict_writes_a_wav_at_the_model_rate(voice_run, tmp_path):
     out = tmp_path / "hello.wav"
-    args = ["predict", "voice-clone", "--adapter", str(voice_run.run_dir), "--text", "Hello there.", "--out", str(out),
-            "--slot", _slot(voice_run)["slot"]]
+    # No --slot: the slot prepare_base chose is restored from the adapter's options.
+    args = ["predict", "voice-clone", "--adapter", str(voice_run.run_dir), "--text", "Hello there.", "--out", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     audio, rate = soundfile.read(out)

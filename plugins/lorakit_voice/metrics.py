@@ -1,0 +1,111 @@
+"""Speech metrics of the voice-clone task: speaker similarity, mel-cepstral
+distortion and real-time factor.
+
+* Speaker similarity is the cosine between resemblyzer d-vectors (a speaker
+  encoder whose weights ship inside the ``resemblyzer`` package, so it works
+  offline). On espeak-ng voices: the same voice on other sentences scores
+  0.81-0.92, another voice 0.52-0.71.
+* Mel-cepstral distortion (MCD, in dB) compares the spectral envelope of two
+  utterances frame by frame after aligning them with dynamic time warping, so
+  the two may differ in timing (synthesised vs recorded speech of one text).
+  It ignores c0 (loudness). Lower is better; values from different feature
+  settings are not comparable.
+* Real-time factor: compute seconds per second of audio produced (< 1 is
+  faster than real time).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Sequence
+
+#: resemblyzer's encoder works at 16 kHz.
+ENCODER_RATE = 16000
+MCD_COEFFICIENTS = 13
+_MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _voice_encoder() -> Any:
+    from resemblyzer import VoiceEncoder
+
+    return VoiceEncoder("cpu", verbose=False)
+
+
+def speaker_embedding(audio: Any, sample_rate: int) -> Any:
+    """The unit-length resemblyzer d-vector of one utterance (1-D float array)."""
+    import numpy as np
+    from resemblyzer import preprocess_wav
+
+    wav = preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=sample_rate)
+    if len(wav) < ENCODER_RATE // 4:
+        # resemblyzer trims silence with a VAD; a clip it finds (nearly) silent
+        # keeps its untrimmed samples rather than yielding no embedding.
+        wav = _resample(np.asarray(audio, dtype=np.float32), sample_rate, ENCODER_RATE)
+    embedding = _voice_encoder().embed_utterance(wav)
+    return embedding / max(float(np.linalg.norm(embedding)), 1e-12)
+
+
+def mean_embedding(clips: Sequence[Any], sample_rate: int) -> Any:
+    """The unit-length mean d-vector of several utterances of one speaker."""
+    import numpy as np
+
+    if not clips:
+        raise ValueError("mean_embedding needs at least one clip")
+    mean = np.mean([speaker_embedding(clip, sample_rate) for clip in clips], axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def cosine(a: Any, b: Any) -> float:
+    """Cosine similarity of two vectors."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def mel_cepstrum(audio: Any, sample_rate: int, n_mels: int = 40, coefficients: int = MCD_COEFFICIENTS) -> Any:
+    """Mel cepstra (frames x coefficients, c0 dropped): the cosine transform
+    of the natural-log mel *amplitude* spectrum, 25 ms windows every 10 ms,
+    scaled as a real cepstrum is (``c_n = 2/M sum_m log|X_m| cos(...)``, the
+    convention of SPTK-based MCD), so distortions land in the familiar range
+    of a few dB."""
+    import librosa
+    import numpy as np
+    import scipy.fft
+
+    n_fft = int(round(0.025 * sample_rate))
+    hop = int(round(0.010 * sample_rate))
+    mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sample_rate, n_fft=n_fft,
+                                         hop_length=hop, n_mels=n_mels, power=2.0, center=False)
+    log_amplitude = 0.5 * np.log(np.maximum(mel, 1e-10))
+    cepstra = scipy.fft.dct(log_amplitude, type=2, axis=0) / n_mels
+    return cepstra[1 : coefficients + 1].T
+
+
+def mel_cepstral_distortion(reference: Any, synthesized: Any, sample_rate: int) -> float:
+    """MCD in dB between two utterances, DTW-aligned on their mel cepstra."""
+    import librosa
+    import numpy as np
+
+    ref, syn = mel_cepstrum(reference, sample_rate), mel_cepstrum(synthesized, sample_rate)
+    if len(ref) == 0 or len(syn) == 0:
+        raise ValueError("mel_cepstral_distortion needs two utterances longer than one 25 ms frame")
+    _, path = librosa.sequence.dtw(X=ref.T, Y=syn.T, metric="euclidean")
+    distances = np.linalg.norm(ref[path[:, 0]] - syn[path[:, 1]], axis=1)
+    # Natural-log cepstra: the classic constant 10 / ln 10 * sqrt(2) applies.
+    return float(_MCD_SCALE * distances.mean())
+
+
+def real_time_factor(compute_seconds: float, audio_samples: int, sample_rate: int) -> float:
+    """Seconds of compute per second of audio produced."""
+    return compute_seconds / max(audio_samples / sample_rate, 1e-9)
+
+
+def _resample(audio: Any, source: int, target: int) -> Any:
+    if source == target:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, source, target).astype("float32")
