@@ -1,12 +1,12 @@
 """lorakit-textclass: LoRA for text classification, as a third-party lorakit plugin.
 
-It uses only lorakit's public API (``lorakit.Task``, ``lorakit.hookimpl``,
-``lorakit.errors``) and is found through the ``lorakit`` entry-point group.
+It imports only ``lorakit.api`` (the declared plugin API; its tests also use
+``lorakit.testing``) and is found through the ``lorakit`` entry-point group.
 """
 
 from pathlib import Path
 
-from lorakit import hookimpl
+from lorakit.api import hookimpl
 
 
 @hookimpl
@@ -19,5 +19,6 @@ def register_tasks(register):
 
 @hookimpl
 def register_recipes(register):
-    """The recipes shipped in this package (``lorakit recipes`` lists them)."""
+    """The recipes shipped in this package (``lorakit recipes`` lists them):
+    ``textclass`` (the task's recommended settings) and ``textclass-demo``."""
     register(Path(__file__).parent / "recipes")

@@ -11,8 +11,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.data.files import read_jsonl
-from lorakit.errors import DataError
+from lorakit.api import DataError, read_jsonl
 
 TEXT_COLUMNS = ("text", "review")
 LABEL_COLUMNS = ("label", "sentiment")
@@ -20,6 +19,8 @@ LABEL_COLUMNS = ("label", "sentiment")
 
 @dataclass(frozen=True)
 class TextExample:
+    """One review; ``label`` also makes lorakit's held-out split stratified by class."""
+
     text: str
     label: str
 

@@ -6,7 +6,7 @@
 Sentiment words of one domain never appear in the other, so the base, which
 learnt products, is near chance on movies until an adapter teaches it.
 
-    python -m lorakit_textclass.synthetic --out samples
+    python -m lorakit_textclass.synthetic      # rewrites lorakit_textclass/samples
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ DOMAINS = {
     },
 }
 LABELS = ("negative", "positive")
+#: The sample folders shipped in the package (the textclass-demo recipe's data).
+SAMPLES = Path(__file__).parent / "samples"
 
 
 def review(domain: str, rng: random.Random) -> dict[str, str]:
@@ -70,7 +72,7 @@ def write_folder(folder: Path, rows: list[dict[str, str]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Write the sample review folders.")
-    parser.add_argument("--out", type=Path, default=Path("samples"))
+    parser.add_argument("--out", type=Path, default=SAMPLES)
     args = parser.parse_args()
     write_folder(args.out / "movies", reviews("movies", 240, seed=1))
     write_folder(args.out / "products", reviews("products", 120, seed=2))

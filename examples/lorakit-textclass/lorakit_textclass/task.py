@@ -1,4 +1,8 @@
-"""The ``textclass`` task: LoRA for sequence classification (DistilBERT class)."""
+"""The ``textclass`` task: LoRA for sequence classification (DistilBERT class).
+
+Its recommended settings (learning rate, batch size, epochs) are data, in the
+recipe named after the task: ``recipes/textclass.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit import Base, Task, TaskOptions
-from lorakit.errors import BaseModelError
-from lorakit.options import whole_number
+from lorakit.api import Base, BaseModelError, CommandLineInputs, Data, Task, TaskOptions, to_device, whole_number
 
 DEMO_BASE = Path(__file__).parent / "demo_base"
 BATCH = 64
@@ -24,16 +26,17 @@ class TextClassOptions(TaskOptions):
         self.max_length = whole_number("max_length", self.max_length, 8, 4096)
 
 
-class TextClassTask(Task):
+class TextClassTask(Task, CommandLineInputs):
     name = "textclass"
     description = "Text classification (e.g. sentiment) with DistilBERT-class models"
     options_class = TextClassOptions
     metrics = {"accuracy": "max", "macro_f1": "max"}
     # DistilBERT's attention and feed-forward layers; the classification head
     # is new for every dataset, so it trains fully (as peft's SEQ_CLS does).
-    default_targets = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
-    default_modules_to_save = ("pre_classifier", "classifier")
-    defaults = {"train": {"lr": 3e-3, "batch_size": 16, "epochs": 20}}
+    lora_targets = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+    modules_to_save = ("pre_classifier", "classifier")
+    # `lorakit predict textclass` takes texts: positional or --text.
+    inputs_help = 'texts to classify, e.g. --text "what a gripping film"'
 
     def load_base(self, name: str) -> Base:
         import torch
@@ -50,17 +53,14 @@ class TextClassTask(Task):
                 "cached or reachable online") from None
         return Base(model=model, processor=tokenizer, name=name)
 
-    def load_data(self, path: Path, base: Base | None = None, role: str = "data") -> list[Any]:
+    def load_data(self, path: Path, base: Base, role: str = "data") -> Data:
         from lorakit_textclass.data import read_folder
 
-        labels = list(base.model.config.id2label.values()) if base is not None else None
-        return read_folder(Path(path), labels)
-
-    def summarize_data(self, examples: Sequence[Any]) -> dict[str, Any]:
+        examples = read_folder(Path(path), list(base.model.config.id2label.values()))
         counts: dict[str, int] = {}
         for example in examples:
             counts[example.label] = counts.get(example.label, 0) + 1
-        return {"examples": len(examples), "labels": counts}
+        return Data(examples, {"examples": len(examples), "labels": counts})
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:
         import torch
@@ -77,14 +77,13 @@ class TextClassTask(Task):
     def _logits(self, base: Base, model: Any, texts: Sequence[str]) -> Any:
         import torch
 
-        device = next(model.parameters()).device
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(texts), BATCH):
                 tokens = base.processor(list(texts[start:start + BATCH]), padding=True, truncation=True,
                                         max_length=self.options.max_length, return_tensors="pt")
-                logits = model(input_ids=tokens["input_ids"].to(device), attention_mask=tokens["attention_mask"].to(device)).logits
-                outputs.append(logits.float().cpu())
+                inputs = to_device({"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}, model)
+                outputs.append(model(**inputs).logits.float().cpu())
         return torch.cat(outputs)
 
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
@@ -111,6 +110,5 @@ class TextClassTask(Task):
 
         vocab = base.model.config.vocab_size
         ids = torch.arange(16).reshape(2, 8) * 7 % vocab
-        device = next(model.parameters()).device
         with torch.inference_mode():
-            return model(input_ids=ids.to(device)).logits.float().cpu()
+            return model(input_ids=to_device(ids, model)).logits.float().cpu()

@@ -1,7 +1,9 @@
-"""The example plugin's own tests, written as a plugin author would: the
-lorakit conformance kit, a learning test, and bad data."""
+"""The example plugin's own tests, written as a plugin author would: with
+``lorakit.api`` and ``lorakit.testing`` only, the ``lorakit`` command for
+whole runs, the conformance kit, a learning test, and bad data."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,37 +11,74 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorakit import runs
-from lorakit.errors import DataError
+from lorakit.api import DataError
 from lorakit.testing import check_task
 from lorakit_textclass.task import TextClassTask
 
-torch.set_num_threads(2)
-HERE = Path(__file__).resolve().parents[1]
-SAMPLES = HERE / "samples"
+torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS") or 2)))
+PACKAGE = Path(__file__).resolve().parents[1] / "lorakit_textclass"
+SAMPLES = PACKAGE / "samples"
+
+
+def lorakit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The ``lorakit`` command, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "lorakit", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
 
 
 def test_passes_the_lorakit_conformance_kit(tmp_path):
-    report = check_task(TextClassTask, data=SAMPLES / "movies", workdir=tmp_path, steps=4)
+    report = check_task(TextClassTask, data=SAMPLES / "movies", workdir=tmp_path,
+                        predict_args=["--text", "what a gripping film", "--text", "the plot was dull"])
     assert report.merge_difference < 1e-4
+    assert "command-line-inputs" in report.checks
+    assert [r["text"] for r in report.predictions] == ["what a gripping film", "the plot was dull"]
 
 
-def test_adapter_learns_movie_reviews_and_keeps_products(tmp_path):
-    recipe = HERE / "lorakit_textclass" / "recipes" / "textclass-demo.yaml"
-    config = runs.load_config(str(recipe), ["--data", str(SAMPLES / "movies"), "--retain", str(SAMPLES / "products"),
-                                            "--output", str(tmp_path / "run")])
-    report = runs.run(config, show_progress=False).report
+def test_demo_recipe_learns_movie_reviews_and_keeps_products(tmp_path):
+    """`lorakit run textclass-demo` from a folder other than the repo: the
+    recipe's data paths are relative to the recipe, inside the package."""
+    run = tmp_path / "run"
+    result = lorakit("run", "textclass-demo", "--output", str(run), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
     assert report["test"]["base"]["accuracy"] < 0.7
     assert report["test"]["adapter"]["accuracy"] >= 0.9
     assert report["retain"]["adapter"]["accuracy"] >= report["retain"]["base"]["accuracy"] - 0.05
+    manifest = json.loads((run / "adapter" / "lorakit.json").read_text())
+    assert manifest["data"]["labels"] == {"negative": 121, "positive": 119}  # the summary of load_data
+    config = (run / "config.yaml").read_text()
+    assert "lr: 0.003" in config and "epochs: 20" in config  # from textclass.yaml, the task's own recipe
+
+    result = lorakit("predict", "textclass", "--adapter", str(run), "--text", "what a gripping film",
+                     "--text", "the plot was dull", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["positive", "negative"]
 
 
 def test_the_task_is_found_through_its_entry_point():
-    out = subprocess.run([sys.executable, "-m", "lorakit", "plugins"], capture_output=True, text=True, check=True).stdout
+    out = lorakit("plugins").stdout
     line = next(line for line in out.splitlines() if line.startswith("textclass"))
     assert "tasks: textclass" in line and "register_recipes" in line
-    assert "textclass-demo" in subprocess.run([sys.executable, "-m", "lorakit", "recipes"], capture_output=True,
-                                              text=True, check=True).stdout
+    recipes = {line.split()[0] for line in lorakit("recipes").stdout.splitlines()}
+    assert {"textclass", "textclass-demo"} <= recipes
+
+
+def test_predict_without_inputs_says_what_to_give():
+    result = lorakit("predict", "textclass")
+    assert result.returncode != 0 and "--text" in result.stderr and "texts to classify" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def demo():
+    task = TextClassTask()
+    return task, task.load_base("demo")
+
+
+def test_examples_carry_labels_and_the_summary_counts_them(demo):
+    task, base = demo
+    data = task.load_data(SAMPLES / "movies", base)
+    assert len(data.examples) == 240 and all(e.label in ("positive", "negative") for e in data.examples)
+    assert data.summary == {"examples": 240, "labels": {"negative": 121, "positive": 119}}
 
 
 @pytest.mark.parametrize("content, message", [
@@ -47,16 +86,17 @@ def test_the_task_is_found_through_its_entry_point():
     ('{"text": "", "label": "positive"}\n', "empty text"),
     ('{"text": "x", "label": "positive"\n', "data.jsonl:1: not valid JSON"),
 ])
-def test_bad_data_is_named(tmp_path, content, message):
+def test_bad_data_is_named(tmp_path, demo, content, message):
+    task, base = demo
     (tmp_path / "data.jsonl").write_text(content)
-    task = TextClassTask()
     with pytest.raises(DataError, match=message):
-        task.load_data(tmp_path, task.load_base("demo"))
+        task.load_data(tmp_path, base)
 
 
-def test_csv_with_imdb_columns(tmp_path):
+def test_csv_with_imdb_columns(tmp_path, demo):
+    task, base = demo
     (tmp_path / "data.csv").write_text("review,sentiment\nwhat a gripping film,positive\nthe plot was dull,negative\n")
-    examples = TextClassTask().load_data(tmp_path)
+    examples = task.load_data(tmp_path, base).examples
     assert [(e.text, e.label) for e in examples] == [("what a gripping film", "positive"), ("the plot was dull", "negative")]
 
 
@@ -67,7 +107,16 @@ def test_make_demo_quick_builds_a_loadable_base(tmp_path):
     assert base.model.config.id2label == {0: "negative", 1: "positive"}
 
 
-def test_predict_labels_texts(tmp_path):
-    results = runs.predict("textclass", ["the kettle is sturdy", "the kettle is flimsy"])
+def test_the_base_judges_products(demo):
+    task, base = demo
+    base.model.eval()
+    results = task.predict(base, base.model, ["the kettle is sturdy", "the kettle is flimsy"])
     assert [r["label"] for r in results] == ["positive", "negative"]
     assert json.dumps(results)
+
+
+def test_synthetic_samples_are_reproducible(tmp_path):
+    subprocess.run([sys.executable, "-m", "lorakit_textclass.synthetic", "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    for domain in ("movies", "products"):
+        assert (tmp_path / domain / "data.jsonl").read_text() == (SAMPLES / domain / "data.jsonl").read_text()
