@@ -1,0 +1,69 @@
+"""`lorakit new-plugin NAME`: the skeleton installs (pip, editable, in a venv),
+is found through its entry point, trains from its own recipe, and passes its
+own conformance test as generated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from venvs import clean_env, make_venv, run
+
+
+def lorakit(*args, cwd):
+    """The checkout's `lorakit` command; returns the finished process."""
+    return subprocess.run([sys.executable, "-m", "lorakit", *map(str, args)], cwd=cwd, env=clean_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_path):
+    made = lorakit("new-plugin", "tiny-tags", "--out", tmp_path / "plugins", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    skeleton = tmp_path / "plugins" / "lorakit-tiny-tags"
+    package = skeleton / "lorakit_tiny_tags"
+    assert (package / "recipes" / "tiny-tags.yaml").read_text().startswith("# lorakit run tiny-tags\n")
+    for source in [*package.glob("*.py"), *skeleton.glob("tests/*.py")]:  # the plugin API only
+        core_imports = {line.split()[1] for line in source.read_text().splitlines()
+                        if line.startswith(("from lorakit", "import lorakit")) and not line.startswith(
+                            ("from lorakit_", "import lorakit_"))}
+        assert core_imports <= {"lorakit.api", "lorakit.testing"}, f"{source.name} imports {core_imports}"
+
+    python = make_venv(tmp_path / "venv")
+    run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", skeleton)
+    tasks = run(python, "-m", "lorakit", "tasks", cwd=tmp_path, LORAKIT_LOAD_PLUGINS="tiny-tags").stdout
+    assert tasks.startswith("tiny-tags") and "[tiny-tags]" in tasks, tasks
+
+    # The recipe named after the task runs by name, its data path resolved next to it.
+    run(python, "-m", "lorakit", "run", "tiny-tags", "--output", tmp_path / "run", "--quiet", cwd=tmp_path,
+        LORAKIT_LOAD_PLUGINS="tiny-tags")
+    test = json.loads((tmp_path / "run" / "report.json").read_text())["test"]
+    assert test["adapter"]["mse"] < 0.5 * test["base"]["mse"], test
+
+    tested = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=skeleton)
+    assert "2 passed" in tested.stdout, tested.stdout
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("Tiny_Tags", "kebab-case"),
+    ("tiny--tags", "kebab-case"),
+    ("9lives", "starting with a letter"),
+    ("lorakit-tags", "without the lorakit- prefix"),
+    ("caption", "already registered"),
+])
+def test_a_bad_name_is_refused_with_the_rule_and_nothing_is_written(tmp_path, name, rule):
+    refused = lorakit("new-plugin", name, "--out", tmp_path, cwd=tmp_path)
+    assert refused.returncode == 2 and rule in refused.stderr, refused.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_is_refused_and_left_as_it_was(tmp_path):
+    existing = tmp_path / "lorakit-tiny-tags"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    refused = lorakit("new-plugin", "tiny-tags", "--out", tmp_path, cwd=tmp_path)
+    assert refused.returncode == 1 and "already exists" in refused.stderr, refused.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["lorakit-tiny-tags"]  # no half-written temporary folder
+    assert [p.name for p in existing.iterdir()] == ["notes.txt"]
