@@ -38,7 +38,7 @@ def fresh_model(task, base_name: str, seed: int):
 
     base = task.load_base(base_name)
     set_seed(seed)
-    model = inject(base.model, LoraSettings(), task.lora_targets(base), task.default_modules_to_save)
+    model = inject(base.model, LoraSettings(), task.lora_targets, task.modules_to_save)
     return base, model
 
 
@@ -92,7 +92,7 @@ def main() -> None:
     task = get_host().task(args.task)()
     accelerator = make_accelerator("auto")
     base, _ = fresh_model(task, args.base, 0)
-    examples = task.load_data(Path(args.data), base)
+    examples = task.load_data(Path(args.data), base).examples
     # Shuffle once so both loops see the same mixed batches.
     import random
 
