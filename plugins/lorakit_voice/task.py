@@ -29,7 +29,8 @@ DISCRIMINATOR_SEED = 1234
 #: --base demo`, 100 steps, one seed, 6 held-out clips): held-out speaker
 #: similarity 0.39 -> 0.720 (MCD 9.70, base-voice similarity 0.428, val_loss
 #: 0.893) vs 0.39 -> 0.716 (MCD 9.68, 0.445, 0.898) with the LoRA's lr 2e-3 and
-#: AdamW's default betas: about the same, slightly better, and coqui's settings.
+#: AdamW's default betas, on one thread; on two threads 0.711 vs 0.724. The
+#: difference is noise either way, so the discriminator keeps coqui's settings.
 DISCRIMINATOR_LR = 2e-4
 DISCRIMINATOR_BETAS = (0.8, 0.99)
 PROBE_TEXT = "the quick brown fox jumps over the lazy dog."
