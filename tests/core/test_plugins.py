@@ -126,3 +126,22 @@ def test_using_host_swaps_the_process_host_for_a_block():
 def test_every_installed_plugin_loads_without_errors():
     errors = {info.name: info.error for info in PluginHost().errors()}
     assert not errors
+
+
+class _NeedsMissingLibrary:
+    class NeedyTask(Task):
+        name = "needy-task"
+
+    @lorakit.hookimpl
+    def register_tasks(self, register):
+        from lorakit.api import require_modules
+
+        require_modules({"json": "json", "lorakit_no_such_lib_xyz": "no-such-lib"}, "pip install 'lorakit-needy[all]'")
+        register(self.NeedyTask)
+
+
+def test_a_plugin_missing_its_extra_is_reported_with_the_install_command():
+    host = PluginHost(load_entry_points=False)
+    info = host.add_plugin(_NeedsMissingLibrary(), "needy")
+    assert info.error == "needs no-such-lib, which is not installed: pip install 'lorakit-needy[all]'"
+    assert "needy-task" not in host.tasks
