@@ -90,7 +90,7 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     aliases = task_class.aliases if issubclass(task_class, CommandLineInputs) else {}
     task_options = options_fields(task_class.options_class)
     for key, value in pairs:
-        set_value(values, aliases.get(key, key), value, task_options)
+        set_value(values, aliases.get(key, key), value, task_options, aliases=list(aliases))
     return build(RunConfig, values)
 
 
@@ -145,9 +145,10 @@ def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[str]) -> None:
-    """Put one flag into the raw config dict, resolving short names."""
-    path = resolve_key(key, task_options)
+def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[str], aliases: list[str] = ()) -> None:
+    """Put one flag into the raw config dict, resolving short names; ``aliases``
+    are the task's own flags, listed when a flag is unknown."""
+    path = resolve_key(key, task_options, aliases)
     node = values
     for part in path[:-1]:
         if not isinstance(node.get(part), dict):
@@ -156,7 +157,7 @@ def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[s
     node[path[-1]] = value
 
 
-def resolve_key(key: str, task_options: list[str]) -> list[str]:
+def resolve_key(key: str, task_options: list[str], aliases: list[str] = ()) -> list[str]:
     """Where a flag goes, e.g. ``epochs`` -> ``["train", "epochs"]``."""
     if "." in key:
         section, _, name = key.partition(".")
@@ -174,11 +175,11 @@ def resolve_key(key: str, task_options: list[str]) -> list[str]:
         return ["options", key]
     if len(owners) > 1:
         raise ConfigError(f"--{key} is ambiguous: write one of {', '.join(f'--{s}.{key}' for s in owners)}")
-    raise ConfigError(f"unknown option --{key}; valid options: {', '.join(valid_flags(task_options))}")
+    raise ConfigError(f"unknown option --{key}; valid options: {', '.join(valid_flags(task_options, aliases))}")
 
 
-def valid_flags(task_options: list[str]) -> list[str]:
-    flags = [f"--{k}" for k in TOP_LEVEL] + ["--data"]
+def valid_flags(task_options: list[str], aliases: list[str] = ()) -> list[str]:
+    flags = [f"--{k}" for k in TOP_LEVEL] + ["--data"] + [f"--{a}" for a in aliases]
     for section, cls in SECTIONS.items():
         flags += [f"--{section}.{f.name}" for f in dataclasses.fields(cls)]
     flags += [f"--{name}" for name in task_options]

@@ -145,3 +145,11 @@ def test_listed_recipes_name_their_task_and_command(toy_host, tmp_path, monkeypa
     listed = {r.name: r for r in list_recipes()}
     assert listed["mine"].path.resolve() == recipe.resolve()
     assert listed["mine"].task == "toy" and listed["mine"].command == "lorakit run mine"
+
+
+def test_an_unknown_flag_lists_the_task_s_own_flags_too(toy_host):
+    with pytest.raises(ConfigError) as error:
+        runs.load_config("toy", ["--colour", "red"])
+    message = str(error.value)
+    assert message.startswith("unknown option --colour; valid options:")
+    assert "--points" in message and "--train.lr" in message
