@@ -32,10 +32,12 @@ class OptimizerGroup:
 class SeveralOptimizers:
     """Training with several optimizers, e.g. a GAN's discriminator and generator.
 
-    The model handle is the one ``loss`` gets: possibly wrapped for several
-    processes, so run forwards through ``model(...)`` or through a module
-    reached with ``lorakit.api.unwrap`` that the wrapper synchronises (every
-    process must run the same steps in the same order). Parameters made
+    ``model`` is the ``PeftModel`` on the run's device, never wrapped in
+    DistributedDataParallel (whose one-backward gradient sync cannot follow
+    several backward passes per batch): reach any submodule through it. Under
+    several processes each process trains on its shard and the core averages
+    a group's gradients across processes before that group steps, so every
+    process must yield the same groups in the same order. Parameters made
     trainable in ``prepare_training`` are checkpointed for resume but are not
     part of the adapter.
     """

@@ -20,10 +20,11 @@ merged export) are mixins in ``lorakit.capabilities``.
 
 What ``model`` is, per method:
 
-* ``loss`` / ``validation_loss`` (and ``training_step``): the model as the
-  trainer runs it, possibly wrapped by accelerate for several processes.
-  Call it (``model(**batch)``) so gradients are synchronised; reach its
-  attributes through ``lorakit.api.unwrap(model)``.
+* ``loss`` / ``validation_loss``: the model as the trainer runs it, wrapped
+  by accelerate (DistributedDataParallel) under several processes. Call it
+  (``model(**batch)``) so gradients are synchronised; reach its attributes
+  through ``lorakit.api.unwrap(model)``. (``training_step`` of a task with
+  several optimizers gets the unwrapped model: see ``capabilities``.)
 * ``evaluate``, ``probe`` (and ``write_samples``): the ``PeftModel`` in eval
   mode on the run's device, under ``torch.inference_mode``; the core runs the
   base by disabling the adapter. Only the main process calls them.

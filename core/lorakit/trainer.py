@@ -77,7 +77,13 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.show_progress = show_progress and accelerator.is_main_process
         self.metric, self.mode = self._watched_metric()
-        self.model = accelerator.prepare(model)
+        # DistributedDataParallel syncs gradients of one forward and one
+        # backward; a task with several optimizers runs several backward
+        # passes into parts of the model per batch (and may call submodules
+        # directly), which DDP cannot follow. Such tasks train unwrapped, and
+        # each group's gradients are averaged across processes before it steps.
+        self.average_by_hand = isinstance(task, SeveralOptimizers) and accelerator.num_processes > 1
+        self.model = model.to(accelerator.device) if self.average_by_hand else accelerator.prepare(model)
         self.groups = self._groups()
         self.group_params = {name: group.params for name, group in self.groups.items()}
         if not self.group_params:
@@ -263,10 +269,24 @@ class Trainer:
         else:
             yield "main", self.task.loss(self.base, self.model, batch)
 
+    def _average_gradients(self, params: list[Any]) -> None:
+        """Every process's gradients of ``params`` replaced by their mean over
+        processes (one flat all-reduce); a parameter without a gradient on a
+        process counts as zero there, so every process sends the same shapes."""
+        import torch
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        mean = self.accelerator.reduce(_flatten_dense_tensors(grads), reduction="mean")
+        for p, grad in zip(params, _unflatten_dense_tensors(mean, grads)):
+            p.grad = grad.clone()
+
     def _optimizer_step(self, group: str, state: dict) -> None:
         import torch
 
         self._in_optimizer_step = True
+        if self.average_by_hand:
+            self._average_gradients(self.group_params[group])
         if self.settings.max_grad_norm is not None:
             norm = self.accelerator.clip_grad_norm_(self.group_params[group], self.settings.max_grad_norm)
             if not torch.isfinite(torch.as_tensor(norm)).all():
