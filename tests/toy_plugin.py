@@ -16,6 +16,7 @@ It is written against ``lorakit.api`` only, as a plugin would be.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -100,6 +101,10 @@ def write_toy_data(folder: Path, n: int = 240, seed: int = 0, outputs: int = 1) 
     return folder
 
 
+#: Evaluations in this process (for ``rank_skew``).
+EVALUATIONS = [0]
+
+
 @dataclass
 class ToyOptions(TaskOptions):
     #: Make the loss NaN from this loss call on (to test the non-finite guard).
@@ -110,6 +115,10 @@ class ToyOptions(TaskOptions):
     outputs: int = 1
     #: Round predictions to two decimals (a switch, to test `lorakit predict` flag parsing).
     rounded: bool = False
+    #: Add this x the process's rank x the number of evaluations so far to the
+    #: metric: ranks whose validations disagree (to test that every process
+    #: follows the main process's decisions).
+    rank_skew: float = 0.0
 
     def __post_init__(self):
         if self.nan_at_call is not None and self.nan_at_call < 1:
@@ -187,7 +196,9 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
 
     def evaluate(self, base: Base, model, examples) -> dict[str, float]:
         batch = to_device(self.collate(base, examples), model)
-        return {"mse": float(torch.nn.functional.mse_loss(model(batch["x"]), batch["y"]))}
+        EVALUATIONS[0] += 1
+        skew = self.options.rank_skew * int(os.environ.get("RANK", "0")) * EVALUATIONS[0]
+        return {"mse": float(torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])) + skew}
 
     def predict(self, base: Base, model, inputs):
         x = to_device(torch.tensor([[float(v) for v in text.split(",")] for text in inputs]), model)

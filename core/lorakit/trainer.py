@@ -320,7 +320,7 @@ class Trainer:
 
     def _validate(self, state: dict, progress: Any) -> bool:
         """Validation metrics; keeps the best weights; True to stop early."""
-        metrics = self.validate()
+        metrics = self._shared_validation()
         value = metrics[self.metric]
         state["history"].append({"step": state["step"], **metrics})
         self.log.write("validation", state["step"], **metrics)
@@ -339,10 +339,23 @@ class Trainer:
         state = trainable_state(self.unwrapped)
         return state if self.best_keys is None else {k: v for k, v in state.items() if k in self.best_keys}
 
-    def validate(self) -> dict[str, float]:
+    def _shared_validation(self) -> dict[str, float]:
+        """``validate`` on the main process, its metrics shared with every
+        process, so that all take the same best / early-stop decisions (ranks
+        deciding on their own can disagree and wait for each other forever)."""
+        if self.accelerator.num_processes == 1:
+            return self.validate()
+        from accelerate.utils import broadcast_object_list
+
+        # The unwrapped model: DDP's forward would wait for the other processes.
+        metrics = [self.validate(self.unwrapped) if self.accelerator.is_main_process else None]
+        return broadcast_object_list(metrics)[0]
+
+    def validate(self, model: Any = None) -> dict[str, float]:
         """Validation loss, plus the watched task metric when it is not the loss."""
         import torch
 
+        model = self.model if model is None else model
         self.model.eval()
         total, count = 0.0, 0
         size = self.settings.batch_size
@@ -351,7 +364,7 @@ class Trainer:
                 chunk = self.val_examples[start : start + size]
                 batch = _to_device(self.task.collate(self.base, chunk), self.accelerator.device)
                 with self.accelerator.autocast():
-                    loss = self.task.validation_loss(self.base, self.model, batch)
+                    loss = self.task.validation_loss(self.base, model, batch)
                 total += float(loss) * len(chunk)
                 count += len(chunk)
         metrics = {"val_loss": total / max(1, count)}
