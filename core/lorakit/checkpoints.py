@@ -51,8 +51,11 @@ def _as_tuples(value: Any) -> Any:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, state: dict[str, Any]) -> None:
-    """Everything needed to continue training exactly, in one atomic folder."""
+def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, state: dict[str, Any],
+                    rng_by_rank: list[dict[str, Any]] | None = None) -> None:
+    """Everything needed to continue training exactly, in one atomic folder.
+    ``rng_by_rank`` holds every process's generators (index = rank); by
+    default this process's alone."""
     import torch
     from safetensors.torch import save_file
 
@@ -62,15 +65,16 @@ def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
             {
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-                "rng": capture_rng(),
+                "rng": rng_by_rank if rng_by_rank is not None else [capture_rng()],
             },
             tmp / OPTIMIZERS,
         )
         (tmp / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
-def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict) -> dict[str, Any]:
-    """Restore a checkpoint written by ``save_checkpoint``; returns its loop state."""
+def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, rank: int = 0) -> dict[str, Any]:
+    """Restore a checkpoint written by ``save_checkpoint``, with the random
+    generators process ``rank`` had; returns its loop state."""
     import torch
 
     path = Path(path)
@@ -82,7 +86,11 @@ def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict) 
         optimizer.load_state_dict(saved["optimizers"][name])
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(saved["schedulers"][name])
-    restore_rng(saved["rng"])
+    rngs = saved["rng"] if isinstance(saved["rng"], list) else [saved["rng"]]  # one dict: a single-process run
+    if rank >= len(rngs):
+        raise TrainingError(f"the checkpoint in {path} was written by {len(rngs)} process(es); resume it with as many "
+                            "processes, or start a new run")
+    restore_rng(rngs[rank])
     return json.loads((path / STATE).read_text(encoding="utf-8"))
 
 

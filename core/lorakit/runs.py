@@ -87,6 +87,10 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     if isinstance(task, SeveralOptimizers):
         task.prepare_training(base, model)
     accelerator = make_accelerator(config.train.precision)
+    if accelerator.num_processes > 1:
+        # The same LoRA init everywhere (seeded above), then each process its
+        # own dropout and noise; one process keeps the single-seed stream.
+        set_seed(config.train.seed, device_specific=True)
     if accelerator.is_main_process:
         retain = (f"; retain: {len(splits.replay_pool)} replayed, {len(splits.retain_test)} held out"
                   if splits.retain_test or splits.replay_pool else "")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lorakit.capabilities import OptimizerGroup, SeveralOptimizers
-from lorakit.checkpoints import load_checkpoint, read_weights, save_checkpoint, save_weights
+from lorakit.checkpoints import capture_rng, load_checkpoint, read_weights, save_checkpoint, save_weights
 from lorakit.config import TrainSettings
 from lorakit.errors import ConfigError, TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
@@ -197,7 +197,8 @@ class Trainer:
         many optimizer steps with a checkpoint, as an interruption would."""
         state = {"step": 0, "epoch": 0, "batch": 0, "best": None, "best_step": None, "bad_evals": 0, "history": []}
         if resume:
-            state.update(load_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers))
+            state.update(load_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers,
+                                         rank=self.accelerator.process_index))
             if state["best_step"] is not None:
                 self.best_state = read_weights(self._ckpt("best"))
         result = TrainResult(total_steps=self.total_steps)
@@ -383,8 +384,14 @@ class Trainer:
         return self.run_dir / "checkpoints" / name
 
     def _save_last(self, state: dict) -> None:
+        # Every process draws its own dropout: keep each one's generators.
+        rngs = [capture_rng()]
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rngs = gather_object(rngs)
         if self.accelerator.is_main_process:
-            save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state)
+            save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state, rngs)
         self.accelerator.wait_for_everyone()
 
     def _non_finite(self, state: dict, what: str) -> TrainingError:

@@ -32,7 +32,7 @@ def test_two_cpu_processes_train_one_adapter(task, toy_data, tmp_path):
     assert "2 processes" in result.stderr
     # 180 training examples = 12 batches of 16, 6 per rank per epoch.
     assert result.stdout.count("rank done: steps=36 total=36") == 2
-    digests = re.findall(r"rank weights: (\w+)", result.stdout)
+    digests = re.findall(r"rank weights: ([0-9a-f]{16})", result.stdout)
     assert len(digests) == 2 and digests[0] == digests[1], result.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["test"]["adapter"]["mse"] < 0.3 * report["test"]["base"]["mse"]
@@ -47,3 +47,19 @@ def test_every_process_follows_the_main_process_s_validation(toy_data, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     steps = re.findall(r"rank done: steps=(\d+)", result.stdout)
     assert len(steps) == 2 and steps[0] == steps[1], result.stdout
+
+
+@pytest.mark.slow
+def test_two_processes_resume_exactly_with_each_rank_s_own_dropout(toy_data, tmp_path):
+    """With dropout each process draws its own masks; a run stopped and resumed
+    under two processes ends with the weights of an uninterrupted one (each
+    rank gets its own generators back, not rank 0's)."""
+    dropout = ("--lora.dropout", "0.3")
+    whole = _two_processes("toy", toy_data, tmp_path / "whole", *dropout)
+    first = _two_processes("toy", toy_data, tmp_path / "resumed", *dropout, "--stop_after", "15")
+    second = _two_processes("toy", toy_data, tmp_path / "resumed", *dropout, "--resume")
+    for result in (whole, first, second):
+        assert result.returncode == 0, result.stderr[-3000:]
+    whole_digests = re.findall(r"rank weights: ([0-9a-f]{16})", whole.stdout)
+    resumed_digests = re.findall(r"rank weights: ([0-9a-f]{16})", second.stdout)
+    assert len(set(whole_digests)) == 1 and resumed_digests == whole_digests, (whole.stdout, second.stdout)
