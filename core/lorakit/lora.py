@@ -32,10 +32,25 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
         return get_peft_model(model, config)
     except ValueError as exc:
         # peft says "Target modules ... not found in the base model".
+        reason = str(exc).strip().rstrip(".")
         raise ConfigError(
-            f"LoRA targets {targets!r} do not fit this base: {exc}. "
-            "Name module suffixes (e.g. [query, value]) or one regex matching whole module names with --lora.targets"
+            f"LoRA targets {targets!r} do not fit this base: {reason}. Its layers LoRA can adapt end in: "
+            f"{', '.join(adaptable_suffixes(model)) or 'none'}. Name such suffixes (a list) or one regex matching "
+            "whole module names with --lora.targets"
         ) from None
+
+
+def adaptable_suffixes(model: Any, limit: int = 20) -> list[str]:
+    """The last name parts of the layers peft can put LoRA on (Linear, Conv1d,
+    Conv2d, Embedding), most common first: what ``--lora.targets`` may name."""
+    from collections import Counter
+
+    import torch
+
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Embedding)
+    counts = Counter(name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if name and isinstance(module, kinds) and not name.rsplit(".", 1)[-1].isdigit())
+    return [suffix for suffix, _ in counts.most_common(limit)]
 
 
 def targeted_modules(model: Any, targets: Sequence[str] | str) -> list[tuple[str, Any]]:

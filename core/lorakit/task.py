@@ -89,9 +89,9 @@ class TaskOptions:
 
     Fields are set from the ``options:`` section of a recipe or from command
     line flags (``--trigger sks`` or ``--options.trigger sks``). Validate them
-    in ``__post_init__`` and raise ``ConfigError`` naming the field. The first
-    line of a field's ``#:`` comment (or its ``metadata["help"]``) is its help
-    in ``lorakit run TASK --help``.
+    in ``__post_init__`` and raise ``ConfigError`` naming the field. Give
+    every field a default (``field(default_factory=list)`` for a list) and a
+    ``#:`` comment saying what it does.
     """
 
 

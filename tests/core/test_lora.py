@@ -58,3 +58,19 @@ def test_a_run_refuses_a_dilated_target_before_training(toy_host, toy_data, tmp_
     finally:
         del toy_host.tasks["toy-dilated"]
     assert not (tmp_path / "r").exists()
+
+
+def test_targets_that_select_nothing_name_the_suffixes_the_base_has():
+    from lorakit.config import LoraSettings
+    from lorakit.lora import inject
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q_proj, self.v_proj, self.norm = nn.Linear(4, 4), nn.Linear(4, 4), nn.LayerNorm(4)
+
+    model = nn.Sequential(Block(), Block())
+    with pytest.raises(ConfigError) as info:
+        inject(model, LoraSettings(), ["query", "value"], [])
+    message = str(info.value)
+    assert "end in: q_proj, v_proj." in message and ".." not in message
