@@ -13,10 +13,25 @@ def mixed_precision(precision: str) -> str:
 
     cuda = torch.cuda.is_available()
     if precision == "auto":
-        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+        return "bf16" if cuda and native_bf16() else "no"
     if precision == "fp16" and not cuda:
         raise ConfigError("train.precision = 'fp16' needs a CUDA GPU; use auto, no or bf16 on a CPU")
     return precision
+
+
+def native_bf16() -> bool:
+    """bf16 in hardware (Ampere and later); T4 / V100 only emulate it, slowly,
+    though ``torch.cuda.is_bf16_supported()`` says yes."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def inference_device() -> Any:
+    """Where predict, evaluate and export run a model: the GPU when there is one."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_accelerator(precision: str = "auto") -> Any:

@@ -24,6 +24,7 @@ from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, 
 from lorakit.atomic import atomic_dir, atomic_write_text
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
 from lorakit.config import RunConfig, build
+from lorakit.device import inference_device
 from lorakit.errors import AdapterError, ConfigError, OutputError
 from lorakit.evaluation import evaluate_pair, write_samples
 from lorakit.fingerprints import fingerprint
@@ -115,7 +116,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         raise
     if result.interrupted or not accelerator.is_main_process:
         return RunOutcome(run_dir, None, result, {})
-    model = trainer.unwrapped
+    model = trainer.trained_model()
     report = evaluate_pair(task, base, model, splits) if evaluate else {}
     if evaluate:
         write_samples(task, base, model, splits.test, run_dir / "samples")
@@ -148,7 +149,7 @@ def open_adapter(adapter: str | Path, base_name: str | None = None, ignore_base_
         check_base(manifest, fingerprint(base.model), adapter_dir, task.name)
     task.prepare_base(base, None)
     model = load_adapter(base.model, adapter_dir)
-    model.eval()
+    model.eval().to(inference_device())
     return task, base, model, manifest, adapter_dir
 
 
@@ -193,7 +194,7 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
         task = probe
         base = load_base(task, base_name or "demo")
         task.prepare_base(base, None)
-        model = base.model
+        model = base.model.to(inference_device())
     model.eval()
     with torch.inference_mode():
         return task.predict(base, model, inputs)
@@ -222,6 +223,7 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
     if not difference <= tolerance * scale:
         raise AdapterError(f"merging {adapter_dir} changes the model's outputs by {difference:.3g} "
                            f"(tolerance {tolerance * scale:.3g}); the merged model was not written")
+    merged = merged.to("cpu")  # written from the CPU, whatever device it was checked on
     with atomic_dir(out) as tmp:
         if isinstance(task, MergedExport):
             task.save_merged(base, merged, tmp)

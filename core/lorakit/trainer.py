@@ -104,6 +104,12 @@ class Trainer:
     def unwrapped(self) -> Any:
         return self.accelerator.unwrap_model(self.model)
 
+    def trained_model(self) -> Any:
+        """The PeftModel after training, without the mixed-precision forward
+        accelerate wrapped it in: evaluated after the run like `lorakit
+        evaluate` does (full precision), so report.json and a later evaluate agree."""
+        return self.accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)
+
     # -- setup ----------------------------------------------------------------
 
     def _watched_metric(self) -> tuple[str, str]:

@@ -130,3 +130,15 @@ def test_ctrl_c_saves_the_last_completed_step_and_resume_finishes(toy_host, toy_
     assert state["step"] == 7
     resumed = runs.run(_config(toy_data, tmp_path / "c", *flags, "--interrupt_at_call", "8"), resume=True, show_progress=False)
     assert resumed.train.steps == resumed.train.total_steps == 24
+
+
+def test_report_of_a_bf16_run_agrees_with_a_later_evaluate(toy_host, toy_data, tmp_path):
+    """Training under bf16 autocast must not leave the autocast forward on the
+    model the run evaluates: report.json and `lorakit evaluate` (full
+    precision) give the same metric."""
+    config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "run"),
+                                      "--train.precision", "bf16", "--epochs", "2"])
+    outcome = runs.run(config, show_progress=False)
+    later = runs.evaluate_run(outcome.run_dir)
+    assert outcome.report["test"]["adapter"]["mse"] == pytest.approx(later["test"]["adapter"]["mse"], rel=1e-6)
+    assert outcome.report["test"]["base"]["mse"] == pytest.approx(later["test"]["base"]["mse"], rel=1e-6)
