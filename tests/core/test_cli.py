@@ -131,8 +131,8 @@ def test_error_messages_keep_square_brackets(runner, toy_host, toy_data, tmp_pat
     assert result.exit_code != 0
     assert "labels [a, b] and [bold]nothing else[/bold]" in result.output
 
-    # The core's own messages too: the example in the LoRA targets hint.
+    # The core's own messages too: the targets as given, in a list.
     result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(tmp_path / "r"),
                                  "--lora.targets", "[nowhere]"])
     assert result.exit_code != 0
-    assert "(e.g. [query, value])" in result.output and "['nowhere']" in result.output
+    assert "LoRA targets ['nowhere'] do not fit this base" in result.output and "end in: encoder, head." in result.output

@@ -136,9 +136,15 @@ def test_report_of_a_bf16_run_agrees_with_a_later_evaluate(toy_host, toy_data, t
     """Training under bf16 autocast must not leave the autocast forward on the
     model the run evaluates: report.json and `lorakit evaluate` (full
     precision) give the same metric."""
+    from accelerate.state import AcceleratorState
+
     config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "run"),
                                       "--train.precision", "bf16", "--epochs", "2"])
-    outcome = runs.run(config, show_progress=False)
+    AcceleratorState._reset_state(True)  # one process, one precision: a test process runs many
+    try:
+        outcome = runs.run(config, show_progress=False)
+    finally:
+        AcceleratorState._reset_state(True)
     later = runs.evaluate_run(outcome.run_dir)
     assert outcome.report["test"]["adapter"]["mse"] == pytest.approx(later["test"]["adapter"]["mse"], rel=1e-6)
     assert outcome.report["test"]["base"]["mse"] == pytest.approx(later["test"]["base"]["mse"], rel=1e-6)
