@@ -92,7 +92,15 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     if sharded and job.out.exists() and not job.resume:
         raise DataError(f"{job.out} already exists; pass --resume or choose another --out")
     records = RecordFile(out, resume=job.resume, kind="csv" if job.format == "csv" else "jsonl")
-    already = set(records.done) | (_done_in(job.out, job.format) if sharded and job.out.exists() else set())
+    if sharded:
+        # Every process must split the same list: what any shard (or the
+        # merged file) holds is done. Torn tails are cut before anyone reads,
+        # and nobody appends before everyone has read.
+        state.wait_for_everyone()
+        already = _done_everywhere(job.out, job.format, state.num_processes)
+        state.wait_for_everyone()
+    else:
+        already = set(records.done)
     todo = [image for image in images if image not in already][state.process_index :: state.num_processes]
     errors = RecordFile(errors_path(out), resume=True)
     summary = CaptionSummary(skipped=len([i for i in images if i in already]), out=job.out, errors=errors_path(job.out),
@@ -144,6 +152,15 @@ def _done_in(path: Path, fmt: str) -> set[str]:
     records = RecordFile(path, resume=True, kind="csv" if fmt == "csv" else "jsonl")
     records.close()
     return records.done
+
+
+def _done_everywhere(out: Path, fmt: str, world: int) -> set[str]:
+    """Images recorded in the merged output or in any process's shard."""
+    done: set[str] = set()
+    for path in (out, *(shard_path(out, rank, world) for rank in range(world))):
+        if path.exists():
+            done |= _done_in(path, fmt)
+    return done
 
 
 def merge_shards(out: Path, fmt: str, world: int) -> None:

@@ -144,17 +144,42 @@ def test_adapter_weights_add_up(folder, adapter, tmp_path):
     assert [a["weight"] for a in _records(tmp_path / "halves.jsonl")[0]["adapters"]] == [0.5, 0.5]
 
 
-@pytest.mark.slow
-def test_two_processes_shard_and_merge(folder, tmp_path):
-    out = tmp_path / "sharded.jsonl"
+def _two_processes(folder: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     command = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "lorakit", "caption", str(folder),
-               "--out", str(out), "--workers", "0", "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+               "--out", str(out), "--workers", "0", "--quiet", *flags]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_two_processes_shard_and_merge(folder, tmp_path):
+    out = tmp_path / "sharded.jsonl"
+    result = _two_processes(folder, out)
     assert result.returncode == 0, result.stderr[-2000:]
     images = [r["image"] for r in _records(out)]
     assert len(images) == len(set(images)) == 40
+    assert not list(tmp_path.glob("*.shard*"))
+
+
+@pytest.mark.slow
+def test_two_processes_resume_after_a_crash_caption_each_image_once(folder, tmp_path):
+    """A two-process run died with uneven shards (process 0 had captioned 6
+    images, process 1 two): resumed, both processes must split the same
+    remaining list, so no image is skipped and none is captioned twice."""
+    from lorakit_caption.batch import list_images, shard_path
+
+    out = tmp_path / "sharded.jsonl"
+    images = list_images([folder], recursive=False)
+    for rank, done in ((0, images[0:6]), (1, images[6:8])):
+        lines = [json.dumps({"image": image, "caption": "from before the crash"}) for image in done]
+        shard_path(out, rank, 2).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _two_processes(folder, out, "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = _records(out)
+    captioned = [r["image"] for r in records]
+    assert len(captioned) == len(set(captioned)) == len(images) == 40
+    assert sum(r["caption"] == "from before the crash" for r in records) == 8
     assert not list(tmp_path.glob("*.shard*"))
 
 
