@@ -109,6 +109,8 @@ EVALUATIONS = [0]
 class ToyOptions(TaskOptions):
     #: Make the loss NaN from this loss call on (to test the non-finite guard).
     nan_at_call: Optional[int] = None
+    #: With nan_at_call: only on the process of this rank (None: every process).
+    nan_rank: Optional[int] = None
     #: Raise KeyboardInterrupt at this loss call, once per process (to test Ctrl-C).
     interrupt_at_call: Optional[int] = None
     #: Outputs of the head; prepare_base sets it from the data (a list y grows the head).
@@ -190,7 +192,8 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
             INTERRUPTED.append(True)
             raise KeyboardInterrupt
         loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
-        if self.options.nan_at_call is not None and self.calls >= self.options.nan_at_call:
+        on_this_rank = self.options.nan_rank in (None, int(os.environ.get("RANK", "0")))
+        if self.options.nan_at_call is not None and self.calls >= self.options.nan_at_call and on_this_rank:
             loss = loss * float("nan")
         return loss
 

@@ -262,8 +262,9 @@ class Trainer:
                     break
                 group, loss = item
                 value = float(loss.detach())  # one device sync serves the check and the log
-                if not math.isfinite(value):
-                    raise self._non_finite(state, f"the {group} loss is {value}")
+                if not self._finite_everywhere(value):
+                    where = f"is {value}" if not math.isfinite(value) else "is not finite on another process"
+                    raise self._non_finite(state, f"the {group} loss {where}")
                 inputs = self.group_params[group] if multi else None
                 self.accelerator.backward(loss / window, inputs=inputs)
                 losses[group] = losses.get(group, 0.0) + value / window
@@ -275,6 +276,18 @@ class Trainer:
             yield from self.task.training_step(self.base, self.model, batch)
         else:
             yield "main", self.task.loss(self.base, self.model, batch)
+
+    def _finite_everywhere(self, value: float) -> bool:
+        """Whether the loss is finite on every process: one process's NaN
+        stops them all at the same step, instead of leaving the others
+        waiting for it in the next collective."""
+        finite = math.isfinite(value)
+        if self.accelerator.num_processes == 1:
+            return finite
+        import torch
+
+        flags = self.accelerator.gather(torch.tensor([float(finite)], device=self.accelerator.device))
+        return bool(flags.min() > 0)
 
     def _average_gradients(self, params: list[Any]) -> None:
         """Every process's gradients of ``params`` replaced by their mean over

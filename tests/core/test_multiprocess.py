@@ -63,3 +63,13 @@ def test_two_processes_resume_exactly_with_each_rank_s_own_dropout(toy_data, tmp
     whole_digests = re.findall(r"rank weights: ([0-9a-f]{16})", whole.stdout)
     resumed_digests = re.findall(r"rank weights: ([0-9a-f]{16})", second.stdout)
     assert len(set(whole_digests)) == 1 and resumed_digests == whole_digests, (whole.stdout, second.stdout)
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_process_stops_every_process_with_the_message(toy_data, tmp_path):
+    """Only rank 1's loss turns NaN; rank 0 must not wait for it forever: both
+    stop at the same step, and rank 0 says the loss was not finite elsewhere."""
+    result = _two_processes("toy", toy_data, tmp_path / "ddp", "--nan_at_call", "5", "--nan_rank", "1")
+    assert result.returncode != 0
+    assert "training stopped at step 5: the main loss is nan" in result.stderr
+    assert "training stopped at step 5: the main loss is not finite on another process" in result.stderr
