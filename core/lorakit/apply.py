@@ -68,8 +68,7 @@ def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: s
     """The base the adapters were made for (or ``base_name``), each adapter
     checked against it and merged in scaled by its weight, in eval mode on
     the GPU when there is one."""
-    import torch
-
+    from lorakit.device import inference_device
     from lorakit.merge import merge_weighted
 
     for spec in adapters:
@@ -82,5 +81,5 @@ def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: s
         for spec in adapters:
             check_base(spec.manifest, base_print, spec.path, task.name)
     model = merge_weighted(base.model, [(a.path, a.weight) for a in adapters]) if adapters else base.model
-    model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
+    model.eval().to(inference_device())
     return Adapted(base, model, base_print, list(adapters))

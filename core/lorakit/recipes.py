@@ -84,9 +84,10 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     values = recipe_values(target)
     task_name = str(dict(pairs).get("task") or values.get("task") or target)
     task_class = get_host().task(task_name)
-    task_recipe = find_recipe(task_class.name)
-    if task_recipe is not None and task_name == values.get("task", task_name) and task_class.name != target:
-        values = merged(recipe_values(task_class.name), values)
+    if task_class.name != target and task_name == values.get("task", task_name):
+        task_recipe = find_recipe(task_class.name)  # the task's own settings, under the named recipe
+        if task_recipe is not None:
+            values = merged(recipe_values(str(task_recipe)), values)
     aliases = task_class.aliases if issubclass(task_class, CommandLineInputs) else {}
     task_options = options_fields(task_class.options_class)
     for key, value in pairs:
