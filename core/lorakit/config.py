@@ -12,6 +12,7 @@ from typing import Any, Union
 from lorakit.errors import ConfigError
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
+BASE_DTYPES = ("fp32", "bf16", "fp16", "4bit")
 
 
 def _require(condition: bool, name: str, value: Any, rule: str) -> None:
@@ -82,10 +83,13 @@ class TrainSettings:
     save_every: int = 0
     #: Log the training loss every N optimizer steps (log.jsonl, tb/).
     log_every: int = 10
-    #: "auto" = bf16 autocast on a CUDA GPU that has it, full precision otherwise; or no / bf16 / fp16.
+    #: "auto" = bf16 autocast on a GPU with native bf16, fp16 + gradient scaler on older GPUs,
+    #: full precision on a CPU (bf16 there when base_dtype is bf16); or no / bf16 / fp16.
     precision: str = "auto"
-    #: DataLoader worker processes for collate; 0 = collate in the training process.
-    num_workers: int = 0
+    #: DataLoader worker processes for collate; None = 2 on a CUDA GPU, 0 (collate in the training process) on a CPU.
+    num_workers: Union[int, None] = None
+    #: Recompute activations in the backward pass instead of keeping them: less memory, about a third more compute.
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         _require(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
@@ -102,7 +106,7 @@ class TrainSettings:
         _require(self.save_every >= 0, "train.save_every", self.save_every, "must be >= 0")
         _require(self.log_every >= 1, "train.log_every", self.log_every, "must be >= 1")
         _require(self.precision in PRECISIONS, "train.precision", self.precision, f"must be one of {', '.join(PRECISIONS)}")
-        _require(self.num_workers >= 0, "train.num_workers", self.num_workers, "must be >= 0")
+        _require(self.num_workers is None or self.num_workers >= 0, "train.num_workers", self.num_workers, "must be >= 0")
 
 
 @dataclass
@@ -139,6 +143,9 @@ class RunConfig:
 
     task: str = ""
     base: str = "demo"
+    #: How the frozen base weights are held: fp32, bf16 / fp16 (half the memory), or 4bit (QLoRA, CUDA only).
+    #: LoRA weights and their optimizer states stay fp32 whatever this is.
+    base_dtype: str = "fp32"
     output: Union[str, None] = None
     data: DataSettings = field(default_factory=DataSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -149,6 +156,7 @@ class RunConfig:
     def __post_init__(self):
         _require(isinstance(self.task, str) and bool(self.task), "task", self.task, "name a task (see `lorakit tasks`)")
         _require(isinstance(self.base, str) and bool(self.base), "base", self.base, "name a base: demo, a folder or a hub id")
+        _require(self.base_dtype in BASE_DTYPES, "base_dtype", self.base_dtype, f"must be one of {', '.join(BASE_DTYPES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,4 +1,4 @@
-"""Device and precision: CUDA with bf16 autocast when there is a GPU, the CPU otherwise."""
+"""Device and precision: CUDA with bf16 (or fp16 + gradient scaler) autocast when there is a GPU, the CPU otherwise."""
 
 from __future__ import annotations
 
@@ -7,13 +7,21 @@ from typing import Any
 from lorakit.errors import ConfigError
 
 
-def mixed_precision(precision: str) -> str:
-    """Resolve ``train.precision`` (auto/no/bf16/fp16) for this machine."""
+def mixed_precision(precision: str, base_dtype: str = "fp32") -> str:
+    """Resolve ``train.precision`` (auto/no/bf16/fp16) for this machine and
+    the dtype the frozen base is held in."""
     import torch
 
+    from lorakit.memory import autocast_for
+
     cuda = torch.cuda.is_available()
+    precision = autocast_for(base_dtype, precision, cuda)
     if precision == "auto":
-        return "bf16" if cuda and native_bf16() else "no"
+        # bf16 where the hardware has it; older GPUs (T4, V100) compute fp16
+        # with a gradient scaler, the CPU in full precision.
+        if not cuda:
+            return "no"
+        return "bf16" if native_bf16() else "fp16"
     if precision == "fp16" and not cuda:
         raise ConfigError("train.precision = 'fp16' needs a CUDA GPU; use auto, no or bf16 on a CPU")
     return precision
@@ -34,12 +42,12 @@ def inference_device() -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def make_accelerator(precision: str = "auto") -> Any:
+def make_accelerator(precision: str = "auto", base_dtype: str = "fp32") -> Any:
     """An ``accelerate.Accelerator`` for one process or many (``accelerate launch``)."""
     import torch
     from accelerate import Accelerator
 
-    return Accelerator(mixed_precision=mixed_precision(precision), cpu=not torch.cuda.is_available())
+    return Accelerator(mixed_precision=mixed_precision(precision, base_dtype), cpu=not torch.cuda.is_available())
 
 
 def describe(accelerator: Any) -> str:

@@ -28,6 +28,7 @@ from lorakit.device import inference_device
 from lorakit.errors import AdapterError, ConfigError, OutputError
 from lorakit.evaluation import evaluate_pair, write_samples
 from lorakit.fingerprints import fingerprint
+from lorakit.lora import trainable_state
 from lorakit.merge import merge
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape
@@ -61,33 +62,66 @@ def load_config(target: str, flags: list[str]) -> RunConfig:
 # -- run ------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class TrainingModel:
+    """A base with fresh LoRA, ready for the loop, and what it was made from."""
+
+    task: Task
+    base: Base
+    base_fingerprint: str
+    splits: Splits
+    targets: Any
+    modules_to_save: list[str]
+    model: Any
+    adapter_weights: set[str]
+
+
+def training_model(task: Task, config: RunConfig) -> TrainingModel:
+    """Load and fingerprint the base (full precision), read the data, let the
+    task fit the base to it, hold the frozen base as ``base_dtype`` says,
+    turn on gradient checkpointing if asked, and inject seeded LoRA."""
+    from accelerate.utils import set_seed
+
+    from lorakit.lora import check_targets, inject
+    from lorakit.memory import enable_gradient_checkpointing, hold_base, trainable_to_fp32
+
+    base = load_base(task, config.base)
+    base_print = fingerprint(base.model)
+    splits = load_splits(task, base, config)
+    chosen = list(task.prepare_base(base, Data(splits.train, splits.summary)))
+    targets = config.lora.targets or task.lora_targets
+    to_save = list(config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen)
+    check_targets(base.model, targets)
+    base.model = hold_base(base.model, config.base_dtype, keep=to_save)
+    set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
+    model = inject(base.model, config.lora, targets, to_save)
+    trainable_to_fp32(model)
+    if config.train.gradient_checkpointing:
+        enable_gradient_checkpointing(base.model, task.name)
+    adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}
+    return TrainingModel(task, base, base_print, splits, targets, to_save, model, adapter_weights)
+
+
 def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_after: int | None = None,
         show_progress: bool = True) -> RunOutcome:
     """Train an adapter, evaluate base vs adapter on held-out data, export the adapter."""
-    from lorakit.device import describe, make_accelerator
-    from lorakit.lora import check_targets, count_parameters, inject
     from accelerate.utils import set_seed
 
+    from lorakit.device import describe, make_accelerator
+    from lorakit.lora import count_parameters
     from lorakit.trainer import Trainer
 
     task = make_task(config)
     if not config.data.path:
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
     run_dir = prepare_output(config, resume)
-    base = load_base(task, config.base)
-    base_print = fingerprint(base.model)
-    splits = load_splits(task, base, config)
-    chosen = list(task.prepare_base(base, Data(splits.train, splits.summary)))
-    targets = config.lora.targets or task.lora_targets
-    to_save = config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen
-    set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
-    check_targets(base.model, targets)
-    model = inject(base.model, config.lora, targets, to_save)
+    accelerator = make_accelerator(config.train.precision, config.base_dtype)
+    made = training_model(task, config)
+    base, splits, model, targets, to_save = made.base, made.splits, made.model, made.targets, made.modules_to_save
+    base_print, adapter_weights = made.base_fingerprint, made.adapter_weights
     trainable, total = count_parameters(model)  # the adapter's, before any auxiliary module trains
-    adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}
     if isinstance(task, SeveralOptimizers):
         task.prepare_training(base, model)
-    accelerator = make_accelerator(config.train.precision)
     if accelerator.num_processes > 1:
         # The same LoRA init everywhere (seeded above), then each process its
         # own dropout and noise; one process keeps the single-seed stream.
@@ -117,6 +151,10 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     if result.interrupted or not accelerator.is_main_process:
         return RunOutcome(run_dir, None, result, {})
     model = trainer.trained_model()
+    if config.base_dtype != "fp32":
+        state = {k: v for k, v in trainable_state(model).items() if k in adapter_weights}
+        del trainer, model, made
+        base, model = _on_full_precision_base(task, config, targets, to_save, state)
     report = evaluate_pair(task, base, model, splits) if evaluate else {}
     if evaluate:
         write_samples(task, base, model, splits.test, run_dir / "samples")
@@ -130,6 +168,27 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     adapter_dir = save_adapter(model, run_dir / "adapter", manifest, replace=True)
     atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return RunOutcome(run_dir, adapter_dir, result, report)
+
+
+def _on_full_precision_base(task: Task, config: RunConfig, targets: Any, to_save: list[str],
+                            state: dict[str, Any]) -> tuple[Base, Any]:
+    """The trained LoRA weights on a freshly loaded full-precision base: a
+    bf16 or 4-bit base only saves memory while training; the report is
+    measured the way `lorakit evaluate` and export will load it."""
+    import gc
+
+    import torch
+
+    from lorakit.lora import inject, load_trainable_state
+
+    gc.collect()  # the reduced base goes before the full one comes
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    base = load_base(task, config.base)
+    task.prepare_base(base, None)
+    model = inject(base.model, config.lora, targets, to_save)
+    load_trainable_state(model, state)
+    return base, model.to(inference_device())
 
 
 # -- using an adapter -------------------------------------------------------------

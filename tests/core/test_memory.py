@@ -1,0 +1,80 @@
+"""Memory and precision settings: what is refused where, and fp16's gradient scaler."""
+
+import json
+
+import pytest
+import torch
+
+from lorakit import runs
+from lorakit.device import mixed_precision
+from lorakit.errors import ConfigError, TrainingError
+
+
+def _config(data, out, *flags):
+    return runs.load_config("toy", ["--data", str(data), "--output", str(out), "--lr", "0.02",
+                                    "--batch_size", "16", *flags])
+
+
+def test_base_dtype_is_checked_against_the_machine_and_the_precision(toy_host):
+    assert mixed_precision("auto", "bf16") == "bf16"  # a bf16 base computes in bf16 autocast, on a CPU too
+    assert mixed_precision("auto", "fp32") == "no"
+    for base_dtype in ("fp16", "4bit"):
+        with pytest.raises(ConfigError, match=f"base_dtype = '{base_dtype}' needs a CUDA GPU"):
+            mixed_precision("auto", base_dtype)
+    with pytest.raises(ConfigError, match="--train.precision auto"):
+        mixed_precision("no", "bf16")
+    with pytest.raises(ConfigError, match="base_dtype = 'int3' is invalid"):
+        runs.load_config("toy", ["--base_dtype", "int3"])
+
+
+def test_a_model_without_checkpointing_is_refused_by_name(toy_host, toy_data, tmp_path):
+    config = _config(toy_data, tmp_path / "run", "--train.gradient_checkpointing", "true")
+    with pytest.raises(ConfigError, match=r"'toy' task's model \(\w+\) has no gradient checkpointing"):
+        runs.run(config, show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def own_precision():
+    """These tests set this process's accelerate state to fp16: reset it after."""
+    from accelerate.state import AcceleratorState
+
+    yield
+    AcceleratorState._reset_state(True)
+
+
+def _with_cpu_scaler(monkeypatch, init_scale: float) -> None:
+    """Runs get an fp16-style accelerator: accelerate makes no gradient scaler
+    on a CPU, so one is given (torch has a CPU GradScaler)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    import lorakit.device
+
+    def scaled(precision="auto", base_dtype="fp32"):
+        AcceleratorState._reset_state(True)
+        accelerator = Accelerator(cpu=True, mixed_precision="fp16")
+        accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+        accelerator.native_amp = True  # so that clipping unscales first, as on a GPU
+        return accelerator
+
+    monkeypatch.setattr(lorakit.device, "make_accelerator", scaled)
+
+
+def test_overflow_steps_the_scaler_skips_are_tolerated(toy_host, toy_data, tmp_path, monkeypatch, own_precision):
+    """A scale far too large overflows the first steps; the scaler halves it
+    and skips them, and training goes on to learn (it used to stop at the
+    first non-finite gradient norm)."""
+    _with_cpu_scaler(monkeypatch, init_scale=2.0 ** 30)
+    outcome = runs.run(_config(toy_data, tmp_path / "run", "--epochs", "12", "--log_every", "1"), show_progress=False)
+    log = [json.loads(line) for line in (outcome.run_dir / "log.jsonl").read_text().splitlines()]
+    skipped = [r["skipped_steps"] for r in log if r["event"] == "train"]
+    assert 0 < skipped[-1] < 20 and skipped[-1] == skipped[len(skipped) // 2]
+    test = outcome.report["test"]
+    assert test["adapter"]["mse"] < 0.3 * test["base"]["mse"]
+
+
+def test_a_run_of_skipped_steps_stops_with_advice(toy_host, toy_data, tmp_path, monkeypatch, own_precision):
+    _with_cpu_scaler(monkeypatch, init_scale=float("inf"))  # every step overflows, at any scale
+    with pytest.raises(TrainingError, match="skipped 20 optimizer steps in a row.*--train.precision bf16"):
+        runs.run(_config(toy_data, tmp_path / "run", "--epochs", "12"), show_progress=False)
