@@ -16,8 +16,12 @@ class _Bar:
     def __init__(self, progress: Progress | None, task_id: int | None):
         self._progress, self._task = progress, task_id
 
-    def advance(self, losses: dict[str, float]) -> None:
+    def advance(self, losses: dict[str, float] | None = None) -> None:
+        """One step done; ``losses`` (at log steps) replace the ones shown."""
         if self._progress is None:
+            return
+        if losses is None:
+            self._progress.update(self._task, advance=1)
             return
         text = " ".join(f"{k}={v:.4f}" if k != "main" else f"loss={v:.4f}" for k, v in losses.items())
         self._progress.update(self._task, advance=1, losses=text)

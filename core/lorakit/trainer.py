@@ -11,11 +11,13 @@ for several optimizers).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from lorakit.batches import EpochOrder, run_loader
 from lorakit.capabilities import OptimizerGroup, SeveralOptimizers
 from lorakit.checkpoints import capture_rng, load_checkpoint, read_weights, save_checkpoint, save_weights
 from lorakit.config import TrainSettings
@@ -24,6 +26,12 @@ from lorakit.lora import load_trainable_state, trainable_state
 from lorakit.progress import training_progress
 from lorakit.runlog import RunLog
 from lorakit.task import Base, Task
+
+
+#: A gradient scaler (fp16) skips a step when its scale overflows the
+#: gradients and halves the scale; this many skips in a row means fp16 cannot
+#: hold this model's gradients at all.
+MAX_SKIPPED_STEPS = 20
 
 
 @dataclass
@@ -73,7 +81,8 @@ class Trainer:
         self.task, self.base, self.settings = task, base, settings
         self.accelerator = accelerator
         self.train_examples, self.val_examples = list(train_examples), list(val_examples)
-        self.replay_pool, self.replay = list(replay_pool), replay
+        self.order = EpochOrder(self.train_examples, settings.batch_size, settings.seed, accelerator.num_processes,
+                                accelerator.process_index, list(replay_pool), replay)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.show_progress = show_progress and accelerator.is_main_process
         self.metric, self.mode = self._watched_metric()
@@ -89,7 +98,7 @@ class Trainer:
         if not self.group_params:
             raise ConfigError("the model has no trainable parameters: check --lora.targets")
         self.optimizers = self._make_optimizers()
-        self.steps_per_epoch = math.ceil(len(self._epoch_batches(0)) / settings.grad_accum)
+        self.steps_per_epoch = math.ceil(self.order.per_epoch / settings.grad_accum)
         self.total_steps = settings.max_steps or settings.epochs * self.steps_per_epoch
         warmup = int(settings.warmup_ratio * self.total_steps)
         self.schedulers = self._make_schedulers(warmup)
@@ -99,6 +108,12 @@ class Trainer:
         # trainable modules such as a GAN discriminator (all by default).
         self.best_keys = best_keys
         self._in_optimizer_step = False
+        # The first non-finite value seen (step, what, value), kept on the
+        # device so that no micro-step waits for the GPU; read at log steps.
+        self._first_bad: Any = None
+        self._what: list[str] = []
+        self._skipped_in_a_row = 0
+        self.skipped_steps = 0  # optimizer steps a gradient scaler (fp16) skipped on overflow
 
     @property
     def unwrapped(self) -> Any:
@@ -153,48 +168,18 @@ class Trainer:
         factor = cosine_with_warmup(warmup, self.total_steps)
         return {name: LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
 
-    # -- data order -----------------------------------------------------------
+    # -- data -----------------------------------------------------------------
 
-    def _epoch_examples(self, epoch: int) -> list[Any]:
-        """This epoch's examples in training order: the data plus replayed retain
-        examples, shuffled by (seed, epoch) so a resumed run sees the same order."""
-        import numpy as np
+    def _workers(self) -> int:
+        """DataLoader workers: as set, else 2 on a GPU (collate runs beside
+        the training step) and none on a CPU (it would only take cores away)."""
+        if self.settings.num_workers is not None:
+            return self.settings.num_workers
+        return 2 if self.accelerator.device.type == "cuda" else 0
 
-        rng = np.random.default_rng([self.settings.seed, epoch])
-        examples = list(self.train_examples)
-        if self.replay > 0 and self.replay_pool:
-            n = round(len(examples) * self.replay / (1 - self.replay))
-            picks = rng.choice(len(self.replay_pool), size=n, replace=n > len(self.replay_pool))
-            examples += [self.replay_pool[i] for i in picks]
-        return [examples[i] for i in rng.permutation(len(examples))]
-
-    def _epoch_batches(self, epoch: int) -> list[list[Any]]:
-        """This process's batches of the epoch; every process gets the same count
-        (wrapping around), so distributed steps stay in lockstep."""
-        examples = self._epoch_examples(epoch)
-        size = self.settings.batch_size
-        batches = [examples[i : i + size] for i in range(0, len(examples), size)]
-        world, rank = self.accelerator.num_processes, self.accelerator.process_index
-        per_rank = math.ceil(len(batches) / world)
-        return [batches[(rank + world * i) % len(batches)] for i in range(per_rank)]
-
-    def _loader(self, batches: list[list[Any]], seed: int) -> Any:
-        import functools
-
-        import torch
-        from torch.utils.data import DataLoader
-
-        # A private generator keeps the DataLoader from drawing on the global
-        # RNG, which a resumed run must find exactly as it was.
-        return DataLoader(
-            batches,
-            batch_size=None,
-            shuffle=False,
-            collate_fn=functools.partial(self.task.collate, self.base),
-            num_workers=self.settings.num_workers,
-            pin_memory=self.accelerator.device.type == "cuda",
-            generator=torch.Generator().manual_seed(seed),
-        )
+    def _loader(self, state: dict) -> Any:
+        return run_loader(self.order, functools.partial(self.task.collate, self.base), state["epoch"], state["batch"],
+                          self._workers(), pin_memory=self.accelerator.device.type == "cuda")
 
     # -- the loop -------------------------------------------------------------
 
@@ -214,13 +199,14 @@ class Trainer:
             try:
                 self._run_epochs(state, result, progress, stop_after)
             except KeyboardInterrupt:
-                if self.run_dir is not None and not self._in_optimizer_step and state["step"] > 0:
+                if (self.run_dir is not None and not self._in_optimizer_step and state["step"] > 0
+                        and self._first_non_finite() is None):
                     self._save_last(state)
                 raise
             finally:
                 self.log.close()
         result.steps, result.history = state["step"], state["history"]
-        result.epochs = round(state["epoch"] + state["batch"] / max(1, len(self._epoch_batches(0))), 3)
+        result.epochs = round(state["epoch"] + state["batch"] / max(1, self.order.per_epoch), 3)
         result.best_step, result.best_metric = state["best_step"], state["best"]
         if not result.interrupted and self.best_state is not None:
             load_trainable_state(self.unwrapped, self.best_state)
@@ -228,28 +214,27 @@ class Trainer:
         return result
 
     def _run_epochs(self, state: dict, result: TrainResult, progress: Any, stop_after: int | None) -> None:
-        while state["step"] < self.total_steps:
-            batches = self._epoch_batches(state["epoch"])
-            loader = self._loader(batches[state["batch"] :], seed=self.settings.seed + state["epoch"])
-            window_losses: dict[str, float] = {}
-            for index, batch in enumerate(loader, start=state["batch"]):
-                window_start = index - index % self.settings.grad_accum
-                window = min(self.settings.grad_accum, len(batches) - window_start)
-                boundary = index == window_start + window - 1
-                self._micro_step(batch, window, boundary, window_losses, state)
-                if not boundary:
-                    continue
-                done = self._after_step(state, index + 1, len(batches), window_losses, progress)
-                window_losses = {}
-                if done:
-                    result.stopped_early = state["step"] < self.total_steps
-                    return
-                if stop_after is not None and state["step"] >= stop_after:
-                    self._save_last(state)
-                    result.interrupted = True
-                    return
+        per_epoch, accum = self.order.per_epoch, self.settings.grad_accum
+        window_losses: dict[str, Any] = {}
+        for _, index, batch in self._loader(state):
+            window_start = index - index % accum
+            window = min(accum, per_epoch - window_start)
+            boundary = index == window_start + window - 1
+            self._micro_step(batch, window, boundary, window_losses, state)
+            if not boundary:
+                continue
+            done = self._after_step(state, index + 1, per_epoch, window_losses, progress)
+            window_losses = {}
+            if done:
+                result.stopped_early = state["step"] < self.total_steps
+                return
+            if stop_after is not None and state["step"] >= stop_after:
+                self._check_finite()
+                self._save_last(state)
+                result.interrupted = True
+                return
 
-    def _micro_step(self, batch: Any, window: int, boundary: bool, losses: dict[str, float], state: dict) -> None:
+    def _micro_step(self, batch: Any, window: int, boundary: bool, losses: dict[str, Any], state: dict) -> None:
         batch = _to_device(batch, self.accelerator.device)
         multi = len(self.group_params) > 1
         sync = contextlib.nullcontext() if boundary else self.accelerator.no_sync(self.model)
@@ -261,10 +246,8 @@ class Trainer:
                 if item is None:
                     break
                 group, loss = item
-                value = float(loss.detach())  # one device sync serves the check and the log
-                if not self._finite_everywhere(value):
-                    where = f"is {value}" if not math.isfinite(value) else "is not finite on another process"
-                    raise self._non_finite(state, f"the {group} loss {where}")
+                value = loss.detach().float()  # stays on the device: no wait for the GPU here
+                self._note_if_not_finite(value, f"the {group} loss", state)
                 inputs = self.group_params[group] if multi else None
                 self.accelerator.backward(loss / window, inputs=inputs)
                 losses[group] = losses.get(group, 0.0) + value / window
@@ -277,17 +260,44 @@ class Trainer:
         else:
             yield "main", self.task.loss(self.base, self.model, batch)
 
-    def _finite_everywhere(self, value: float) -> bool:
-        """Whether the loss is finite on every process: one process's NaN
-        stops them all at the same step, instead of leaving the others
-        waiting for it in the next collective."""
-        finite = math.isfinite(value)
-        if self.accelerator.num_processes == 1:
-            return finite
+    def _note_if_not_finite(self, value: Any, what: str, state: dict) -> None:
+        """Remember the first non-finite ``value`` (a 0-d device tensor), without a host sync."""
         import torch
 
-        flags = self.accelerator.gather(torch.tensor([float(finite)], device=self.accelerator.device))
-        return bool(flags.min() > 0)
+        if what not in self._what:
+            self._what.append(what)
+        device = value.device  # torch.full, not torch.tensor: a fill, not a copy that waits for the GPU
+        record = torch.stack([torch.full((), float(state["step"] + 1), device=device),
+                              torch.full((), float(self._what.index(what)), device=device), value.reshape(())])
+        if self._first_bad is None:
+            self._first_bad = torch.zeros(3, device=device)
+        fresh = ~torch.isfinite(value) & (self._first_bad[0] == 0)
+        self._first_bad = torch.where(fresh, record, self._first_bad)
+
+    def _first_non_finite(self) -> tuple[int, str] | None:
+        """(step, what) of the earliest non-finite value on any process, or
+        None when all were finite. Every process learns the same step, so all
+        stop together; the values are named in the same order on every
+        process, so each can say what went wrong."""
+        import torch
+
+        mine = self._first_bad if self._first_bad is not None else torch.zeros(3)
+        mine = mine.to(self.accelerator.device).reshape(1, 3)
+        records = self.accelerator.gather(mine) if self.accelerator.num_processes > 1 else mine
+        bad = [r for r in records.cpu().tolist() if r[0] > 0]
+        if not bad:
+            return None
+        step, code, value = min(bad)
+        seen_here = mine[0, :2].tolist() == [step, code]
+        return int(step), f"{self._what[int(code)]} " + (f"is {value}" if seen_here else "is not finite on another process")
+
+    def _check_finite(self) -> None:
+        """Raise if any value went non-finite since the last check: called
+        before anything is logged, validated or saved, so the last checkpoint
+        is always one taken before it."""
+        found = self._first_non_finite()
+        if found is not None:
+            raise self._non_finite(*found)
 
     def _average_gradients(self, params: list[Any]) -> None:
         """Every process's gradients of ``params`` replaced by their mean over
@@ -305,17 +315,30 @@ class Trainer:
         import torch
 
         self._in_optimizer_step = True
+        optimizer, scaled = self.optimizers[group], self.accelerator.scaler is not None
         if self.average_by_hand:
             self._average_gradients(self.group_params[group])
         if self.settings.max_grad_norm is not None:
-            norm = self.accelerator.clip_grad_norm_(self.group_params[group], self.settings.max_grad_norm)
-            if not torch.isfinite(torch.as_tensor(norm)).all():
-                self._in_optimizer_step = False
-                raise self._non_finite(state, f"the {group} gradient norm is {float(norm)}")
-        self.optimizers[group].step()
+            if scaled:  # this group's optimizer only: another group may not have stepped yet
+                self.accelerator.unscale_gradients(optimizer=optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(self.group_params[group], self.settings.max_grad_norm)
+            if not scaled:  # with a scaler an overflow is expected now and then: the step is skipped
+                self._note_if_not_finite(norm.detach().float(), f"the {group} gradient norm", state)
+        optimizer.step()
         self.schedulers[group].step()
-        self.optimizers[group].zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         self._in_optimizer_step = False
+        if scaled:
+            self._count_skipped(optimizer.step_was_skipped, state)
+
+    def _count_skipped(self, skipped: bool, state: dict) -> None:
+        self._skipped_in_a_row = self._skipped_in_a_row + 1 if skipped else 0
+        self.skipped_steps += int(skipped)
+        if self._skipped_in_a_row >= MAX_SKIPPED_STEPS:
+            raise TrainingError(
+                f"training stopped at step {state['step'] + 1}: the fp16 gradient scaler skipped "
+                f"{self._skipped_in_a_row} optimizer steps in a row (the gradients overflow fp16 at any scale); "
+                "train with --train.precision bf16 where the GPU has it, or --train.precision no, or lower --train.lr")
 
     def _after_step(self, state: dict, next_batch: int, epoch_batches: int, losses: dict[str, float], progress: Any) -> bool:
         """Count the step, log, validate, checkpoint; True when training must stop."""
@@ -326,15 +349,23 @@ class Trainer:
             state["epoch"] += 1
         step = state["step"]
         lr = self.schedulers[next(iter(self.schedulers))].get_last_lr()[0]
-        progress.advance(losses)
-        if step % self.settings.log_every == 0 or step == self.total_steps:
-            self.log.write("train", step, lr=lr, epoch=state["epoch"], **{f"loss_{k}" if k != "main" else "loss": v for k, v in losses.items()})
         evaluate = (self.settings.eval_every and step % self.settings.eval_every == 0) or (
             not self.settings.eval_every and epoch_done) or step == self.total_steps
+        save = self.run_dir is not None and (evaluate or (self.settings.save_every and step % self.settings.save_every == 0))
+        logged = step % self.settings.log_every == 0 or step == self.total_steps
+        if logged or evaluate or save:
+            # The only host sync of a training step, and only at these steps.
+            self._check_finite()
+        shown = {k: float(v) for k, v in losses.items()} if logged else None
+        progress.advance(shown)
+        if logged:
+            scaler = {"skipped_steps": self.skipped_steps} if self.accelerator.scaler is not None else {}
+            self.log.write("train", step, lr=lr, epoch=state["epoch"], **scaler,
+                           **{f"loss_{k}" if k != "main" else "loss": v for k, v in shown.items()})
         stop = False
         if evaluate and self.val_examples:
             stop = self._validate(state, progress)
-        if self.run_dir is not None and (evaluate or stop or (self.settings.save_every and step % self.settings.save_every == 0)):
+        if save:  # validation (which early stopping follows) always saves
             self._save_last(state)
         return stop or step >= self.total_steps
 
@@ -377,7 +408,7 @@ class Trainer:
 
         model = self.model if model is None else model
         self.model.eval()
-        total, count = 0.0, 0
+        total, count = torch.zeros((), device=self.accelerator.device), 0
         size = self.settings.batch_size
         with torch.no_grad():
             for start in range(0, len(self.val_examples), size):
@@ -385,9 +416,9 @@ class Trainer:
                 batch = _to_device(self.task.collate(self.base, chunk), self.accelerator.device)
                 with self.accelerator.autocast():
                     loss = self.task.validation_loss(self.base, model, batch)
-                total += float(loss) * len(chunk)
+                total += loss.detach().float() * len(chunk)
                 count += len(chunk)
-        metrics = {"val_loss": total / max(1, count)}
+        metrics = {"val_loss": float(total) / max(1, count)}
         if self.metric != "val_loss":
             with self.accelerator.autocast():
                 scores = self.task.evaluate(self.base, self.unwrapped, self.val_examples)
@@ -413,14 +444,14 @@ class Trainer:
             save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state, rngs)
         self.accelerator.wait_for_everyone()
 
-    def _non_finite(self, state: dict, what: str) -> TrainingError:
+    def _non_finite(self, step: int, what: str) -> TrainingError:
         last = self._ckpt("last") if self.run_dir is not None else None
         kept = (
             f"the last good checkpoint is kept in {last}; "
             if last is not None and last.exists() else "no checkpoint was written yet; "
         )
         return TrainingError(
-            f"training stopped at step {state['step'] + 1}: {what}. {kept}"
+            f"training stopped at step {step}: {what}. {kept}"
             "lower --train.lr, keep --train.max_grad_norm on, or check the data, then rerun (with --resume to continue)"
         )
 

@@ -148,3 +148,50 @@ def test_report_of_a_bf16_run_agrees_with_a_later_evaluate(toy_host, toy_data, t
     later = runs.evaluate_run(outcome.run_dir)
     assert outcome.report["test"]["adapter"]["mse"] == pytest.approx(later["test"]["adapter"]["mse"], rel=1e-6)
     assert outcome.report["test"]["base"]["mse"] == pytest.approx(later["test"]["base"]["mse"], rel=1e-6)
+
+
+def test_the_loop_waits_for_the_device_only_at_log_steps(toy_host, toy_data, tmp_path, monkeypatch):
+    """No host sync per step: the loop reads a tensor's value (item, float,
+    bool, tolist) as often for 40 steps as for 10 when nothing is logged,
+    validated or saved in between. (Torch's AdamW reads its step counter,
+    a CPU tensor even on a GPU: not a sync, and not counted.)"""
+    import sys
+
+    reads = []
+
+    def counted(original):
+        def read(self, *args, **kwargs):
+            if sys._getframe(1).f_code.co_filename.endswith("lorakit/trainer.py"):
+                reads.append(1)
+            return original(self, *args, **kwargs)
+        return read
+
+    for name in ("item", "__float__", "__bool__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, counted(getattr(torch.Tensor, name)))
+
+    def count(steps):
+        reads.clear()
+        flags = ("--batch_size", "4", "--max_steps", str(steps), "--log_every", "1000", "--data.val_fraction", "0")
+        runs.run(_config(toy_data, tmp_path / f"s{steps}", *flags), evaluate=False, show_progress=False)
+        return len(reads)
+
+    assert count(10) == count(40) <= 3
+
+
+def test_one_data_loader_serves_the_whole_run_and_workers_change_nothing(toy_host, toy_data, tmp_path, monkeypatch):
+    import lorakit.trainer
+
+    made = []
+    original = lorakit.trainer.run_loader
+    monkeypatch.setattr(lorakit.trainer, "run_loader", lambda *a, **k: made.append(1) or original(*a, **k))
+    flags = ("--epochs", "3", "--eval_every", "5")
+    inline = runs.run(_config(toy_data, tmp_path / "inline", *flags), show_progress=False)
+    assert len(made) == 1
+    first = runs.run(_config(toy_data, tmp_path / "workers", *flags, "--num_workers", "2"), stop_after=7,
+                     show_progress=False)
+    resumed = runs.run(_config(toy_data, tmp_path / "workers", *flags, "--num_workers", "2"), resume=True,
+                       show_progress=False)
+    assert first.train.interrupted and resumed.train.steps == inline.train.steps
+    a = load_file(str(inline.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
