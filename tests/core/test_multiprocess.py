@@ -9,15 +9,86 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: Every built-in task and the example plugin's, with the demo recipe that
+#: trains it on its demo base and sample data.
+DEMOS = {
+    "caption": "caption-demo",
+    "vqa": "vqa-demo",
+    "voice-clone": "voice-demo",
+    "music-style": "music-demo",
+    "textclass": "textclass-demo",
+}
+#: A few optimizer steps, two of them followed by validation.
+SHORT = ("--train.max_steps", "4", "--train.batch_size", "4", "--train.eval_every", "2")
 
-def _two_processes(task: str, data: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+
+def _torchrun(target: str, *flags: str) -> subprocess.CompletedProcess:
+    """tests/ddp_run.py under two gloo CPU processes: ``target`` and ``flags``
+    as `lorakit train` takes them."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(REPO / "tests" / "ddp_toy.py"), task, "--data", str(data), "--output", str(out),
-         "--epochs", "6", "--lr", "0.02", "--batch_size", "16", *flags],
-        capture_output=True, text=True, timeout=300, env=env,
+         str(REPO / "tests" / "ddp_run.py"), target, *flags],
+        capture_output=True, text=True, timeout=600, env=env,
     )
+
+
+def _two_processes(task: str, data: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return _torchrun(task, "--data", str(data), "--output", str(out),
+                     "--epochs", "6", "--lr", "0.02", "--batch_size", "16", *flags)
+
+
+def _weights_by_rank(stdout: str) -> dict[int, list[tuple[int, str]]]:
+    """Each rank's (step, digest of its trainable weights) after every optimizer step."""
+    ranks: dict[int, list[tuple[int, str]]] = {}
+    for rank, step, digest in re.findall(r"rank (\d+) step (\d+) weights: ([0-9a-f]{16})", stdout):
+        ranks.setdefault(int(rank), []).append((int(step), digest))
+    return ranks
+
+
+def _built_in_tasks() -> set[str]:
+    """The tasks of the plugins this repository's distributions (lorakit and
+    the example lorakit-textclass) register through entry points."""
+    from importlib import metadata
+
+    from lorakit.plugins import PluginHost
+
+    host = PluginHost(load_entry_points=False)
+    for ep in metadata.entry_points(group="lorakit"):
+        if ep.dist is not None and ep.dist.name in ("lorakit", "lorakit-textclass"):
+            assert host.add_plugin(ep.load(), ep.name).error is None
+    return set(host.tasks)
+
+
+def test_every_built_in_task_has_a_two_process_case():
+    from lorakit.recipes import recipe_values
+
+    assert _built_in_tasks() == set(DEMOS)
+    assert {task: recipe_values(recipe)["task"] for task, recipe in DEMOS.items()} == {task: task for task in DEMOS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", list(DEMOS))
+def test_every_task_trains_under_two_processes_with_the_same_weights_on_each(task, tmp_path):
+    """Each task's demo under two gloo processes: every optimizer group's
+    gradients (the voice GAN's discriminator and LoRA, a trained answer head)
+    are averaged across processes, so both ranks hold the same weights after
+    every step (the voice GAN used to crash at its first step under DDP)."""
+    out = tmp_path / "run"
+    result = _torchrun(DEMOS[task], "--output", str(out), *SHORT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 processes" in result.stderr
+    assert result.stdout.count("rank done: steps=4 total=4") == 2, result.stdout
+    ranks = _weights_by_rank(result.stdout)
+    assert sorted(ranks) == [0, 1] and [step for step, _ in ranks[0]] == [1, 2, 3, 4], result.stdout
+    assert ranks[0] == ranks[1], result.stdout
+    assert len({digest for _, digest in ranks[0]}) == 4, result.stdout  # every step changed the weights
+    final = re.findall(r"rank weights: ([0-9a-f]{16})", result.stdout)
+    assert len(final) == 2 and final[0] == final[1], result.stdout
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log if entry["event"] == "validation"] == [2, 4]
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "report.json").read_text())["test"]
 
 
 @pytest.mark.slow
@@ -34,6 +105,8 @@ def test_two_cpu_processes_train_one_adapter(task, toy_data, tmp_path):
     assert result.stdout.count("rank done: steps=36 total=36") == 2
     digests = re.findall(r"rank weights: ([0-9a-f]{16})", result.stdout)
     assert len(digests) == 2 and digests[0] == digests[1], result.stdout
+    ranks = _weights_by_rank(result.stdout)
+    assert sorted(ranks) == [0, 1] and len(ranks[0]) == 36 and ranks[0] == ranks[1], result.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["test"]["adapter"]["mse"] < 0.3 * report["test"]["base"]["mse"]
 
