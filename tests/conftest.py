@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ import torch
 torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS") or 2)))
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Caches (base fingerprints, music codes) go to a folder of this test session,
+# not the user's ~/.cache.
+os.environ.setdefault("LORAKIT_CACHE", tempfile.mkdtemp(prefix="lorakit-test-cache-"))
 
 import toy_plugin  # noqa: E402
 

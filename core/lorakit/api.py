@@ -34,6 +34,7 @@ from lorakit.errors import (
     PluginError,
     TrainingError,
 )
+from lorakit.cache import cache_root
 from lorakit.fingerprints import file_fingerprint, fingerprint
 from lorakit.hookspecs import hookimpl
 from lorakit.hub import BaseKind, load_pretrained
@@ -63,7 +64,7 @@ __all__ = [
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
-    "adapter_disabled", "seeded", "fingerprint", "file_fingerprint", "pretrain_on_tensors",
+    "adapter_disabled", "seeded", "fingerprint", "file_fingerprint", "cache_root", "pretrain_on_tensors",
     # using adapters outside a run (batch jobs a plugin adds as commands)
     "AdapterSpec", "read_adapters", "open_with_adapters",
     # output

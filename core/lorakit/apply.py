@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from lorakit.artifact import Manifest, check_base, read_manifest, resolve_adapter_dir
 from lorakit.errors import AdapterError
-from lorakit.fingerprints import file_fingerprint, fingerprint
+from lorakit.fingerprints import base_fingerprint, file_fingerprint
 from lorakit.task import Base, Task
 
 
@@ -76,7 +76,7 @@ def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: s
             raise AdapterError(f"{spec.path} is a {spec.manifest.task!r} adapter, not a {task.name!r} one")
     default = adapters[0].manifest.base if adapters and adapters[0].manifest else "demo"
     base = load_base(task, base_name or default)
-    base_print = fingerprint(base.model)
+    base_print = base_fingerprint(base, task.name)
     if not ignore_base_mismatch:
         for spec in adapters:
             check_base(spec.manifest, base_print, spec.path, task.name)

@@ -27,7 +27,7 @@ from lorakit.config import RunConfig, build
 from lorakit.device import inference_device
 from lorakit.errors import AdapterError, ConfigError, OutputError
 from lorakit.evaluation import evaluate_pair, write_samples
-from lorakit.fingerprints import fingerprint
+from lorakit.fingerprints import base_fingerprint
 from lorakit.lora import trainable_state
 from lorakit.merge import merge
 from lorakit.plugins import get_host
@@ -86,7 +86,7 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
     from lorakit.memory import enable_gradient_checkpointing, hold_base, trainable_to_fp32
 
     base = load_base(task, config.base)
-    base_print = fingerprint(base.model)
+    base_print = base_fingerprint(base, task.name)
     splits = load_splits(task, base, config)
     chosen = list(task.prepare_base(base, Data(splits.train, splits.summary)))
     targets = config.lora.targets or task.lora_targets
@@ -205,7 +205,7 @@ def open_adapter(adapter: str | Path, base_name: str | None = None, ignore_base_
     task = make_task(config)
     base = load_base(task, config.base)
     if not ignore_base_mismatch:
-        check_base(manifest, fingerprint(base.model), adapter_dir, task.name)
+        check_base(manifest, base_fingerprint(base, task.name), adapter_dir, task.name)
     task.prepare_base(base, None)
     model = load_adapter(base.model, adapter_dir)
     model.eval().to(inference_device())

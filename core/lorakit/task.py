@@ -65,6 +65,10 @@ class Base:
     processor: Any = None
     name: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The folder the weights were read from, when the model does not say
+    #: (a Hugging Face model's ``name_or_path`` does): lets the core remember
+    #: the base's fingerprint instead of hashing every weight on each command.
+    source: str | None = None
 
 
 @dataclass

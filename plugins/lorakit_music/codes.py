@@ -120,5 +120,6 @@ class CodeCache:
 
 def default_cache_folder() -> Path:
     """``$LORAKIT_CACHE/music-codes``, by default ``~/.cache/lorakit/music-codes``."""
-    root = os.environ.get("LORAKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lorakit"
-    return Path(root) / "music-codes"
+    from lorakit.api import cache_root
+
+    return cache_root() / "music-codes"

@@ -105,7 +105,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         from lorakit_voice.base import load_vits
 
         loaded = load_vits(name)
-        return Base(model=loaded.model, processor=loaded.model.tokenizer, name=name,
+        return Base(model=loaded.model, processor=loaded.model.tokenizer, name=name, source=str(loaded.folder),
                     extras={"folder": str(loaded.folder), "discriminator": loaded.discriminator})
 
     def prepare_base(self, base: Base, data: Data | None) -> list[str]:
