@@ -20,6 +20,7 @@ def autocast_for(base_dtype: str, precision: str, cuda: bool) -> str:
     """The mixed precision a run needs for its base dtype: a half-precision
     base computes in autocast of its own dtype (fp32 inputs meet bf16 weights
     only inside autocast); ``precision`` is the user's setting."""
+    # bitsandbytes' 4-bit CPU path fails on some layer shapes when evaluating.
     if base_dtype in ("fp16", "4bit") and not cuda:
         raise ConfigError(f"base_dtype = {base_dtype!r} needs a CUDA GPU; on a CPU use base_dtype bf16 or fp32")
     if base_dtype == "fp32":
@@ -37,20 +38,20 @@ def _refuse(base_dtype: str, precision: str, fits: str) -> str:
                       f"{precision!r}; use --train.precision auto (or {fits}), or --base_dtype fp32")
 
 
-def hold_base(model: Any, base_dtype: str, keep: Sequence[str] = ()) -> Any:
+def hold_base(model: Any, base_dtype: str, keep: Sequence[str] = (), device: Any = None) -> Any:
     """The frozen base in ``base_dtype``: floating weights cast to bf16 / fp16,
     or every Linear layer but ``keep`` (modules trained fully) quantized to
-    4-bit NF4 on the GPU. Returns the model (changed in place)."""
+    4-bit NF4 on ``device`` (default: the GPU). Returns the model (changed in place)."""
     import torch
 
     if base_dtype == "fp32":
         return model
     if base_dtype in HALF:
         return model.to(getattr(torch, HALF[base_dtype]))
-    return _quantize_4bit(model, keep)
+    return _quantize_4bit(model, keep, device)
 
 
-def _quantize_4bit(model: Any, keep: Sequence[str]) -> Any:
+def _quantize_4bit(model: Any, keep: Sequence[str], device: Any = None) -> Any:
     import importlib.util
 
     if importlib.util.find_spec("bitsandbytes") is None:
@@ -59,9 +60,10 @@ def _quantize_4bit(model: Any, keep: Sequence[str]) -> Any:
     import torch
     from peft import prepare_model_for_kbit_training
 
-    from lorakit.device import native_bf16
+    from lorakit.device import inference_device, native_bf16
 
-    compute = torch.bfloat16 if native_bf16() else torch.float16
+    device = inference_device() if device is None else torch.device(device)
+    compute = torch.float16 if device.type == "cuda" and not native_bf16() else torch.bfloat16
     kept = tuple(keep)
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
@@ -74,7 +76,7 @@ def _quantize_4bit(model: Any, keep: Sequence[str]) -> Any:
             if child.bias is not None:
                 quantized.bias = torch.nn.Parameter(child.bias.data.to(compute), requires_grad=False)
             setattr(module, child_name, quantized)
-    model = model.to(compute).cuda()  # moving Params4bit to the GPU is what quantizes them
+    model = model.to(compute).to(device)  # moving a Params4bit to a device is what quantizes it
     # peft's k-bit preparation: norms and the other small layers back to fp32, inputs carry gradients.
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 

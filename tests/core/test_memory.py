@@ -78,3 +78,30 @@ def test_a_run_of_skipped_steps_stops_with_advice(toy_host, toy_data, tmp_path, 
     _with_cpu_scaler(monkeypatch, init_scale=float("inf"))  # every step overflows, at any scale
     with pytest.raises(TrainingError, match="skipped 20 optimizer steps in a row.*--train.precision bf16"):
         runs.run(_config(toy_data, tmp_path / "run", "--epochs", "12"), show_progress=False)
+
+
+def test_4bit_quantizes_every_linear_but_the_kept_ones_and_lora_trains_on_them():
+    """The QLoRA conversion (run here on the CPU, where a training step works;
+    runs use it on CUDA only): Linear layers become NF4, modules trained
+    fully stay as they are, and LoRA on the 4-bit layers gets gradients."""
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+    from peft import LoraConfig, get_peft_model
+
+    from lorakit.memory import hold_base
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.LayerNorm(64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
+    x = torch.randn(16, 64)
+    expected = model(x)
+    quantized = hold_base(model, "4bit", keep=["3"], device="cpu")
+    assert type(quantized[0]) is bnb.nn.Linear4bit and type(quantized[3]) is torch.nn.Linear
+    assert quantized[0].weight.dtype == torch.uint8  # packed NF4: two weights a byte
+    peft_model = get_peft_model(quantized, LoraConfig(r=4, target_modules=["0"], modules_to_save=["3"]))
+    peft_model.train()
+    out = peft_model(x)
+    assert (out - expected).abs().max() < 0.15 * expected.abs().max()  # NF4 keeps the function close
+    out.float().pow(2).mean().backward()
+    grads = {n: p.grad for n, p in peft_model.named_parameters() if p.requires_grad}
+    assert grads and all(g is not None for g in grads.values())
+    assert grads["base_model.model.0.lora_B.default.weight"].abs().sum() > 0  # (A's is zero while B starts at zero)
