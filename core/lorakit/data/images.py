@@ -25,8 +25,37 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # a full decode, and a few thousand images stay a matter of seconds.
 _CHECK_SIZE = (64, 64)
 
-#: Refuse images above this many pixels (decompression bombs, scans at 1200 dpi).
+#: Refuse images above this many pixels (decompression bombs, scans at 1200
+#: dpi); ``LORAKIT_MAX_IMAGE_PIXELS`` raises (or lowers) it on purpose.
 MAX_PIXELS = 100_000_000
+
+
+def pixel_limit() -> int:
+    """The pixel limit: ``$LORAKIT_MAX_IMAGE_PIXELS`` when set, else ``MAX_PIXELS``."""
+    import os
+
+    value = os.environ.get("LORAKIT_MAX_IMAGE_PIXELS", "").replace("_", "").strip()
+    if not value:
+        return MAX_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise DataError(f"LORAKIT_MAX_IMAGE_PIXELS = {value!r} is invalid: give a whole number of pixels, "
+                        f"e.g. {MAX_PIXELS}")
+    return int(value)
+
+
+def _open(path: str | Path) -> Any:
+    """``Image.open``, which reads only the header: the caller checks the size
+    against ``pixel_limit()`` before decoding, with a message of its own
+    instead of Pillow's bomb warning or error."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image.open(path)
+
+
+def _too_large(width: int, height: int, limit: int) -> str:
+    return (f"too large ({width}x{height} = {width * height:,} pixels, limit {limit:,}); "
+            "downscale it, or raise the limit on purpose with LORAKIT_MAX_IMAGE_PIXELS")
 
 
 def is_image(path: Path) -> bool:
@@ -35,13 +64,15 @@ def is_image(path: Path) -> bool:
 
 
 def check_image(path: Path) -> None:
-    """Raise ``DataError`` unless ``path`` is an image Pillow can fully decode."""
-    from PIL import Image
-
+    """Raise ``DataError`` unless ``path`` is an image Pillow can fully decode
+    within the pixel limit."""
+    limit = pixel_limit()
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
+            if image.size[0] * image.size[1] > limit:
+                raise DataError(f"{path}: {_too_large(*image.size, limit)}")
             image.verify()  # structure and checksums (PNG CRCs), without decoding
-        with Image.open(path) as image:
+        with _open(path) as image:
             image.draft("RGB", _CHECK_SIZE)
             image.load()  # decoding finds truncated data that verify() misses
     except (OSError, SyntaxError, ValueError) as error:
@@ -61,24 +92,22 @@ class Opened:
 
 def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
     """Decode ``path`` to RGB; alpha is composited on white, 16-bit scaled to 8."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = str(path)
-    max_pixels = max_pixels or MAX_PIXELS
+    limit = max_pixels or pixel_limit()
     try:
         if Path(path).stat().st_size == 0:
             return Opened(path, error="empty file (0 bytes)")
-        with Image.open(path) as image:
+        with _open(path) as image:
             width, height = image.size
-            if width * height > max_pixels:
-                return Opened(path, error=f"too large ({width}x{height} pixels, limit {max_pixels:,})")
+            if width * height > limit:
+                return Opened(path, error=_too_large(width, height, limit))
             image.draft("RGB", (1024, 1024))  # JPEG: decode at a reduced size, much faster
             image.load()
             return Opened(path, to_rgb(image))
     except UnidentifiedImageError:
         return Opened(path, error="not an image Pillow can read")
-    except Image.DecompressionBombError as exc:
-        return Opened(path, error=f"too large ({exc})")
     except (OSError, SyntaxError, ValueError) as exc:
         return Opened(path, error=f"unreadable or truncated image ({exc})")
 
