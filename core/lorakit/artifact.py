@@ -8,16 +8,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lorakit.atomic import atomic_dir
 from lorakit.errors import AdapterError, OutputError
 
 MANIFEST = "lorakit.json"
+WEIGHTS = "adapter_model.safetensors"
 FORMAT_VERSION = 1
 
 
@@ -62,6 +65,8 @@ def resolve_adapter_dir(path: str | Path) -> Path:
 
 
 def read_manifest(adapter_dir: Path) -> Manifest:
+    """The lorakit manifest of an adapter folder whose files are checked first."""
+    check_adapter_files(adapter_dir)
     path = Path(adapter_dir) / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -101,11 +106,52 @@ def check_base(manifest: Manifest, base_fingerprint: str, adapter_dir: Path, tas
         )
 
 
+def check_adapter_files(adapter_dir: Path) -> None:
+    """Refuse a damaged adapter folder by the file that is broken, before
+    peft or safetensors meet it: the config must be a peft config in JSON,
+    the weights a complete safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    adapter_dir = Path(adapter_dir)
+    config = adapter_dir / "adapter_config.json"
+    damaged = "the adapter folder is damaged: copy it again or retrain it"
+    try:
+        values = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdapterError(f"{config} is not valid JSON ({exc}); {damaged}") from None
+    if not isinstance(values, dict) or "peft_type" not in values:
+        raise AdapterError(f"{config} is not a peft adapter config (no peft_type); {damaged}")
+    weights = adapter_dir / WEIGHTS
+    if not weights.is_file():
+        pickled = " (it has adapter_model.bin, a pickle, which lorakit does not load)" if (
+            adapter_dir / "adapter_model.bin").is_file() else ""
+        raise AdapterError(f"{weights} is missing{pickled}; {damaged}")
+    try:
+        with safe_open(str(weights), "pt") as handle:
+            for key in handle.keys():
+                handle.get_tensor(key)
+    except (SafetensorError, OSError) as exc:
+        raise AdapterError(f"{weights} is not a complete safetensors file ({exc}); {damaged}") from None
+
+
+@contextlib.contextmanager
+def peft_load_errors(adapter_dir: Path) -> Iterator[None]:
+    """peft's loading errors as one ``AdapterError`` naming the adapter; a
+    weight whose shape does not fit the base is named with both shapes."""
+    try:
+        yield
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        text = str(exc)
+        mismatch = re.search(r"size mismatch for ([^:]+): (.*?shape in current model is [^.]+)", text)
+        if mismatch:
+            raise AdapterError(f"{Path(adapter_dir) / WEIGHTS} does not fit this base: {mismatch.group(1)}: "
+                               f"{mismatch.group(2)}. It was trained on another model; pass that one with --base") from None
+        raise AdapterError(f"cannot load the adapter in {adapter_dir}: {text.splitlines()[0] if text else exc!r}") from None
+
+
 def load_adapter(base_model: Any, adapter_dir: Path, adapter_name: str = "default") -> Any:
     """Wrap ``base_model`` in a PeftModel with the saved adapter (inference mode)."""
     from peft import PeftModel
 
-    try:
+    with peft_load_errors(adapter_dir):
         return PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=adapter_name, is_trainable=False)
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
-        raise AdapterError(f"cannot load the adapter in {adapter_dir}: {exc}") from None

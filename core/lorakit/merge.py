@@ -50,16 +50,18 @@ def merge_weighted(base_model: Any, adapters: list[tuple[Path, float]]) -> Any:
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
 
-    from lorakit.artifact import read_manifest
+    from lorakit.artifact import peft_load_errors, read_manifest
 
     names = [f"adapter{i}" for i in range(len(adapters))]
     saving = [str(path) for path, _ in adapters if read_manifest(path).modules_to_save]
     if saving and len(adapters) > 1:
         raise AdapterError(f"{', '.join(saving)} train whole modules (modules_to_save), which cannot be mixed "
                            "with other adapters; use such an adapter alone")
-    model = PeftModel.from_pretrained(base_model, str(adapters[0][0]), adapter_name=names[0])
+    with peft_load_errors(adapters[0][0]):
+        model = PeftModel.from_pretrained(base_model, str(adapters[0][0]), adapter_name=names[0])
     for name, (path, _) in zip(names[1:], adapters[1:]):
-        model.load_adapter(str(path), adapter_name=name)
+        with peft_load_errors(path):
+            model.load_adapter(str(path), adapter_name=name)
     weights = dict(zip(names, (weight for _, weight in adapters)))
     for module in model.modules():
         if isinstance(module, LoraLayer):

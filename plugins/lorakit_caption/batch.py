@@ -91,6 +91,9 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     out = shard_path(job.out, state.process_index, state.num_processes) if sharded else job.out
     if sharded and job.out.exists() and not job.resume:
         raise DataError(f"{job.out} already exists; pass --resume or choose another --out")
+    # The model and adapters load before any output file exists: a broken
+    # base or adapter leaves nothing behind that would block the rerun.
+    captioner = load_captioner(job)
     records = RecordFile(out, resume=job.resume, kind="csv" if job.format == "csv" else "jsonl")
     if sharded:
         # Every process must split the same list: what any shard (or the
@@ -105,7 +108,6 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     errors = RecordFile(errors_path(out), resume=True)
     summary = CaptionSummary(skipped=len([i for i in images if i in already]), out=job.out, errors=errors_path(job.out),
                              process=f"{state.process_index + 1}/{state.num_processes}" if sharded else "")
-    captioner = load_captioner(job)
     started = time.perf_counter()
     try:
         _caption_all(captioner, todo, job, records, errors, summary, show_progress and state.is_main_process)
