@@ -116,6 +116,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
     run_dir = prepare_output(config, resume)
     accelerator = make_accelerator(config.train.precision, config.base_dtype)
+    if resume and not (run_dir / "checkpoints").exists():
+        resume = _start_again(run_dir, accelerator)
     made = training_model(task, config)
     base, splits, model, targets, to_save = made.base, made.splits, made.model, made.targets, made.modules_to_save
     base_print, adapter_weights = made.base_fingerprint, made.adapter_weights
@@ -168,6 +170,18 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     adapter_dir = save_adapter(model, run_dir / "adapter", manifest, replace=True)
     atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return RunOutcome(run_dir, adapter_dir, result, report)
+
+
+def _start_again(run_dir: Path, accelerator: Any) -> bool:
+    """A run killed before its first checkpoint has nothing to resume: its
+    log goes and it starts from the beginning (returns False: not resuming)."""
+    if accelerator.is_main_process:
+        console.print(f"{escape(str(run_dir))} has no checkpoint yet (the run stopped before its first one): "
+                      "starting it again from the beginning")
+        (run_dir / "log.jsonl").unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tb", ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return False
 
 
 def _on_full_precision_base(task: Task, config: RunConfig, targets: Any, to_save: list[str],

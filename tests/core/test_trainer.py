@@ -195,3 +195,21 @@ def test_one_data_loader_serves_the_whole_run_and_workers_change_nothing(toy_hos
     a = load_file(str(inline.adapter_dir / "adapter_model.safetensors"))
     b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(toy_host, toy_data, tmp_path):
+    """kill -9 before the first checkpoint leaves config.yaml, log.jsonl and tb/:
+    --resume starts the run from the beginning instead of refusing."""
+    flags = ("--epochs", "2")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.yaml").write_text((whole.run_dir / "config.yaml").read_text().replace(str(tmp_path / "whole"), str(killed)))
+    (killed / "log.jsonl").write_text('{"event": "train", "step": 1, "loss": 9.9}\n')
+    (killed / "tb").mkdir()
+    again = runs.run(_config(toy_data, killed, *flags), resume=True, show_progress=False)
+    assert again.train.steps == whole.train.steps
+    a = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(again.adapter_dir / "adapter_model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert '"loss": 9.9' not in (killed / "log.jsonl").read_text()
