@@ -40,7 +40,7 @@ class LoraSettings:
     modules_to_save: Union[list[str], None] = None
 
     def __post_init__(self):
-        _require(self.r >= 1, "lora.r", self.r, "must be a positive integer")
+        _require(1 <= self.r <= 4096, "lora.r", self.r, "must be a positive integer up to 4096 (typical: 4-64)")
         _require(self.alpha > 0, "lora.alpha", self.alpha, "must be positive")
         _require(0 <= self.dropout < 1, "lora.dropout", self.dropout, "must be in [0, 1)")
         if isinstance(self.targets, list):
@@ -92,10 +92,12 @@ class TrainSettings:
     gradient_checkpointing: bool = False
 
     def __post_init__(self):
-        _require(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
-        _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", self.max_steps, "must be >= 1")
-        _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
-        _require(self.grad_accum >= 1, "train.grad_accum", self.grad_accum, "must be >= 1")
+        _require(1 <= self.epochs <= 1_000_000, "train.epochs", self.epochs, "must be between 1 and 1,000,000")
+        _require(self.max_steps is None or 1 <= self.max_steps <= 100_000_000, "train.max_steps", self.max_steps,
+                 "must be between 1 and 100,000,000")
+        _require(1 <= self.batch_size <= 65_536, "train.batch_size", self.batch_size,
+                 "must be between 1 and 65,536 (per process; raise train.grad_accum for larger effective batches)")
+        _require(1 <= self.grad_accum <= 65_536, "train.grad_accum", self.grad_accum, "must be between 1 and 65,536")
         _require(self.lr > 0, "train.lr", self.lr, "must be positive")
         _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "must be >= 0")
         _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
@@ -106,7 +108,8 @@ class TrainSettings:
         _require(self.save_every >= 0, "train.save_every", self.save_every, "must be >= 0")
         _require(self.log_every >= 1, "train.log_every", self.log_every, "must be >= 1")
         _require(self.precision in PRECISIONS, "train.precision", self.precision, f"must be one of {', '.join(PRECISIONS)}")
-        _require(self.num_workers is None or self.num_workers >= 0, "train.num_workers", self.num_workers, "must be >= 0")
+        _require(self.num_workers is None or 0 <= self.num_workers <= 256, "train.num_workers", self.num_workers,
+                 "must be between 0 and 256")
 
 
 @dataclass

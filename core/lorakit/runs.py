@@ -11,11 +11,12 @@ are written. Each step hands the next one object.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import yaml
 
@@ -25,7 +26,7 @@ from lorakit.atomic import atomic_dir, atomic_write_text
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
 from lorakit.config import RunConfig, build
 from lorakit.device import inference_device
-from lorakit.errors import AdapterError, ConfigError, OutputError
+from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
 from lorakit.evaluation import evaluate_pair, write_samples
 from lorakit.fingerprints import base_fingerprint
 from lorakit.lora import trainable_state
@@ -143,7 +144,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
     accelerator.wait_for_everyone()
     try:
-        result = trainer.fit(resume=resume, stop_after=stop_after)
+        with _out_of_memory_explained(config):
+            result = trainer.fit(resume=resume, stop_after=stop_after)
     except BaseException:
         # A run that dies before its first checkpoint has nothing to resume:
         # leave no folder behind, so the same command can simply be rerun.
@@ -170,6 +172,26 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     adapter_dir = save_adapter(model, run_dir / "adapter", manifest, replace=True)
     atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return RunOutcome(run_dir, adapter_dir, result, report)
+
+
+@contextlib.contextmanager
+def _out_of_memory_explained(config: RunConfig) -> Iterator[None]:
+    """An allocation that fails (GPU or CPU) as one message naming the settings that drive memory."""
+    import torch
+
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        text = str(exc)
+        if not isinstance(exc, (torch.OutOfMemoryError, MemoryError)) and "can't allocate memory" not in text:
+            raise
+        where = "GPU" if isinstance(exc, torch.OutOfMemoryError) else "memory"
+        raise TrainingError(
+            f"training ran out of {where} ({text.splitlines()[0] if text else type(exc).__name__}) with "
+            f"train.batch_size {config.train.batch_size}, lora.r {config.lora.r}, base_dtype {config.base_dtype}, "
+            f"gradient_checkpointing {config.train.gradient_checkpointing}. Lower --train.batch_size (raise "
+            "--train.grad_accum to keep the effective batch), turn on --train.gradient_checkpointing, or hold the "
+            "base in --base_dtype bf16; `lorakit plan` predicts what fits") from None
 
 
 def _start_again(run_dir: Path, accelerator: Any) -> bool:

@@ -105,3 +105,25 @@ def test_4bit_quantizes_every_linear_but_the_kept_ones_and_lora_trains_on_them()
     grads = {n: p.grad for n, p in peft_model.named_parameters() if p.requires_grad}
     assert grads and all(g is not None for g in grads.values())
     assert grads["base_model.model.0.lora_B.default.weight"].abs().sum() > 0  # (A's is zero while B starts at zero)
+
+
+@pytest.mark.parametrize("flag, value", [("--lora.r", "1000000"), ("--train.batch_size", "100000000"),
+                                         ("--train.grad_accum", "0"), ("--train.epochs", "10000000000")])
+def test_absurd_settings_are_refused_before_anything_is_allocated(toy_host, flag, value):
+    with pytest.raises(ConfigError, match=f"{flag.lstrip('-')} = {value} is invalid"):
+        runs.load_config("toy", [flag, value])
+
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                   RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: "
+                                                "can't allocate memory: you tried to allocate 384000000000000 bytes")])
+def test_out_of_memory_names_the_settings_that_drive_memory(toy_host, toy_data, tmp_path, monkeypatch, error):
+    import toy_plugin
+
+    def exhausted(self, base, model, batch):
+        raise error
+
+    monkeypatch.setattr(toy_plugin.ToyTask, "loss", exhausted)
+    with pytest.raises(TrainingError, match=r"ran out of .*train.batch_size 16, lora.r 8.*lorakit plan"):
+        runs.run(_config(toy_data, tmp_path / "run", "--epochs", "1"), show_progress=False)
+    assert not (tmp_path / "run").exists()
