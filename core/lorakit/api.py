@@ -21,7 +21,7 @@ from lorakit.data.audio import (
     read_transcripts,
     trim_silence,
 )
-from lorakit.data.files import list_files, read_jsonl, require_folder, resolve_member
+from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member
 from lorakit.data.images import IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, is_image, load_images, open_rgb
 from lorakit.demo import pretrain_on_tensors
 from lorakit.errors import (
@@ -43,6 +43,7 @@ from lorakit.modeling import adapter_disabled, device_and_dtype, eval_mode, inne
 from lorakit.options import number, text, whole_number
 from lorakit.progress import console, escape, rate_progress, work_progress
 from lorakit.requirements import require_modules
+from lorakit.torch_files import load_tensors
 from lorakit.task import CONTRACT_VERSION, Base, Data, Task, TaskOptions
 from lorakit.apply import AdapterSpec, open_with_adapters, read_adapters
 
@@ -56,7 +57,7 @@ __all__ = [
     # option validation
     "whole_number", "number", "text",
     # data folders and files
-    "list_files", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
+    "list_files", "read_text", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio
@@ -65,6 +66,7 @@ __all__ = [
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
     "adapter_disabled", "seeded", "fingerprint", "file_fingerprint", "cache_root", "pretrain_on_tensors",
+    "load_tensors",
     # using adapters outside a run (batch jobs a plugin adds as commands)
     "AdapterSpec", "read_adapters", "open_with_adapters",
     # output

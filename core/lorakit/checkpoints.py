@@ -14,6 +14,7 @@ from typing import Any
 from lorakit.atomic import atomic_dir
 from lorakit.errors import TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
+from lorakit.torch_files import load_tensors
 
 WEIGHTS = "trainable.safetensors"
 OPTIMIZERS = "trainer_state.pt"
@@ -75,13 +76,11 @@ def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
 def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, rank: int = 0) -> dict[str, Any]:
     """Restore a checkpoint written by ``save_checkpoint``, with the random
     generators process ``rank`` had; returns its loop state."""
-    import torch
-
     path = Path(path)
     if not (path / STATE).is_file():
         raise TrainingError(f"no checkpoint to resume in {path}; start a new run without --resume")
     load_weights(path, model)
-    saved = torch.load(path / OPTIMIZERS, map_location="cpu", weights_only=True)
+    saved = load_tensors(path / OPTIMIZERS, TrainingError, fix="start a new run without --resume")
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(saved["optimizers"][name])
     for name, scheduler in schedulers.items():

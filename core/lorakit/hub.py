@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from lorakit.errors import BaseModelError
+from lorakit.torch_files import refusal
+
+#: What to do about a base whose .bin weights hold more than tensors.
+PICKLED_BASE_FIX = ("re-save the model from a trusted copy with model.save_pretrained(folder), which writes plain "
+                    "tensors (safetensors)")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ def load_error(name: str, error: Exception, kind: BaseKind) -> BaseModelError:
 def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class: Any) -> tuple[Any, Any, dict]:
     """The model (float32) and processor of ``name``, its architecture checked
     first; also the loading info (``missing_keys``...) for checks of one's own."""
+    import pickle
+
     import torch
 
     source = base_source(name, kind)
@@ -88,4 +95,8 @@ def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class
         processor = processor_class.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise load_error(name, error, kind) from error
+    except pickle.UnpicklingError as refused:  # a .bin checkpoint that torch's weights_only loading refused
+        pickles = sorted(Path(source).glob("*.bin")) if Path(source).is_dir() else []
+        where = ", ".join(map(str, pickles)) or f"the weights of --base {name}"
+        raise BaseModelError(refusal(where, refused, PICKLED_BASE_FIX)) from None
     return model, processor, info

@@ -19,7 +19,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.api import IMAGE_SUFFIXES, DataError, check_image, is_image, list_files, read_jsonl, require_folder, resolve_member
+from lorakit.api import (IMAGE_SUFFIXES, DataError, check_image, is_image, list_files, read_jsonl, read_text,
+                         require_folder, resolve_member)
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _SUPPORTED = ", ".join(IMAGE_SUFFIXES)
@@ -71,7 +72,7 @@ def _read_metadata(folder: Path, metadata: Path) -> list[tuple[Path, str]]:
 
 
 def _csv_rows(path: Path) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(_read_text(path).splitlines())
+    reader = csv.DictReader(read_text(path).splitlines())
     missing = {"file_name", "text"} - set(reader.fieldnames or ())
     if missing:
         raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}; the header must name file_name and text")
@@ -122,15 +123,9 @@ def _read_sidecars(folder: Path, files: list[Path]) -> list[tuple[Path, str]]:
                 f"{image}: image without caption; write its caption into {stem.name}.txt next to it, "
                 f"or add a metadata.jsonl to {folder}"
             )
-        text = " ".join(_read_text(captions[stem]).split())
+        text = " ".join(read_text(captions[stem]).split())
         if not text:
             raise DataError(f"{captions[stem]}: empty caption; write the caption of {image.name} into it")
         pairs.append((image.resolve(), text))
     return pairs
 
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from error

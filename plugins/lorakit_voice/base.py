@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import BaseModelError
+from lorakit.api import BaseModelError, load_tensors
 
 #: The tiny VITS shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
@@ -117,17 +117,10 @@ def read_config(folder: Path) -> Any:
 
 def read_weights(path: Path) -> dict[str, Any]:
     """The state dict in a coqui checkpoint, read with ``weights_only=True``."""
-    import pickle
-
     import torch
 
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise BaseModelError(
-            f"{path} cannot be read as plain tensors (torch.load weights_only=True refused it: "
-            f"{str(error).splitlines()[0]}); lorakit never unpickles other objects from a checkpoint. "
-            "Re-save it as {'model': model.state_dict()} with torch.save") from None
+    state = load_tensors(path, BaseModelError, fix="re-save the checkpoint's state_dict with plain tensors: "
+                         "torch.save({'model': model.state_dict()}, 'model.pth')")
     weights = state.get("model", state) if isinstance(state, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise BaseModelError(f"{path} holds no state dict (expected {{'model': state_dict}} as coqui saves it)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.data.files import list_files, require_folder
+from lorakit.data.files import list_files, read_text, require_folder
 from lorakit.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -127,7 +127,7 @@ def read_transcripts(folder: Path) -> dict[str, str]:
     texts = {}
     for path in list_files(folder):
         if path.suffix.lower() == ".txt":
-            text = " ".join(path.read_text(encoding="utf-8-sig").split())
+            text = " ".join(read_text(path).split())
             if text:
                 texts[str(path.relative_to(folder).with_suffix(""))] = text
     return texts
@@ -135,7 +135,7 @@ def read_transcripts(folder: Path) -> dict[str, str]:
 
 def _read_ljspeech(metadata: Path) -> dict[str, str]:
     texts = {}
-    for number, line in enumerate(metadata.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(read_text(metadata).splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("|")

@@ -57,16 +57,27 @@ def resolve_member(folder: Path, name: str, where: str) -> Path:
     return resolved
 
 
+def read_text(path: Path) -> str:
+    """The text of the UTF-8 file ``path`` (a leading BOM from Windows editors
+    dropped); ``DataError`` naming the file, line and byte when it is not UTF-8.
+    A missing file raises ``FileNotFoundError`` for the caller to word."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}: "
+                        f"{error.reason}); save it as UTF-8") from None
+
+
 def read_jsonl(path: Path, example: str = '{"...": "..."}') -> Iterator[tuple[int, dict]]:
     """``(line number, object)`` of every non-empty line of a JSON-lines file;
     a line that is not a JSON object is a ``DataError`` naming file and line
     (``example`` shows the expected shape)."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
+        text = read_text(path)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist; pass a JSON-lines file of objects like {example}") from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.api import DataError, read_jsonl
+from lorakit.api import DataError, read_jsonl, read_text
 
 TEXT_COLUMNS = ("text", "review")
 LABEL_COLUMNS = ("label", "sentiment")
@@ -53,7 +53,7 @@ def _jsonl(path: Path):
 
 
 def _csv(path: Path):
-    reader = csv.DictReader(path.read_text(encoding="utf-8").splitlines())
+    reader = csv.DictReader(read_text(path).splitlines())
     columns = set(reader.fieldnames or ())
     if not columns & set(TEXT_COLUMNS) or not columns & set(LABEL_COLUMNS):
         raise DataError(f"{path}:1: the header must name a text column ({'/'.join(TEXT_COLUMNS)}) "

@@ -39,6 +39,8 @@ class TextClassTask(Task, CommandLineInputs):
     inputs_help = 'texts to classify, e.g. --text "what a gripping film"'
 
     def load_base(self, name: str) -> Base:
+        import pickle
+
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -51,6 +53,10 @@ class TextClassTask(Task, CommandLineInputs):
                 f"cannot load the base {name!r} ({type(exc).__name__}); pass demo, a local folder written by "
                 "save_pretrained, or a hub id such as distilbert-base-uncased-finetuned-sst-2-english that is "
                 "cached or reachable online") from None
+        except pickle.UnpicklingError:  # torch's weights_only loading refused a pytorch_model.bin
+            weights = ", ".join(map(str, Path(source).glob("*.bin"))) or f"the weights of {name!r}"
+            raise BaseModelError(f"{weights} holds code or Python objects that lorakit will not load; re-save the "
+                                 "model from a trusted copy with save_pretrained, which writes safetensors") from None
         return Base(model=model, processor=tokenizer, name=name)
 
     def load_data(self, path: Path, base: Base, role: str = "data") -> Data:

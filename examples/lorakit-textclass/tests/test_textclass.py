@@ -4,6 +4,7 @@ whole runs, the conformance kit, a learning test, and bad data."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,42 @@ def test_csv_with_imdb_columns(tmp_path, demo):
     examples = task.load_data(tmp_path, base).examples
     assert [(e.text, e.label) for e in examples] == [("what a gripping film", "positive"), ("the plot was dull", "negative")]
 
+
+@pytest.mark.parametrize("name, text, line", [
+    ("data.csv", "text,label\ngreat film,positive\nthe café scene was dull,negative\n", 3),
+    ("data.jsonl", '{"text": "great film", "label": "positive"}\n{"text": "a dull café", "label": "negative"}\n', 2),
+])
+def test_data_that_is_not_utf_8_is_one_message_from_the_command(tmp_path, name, text, line):
+    """Latin-1 bytes (an old editor's) in the data: the file and line, no traceback, no run folder."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / name).write_bytes(text.encode("latin-1"))
+    result = lorakit("train", "textclass", "--data", str(tmp_path / "data"), "--base", "demo",
+                     "--output", str(tmp_path / "run"))
+    errors = [row for row in result.stderr.splitlines() if row.startswith("error:")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr and len(errors) == 1, result.stderr
+    assert f"{tmp_path / 'data' / name}:{line}: not UTF-8" in errors[0] and "save it as UTF-8" in errors[0]
+    assert not (tmp_path / "run").exists()
+
+class Payload:
+    """Unpickling this runs a shell command that creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_base_whose_bin_weights_hold_code_is_refused_and_not_run(tmp_path):
+    shutil.copytree(PACKAGE / "demo_base", tmp_path / "base")
+    (tmp_path / "base" / "model.safetensors").unlink()
+    torch.save({"classifier.bias": Payload(tmp_path / "code-ran")}, tmp_path / "base" / "pytorch_model.bin")
+    result = lorakit("train", "textclass", "--data", str(SAMPLES / "movies"), "--base", str(tmp_path / "base"),
+                     "--output", str(tmp_path / "run"))
+    errors = [row for row in result.stderr.splitlines() if row.startswith("error:")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr and len(errors) == 1, result.stderr
+    assert f"{tmp_path / 'base' / 'pytorch_model.bin'} holds code or Python objects" in errors[0]
+    assert not (tmp_path / "code-ran").exists() and not (tmp_path / "run").exists()
 
 def test_make_demo_quick_builds_a_loadable_base(tmp_path):
     subprocess.run([sys.executable, "-m", "lorakit_textclass.make_demo", "--out", str(tmp_path / "base"), "--quick"],

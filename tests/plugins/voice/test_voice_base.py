@@ -45,7 +45,7 @@ def test_a_checkpoint_with_pickled_objects_is_refused(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text((DEMO_BASE / "config.json").read_text())
     torch.save({"model": {}, "extra": Sneaky()}, folder / "model.pth")
-    with pytest.raises(BaseModelError, match="weights_only=True refused it"):
+    with pytest.raises(BaseModelError, match="holds code or Python objects .*print.* that lorakit will not load"):
         load_vits(str(folder))
 
 
