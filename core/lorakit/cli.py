@@ -80,6 +80,43 @@ _train_command("train", False, """Train and export the adapter, without the base
 Takes the same arguments and flags as `lorakit run`.""")
 
 
+@cli.command(context_settings=PASS_THROUGH)
+@click.argument("target", metavar="RECIPE_OR_TASK")
+@click.option("--memory", help="A memory budget (24GB, 16GiB, 800MB): say the largest batch that fits it.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="The device the run is for (default: this machine's).")
+@click.option("--measure", is_flag=True, help="Also train a few steps in a fresh process and show the measured peak.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (bytes).")
+@click.pass_context
+def plan(ctx: click.Context, target: str, memory: str | None, device: str | None, measure: bool, as_json: bool) -> None:
+    """Predict a run's peak training memory: weights, LoRA + optimizer states, activations.
+
+    \b
+    Takes the arguments and flags of `lorakit run`, data included: the model is
+    built as the run builds it and activations are measured by running real
+    training steps on the CPU (no GPU needed), at two batch sizes.
+    lorakit plan caption-blip-base --data photos/ --memory 16GB"""
+    from lorakit import planning, runs
+
+    budget = planning.parse_memory(memory) if memory is not None else None
+    config = runs.load_config(target, list(ctx.args))
+    result = planning.plan(config, budget, device)
+    measured = None
+    if measure:
+        from lorakit.errors import ConfigError
+        from lorakit.peak import measure as measure_peak
+
+        if result.device != planning.target_device(None):
+            raise ConfigError(f"--measure trains on this machine, which has no {result.device}; drop --device or --measure")
+        measured = measure_peak(config)
+    if as_json:
+        out = result.to_dict()
+        if measured is not None:
+            out["measured"] = {"peak": measured.peak, "resident": measured.resident, "steps": measured.steps}
+        click.echo(json.dumps(out, indent=2))
+    else:
+        print_plan(result, measured)
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--data", help="Evaluate on this data instead of the run's held-out split.")
@@ -241,6 +278,41 @@ def print_report(report: dict[str, Any]) -> None:
             change = f"{value - before:+.4f}" if before is not None else ""
             table.add_row(f"{split} ({pair['examples']})", metric, f"{before:.4f}", f"{value:.4f}", change)
     console.print(table)
+
+
+def print_plan(plan: Any, measured: Any = None) -> None:
+    """The memory plan table, what fits the budget, and what is not counted."""
+    from rich.table import Table
+
+    from lorakit.planning import format_bytes as size
+    from lorakit.progress import console, escape
+
+    e, batch = plan.estimate, plan.batch_size
+    table = Table(title=f"training memory: {plan.task} on {escape(plan.base)}")
+    for column in ("part", "memory", "from"):
+        table.add_column(column, justify="right" if column == "memory" else "left")
+    table.add_row("weights", size(e.weights), f"{plan.frozen_parameters / 1e6:.1f} M frozen, {plan.base_dtype}")
+    table.add_row("LoRA + optimizer", size(e.trained), f"{plan.trained_parameters / 1e6:.2f} M trained x 16 B "
+                  "(weight, grad, AdamW)")
+    fixed = f" + {size(e.activations.fixed)}" if e.activations.fixed else ""
+    table.add_row("activations", size(e.activations.at(batch)), f"{size(e.activations.per_example)} per example "
+                  f"x {batch}{fixed}")
+    table.add_row("total", size(plan.peak), f"{plan.device}, precision {plan.precision}, checkpointing "
+                  f"{'on' if plan.gradient_checkpointing else 'off'}", style="bold")
+    if measured is not None:
+        table.add_row("measured", size(measured.peak), f"{measured.steps} real steps: predicted / measured "
+                      f"{plan.peak / measured.peak:.2f}")
+    console.print(table)
+    if plan.advice:
+        console.print(escape(plan.advice), highlight=False)
+    if plan.option is not None:
+        console.print(f"  lorakit run ... {' '.join(plan.option.flags)}", highlight=False)
+    if plan.device == "cuda":
+        note = "measured on the CPU in the GPU's precision; the GPU adds its CUDA context (about 0.5 GB)"
+    else:
+        note = ("glibc's allocator may keep up to twice this resident; MALLOC_MMAP_THRESHOLD_=1048576 in the "
+                "environment keeps it close")
+    console.print(f"[dim]Tensors only: {note}.[/dim]")
 
 
 def _register_plugin_commands() -> None:
