@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 
-def fails_cleanly(*args: object, names: tuple[str, ...] = (), timeout: int = 300) -> str:
-    """The one error line of ``lorakit *args``, which must name each of ``names``."""
+def fails_cleanly(*args: object, names: tuple[str, ...] = (), timeout: int = 300, cwd: Path | None = None) -> str:
+    """The one error line of ``lorakit *args`` (run in ``cwd``), which must name each of ``names``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "lorakit", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=cwd)
     assert done.returncode != 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]

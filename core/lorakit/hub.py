@@ -87,6 +87,7 @@ def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class
     import pickle
 
     import torch
+    from safetensors import SafetensorError
 
     source = base_source(name, kind)
     check_architecture(name, source, kind)
@@ -99,4 +100,9 @@ def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class
         pickles = sorted(Path(source).glob("*.bin")) if Path(source).is_dir() else []
         where = ", ".join(map(str, pickles)) or f"the weights of --base {name}"
         raise BaseModelError(refusal(where, refused, PICKLED_BASE_FIX)) from None
+    except SafetensorError as damaged:  # truncated or overwritten weights
+        files = sorted(Path(source).glob("*.safetensors")) if Path(source).is_dir() else []
+        where = ", ".join(map(str, files)) or f"the weights of --base {name}"
+        raise BaseModelError(f"{where}: not a complete safetensors file ({damaged}); copy the base folder again "
+                             "from its source") from None
     return model, processor, info
