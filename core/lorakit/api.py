@@ -21,7 +21,7 @@ from lorakit.data.audio import (
     read_transcripts,
     trim_silence,
 )
-from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member
+from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member, warn
 from lorakit.data.images import IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, is_image, load_images, open_rgb
 from lorakit.demo import pretrain_on_tensors
 from lorakit.errors import (
@@ -70,7 +70,7 @@ __all__ = [
     # using adapters outside a run (batch jobs a plugin adds as commands)
     "AdapterSpec", "read_adapters", "open_with_adapters",
     # output
-    "console", "escape", "work_progress", "rate_progress",
+    "console", "escape", "warn", "work_progress", "rate_progress",
     # a plugin's own dependencies, checked in register_tasks
     "require_modules",
 ]

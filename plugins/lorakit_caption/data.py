@@ -6,7 +6,9 @@ Three layouts are read, checked in this order:
   ``{"file_name": "cat.png", "text": "a cat on a sofa"}``;
 * ``metadata.csv``: the same two columns, with a header row;
 * sidecar captions (kohya / Stable Diffusion convention): ``cat.png`` next to
-  ``cat.txt`` holding its caption.
+  ``cat.txt`` holding its caption. As in kohya's scripts, every image takes
+  the caption of its own stem: ``cat.png`` and ``cat.jpg`` both train on
+  ``cat.txt``, with a warning naming both (most often a duplicate export).
 
 An image may have several captions (several metadata rows); each becomes one
 example and the evaluation scores against all of them. Every problem raises
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorakit.api import (IMAGE_SUFFIXES, DataError, check_image, is_image, list_files, read_jsonl, read_text,
-                         require_folder, resolve_member)
+                         require_folder, resolve_member, warn)
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _SUPPORTED = ", ".join(IMAGE_SUFFIXES)
@@ -46,7 +48,7 @@ def read_caption_folder(folder: Path, check_images: bool = True) -> list[Caption
     files before training (a few ms an image).
     """
     folder = require_folder(Path(folder), "images and their captions")
-    files = list_files(folder)
+    files = list_files(folder, contained=True)  # a symlink out of the folder is refused, in either layout
     metadata = [folder / name for name in METADATA_FILES if (folder / name).is_file()]
     if len(metadata) > 1:
         raise DataError(f"{folder} has both metadata.jsonl and metadata.csv; keep one of them")
@@ -108,24 +110,36 @@ def _check_all_captioned(files: list[Path], pairs: list[tuple[Path, str]], metad
 
 
 def _read_sidecars(folder: Path, files: list[Path]) -> list[tuple[Path, str]]:
-    images = {path.with_suffix(""): path for path in files if is_image(path)}
-    captions = {path.with_suffix(""): path for path in files if path.suffix.lower() == ".txt"}
+    images = _by_stem(path for path in files if is_image(path))
+    captions = _by_stem(path for path in files if path.suffix.lower() == ".txt")
     for path in files:
         if not is_image(path) and path.suffix.lower() != ".txt":
             raise DataError(f"{path}: unsupported file type; use images ({_SUPPORTED}) with .txt captions, or move it out")
-    for stem, caption in captions.items():
+    for stem, texts in captions.items():
+        if len(texts) > 1:
+            raise DataError(f"{' and '.join(map(str, texts))}: two captions for {stem.name}; keep one of them")
         if stem not in images:
-            raise DataError(f"{caption}: caption without image; add the image next to it or delete the .txt file")
+            raise DataError(f"{texts[0]}: caption without image; add the image next to it or delete the .txt file")
     pairs = []
-    for stem, image in sorted(images.items()):
+    for stem, group in sorted(images.items()):
         if stem not in captions:
             raise DataError(
-                f"{image}: image without caption; write its caption into {stem.name}.txt next to it, "
+                f"{group[0]}: image without caption; write its caption into {stem.name}.txt next to it, "
                 f"or add a metadata.jsonl to {folder}"
             )
-        text = " ".join(read_text(captions[stem]).split())
+        caption = captions[stem][0]
+        text = " ".join(read_text(caption).split())
         if not text:
-            raise DataError(f"{captions[stem]}: empty caption; write the caption of {image.name} into it")
-        pairs.append((image.resolve(), text))
+            raise DataError(f"{caption}: empty caption; write the caption of {group[0].name} into it")
+        if len(group) > 1:
+            warn(f"{' and '.join(map(str, group))} share the caption {caption.name}: each is trained on it. "
+                  "If one is a duplicate export, remove it; if they differ, give each a caption of its own stem")
+        pairs += [(image.resolve(), text) for image in group]
     return pairs
 
+
+def _by_stem(paths) -> dict[Path, list[Path]]:
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(path.with_suffix(""), []).append(path)
+    return groups

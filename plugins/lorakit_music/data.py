@@ -16,7 +16,11 @@ the folder's name ("lo-fi_jazz" -> "lo fi jazz").
 
 A file that cannot be used (unreadable, silent, shorter than a window, an
 implausible sample rate) is rejected with its reason and the rest go on; a
-folder with nothing usable, or a description naming no track, is an error.
+folder with nothing usable, a description naming no track, a track holding
+NaN/inf samples (broken, not silent) or a symlink out of the folder is an
+error. A hard-clipped track is used with a warning (when it is encoded; the
+cache remembers codes, not warnings); tracks of one stem (``a.wav``, ``a.flac``)
+share its sidecar description, with a warning naming them.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import (AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files, load_audio,
-                         normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
-                         trim_silence)
+from lorakit.api import (AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files,
+                         load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
+                         trim_silence, warn)
 
 METADATA = "metadata.jsonl"
 #: A last partial window is kept when it holds at least this much of a window.
@@ -107,13 +111,19 @@ def read_descriptions(folder: Path, tracks: list[Path]) -> dict[Path, str]:
     metadata = folder / METADATA
     if metadata.is_file():
         return _read_metadata(metadata, folder, set(tracks))
-    by_stem = {str(track.relative_to(folder).with_suffix("")): track for track in tracks}
+    by_stem: dict[str, list[Path]] = {}
+    for track in tracks:
+        by_stem.setdefault(str(track.relative_to(folder).with_suffix("")), []).append(track)
     texts = read_transcripts(folder)  # the core's sidecar reader, keyed by relative stem
     orphans = sorted(set(texts) - set(by_stem))
     if orphans:
         raise DataError(f"{folder}: descriptions without a track: {', '.join(f'{o}.txt' for o in orphans[:5])}; "
                         "add the track or remove the .txt")
-    return {by_stem[stem]: text for stem, text in texts.items()}
+    for stem in sorted(texts):
+        if len(by_stem[stem]) > 1:
+            warn(f"{' and '.join(map(str, by_stem[stem]))} share the description of {stem}: each is trained on "
+                 "it; if one is a duplicate export, remove it")
+    return {track: text for stem, text in texts.items() for track in by_stem[stem]}
 
 
 def _read_metadata(metadata: Path, folder: Path, tracks: set[Path]) -> dict[Path, str]:
@@ -148,7 +158,7 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
     from lorakit_music.codes import codec_key
 
     folder = require_folder(Path(folder), "music tracks (wav, flac, ogg, mp3)").resolve()
-    files = list_files(folder)
+    files = list_files(folder, contained=True)  # a symlink out of the folder is refused
     tracks = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
     found = TrackFolder(tracks=len(tracks))
     for path in files:
@@ -188,6 +198,8 @@ def _track_codes(path: Path, name: str, codec: Any, codec_print: str, decoder_co
     try:
         audio, rate = load_audio(path)
     except DataError as error:
+        if getattr(error, "fatal", False):  # NaN/inf samples: a broken file stops the run
+            raise
         found.rejected.append((name, str(error).split(": ", 1)[-1]))
         return None
     windows = prepare_track(audio, rate, windowing)

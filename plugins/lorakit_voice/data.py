@@ -38,13 +38,23 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
         prepared.print_summary(f"{folder}")
     check_speakable(vits, [(clip.source, clip.text) for clip in prepared.clips], folder)
     if prepared.seconds < min_total_seconds:
+        clips = f"{len(prepared.clips)} clips{_rejected(folder, prepared)}"
         raise DataError(
-            f"{folder} holds {prepared.seconds:.1f} s of usable speech in {len(prepared.clips)} clips; cloning a voice "
-            f"needs at least {min_total_seconds:.0f} s (more is better: 5-30 minutes for a real voice). Add recordings "
-            "with transcripts, or lower --options.min_total_seconds"
+            f"{folder} holds {prepared.seconds:.1f} s of usable speech in {clips}; cloning a voice needs at least "
+            f"{min_total_seconds:.0f} s (more is better: 5-30 minutes for a real voice). Add recordings with "
+            "transcripts, or lower --options.min_total_seconds"
         )
     examples = [VoiceExample(_clip_name(c.source, c.segment), c.text, c.audio, rate) for c in prepared.clips]
     return examples, prepared.summary()
+
+
+def _rejected(folder: Path, prepared: Any) -> str:
+    """`` (not used: FILE: reason; ...)`` for the message of a folder with too little speech."""
+    if not prepared.rejected:
+        return ""
+    shown = "; ".join(f"{Path(folder) / name}: {reason}" for name, reason in prepared.rejected[:5])
+    more = f"; and {len(prepared.rejected) - 5} more" if len(prepared.rejected) > 5 else ""
+    return f" (not used: {shown}{more})"
 
 
 def _clip_name(source: str, segment: int) -> str:

@@ -2,8 +2,10 @@
 
 Each line is ``{"image": "rel/path.png", "question": "...", "answer": "..."}``
 or, with several human answers as VQA v2 has, ``"answers": ["...", ...]``.
-Image paths are relative to the folder and may not leave it. Every problem
-raises ``DataError`` naming the file, the line and the fix.
+Image paths are relative to the folder and may not leave it, by ``..`` or by
+a symlink (nor may ``questions.jsonl``). Every problem raises ``DataError``
+naming the file, the line and the fix; an image with transparent pixels is
+used (composited on white) with a warning naming it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def read_vqa_folder(folder: Path, check_images: bool = True) -> list[VqaExample]
     if not path.is_file():
         raise DataError(f"{folder} has no {QUESTIONS}; write one line per question: "
                         '{"image": "a.png", "question": "...", "answer": "..."}')
+    resolve_member(folder, QUESTIONS, str(path))  # a symlink out of the folder is refused, as an image's is
     examples = [_example(folder, f"{path}:{n}", row) for n, row in read_jsonl(path, _EXAMPLE)]
     if not examples:
         raise DataError(f"{path} holds no questions")

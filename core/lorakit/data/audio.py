@@ -6,7 +6,11 @@ loudness-normalised; clips longer than a limit are split on silences (only
 when they have no transcript, which could not be split with them), and clips
 shorter than a limit are dropped. A file that cannot be used is *rejected with
 its reason* rather than stopping the run, and the summary says which and why;
-only a folder with nothing usable is an error.
+only a folder with nothing usable is an error. Two exceptions: a file holding
+NaN or infinite samples is an error naming it (a broken export, not a quiet
+recording), and a symlink out of the folder is refused (``list_files``). A
+hard-clipped file is used, with a warning naming it; so are recordings that
+share one transcript (``a.wav`` and ``a.flac``).
 
 Transcripts come from an LJSpeech ``metadata.csv`` (``id|text|normalized``,
 the normalized text preferred) or from a sidecar ``.txt`` per clip.
@@ -18,13 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.data.files import list_files, read_text, require_folder
+from lorakit.data.files import inside, list_files, read_text, require_folder, warn
 from lorakit.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
+#: A sample this close to full scale is at the ceiling (16-bit full scale reads 0.99997)...
+CLIP_LEVEL = 0.999
+#: ...and a file with more than this share of its samples in runs of three or
+#: more at the ceiling was hard-clipped: a clean peak touches it for a sample or two.
+CLIPPED_SHARE = 0.001
 
 
 @dataclass(frozen=True)
@@ -104,18 +113,51 @@ class PreparedAudio:
 # -- reading -----------------------------------------------------------------------
 
 
+class BrokenSamples(DataError):
+    """An audio file holds NaN or infinite samples: an error, never a rejected clip."""
+
+    fatal = True
+
+
 def load_audio(path: Path) -> tuple[Any, int]:
-    """Mono float32 samples and the sample rate of an audio file."""
+    """Mono float32 samples and the sample rate of an audio file.
+
+    ``DataError`` when the file cannot be read (a reader may skip it), and
+    ``BrokenSamples`` (a ``DataError`` whose ``fatal`` is True) when it holds
+    NaN or infinite samples, which must stop the run: such a file is not
+    silent, it is broken. A hard-clipped file is returned with a warning."""
     import numpy as np
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as file:
+            rate, subtype = file.samplerate, file.subtype
+            data = file.read(dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, OSError) as exc:
         raise DataError(f"{path}: not readable audio ({exc}); convert it to wav or flac, or remove it") from None
     if rate < 4000 or rate > 384000:
         raise DataError(f"{path}: sample rate {rate} Hz is implausible; re-export it at e.g. 22050 or 44100 Hz")
+    broken = data.size - int(np.isfinite(data).sum())
+    if broken:
+        raise BrokenSamples(f"{path}: contains NaN/inf samples ({broken:,} of {data.size:,}), not silent: the file is "
+                            "broken (a failed export or conversion); re-export it, or remove it from the folder")
+    clipped = clipped_share(data, 127 / 128 if subtype in ("PCM_U8", "PCM_S8") else CLIP_LEVEL)
+    if clipped > CLIPPED_SHARE:
+        warn(f"{path}: hard-clipped ({clipped:.1%} of its samples sit at full scale); the model learns the distortion "
+             "too. Use an unclipped recording if you have one")
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def clipped_share(data: Any, level: float = CLIP_LEVEL) -> float:
+    """The share of frames of ``data`` (samples x channels) in runs of three or
+    more at ``level`` or above in any channel: flat tops, the mark of hard clipping."""
+    import numpy as np
+
+    ceiling = (np.abs(data) >= level).any(axis=1)
+    if len(ceiling) < 3:
+        return 0.0
+    middle = ceiling[:-2] & ceiling[1:-1] & ceiling[2:]
+    return float(middle.sum()) / len(ceiling)
 
 
 def read_transcripts(folder: Path) -> dict[str, str]:
@@ -123,7 +165,7 @@ def read_transcripts(folder: Path) -> dict[str, str]:
     folder = Path(folder)
     metadata = folder / TRANSCRIPTS_FILE
     if metadata.is_file():
-        return _read_ljspeech(metadata)
+        return _read_ljspeech(inside(folder, metadata, str(metadata)))
     texts = {}
     for path in list_files(folder):
         if path.suffix.lower() == ".txt":
@@ -234,19 +276,25 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
                    need_text: bool = True) -> PreparedAudio:
     """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring."""
     folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
+    files = list_files(folder, contained=True)  # first: links out of the folder are refused before anything is read
     texts = read_transcripts(folder)
     prepared = PreparedAudio()
     used = set()
-    for path in list_files(folder):
+    readers: dict[str, list[Path]] = {}  # transcript id -> the recordings that take it
+    for path in files:
         relative = path.relative_to(folder)
         if path.suffix.lower() not in AUDIO_SUFFIXES:
             if path.suffix.lower() != ".txt" and path.name != TRANSCRIPTS_FILE:
                 prepared.rejected.append((str(relative), "not an audio file (wav, flac, ogg, mp3)"))
             continue
         key = str(relative.with_suffix(""))
-        text = texts.get(key, texts.get(path.stem))
+        key = key if key in texts else path.stem
+        text = texts.get(key)
         used.update({key, path.stem})
+        if text:
+            readers.setdefault(key, []).append(path)
         _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared)
+    _warn_shared_transcripts(readers)
     for key in sorted(set(texts) - used):
         prepared.rejected.append((key, "transcript without an audio file"))
     if not prepared.clips:
@@ -256,6 +304,16 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     return prepared
 
 
+def _warn_shared_transcripts(readers: dict[str, list[Path]]) -> None:
+    """Warn about a transcript that several recordings take (``a.wav`` and
+    ``a.flac``, or ``x/a.wav`` and ``y/a.wav`` with one metadata.csv id):
+    each is used with it, most often a duplicate export."""
+    for key, paths in readers.items():
+        if len(paths) > 1:
+            warn(f"{' and '.join(map(str, paths))} share the transcript {key!r}: each is used with it. If one is a "
+                 "duplicate export, remove it; if they say different things, give each its own transcript")
+
+
 def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, settings: AudioSettings,
                   need_text: bool, prepared: PreparedAudio) -> None:
     if need_text and not text:
@@ -263,6 +321,8 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         return
     try:
         audio, rate = load_audio(path)
+    except BrokenSamples:
+        raise
     except DataError as exc:
         prepared.rejected.append((name, str(exc).split(": ", 1)[-1]))
         return

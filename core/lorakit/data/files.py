@@ -1,21 +1,46 @@
-"""Files in a data folder: which count, where they may live. Shared by every
-plugin that reads a folder of examples (images, audio clips...)."""
+"""Files in a data folder: which count, where they may live, and the warning
+for a file a reader skipped or altered. Shared by every plugin that reads a
+folder of examples (images, audio clips...).
+
+A training data folder is self-contained: nothing it names, by a metadata row
+(``resolve_member``) or by a symlink (``list_files(contained=True)``), is read
+from outside it, so it can be moved and shared, and trains on what it holds.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterator
 
 from lorakit.errors import DataError
 
-#: Files a data folder may hold besides its data, ignored by readers.
+#: Files a data folder may hold besides its data, ignored by readers...
 IGNORED_NAMES = ("readme", "license", "licence")
+#: ...when they are notes: ``license.png`` is an image like any other.
+NOTE_SUFFIXES = ("", ".md", ".txt", ".rst")
+
+_warned: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """Tell the user about a file a reader skipped or altered: one yellow
+    ``warning:`` line on the terminal (stderr), each message once per run
+    however often the folder is read, and only from the main process of a
+    multi-process run. ``message`` starts with the file's path."""
+    if message in _warned or os.environ.get("RANK", "0") != "0":
+        return
+    _warned.add(message)
+    from lorakit.progress import console, escape
+
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def is_ignored(path: Path) -> bool:
     """True for files a reader skips: hidden files and README/LICENSE notes."""
-    return path.name.startswith(".") or path.stem.lower() in IGNORED_NAMES
+    note = path.stem.lower() in IGNORED_NAMES and path.suffix.lower() in NOTE_SUFFIXES
+    return path.name.startswith(".") or note
 
 
 def require_folder(folder: Path, what: str = "examples") -> Path:
@@ -28,33 +53,52 @@ def require_folder(folder: Path, what: str = "examples") -> Path:
     return folder.resolve()
 
 
-def list_files(folder: Path) -> list[Path]:
+def list_files(folder: Path, contained: bool = False) -> list[Path]:
     """Every file under ``folder`` (recursively, sorted), skipping hidden
-    folders and ignored files."""
+    folders and ignored files; a broken link, or a link to a folder (not
+    followed), is skipped with a warning. ``contained`` (training data): a
+    symlink resolving outside ``folder`` is a ``DataError`` naming it, as a
+    metadata row naming a file outside is (``resolve_member``)."""
     files = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts[:-1]) or not path.is_file():
+        if any(part.startswith(".") for part in relative.parts[:-1]) or is_ignored(path):
             continue
-        if not is_ignored(path):
+        if path.is_symlink():
+            if contained:
+                inside(folder, path, f"{path}: a symlink to {os.readlink(path)}")
+            if not path.exists():
+                warn(f"{path}: skipped, a broken symlink (its target {os.readlink(path)} does not exist)")
+            elif path.is_dir():
+                warn(f"{path}: skipped, a symlink to a folder (not followed); copy the folder in instead")
+        if path.is_file():
             files.append(path)
     return files
+
+
+def inside(folder: Path, path: Path, what: str) -> Path:
+    """``path`` with every symlink resolved, or ``DataError`` (``what``
+    names the path for the message) when it leaves ``folder``: a data folder
+    must be self-contained so it can be moved and shared, and reading a file
+    outside it is reading what the user never meant to train on."""
+    root = Path(folder).resolve()
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(root):
+        raise DataError(f"{what} points outside the data folder {root}; move the file into the folder")
+    return resolved
 
 
 def resolve_member(folder: Path, name: str, where: str) -> Path:
     """The file ``name`` (relative, as written in a metadata file) inside ``folder``.
 
-    Raises ``DataError`` when ``name`` is absolute or climbs out of the folder:
-    a data folder must be self-contained so it can be moved and shared.
-    ``where`` names the metadata file and line for the message.
+    Raises ``DataError`` when ``name`` is absolute or climbs out of the folder
+    (by ``..`` or through a symlink); ``where`` names the metadata file and
+    line for the message.
     """
     candidate = Path(name)
     if candidate.is_absolute() or name.startswith(("/", "\\")):
         raise DataError(f"{where}: file_name {name!r} is an absolute path; write it relative to the data folder {folder}")
-    resolved = (folder / candidate).resolve()
-    if not resolved.is_relative_to(folder):
-        raise DataError(f"{where}: file_name {name!r} points outside the data folder {folder}; move the file into the folder")
-    return resolved
+    return inside(folder, folder / candidate, f"{where}: file_name {name!r}")
 
 
 def read_text(path: Path) -> str:

@@ -3,7 +3,10 @@
 Shared by every vision plugin (captioning, VQA...) for training, evaluation
 and batch work alike, so a model sees the same pixels everywhere: CMYK,
 16-bit, palette and alpha images become clean RGB (alpha composited on white,
-16-bit scaled to 8). Folder listing and path checks are in ``lorakit.data.files``.
+16-bit mapped to 8 by its full range, EXIF orientation applied as every viewer
+does). ``check_image`` warns about an image with transparent pixels, the one
+conversion that changes what the picture shows. Folder listing and path
+checks are in ``lorakit.data.files``.
 
 Every check raises ``DataError`` naming the file and the fix, so a run stops
 before training instead of crashing in a DataLoader worker an hour later.
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lorakit.data.files import warn
 from lorakit.errors import DataError
 
 #: Image file suffixes every vision plugin accepts (all decode with Pillow).
@@ -65,7 +69,8 @@ def is_image(path: Path) -> bool:
 
 def check_image(path: Path) -> None:
     """Raise ``DataError`` unless ``path`` is an image Pillow can fully decode
-    within the pixel limit."""
+    within the pixel limit; warn (``lorakit.data.files.warn``) when it has
+    transparent pixels, which the model will see composited on white."""
     limit = pixel_limit()
     try:
         with _open(path) as image:
@@ -75,10 +80,30 @@ def check_image(path: Path) -> None:
         with _open(path) as image:
             image.draft("RGB", _CHECK_SIZE)
             image.load()  # decoding finds truncated data that verify() misses
+            transparent = _transparent_share(image)
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports bad files as OSError (UnidentifiedImageError, truncation),
         # SyntaxError (broken PNG chunks) or ValueError (bad headers).
         raise DataError(f"{path}: not a readable image ({error}); re-export it or remove it from the data folder") from error
+    if transparent:
+        warn(f"{path}: {transparent:.0%} of its pixels are transparent and are composited on white (in training, "
+             "evaluation and captioning alike); if white is the wrong background, flatten the image yourself")
+
+
+def _has_alpha(image: Any) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+
+
+def _transparent_share(image: Any) -> float:
+    """The share of pixels of a decoded image that are not fully opaque (0.0
+    for an alpha channel that is opaque everywhere, as many exports have)."""
+    if not _has_alpha(image):
+        return 0.0
+    import numpy as np
+
+    alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    share = float((alpha < 255).mean())
+    return max(share, 0.01) if share else 0.0  # "0%" would read as "nothing to see"
 
 
 @dataclass
@@ -91,8 +116,9 @@ class Opened:
 
 
 def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
-    """Decode ``path`` to RGB; alpha is composited on white, 16-bit scaled to 8."""
-    from PIL import UnidentifiedImageError
+    """Decode ``path`` to upright RGB; alpha is composited on white, 16-bit
+    mapped to 8 (see ``to_rgb``)."""
+    from PIL import ImageOps, UnidentifiedImageError
 
     path = str(path)
     limit = max_pixels or pixel_limit()
@@ -105,7 +131,8 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
                 return Opened(path, error=_too_large(width, height, limit))
             image.draft("RGB", (1024, 1024))  # JPEG: decode at a reduced size, much faster
             image.load()
-            return Opened(path, to_rgb(image))
+            # A phone photo stored sideways with an EXIF "rotate" tag: upright, as the user sees it.
+            return Opened(path, to_rgb(ImageOps.exif_transpose(image)))
     except UnidentifiedImageError:
         return Opened(path, error="not an image Pillow can read")
     except (OSError, SyntaxError, ValueError) as exc:
@@ -113,17 +140,21 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
 
 
 def to_rgb(image: Any) -> Any:
-    """A decoded Pillow image as 8-bit RGB."""
+    """A decoded Pillow image as 8-bit RGB.
+
+    16-bit greyscale (PNG, mode ``I;16``; ``I`` as Pillow holds 16-bit data)
+    maps 65535 to 255, as 16-bit RGB PNGs already arrive from Pillow (8-bit,
+    full range): ``convert("RGB")`` would clip every value above 255 to white.
+    A dark image stays dark: the scale is the format's, not the image's peak.
+    """
     from PIL import Image
 
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping to white.
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         import numpy as np
 
-        data = np.asarray(image, dtype=np.float64)
-        peak = data.max() or 1.0
-        image = Image.fromarray((data / peak * 255).astype("uint8"), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        data = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+        image = Image.fromarray(np.round(data / 257).astype("uint8"), "L")
+    if _has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
