@@ -28,12 +28,14 @@ DATA_PATHS = ("path", "eval_path", "retain")
 
 @dataclass
 class Recipe:
-    """A recipe file found on disk."""
+    """A recipe file found on disk; a file that cannot be used is listed too,
+    with ``error`` saying why (and ``task``/``command`` saying it is broken)."""
 
     name: str
     path: Path
     task: str
     command: str
+    error: str = ""
 
 
 def recipe_dirs() -> list[Path]:
@@ -43,30 +45,68 @@ def recipe_dirs() -> list[Path]:
 
 
 def list_recipes() -> list[Recipe]:
-    """Recipes of ./recipes, then those plugins ship; the first of a name wins."""
-    from lorakit.plugins import get_host
-
-    files = [path for folder in recipe_dirs() for path in sorted(folder.glob("*.yaml"))]
-    recipes = {}
-    for path in files + get_host().recipe_files:
-        if path.stem in recipes:
+    """Recipes of ./recipes, then those plugins ship; the first of a name wins.
+    A file that does not read is listed as broken: one bad file must not hide the others."""
+    recipes = []
+    for name, paths in _recipe_files().items():
+        path = _first_of(name, paths)
+        try:
+            text = _read_text(path)
+            task = str(_parse(path, text).get("task", ""))
+        except ConfigError as exc:
+            recipes.append(Recipe(name, path, "(broken)", f"error: {exc}", error=str(exc)))
             continue
-        data = _read_yaml(path)
-        recipes[path.stem] = Recipe(path.stem, path, str(data.get("task", "")), _command_line(path))
-    return list(recipes.values())
+        recipes.append(Recipe(name, path, task, _command_line(text)))
+    return recipes
 
 
 def find_recipe(name: str) -> Path | None:
-    """The recipe file for a path or a recipe name, or None if ``name`` is neither."""
+    """The recipe file for a path or a recipe name, or None if ``name`` is neither.
+    Only file names are compared: no recipe is read until it is used."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"recipe file {name} does not exist")
         return path
-    for recipe in list_recipes():
-        if recipe.name == name:
-            return recipe.path
-    return None
+    paths = _recipe_files().get(name)
+    return _first_of(name, paths) if paths else None
+
+
+def _recipe_files() -> dict[str, list[Path]]:
+    """Every recipe file by name, in lookup order: ./recipes, then plugins'."""
+    from lorakit.plugins import get_host
+
+    local = [path for folder in recipe_dirs() for path in sorted(folder.glob("*.yaml"))]
+    named: dict[str, list[Path]] = {}
+    for path in local + get_host().recipe_files:
+        same = named.setdefault(path.stem, [])
+        if not any(_same_file(path, seen) for seen in same):  # ./recipes may be a plugin's own folder
+            same.append(path)
+    return named
+
+
+_warned: set[str] = set()
+
+
+def _first_of(name: str, paths: list[Path]) -> Path:
+    """The file a recipe name stands for (the first); a warning, once a process,
+    names the files of the same name that it shadows."""
+    chosen, *shadowed = paths
+    if shadowed and name not in _warned:
+        from lorakit.progress import console, escape
+
+        _warned.add(name)
+        others = ", ".join(str(p) for p in shadowed)
+        text = f"recipe {name!r}: using {chosen}, which shadows {others} (rename {chosen.name} to use the other)"
+        console.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+    return chosen
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.samefile(other)
+    except OSError:
+        return False
 
 
 def load_run_config(target: str, flags: list[str]) -> RunConfig:
@@ -202,15 +242,52 @@ def _parse_value(raw: str) -> Any:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in recipe ``path``, or one ConfigError naming the file (and line)."""
+    return _parse(path, _read_text(path))
+
+
+def _read_text(path: Path) -> str:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"recipe {path}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                          f"save the file as UTF-8") from None
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path}{_yaml_problem(exc, text)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"recipe {path} must be a YAML mapping (task: ..., base: ..., data: ...)")
+        kinds = {type(None): "is empty", list: "holds a list", str: "holds only text", bool: "holds only a boolean"}
+        what = kinds.get(type(data), "holds only a number" if isinstance(data, (int, float)) else "is no mapping")
+        raise ConfigError(f"recipe {path} {what}; a recipe is a YAML mapping (task: ..., base: ..., data: ...)")
     return data
 
 
-def _command_line(path: Path) -> str:
-    first = path.read_text(encoding="utf-8").splitlines()[:1]
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """``, line N, column C: what is wrong`` on one line, from a YAML error."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "not valid YAML"
+        if isinstance(exc, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+            tag = problem.split("tag ", 1)[1].strip("'").replace("tag:yaml.org,2002:", "!!")
+            return (f"{where}: the YAML tag {tag} is not allowed; a recipe is plain data "
+                    f"(mappings, lists, text, numbers): remove the tag")
+        return f"{where}: {problem}" + (f" ({exc.context})" if exc.context and exc.problem else "")
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[:exc.position].count("\n") + 1
+        return f", line {line}: character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+    return ": " + " ".join(str(exc).split())
+
+
+def _command_line(text: str) -> str:
+    first = text.splitlines()[:1]
     return first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""

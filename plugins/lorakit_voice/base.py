@@ -14,19 +14,26 @@ training to start from.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import BaseModelError, load_tensors
+from lorakit.api import BaseModelError, load_tensors, warn
 
 #: The tiny VITS shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
 CHECKPOINT = "model.pth"
 CONFIG = "config.json"
-#: Files coqui keeps beside a checkpoint that its config may name by a path
-#: from the machine that trained it.
-_SIDE_FILES = {"speakers_file": "speaker_ids.json", "language_ids_file": "language_ids.json"}
+#: Config fields naming files that coqui reads when it builds the model (speaker
+#: and language lists, d-vectors, a speaker encoder). A config
+#: may name them by a path from the machine that trained it: they are looked up
+#: in the base folder only.
+_SIDE_FILES = ("speakers_file", "model_args.speakers_file", "speaker_file", "model_args.speaker_file",
+               "d_vector_file", "model_args.d_vector_file", "language_ids_file", "model_args.language_ids_file",
+               "model_args.speaker_encoder_model_path", "model_args.speaker_encoder_config_path")
+#: The names coqui gives some side files, looked for when the named file is not in the folder.
+_USUAL_NAMES = {"speakers_file": "speaker_ids.json", "language_ids_file": "language_ids.json"}
 
 _OPTIONS = ("pass --base demo (the bundled tiny VITS), a folder with model.pth and config.json "
             "(a coqui VITS checkpoint), or a coqui model name such as tts_models/en/vctk/vits "
@@ -104,15 +111,52 @@ def read_config(folder: Path) -> Any:
     if getattr(config, "model", None) != "vits":
         raise BaseModelError(f"{folder / CONFIG} describes a {getattr(config, 'model', '?')!r} model; "
                              f"the voice-clone task adapts coqui VITS models; {_OPTIONS}")
-    for field, default in _SIDE_FILES.items():
-        for holder in (config, config.model_args):
-            value = getattr(holder, field, None)
-            if value and not Path(value).is_file() and (folder / Path(value).name).is_file():
-                setattr(holder, field, str(folder / Path(value).name))
-            elif value and not Path(value).is_file() and (folder / default).is_file():
-                setattr(holder, field, str(folder / default))
+    if getattr(config.audio, "stats_path", None):
+        # Mean-variance statistics are a pickled .npy that coqui unpickles; VITS computes its spectrograms
+        # without them, so the field is dropped rather than read.
+        warn(f"{folder / CONFIG}: audio.stats_path ({config.audio.stats_path}) is ignored: VITS does not use "
+             "mean-variance statistics, and lorakit does not unpickle files")
+        config.audio.stats_path = None
+    for holder, key, field in _side_fields(config):
+        # coqui would resolve a relative name against the working folder: hand it the file in the base folder.
+        setattr(holder, key, _each(getattr(holder, key), lambda value: _inside(folder, str(value), key, field)))
     config.model_args.init_discriminator = False
     return config
+
+
+def _side_fields(config: Any) -> list[tuple[Any, str, str]]:
+    """(holder, attribute, dotted name) of each side-file field set in ``config``."""
+    fields = []
+    for field in _SIDE_FILES:
+        *parents, key = field.split(".")
+        holder = getattr(config, parents[0], None) if parents else config
+        if holder is not None and getattr(holder, key, None):
+            fields.append((holder, key, field))
+    return fields
+
+
+def _each(value: Any, function: Any) -> Any:
+    """``function`` of a field's value, or of each item of a list (coqui allows several d-vector files)."""
+    return [function(item) for item in value] if isinstance(value, list) else function(value)
+
+
+def _inside(folder: Path, value: str, key: str, field: str) -> str:
+    """The real path of the file ``value`` names, inside ``folder``: as named
+    (relative to the folder), else the file of that name, or of coqui's usual
+    name, beside config.json (a config written where the model was trained
+    names paths of that machine). Symlinks are followed before the check."""
+    root = folder.resolve()
+    names = [Path(value).expanduser(), Path(Path(value).name)]
+    names += [Path(_USUAL_NAMES[key])] if key in _USUAL_NAMES else []
+    remote = "://" in value  # coqui reads through fsspec, which would fetch a URL
+    for name in [] if remote else names:
+        real = (folder / name).resolve()
+        if real.is_relative_to(root) and real.is_file():
+            return str(real)
+    outside = remote or not (folder / names[0]).resolve().is_relative_to(root)
+    raise BaseModelError(f"{folder / CONFIG}: {field} names {value}, which is {'outside' if outside else 'not in'} "
+                         f"the base folder {folder}; a base is read from its own folder only: put the file in "
+                         f"{folder} and name it relatively in {CONFIG} (\"{key}\": \"{Path(value).name}\")")
 
 
 def read_weights(path: Path) -> dict[str, Any]:
@@ -149,7 +193,6 @@ def save_checkpoint(model: Any, folder: Path) -> None:
     folder goes (coqui itself resolves such a name against the working folder).
     """
     import copy
-    import shutil
 
     import torch
 
@@ -158,11 +201,22 @@ def save_checkpoint(model: Any, folder: Path) -> None:
     torch.save({"model": state}, str(folder / CHECKPOINT))
     config = copy.deepcopy(model.config)
     config.model_args.init_discriminator = False  # the generator only: coqui loads it strictly
-    for field in _SIDE_FILES:
-        for holder in (config, config.model_args):
-            value = getattr(holder, field, None)
-            if value and Path(value).is_file():
-                if not (folder / Path(value).name).exists():
-                    shutil.copy2(value, folder / Path(value).name)
-                setattr(holder, field, Path(value).name)
+    taken = {CHECKPOINT: None, CONFIG: None}
+    for holder, key, _ in _side_fields(config):
+        setattr(holder, key, _each(getattr(holder, key), lambda value: _copy_in(Path(value), folder, taken)))
     config.save_json(str(folder / CONFIG))
+
+
+def _copy_in(source: Path, folder: Path, taken: dict[str, Path | None]) -> str:
+    """Copy side file ``source`` into ``folder``; its new name, relative. A name
+    already used by another file gets a number (``2-speakers.json``)."""
+    if not source.is_file():
+        return str(source)
+    name, n = source.name, 1
+    while name in taken and taken[name] != source.resolve():
+        n += 1
+        name = f"{n}-{source.name}"
+    if name not in taken:
+        shutil.copy2(source, folder / name)
+        taken[name] = source.resolve()
+    return name
