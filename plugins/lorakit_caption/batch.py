@@ -6,18 +6,28 @@ process generates; the model is loaded once with every adapter merged in
 batch (see ``outputs.py``), so a resumed run captions only what is missing.
 Under ``accelerate launch`` each process takes every N-th image and writes
 its own shard; the first process merges the shards at the end.
+
+Whatever stops a decoding worker (an exception, a batch it cannot hand over,
+its death, its silence) ends the run with one message instead of a hang:
+what is written is whole, and ``--resume`` finishes the job.
 """
 
 from __future__ import annotations
 
+import errno
+import glob
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from lorakit.api import DataError, is_image, list_files
+from lorakit.api import ConfigError, DataError, LorakitError, OutputError, is_image, list_files
 
-from lorakit_caption.outputs import RecordFile, write_sidecar
+from lorakit_caption.loading import WORKER_TIMEOUT_S, image_batches
+from lorakit_caption.outputs import EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, write_sidecar
+
 
 
 @dataclass
@@ -41,12 +51,16 @@ class CaptionJob:
     clip: str | None = None
     candidates: int = 4
     ignore_base_mismatch: bool = False
+    #: What a sidecar run does with a caption file already there: skip, overwrite, append or prepend.
+    existing: str = "skip"
 
 
 @dataclass
 class CaptionSummary:
     done: int = 0
     skipped: int = 0
+    #: Images whose caption file was already there and kept (``--existing skip``).
+    kept: int = 0
     failed: int = 0
     clip_mean: float | None = None
     seconds: float = 0.0
@@ -57,21 +71,35 @@ class CaptionSummary:
 
 
 def list_images(inputs: list[Path], recursive: bool) -> list[str]:
-    """Image files named by ``inputs`` (files, or folders of them), absolute and sorted."""
+    """Image files named by ``inputs`` (files, or folders of them), absolute and sorted.
+
+    A symbolic link stays the link (it is not resolved): its record names the
+    path the user sees, and its caption file goes beside it, inside the folder.
+    """
     found: list[str] = []
     for item in map(Path, inputs):
         if item.is_file():
-            found.append(str(item.resolve()))
+            found.append(os.path.abspath(item))
         elif item.is_dir():
             files = list_files(item) if recursive else sorted(p for p in item.iterdir() if p.is_file())
-            found += [str(p.resolve()) for p in files if is_image(p)]
+            found += [os.path.abspath(p) for p in files if is_image(p)]
         else:
             raise DataError(f"{item}: no such image file or folder")
     return sorted(dict.fromkeys(found))
 
 
+def input_roots(inputs: list[Path]) -> list[Path]:
+    """The real folders a sidecar run may write in: each folder given, and the folder of each file given."""
+    return [Path(os.path.realpath(item if Path(item).is_dir() else os.path.dirname(os.path.abspath(item))))
+            for item in inputs]
+
+
 def errors_path(out: Path) -> Path:
     return out.with_name(out.stem + ".errors.jsonl")
+
+
+def _kind(fmt: str) -> str:
+    return "csv" if fmt == "csv" else "jsonl"
 
 
 def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSummary:
@@ -83,33 +111,34 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
 
     # cpu=True is what makes accelerate join the launched processes without CUDA.
     state = PartialState(cpu=not torch.cuda.is_available())
+    if job.existing not in EXISTING:
+        raise ConfigError(f"--existing {job.existing!r} is unknown; choose one of {', '.join(EXISTING)}")
     images = list_images(job.inputs, job.recursive)
     if not images:
         raise DataError(f"no images found in {', '.join(map(str, job.inputs))}"
                         + ("" if job.recursive else " (add --recursive for subfolders)"))
     sharded = state.num_processes > 1
     out = shard_path(job.out, state.process_index, state.num_processes) if sharded else job.out
-    if sharded and job.out.exists() and not job.resume:
-        raise DataError(f"{job.out} already exists; pass --resume or choose another --out")
+    # What any earlier run left (the output, shards of any number of processes)
+    # is read, and a damaged line reported, before the model loads; every
+    # process splits the same list, and nobody appends before everyone has read.
+    already = _done_everywhere(job.out, job.format) if job.resume else _refuse_leftovers(job.out)
+    if sharded:
+        state.wait_for_everyone()
     # The model and adapters load before any output file exists: a broken
     # base or adapter leaves nothing behind that would block the rerun.
     captioner = load_captioner(job)
-    records = RecordFile(out, resume=job.resume, kind="csv" if job.format == "csv" else "jsonl")
-    if sharded:
-        # Every process must split the same list: what any shard (or the
-        # merged file) holds is done. Torn tails are cut before anyone reads,
-        # and nobody appends before everyone has read.
-        state.wait_for_everyone()
-        already = _done_everywhere(job.out, job.format, state.num_processes)
-        state.wait_for_everyone()
-    else:
-        already = set(records.done)
-    todo = [image for image in images if image not in already][state.process_index :: state.num_processes]
+    records = RecordFile(out, resume=job.resume, kind=_kind(job.format))
+    listed = set(images)
+    missing = [image for image in images if not _is_done(image, already, listed)]
+    todo = missing[state.process_index :: state.num_processes]
     errors = RecordFile(errors_path(out), resume=True)
-    summary = CaptionSummary(skipped=len([i for i in images if i in already]), out=job.out, errors=errors_path(job.out),
+    summary = CaptionSummary(skipped=len(images) - len(missing), out=job.out, errors=errors_path(job.out),
                              process=f"{state.process_index + 1}/{state.num_processes}" if sharded else "")
     started = time.perf_counter()
     try:
+        if job.format == "sidecar":
+            todo = _sidecar_plan(todo, job, errors, summary)
         _caption_all(captioner, todo, job, records, errors, summary, show_progress and state.is_main_process)
     finally:
         records.close()
@@ -117,80 +146,157 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     summary.seconds = time.perf_counter() - started
     if sharded:
         state.wait_for_everyone()
-        if state.is_main_process:
-            merge_shards(job.out, job.format, state.num_processes)
+    if state.is_main_process:
+        merge_shards(job.out, job.format)
     return summary
+
+
+def _is_done(image: str, done: set[str], listed: set[str]) -> bool:
+    """``image`` is recorded, by this path or (outputs of versions that resolved
+    links) by its real path, unless that real path is an image of its own here."""
+    if image in done:
+        return True
+    real = os.path.realpath(image)
+    return real != image and real in done and real not in listed
+
+
+def _refuse_leftovers(out: Path) -> set[str]:
+    for path in (out, *_shards(out)):
+        if path.exists():
+            raise DataError(f"{path} already exists; pass --resume to caption only what is missing, "
+                            "or choose another --out")
+    return set()
+
+
+def _sidecar_plan(todo: list[str], job: CaptionJob, errors: RecordFile, summary: CaptionSummary) -> list[str]:
+    """The images whose caption file will be written; the others are kept
+    (``--existing skip``) or, when it may not be written there, failures."""
+    roots = input_roots(job.inputs)
+    go, failures = [], []
+    for image in todo:
+        blocker = sidecar_blocker(image, roots, job.existing)
+        if blocker is None:
+            go.append(image)
+        elif blocker == KEEP:
+            summary.kept += 1
+        else:
+            failures.append({"image": image, "error": blocker})
+    errors.append(failures)
+    summary.failed += len(failures)
+    return go
 
 
 def _caption_all(captioner: Any, todo: list[str], job: CaptionJob, records: RecordFile, errors: RecordFile,
                  summary: CaptionSummary, show_progress: bool) -> None:
     from lorakit.api import rate_progress
 
-    from lorakit_caption.loading import image_batches
-
     scores: list[float] = []
     with rate_progress("caption", len(todo), unit="images", enabled=show_progress) as advance:
-        for paths, pixels, failures in image_batches(todo, captioner.image_processor, job.batch_size, job.workers):
+        for paths, pixels, failures in _decoded_batches(todo, captioner.image_processor, job, records.path):
             errors.append([{"image": path, "error": reason} for path, reason in failures])
             summary.failed += len(failures)
             done = captioner.caption(paths, pixels) if paths else []
-            for record in done:
-                if job.format == "sidecar":
-                    write_sidecar(record["image"], record["caption"])
-                if record.get("clip_score") is not None:
-                    scores.append(record["clip_score"])
-            records.append(done)
+            _record(done, job, records)
+            scores += [r["clip_score"] for r in done if r.get("clip_score") is not None]
             summary.done += len(done)
             advance(len(paths) + len(failures))
     if scores:
         summary.clip_mean = sum(scores) / len(scores)
 
 
+def _record(done: list[dict[str, Any]], job: CaptionJob, records: RecordFile) -> None:
+    """Caption files first, then the ledger: what a crash cuts short between
+    the two is captioned again by ``--resume`` (and not appended twice)."""
+    written = []
+    try:
+        for record in done:
+            if job.format == "sidecar":
+                write_sidecar(record["image"], record["caption"], job.existing)
+            written.append(record)
+    finally:
+        records.append(written)
+
+
+# -- decoding workers ----------------------------------------------------------
+
+
+def _decoded_batches(paths: list[str], image_processor: Any, job: CaptionJob, out: Path) -> Iterator[tuple]:
+    """``loading.image_batches``, where whatever stops a worker ends the run with one error."""
+    batches = image_batches(paths, image_processor, job.batch_size, job.workers)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # whatever a worker raised, or its death or silence: the run cannot go on
+            raise _worker_failure(exc, out) from None
+        yield batch
+
+
+def _worker_failure(exc: Exception, out: Path) -> LorakitError:
+    """One line for the user out of what the DataLoader raised (a worker's traceback, its exit, a timeout)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[-1] if lines else type(exc).__name__
+    if reason.startswith("DataLoader timed out"):
+        reason = f"no image came from the decoding workers for {WORKER_TIMEOUT_S} s"
+    reason = reason.replace("DataLoader worker", "a decoding worker").split(". Details are lost")[0]
+    disk = getattr(exc, "errno", None) in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT) or any(
+        text in reason for text in ("File too large", "No space left", "quota exceeded"))
+    hint = (" (a file-size limit or a full disk: workers hand images over through shared memory in /dev/shm;"
+            " raise `ulimit -f`, free space there, or pass --workers 0)") if disk else ""
+    error = OutputError if disk else DataError
+    return error(f"image decoding stopped: {reason}{hint}. The captions written so far are kept whole in {out}: "
+                 "run the same command with --resume to caption the rest")
+
+
+# -- several processes -------------------------------------------------------------
+
+
 def shard_path(out: Path, rank: int, world: int) -> Path:
     return out.with_name(f"{out.stem}.shard{rank}-of-{world}{out.suffix}")
 
 
-def _done_in(path: Path, fmt: str) -> set[str]:
-    records = RecordFile(path, resume=True, kind="csv" if fmt == "csv" else "jsonl")
-    records.close()
-    return records.done
+def _shards(out: Path) -> list[Path]:
+    """The shards next to ``out`` of a run with any number of processes (one that crashed may have had another)."""
+    pattern = re.compile(re.escape(out.stem) + r"\.shard\d+-of-\d+" + re.escape(out.suffix))
+    candidates = out.parent.glob(glob.escape(out.stem) + ".shard*") if out.parent.is_dir() else []
+    return sorted(path for path in candidates if pattern.fullmatch(path.name))
 
 
-def _done_everywhere(out: Path, fmt: str, world: int) -> set[str]:
-    """Images recorded in the merged output or in any process's shard."""
+def _read_whole(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The records of ``path`` without its torn last line, if any (read only: other processes read it too)."""
+    data = path.read_bytes()
+    return parse_records(path, data[: data.rfind(b"\n") + 1], kind)
+
+
+def _done_everywhere(out: Path, fmt: str) -> set[str]:
+    """Images recorded in the merged output or in any shard."""
     done: set[str] = set()
-    for path in (out, *(shard_path(out, rank, world) for rank in range(world))):
+    for path in (out, *_shards(out)):
         if path.exists():
-            done |= _done_in(path, fmt)
+            done.update(record["image"] for record in _read_whole(path, _kind(fmt)))
     return done
 
 
-def merge_shards(out: Path, fmt: str, world: int) -> None:
+def merge_shards(out: Path, fmt: str) -> None:
     """Fold every shard (and its errors) into ``out``, each image once, then drop the shards."""
-    kind = "csv" if fmt == "csv" else "jsonl"
-    for path, errors in ((shard_path(out, r, world), errors_path(shard_path(out, r, world))) for r in range(world)):
-        for source, target, source_kind in ((path, out, kind), (errors, errors_path(out), "jsonl")):
-            if not source.exists():
-                continue
-            _append_new(source, target, source_kind)
-            source.unlink()
+    for shard in _shards(out):
+        for source, target, kind in ((shard, out, _kind(fmt)), (errors_path(shard), errors_path(out), "jsonl")):
+            if source.exists():
+                _append_new(source, target, kind)
+                source.unlink()
 
 
 def _append_new(source: Path, target: Path, kind: str) -> None:
-    import csv
-    import io
     import json
 
     existing = RecordFile(target, resume=True, kind=kind)
-    text = source.read_text(encoding="utf-8")
-    if kind == "csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        new = [r for r in rows if r["image"] not in existing.done]
-        for row in new:
-            for key in ("adapters", "generation"):
-                row[key] = json.loads(row[key]) if row.get(key) else None
-    else:
-        new = [json.loads(line) for line in text.splitlines() if line.strip()]
-        new = [r for r in new if r["image"] not in existing.done or "error" in r]
-    existing.append(new)
-    existing.close()
+    try:
+        new = [r for r in _read_whole(source, kind) if r["image"] not in existing.done or "error" in r]
+        if kind == "csv":
+            for row in new:
+                for key in ("adapters", "generation"):
+                    row[key] = json.loads(row[key]) if row.get(key) else None
+        existing.append(new)
+    finally:
+        existing.close()

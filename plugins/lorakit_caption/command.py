@@ -35,6 +35,9 @@ def parse_adapter(spec: str) -> tuple[str, float]:
 @click.option("--max-new-tokens", default=30, show_default=True, type=int)
 @click.option("--batch-size", default=16, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Image decoding processes.")
+@click.option("--existing", type=click.Choice(["skip", "overwrite", "append", "prepend"]),
+              help="--format sidecar, when image.txt is already there: keep it (skip, the default), replace it, "
+                   "or add the new caption after / before its text, joined by ', '.")
 @click.option("--resume", is_flag=True, help="Caption only the images missing from --out.")
 @click.option("--rerank", type=click.Choice(["clip"]), help="Keep the candidate CLIP likes best.")
 @click.option("--clip", help="open_clip model NAME:PRETRAINED, a local .safetensors, or demo (the default).")
@@ -42,7 +45,7 @@ def parse_adapter(spec: str) -> tuple[str, float]:
 @click.option("--ignore-base-mismatch", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_beams, max_new_tokens, batch_size,
-            workers, resume, rerank, clip, candidates, ignore_base_mismatch, quiet):
+            workers, existing, resume, rerank, clip, candidates, ignore_base_mismatch, quiet):
     """Caption IMAGES (files or folders) with a base BLIP and adapters.
 
     \b
@@ -53,17 +56,21 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_be
 
     if batch_size < 1 or workers < 0 or candidates < 1:
         raise ConfigError("--batch-size and --candidates must be >= 1 and --workers >= 0")
+    if existing and fmt != "sidecar":
+        raise ConfigError(f"--existing {existing} is for --format sidecar (the image.txt files); {fmt} output "
+                          "is one file, continued with --resume")
     job = CaptionJob(inputs=[Path(i) for i in images], out=Path(out), format=fmt,
                      adapters=[parse_adapter(a) for a in adapters], base=base, trigger=trigger, prompt=prompt,
                      num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size, workers=workers,
                      resume=resume, recursive=recursive, rerank=rerank, clip=clip, candidates=candidates,
-                     ignore_base_mismatch=ignore_base_mismatch)
+                     ignore_base_mismatch=ignore_base_mismatch, existing=existing or "skip")
     summary = run_caption_job(job, show_progress=not quiet)
     rate = summary.done / summary.seconds if summary.seconds else 0.0
     clip_text = f", mean CLIPScore {summary.clip_mean:.4f}" if summary.clip_mean is not None else ""
     who = f"process {summary.process}: " if summary.process else ""
-    console.print(f"{who}captioned {summary.done}, skipped {summary.skipped} (already done), failed {summary.failed} "
-                  f"in {summary.seconds:.1f} s ({rate:.1f} images/s){clip_text}")
+    kept = f", kept {summary.kept} existing caption files (--existing skip)" if fmt == "sidecar" else ""
+    console.print(f"{who}captioned {summary.done}, skipped {summary.skipped} (already done){kept}, "
+                  f"failed {summary.failed} in {summary.seconds:.1f} s ({rate:.1f} images/s){clip_text}")
     console.print(f"captions: {summary.out}" + (f"; failures and why: {summary.errors}" if summary.failed else ""))
     if summary.failed:
         sys.exit(3)

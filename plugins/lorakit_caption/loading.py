@@ -6,6 +6,8 @@ trained on."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any, Iterator
 
 from lorakit.api import open_rgb
@@ -31,21 +33,49 @@ class ImageFiles:
         return opened.path, pixels, None
 
 
+#: Seconds the main process waits for the next decoded batch before it gives up on the workers.
+WORKER_TIMEOUT_S = 300
+
+
 def _collate(items: list[tuple[str, Any, str | None]]) -> tuple[list[str], Any, list[tuple[str, str]]]:
+    """One batch; in a worker, the pixels are moved to shared memory here: when
+    that fails (/dev/shm full, a file-size limit) the worker raises and the main
+    process hears of it; failing later, in the queue's feeder thread, would only
+    be printed, and the main process would wait forever."""
     import torch
+    from torch.utils.data import get_worker_info
 
     good = [(path, pixels) for path, pixels, error in items if error is None]
     failures = [(path, error) for path, _, error in items if error is not None]
     pixels = torch.stack([p for _, p in good]) if good else None
+    if pixels is not None and get_worker_info() is not None:
+        pixels.share_memory_()
     return [path for path, _ in good], pixels, failures
 
 
+def _worker_started(worker_id: int) -> None:
+    """In each worker: a batch its queue cannot send ends the worker (the main
+    process notices at once) instead of being printed and dropped."""
+    import multiprocessing.queues
+
+    def give_up(exc: Exception, obj: Any) -> None:
+        print(f"decoding worker {worker_id} cannot hand over a batch ({type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    multiprocessing.queues.Queue._on_queue_feeder_error = staticmethod(give_up)
+
+
 def image_batches(paths: list[str], image_processor: Any, batch_size: int, workers: int) -> Iterator[tuple]:
-    """Yield ``(paths, pixel batch, [(path, error)...])`` in order."""
+    """Yield ``(paths, pixel batch, [(path, error)...])`` in order. Whatever
+    stops a worker (an exception, its death, ``WORKER_TIMEOUT_S`` of silence)
+    is raised here by the DataLoader."""
     import torch
     from torch.utils.data import DataLoader
 
     loader = DataLoader(ImageFiles(paths, image_processor), batch_size=batch_size, shuffle=False,
                         num_workers=workers, collate_fn=_collate, pin_memory=torch.cuda.is_available(),
-                        prefetch_factor=4 if workers else None, persistent_workers=False)
+                        prefetch_factor=4 if workers else None, persistent_workers=False,
+                        timeout=WORKER_TIMEOUT_S if workers else 0,
+                        worker_init_fn=_worker_started if workers else None)
     yield from loader
