@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from lorakit.atomic import atomic_dir
+from lorakit.atomic import atomic_dir, recover
 from lorakit.errors import AdapterError, OutputError
 
 MANIFEST = "lorakit.json"
@@ -56,6 +56,8 @@ def resolve_adapter_dir(path: str | Path) -> Path:
     """Accept a run folder (its ``adapter/``) or an adapter folder itself."""
     path = Path(path)
     for candidate in (path, path / "adapter"):
+        with contextlib.suppress(OSError):  # a read-only folder: read it as it is
+            recover(candidate)  # a copy a killed run left mid-swap goes back in place
         if (candidate / "adapter_config.json").is_file():
             return candidate
     raise AdapterError(

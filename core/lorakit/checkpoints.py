@@ -1,6 +1,8 @@
 """Resumable checkpoints: trainable weights, optimizers, schedulers, RNG and data position.
 
-Written to a temporary folder and renamed, so a crash keeps the previous one.
+Written to a temporary folder and renamed, so a crash keeps the previous one
+(``lorakit.atomic``); ``state.json`` is written last, so a folder that has it
+is complete. Reading one first puts back a copy a crash left mid-swap.
 Weights are safetensors; the optimizer/RNG file is read with ``weights_only``.
 """
 
@@ -11,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from lorakit.atomic import atomic_dir
+from lorakit.atomic import atomic_dir, recover
 from lorakit.errors import TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
 from lorakit.torch_files import load_tensors
@@ -77,7 +79,7 @@ def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
     """Restore a checkpoint written by ``save_checkpoint``, with the random
     generators process ``rank`` had; returns its loop state."""
     path = Path(path)
-    if not (path / STATE).is_file():
+    if not has_checkpoint(path):
         raise TrainingError(f"no checkpoint to resume in {path}; start a new run without --resume")
     load_weights(path, model)
     saved = load_tensors(path / OPTIMIZERS, TrainingError, fix="start a new run without --resume")
@@ -93,10 +95,25 @@ def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
     return json.loads((path / STATE).read_text(encoding="utf-8"))
 
 
+def has_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds a complete checkpoint, once what a crash left
+    there is cleared up (the previous copy renamed back, temporaries removed)."""
+    recover(Path(path))
+    return (Path(path) / STATE).is_file()
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of the complete checkpoint in ``path``, or None."""
+    if not has_checkpoint(path):
+        return None
+    return json.loads((Path(path) / STATE).read_text(encoding="utf-8")).get("step")
+
+
 def read_weights(path: Path) -> dict[str, Any]:
     """The trainable weights of a checkpoint folder (e.g. the best one)."""
     from safetensors.torch import load_file
 
+    recover(Path(path))
     return load_file(str(Path(path) / WEIGHTS))
 
 

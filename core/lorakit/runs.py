@@ -22,8 +22,9 @@ import yaml
 
 from lorakit.apply import load_base
 from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, resolve_adapter_dir, save_adapter
-from lorakit.atomic import atomic_dir, atomic_write_text
+from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, no_room
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
+from lorakit.checkpoints import checkpoint_step, has_checkpoint
 from lorakit.config import RunConfig, build
 from lorakit.device import inference_device
 from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
@@ -106,18 +107,24 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
 def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_after: int | None = None,
         show_progress: bool = True) -> RunOutcome:
     """Train an adapter, evaluate base vs adapter on held-out data, export the adapter."""
+    task = make_task(config)
+    if not config.data.path:
+        raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
+    run_dir = prepare_output(config, resume)
+    with _no_room_explained(run_dir):
+        return _train_and_export(task, config, run_dir, resume, evaluate, stop_after, show_progress)
+
+
+def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool, evaluate: bool,
+                      stop_after: int | None, show_progress: bool) -> RunOutcome:
     from accelerate.utils import set_seed
 
     from lorakit.device import describe, make_accelerator
     from lorakit.lora import count_parameters
     from lorakit.trainer import Trainer
 
-    task = make_task(config)
-    if not config.data.path:
-        raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
-    run_dir = prepare_output(config, resume)
     accelerator = make_accelerator(config.train.precision, config.base_dtype)
-    if resume and not (run_dir / "checkpoints").exists():
+    if resume and not has_checkpoint(run_dir / "checkpoints" / "last"):
         resume = _start_again(run_dir, accelerator)
     made = training_model(task, config)
     base, splits, model, targets, to_save = made.base, made.splits, made.model, made.targets, made.modules_to_save
@@ -149,7 +156,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     except BaseException:
         # A run that dies before its first checkpoint has nothing to resume:
         # leave no folder behind, so the same command can simply be rerun.
-        if not resume and accelerator.is_main_process and not (run_dir / "checkpoints").exists():
+        if not resume and accelerator.is_main_process and not has_checkpoint(run_dir / "checkpoints" / "last"):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     if result.interrupted or not accelerator.is_main_process:
@@ -161,7 +168,8 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         base, model = _on_full_precision_base(task, config, targets, to_save, state)
     report = evaluate_pair(task, base, model, splits) if evaluate else {}
     if evaluate:
-        write_samples(task, base, model, splits.test, run_dir / "samples")
+        with atomic_dir(run_dir / "samples", replace=True) as samples:
+            write_samples(task, base, model, splits.test, samples)
     manifest = Manifest(
         task=task.name, base=base.name, base_fingerprint=base_print, targets=targets, r=config.lora.r,
         alpha=config.lora.alpha, dropout=config.lora.dropout, rslora=config.lora.rslora, dora=config.lora.dora,
@@ -194,6 +202,29 @@ def _out_of_memory_explained(config: RunConfig) -> Iterator[None]:
             "base in --base_dtype bf16; `lorakit plan` predicts what fits") from None
 
 
+@contextlib.contextmanager
+def _no_room_explained(run_dir: Path) -> Iterator[None]:
+    """A write that found no room (a full disk, a quota, ``ulimit -f``) as one
+    message naming the path and what the run kept: its last checkpoint, which
+    --resume continues from once there is space."""
+    try:
+        yield
+    except (OSError, RuntimeError, DiskFull) as exc:
+        reason = exc.reason if isinstance(exc, DiskFull) else no_room(exc, run_dir)
+        if not reason:
+            raise
+        path = exc.path if isinstance(exc, DiskFull) else getattr(exc, "filename", None) or run_dir
+        step = checkpoint_step(run_dir / "checkpoints" / "last")
+        if step is not None:
+            kept = (f"the run is kept up to its last checkpoint (step {step}); free space (or raise the limit) and "
+                    "continue it with the same command plus --resume")
+        elif (run_dir / CONFIG_FILE).is_file():
+            kept = "the run has no checkpoint yet; free space (or raise the limit) and rerun it with --resume"
+        else:
+            kept = "the run had no checkpoint yet; free space (or raise the limit) and run it again without --resume"
+        raise OutputError(f"{reason} while writing {path}: {kept}") from None
+
+
 def _start_again(run_dir: Path, accelerator: Any) -> bool:
     """A run killed before its first checkpoint has nothing to resume: its
     log goes and it starts from the beginning (returns False: not resuming)."""
@@ -202,6 +233,7 @@ def _start_again(run_dir: Path, accelerator: Any) -> bool:
                       "starting it again from the beginning")
         (run_dir / "log.jsonl").unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
     return False
 

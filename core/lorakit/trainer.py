@@ -197,7 +197,12 @@ class Trainer:
         self.model.train()
         with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
             try:
-                self._run_epochs(state, result, progress, stop_after)
+                if self._finished(state):
+                    # A run whose training ended but whose export did not
+                    # (killed, disk full): resuming it only exports.
+                    result.stopped_early = state["step"] < self.total_steps
+                else:
+                    self._run_epochs(state, result, progress, stop_after)
             except KeyboardInterrupt:
                 if (self.run_dir is not None and not self._in_optimizer_step and state["step"] > 0
                         and self._first_non_finite() is None):
@@ -212,6 +217,12 @@ class Trainer:
             load_trainable_state(self.unwrapped, self.best_state)
         self.model.eval()
         return result
+
+    def _finished(self, state: dict) -> bool:
+        """Whether a (resumed) loop state is at its end: all steps taken, or
+        stopped early (a checkpoint is saved at the stop)."""
+        patience = self.settings.patience
+        return state["step"] >= self.total_steps or (patience is not None and state["bad_evals"] >= patience)
 
     def _run_epochs(self, state: dict, result: TrainResult, progress: Any, stop_after: int | None) -> None:
         per_epoch, accum = self.order.per_epoch, self.settings.grad_accum

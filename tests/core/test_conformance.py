@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lorakit.api import Base, ConfigError, Data, Task
+from lorakit.api import ConfigError, Task
 from lorakit.plugins import get_host
 from lorakit.testing import check_contract, check_task
 
