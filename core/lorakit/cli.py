@@ -267,7 +267,7 @@ def print_report(report: dict[str, Any]) -> None:
     """The base vs adapter table."""
     from rich.table import Table
 
-    from lorakit.progress import console
+    from lorakit.progress import console, escape
 
     table = Table(title="base vs adapter")
     for column in ("split", "metric", "base", "adapter", "change"):
@@ -278,6 +278,9 @@ def print_report(report: dict[str, Any]) -> None:
             change = f"{value - before:+.4f}" if before is not None else ""
             table.add_row(f"{split} ({pair['examples']})", metric, f"{before:.4f}", f"{value:.4f}", change)
     console.print(table)
+    for pair in report.values():
+        for line in pair.get("verdict", []):
+            console.print(f"[yellow]below the bar:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def print_plan(plan: Any, measured: Any = None) -> None:

@@ -212,6 +212,12 @@ class Task:
         """Words that activate the adapter's style, recorded in the manifest."""
         return []
 
+    def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
+        """Plain-words warnings when the held-out metrics show the adapter
+        falling short (e.g. it did not learn the target), each with what to
+        try; the report shows them under its table. The default says nothing."""
+        return []
+
 
 def options_fields(options_class: type[TaskOptions]) -> list[str]:
     """Names of the fields of a task's options dataclass."""

@@ -38,6 +38,8 @@ PROBE_TEXT = "the quick brown fox jumps over the lazy dog."
 #: by the base would trivially score 1.0 against itself).
 REFERENCE_TEXTS = ("a small boat drifted down the river.", "she opened the window and looked outside.",
                    "we will meet again in the morning.")
+#: A clone whose held-out speaker similarity gains less than this is reported as below the bar.
+MIN_GAIN = 0.05
 #: Clips (at most) whose voice picks the speaker slot; synthesised sentences per slot.
 SLOT_CLIPS, SLOT_SENTENCES = 8, 2
 
@@ -210,6 +212,26 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         return torch.nn.functional.l1_loss(generated, real)
 
     # -- evaluation and use ---------------------------------------------------
+
+    def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
+        """A clone that barely moved toward the target, or that still sounds
+        more like the base voice than like the target, is said so in words."""
+        if "speaker_similarity" not in adapter_scores:
+            return []
+        before, after = base_scores["speaker_similarity"], adapter_scores["speaker_similarity"]
+        to_base = adapter_scores.get("base_voice_similarity", 0.0)
+        problems = []
+        if after - before < MIN_GAIN:
+            problems.append(f"the clone gained only {after - before:+.2f} speaker similarity ({before:.2f} -> "
+                            f"{after:.2f})")
+        if to_base >= after:
+            problems.append(f"it still sounds more like the base voice ({to_base:.2f}) than like the target "
+                            f"({after:.2f})")
+        if not problems:
+            return []
+        return ["; ".join(problems) + ". Try more audio of the speaker (5-10 minutes of clean speech), more steps "
+                "(--train.max_steps 400), a larger rank (--lora.r 16), or another speaker slot (--slot NAME); "
+                "listen to samples/ to judge"]
 
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
         """Speech synthesised for the held-out transcripts, compared with the

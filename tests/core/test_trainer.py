@@ -213,3 +213,21 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(toy_
     b = load_file(str(again.adapter_dir / "adapter_model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert '"loss": 9.9' not in (killed / "log.jsonl").read_text()
+
+
+def test_the_tasks_verdict_goes_into_the_report(toy_host, toy_data, tmp_path, monkeypatch):
+    """A task's judge sees the held-out scores of base and adapter; its words land in report.json."""
+    from toy_plugin import ToyTask
+
+    seen = []
+
+    def judge(self, base_scores, adapter_scores):
+        seen.append((base_scores, adapter_scores))
+        return [f"mse only {adapter_scores['mse']:.3f}"]
+
+    monkeypatch.setattr(ToyTask, "judge", judge)
+    outcome = runs.run(_config(toy_data, tmp_path / "run", "--train.max_steps", "2"), show_progress=False)
+    test = outcome.report["test"]
+    assert seen == [(test["base"], test["adapter"])]
+    assert test["verdict"] == [f"mse only {test['adapter']['mse']:.3f}"]
+    assert json.loads((outcome.run_dir / "report.json").read_text())["test"]["verdict"] == test["verdict"]
