@@ -12,6 +12,9 @@ from PIL import Image
 from cli_failure import fails_cleanly
 from lorakit_caption.task import DEMO_BASE
 
+# One subprocess per case, several seconds each; tests/badinput covers the same kinds in the slow step too.
+pytestmark = pytest.mark.slow
+
 #: file name -> its text; the second caption has an é, written as Latin-1.
 LAYOUTS = {
     "metadata.csv": {"metadata.csv": "file_name,text\na.png,a red square\nb.png,a café sign\n"},

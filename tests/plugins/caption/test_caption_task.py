@@ -169,7 +169,11 @@ def test_training_sees_the_pixels_batch_captioning_sees(demo_base, tmp_path):
     white = CaptionTask().collate(demo_base, [CaptionExample(str(write_png(tmp_path / "w.png", (255, 255, 255))), "x")])
     bottom = pixels[0, :, -8:, :]  # the transparent half reads as white, not black
     assert torch.allclose(bottom, white["pixel_values"][0, :, -8:, :], atol=0.05)
-    assert pixels[1].std() > 0.5  # 16-bit values are scaled to 8 bits, not clipped to one grey
+    # 16-bit values are scaled to 8 bits at full range (65535 -> 255), not clipped to white: the ramp reads
+    # as the same ramp saved in 8 bits.
+    Image.fromarray(np.round(deep / 257).astype(np.uint8)).save(tmp_path / "deep8.png")
+    eight = CaptionTask().collate(demo_base, [CaptionExample(str(tmp_path / "deep8.png"), "x")])["pixel_values"]
+    assert torch.allclose(pixels[1], eight[0], atol=0.02)
 
 
 def test_nothing_to_predict_says_what_to_give():

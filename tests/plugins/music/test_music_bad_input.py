@@ -10,6 +10,9 @@ import pytest
 import lorakit_music
 from cli_failure import fails_cleanly
 
+# One subprocess per case, several seconds each; tests/badinput covers the same kinds in the slow step too.
+pytestmark = pytest.mark.slow
+
 TRACKS = Path(lorakit_music.__file__).parent / "samples" / "retain"
 #: file name -> its text; the second description has an é, written as Latin-1.
 LAYOUTS = {

@@ -12,6 +12,9 @@ from voice_speakers import write_speaker
 from cli_failure import fails_cleanly
 from lorakit_voice.base import DEMO_BASE
 
+# One subprocess per case, several seconds each; tests/badinput covers the same kinds in the slow step too.
+pytestmark = pytest.mark.slow
+
 TEXTS = ["The red box is here.", "A cafe near the river."]
 
 
