@@ -36,8 +36,9 @@ def load_tensors(path: Path, error: type[LorakitError] = DataError, fix: str = R
         raise error(refusal(path, refused, fix)) from None
     except OSError as unreadable:
         raise error(f"{path} cannot be read ({unreadable.strerror or unreadable}); check the file") from None
-    except (RuntimeError, EOFError, KeyError, ValueError):
-        # A truncated zip is a RuntimeError, an empty file an EOFError, plain text a KeyError.
+    except Exception:  # noqa: BLE001
+        # A truncated zip is a RuntimeError, an empty file an EOFError, plain text a KeyError; random
+        # bytes read as pickle opcodes fail in any of a dozen ways (IndexError, TypeError, struct.error...).
         raise error(f"{path} is not a PyTorch file (corrupt, truncated or another format); {fix}") from None
 
 
