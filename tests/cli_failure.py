@@ -13,6 +13,12 @@ def fails_cleanly(*args: object, names: tuple[str, ...] = (), timeout: int = 300
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "lorakit", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=timeout, cwd=cwd)
+    return one_error(done, names)
+
+
+def one_error(done: subprocess.CompletedProcess, names: tuple[str, ...] = ()) -> str:
+    """The one error line of a finished ``lorakit`` process, however it was
+    started: a non-zero exit, no traceback, and each of ``names`` in it."""
     assert done.returncode != 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -25,3 +31,14 @@ def fails_cleanly(*args: object, names: tuple[str, ...] = (), timeout: int = 300
 def files_under(folder: Path) -> set[str]:
     """Every path under ``folder`` (hidden ones too), relative, to compare before and after."""
     return {str(p.relative_to(folder)) for p in Path(folder).rglob("*")} if Path(folder).exists() else set()
+
+
+class Payload:
+    """Unpickling this runs a shell command that creates ``marker``: a test
+    pickles it into a user's file and checks the marker never appears."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

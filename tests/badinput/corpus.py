@@ -14,7 +14,6 @@ file, and nothing touched outside the folders named on the command line.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import sys
@@ -24,6 +23,9 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))  # run as a script too
+
+from cli_failure import Payload  # noqa: E402
 SAMPLES = REPO / "samples"
 
 
@@ -83,15 +85,6 @@ class Kit:
         shutil.copytree(self.adapter(), run)
         return run
 
-
-class Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 # -- files ---------------------------------------------------------------------------------

@@ -7,19 +7,11 @@ import pickle
 import pytest
 import torch
 
+from cli_failure import Payload
 from lorakit import runs
 from lorakit.errors import DataError, TrainingError
 from lorakit.torch_files import load_tensors
 
-
-class Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 class Thing:

@@ -3,13 +3,12 @@ are not UTF-8 (Latin-1 bytes from an old editor), a base whose .bin weights
 hold code. One message naming the file (and line), no traceback, no run
 folder, and the code never runs."""
 
-import os
 import shutil
 
 import pytest
 from PIL import Image
 
-from cli_failure import fails_cleanly
+from cli_failure import Payload, fails_cleanly
 from lorakit_caption.task import DEMO_BASE
 
 # One subprocess per case, several seconds each; tests/badinput covers the same kinds in the slow step too.
@@ -37,15 +36,6 @@ def test_latin_1_captions_are_named_with_file_and_line(tmp_path, layout):
                   names=(str(folder / BAD_LINE[layout]), "not UTF-8", "save it as UTF-8"))
     assert not (tmp_path / "run").exists()
 
-
-class Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_a_base_whose_bin_weights_hold_code_is_refused_and_not_run(tmp_path):

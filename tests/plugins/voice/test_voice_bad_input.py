@@ -2,14 +2,13 @@
 file that is not UTF-8, a base checkpoint with code in it. One message naming
 the file, no traceback, no output folder, and the code never runs."""
 
-import os
 import pickle
 
 import pytest
 import torch
 from voice_speakers import write_speaker
 
-from cli_failure import fails_cleanly
+from cli_failure import Payload, fails_cleanly
 from lorakit_voice.base import DEMO_BASE
 
 # One subprocess per case, several seconds each; tests/badinput covers the same kinds in the slow step too.
@@ -17,15 +16,6 @@ pytestmark = pytest.mark.slow
 
 TEXTS = ["The red box is here.", "A cafe near the river."]
 
-
-class Payload:
-    """Unpickling this runs a shell command that creates ``marker``."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _train(tmp_path, data, base="demo", names=()) -> str:
