@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from lorakit.errors import OutputError
+from lorakit.errors import DiskFull
 
 #: The errnos of a write that found no room, and how a user would say it.
 _NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file-size limit (ulimit -f) was reached",
@@ -45,14 +45,6 @@ _TEMP = re.compile(r"\.(tmp|old)-(\d+)-[0-9a-f]+")
 #: Temporaries this process is writing now (a dead process of the same pid left the others).
 _LIVE: set[str] = set()
 
-
-class DiskFull(OutputError):
-    """A write found no room; ``path`` was left as it was before."""
-
-    def __init__(self, reason: str, path: Path):
-        self.reason, self.path = reason, Path(path)
-        super().__init__(f"{reason} while writing {path}: nothing was written there (the partial files are removed). "
-                         "Free space (or raise the limit) and run the same command again")
 
 
 @contextlib.contextmanager

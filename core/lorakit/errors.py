@@ -4,6 +4,8 @@ Every message says what went wrong and what to do about it; the CLI prints it
 without a traceback and exits non-zero.
 """
 
+from pathlib import Path
+
 
 class LorakitError(Exception):
     """Base class of every error meant for the user."""
@@ -39,3 +41,12 @@ class OutputError(LorakitError):
 
 class TrainingError(LorakitError):
     """Training stopped on a condition it cannot recover from (e.g. a NaN loss)."""
+
+
+class DiskFull(OutputError):
+    """A write found no room; ``path`` was left as it was before."""
+
+    def __init__(self, reason: str, path: Path):
+        self.reason, self.path = reason, Path(path)
+        super().__init__(f"{reason} while writing {path}: nothing was written there (the partial files are removed). "
+                         "Free space (or raise the limit) and run the same command again")

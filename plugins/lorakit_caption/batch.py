@@ -25,7 +25,8 @@ from typing import Any, Iterator
 
 from lorakit.api import ConfigError, DataError, LorakitError, OutputError, is_image, list_files
 
-from lorakit_caption.loading import WORKER_TIMEOUT_S, image_batches
+from lorakit_caption import loading
+from lorakit_caption.loading import image_batches
 from lorakit_caption.outputs import EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, write_sidecar
 
 
@@ -238,7 +239,7 @@ def _worker_failure(exc: Exception, out: Path) -> LorakitError:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     reason = lines[-1] if lines else type(exc).__name__
     if reason.startswith("DataLoader timed out"):
-        reason = f"no image came from the decoding workers for {WORKER_TIMEOUT_S} s"
+        reason = f"no image came from the decoding workers for {loading.WORKER_TIMEOUT_S} s"
     reason = reason.replace("DataLoader worker", "a decoding worker").split(". Details are lost")[0]
     disk = getattr(exc, "errno", None) in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT) or any(
         text in reason for text in ("File too large", "No space left", "quota exceeded"))
