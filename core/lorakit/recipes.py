@@ -130,9 +130,24 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
             values = merged(recipe_values(str(task_recipe)), values)
     aliases = task_class.aliases if issubclass(task_class, CommandLineInputs) else {}
     task_options = options_fields(task_class.options_class)
+    given = set()
     for key, value in pairs:
         set_value(values, aliases.get(key, key), value, task_options, aliases=list(aliases))
-    return build(RunConfig, values)
+        given.add(tuple(resolve_key(aliases.get(key, key), task_options, list(aliases))))
+    config = build(RunConfig, values)
+    _warn_without_effect(config, given)
+    return config
+
+
+def _warn_without_effect(config: RunConfig, given: set[tuple[str, ...]]) -> None:
+    """A flag the run would silently ignore is said so, naming the setting
+    that wins: ``--epochs`` under a ``max_steps`` from a recipe or default."""
+    from lorakit.data.files import warn
+
+    if ("train", "epochs") in given and ("train", "max_steps") not in given and config.train.max_steps is not None:
+        warn(f"--train.epochs {config.train.epochs} has no effect: train.max_steps {config.train.max_steps} "
+             f"(from the {config.task} recipe) ends the run; pass --train.max_steps N for another length, "
+             "or --train.max_steps none to train by epochs")
 
 
 def recipe_values(target: str) -> dict[str, Any]:

@@ -153,3 +153,20 @@ def test_an_unknown_flag_lists_the_task_s_own_flags_too(toy_host):
     message = str(error.value)
     assert message.startswith("unknown option --colour; valid options:")
     assert "--points" in message and "--train.lr" in message
+
+
+def test_a_flag_that_cannot_take_effect_names_the_setting_that_wins(tmp_path, toy_host, monkeypatch, capsys):
+    """A task recipe that sets max_steps makes --epochs meaningless: the user
+    is told so, with the way out; an explicit --max_steps stays silent."""
+    own = _recipe(tmp_path / "plugin" / "toy.yaml", {"task": "toy", "train": {"max_steps": 40}})
+    monkeypatch.setattr(toy_host, "recipe_files", [*toy_host.recipe_files, own])
+    config = runs.load_config("toy", ["--epochs", "50"])
+    assert (config.train.epochs, config.train.max_steps) == (50, 40)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--train.epochs 50 has no effect: train.max_steps 40 (from the toy recipe)" in said
+    assert "--train.max_steps none" in said
+
+    config = runs.load_config("toy", ["--epochs", "50", "--train.max_steps", "none"])
+    assert (config.train.epochs, config.train.max_steps) == (50, None)
+    config = runs.load_config("toy", ["--epochs", "51", "--max_steps", "80"])
+    assert "has no effect" not in capsys.readouterr().err
