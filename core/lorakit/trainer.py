@@ -193,7 +193,8 @@ class Trainer:
             if state["best_step"] is not None:
                 self.best_state = read_weights(self._ckpt("best"))
         result = TrainResult(total_steps=self.total_steps)
-        self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and self.accelerator.is_main_process)
+        self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and self.accelerator.is_main_process,
+                          resumed_at=state["step"] if resume else None)
         self.model.train()
         with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
             try:

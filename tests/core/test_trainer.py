@@ -27,8 +27,15 @@ def test_resume_continues_exactly(toy_host, toy_data, tmp_path):
     whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
     first = runs.run(_config(toy_data, tmp_path / "parts", *flags), stop_after=5, show_progress=False)
     assert first.train.interrupted and first.adapter_dir is None
+    log = tmp_path / "parts" / "log.jsonl"
+    with open(log, "a") as handle:  # what a kill after the checkpoint leaves: later steps, a torn line
+        handle.write('{"event": "train", "step": 6, "loss": 1.0}\n{"event": "train", "st')
     resumed = runs.run(_config(toy_data, tmp_path / "parts", *flags), resume=True, show_progress=False)
     assert resumed.train.steps == whole.train.steps
+
+    def events(run):
+        return [(r["event"], r["step"]) for r in map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())]
+    assert events("parts") == events("whole"), "every step logged once, in order, after a resume"
     a = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
     b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
