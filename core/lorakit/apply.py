@@ -6,6 +6,7 @@ that work through many inputs with a fixed model (batch captioning).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,11 +36,13 @@ class Adapted:
     adapters: list[AdapterSpec] = field(default_factory=list)
 
     def provenance(self) -> dict[str, Any]:
-        """The base and each adapter by weight and file fingerprint, as records carry them."""
+        """The base and each adapter by weight and file fingerprint, as records
+        carry them; paths absolute, like the records' image paths, so a record
+        means the same thing read from any folder."""
         return {
             "base": self.base.name,
             "base_fingerprint": self.base_fingerprint,
-            "adapters": [{"path": str(a.path), "weight": a.weight,
+            "adapters": [{"path": os.path.abspath(a.path), "weight": a.weight,
                           "fingerprint": file_fingerprint(a.path / "adapter_model.safetensors")} for a in self.adapters],
         }
 

@@ -133,7 +133,7 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     listed = set(images)
     missing = [image for image in images if not _is_done(image, already, listed)]
     todo = missing[state.process_index :: state.num_processes]
-    errors = RecordFile(errors_path(out), resume=True)
+    errors = RecordFile(errors_path(out), resume=True, lazy=True)
     summary = CaptionSummary(skipped=len(images) - len(missing), out=job.out, errors=errors_path(job.out),
                              process=f"{state.process_index + 1}/{state.num_processes}" if sharded else "")
     started = time.perf_counter()

@@ -38,17 +38,24 @@ KEEP = "keep"
 
 
 class RecordFile:
-    """An append-only file of records, opened fresh or for a resume."""
+    """An append-only file of records, opened fresh or for a resume. A
+    ``lazy`` one (the errors file) is created by its first record only, so a
+    run without failures leaves no empty file behind."""
 
-    def __init__(self, path: Path, resume: bool, kind: str = "jsonl"):
+    def __init__(self, path: Path, resume: bool, kind: str = "jsonl", lazy: bool = False):
         self.path, self.kind = Path(path), kind
         if self.path.exists() and not resume:
             raise OutputError(f"{self.path} already exists; pass --resume to caption only what is missing, "
                               "or choose another --out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.done: set[str] = self._recover() if self.path.exists() else set()
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        if kind == "csv" and os.fstat(self._fd).st_size == 0:
+        self._fd: int | None = None
+        if not lazy or self.path.exists():
+            self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        if self.kind == "csv" and os.fstat(self._fd).st_size == 0:
             self._write(_csv_line(CSV_FIELDS))
 
     def _recover(self) -> set[str]:
@@ -72,6 +79,8 @@ class RecordFile:
 
     def _write(self, text: str) -> None:
         """All of ``text`` and fsynced, or (disk full, size limit) the file cut back to before it."""
+        if self._fd is None:
+            self._open()
         data, start = memoryview(text.encode("utf-8")), os.fstat(self._fd).st_size
         try:
             while data:

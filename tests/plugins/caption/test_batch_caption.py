@@ -47,12 +47,15 @@ def _job(folder, out, **kw):
     return CaptionJob(inputs=[folder], out=out, workers=0, batch_size=8, **kw)
 
 
-def test_records_carry_provenance(folder, adapter, tmp_path):
-    summary = run_caption_job(_job(folder, tmp_path / "c.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
+def test_records_carry_provenance(folder, adapter, tmp_path, monkeypatch):
+    monkeypatch.chdir(adapter.parent)  # the adapter named relative, as users type it
+    summary = run_caption_job(_job(folder, tmp_path / "c.jsonl", adapters=[(adapter.name, 1.0)]), show_progress=False)
     assert (summary.done, summary.failed, summary.skipped) == (40, 0, 0)
+    assert not (tmp_path / "c.errors.jsonl").exists(), "nothing failed: no (empty) errors file"
     record = _records(tmp_path / "c.jsonl")[0]
     assert set(record) == {"image", "caption", "base", "base_fingerprint", "adapters", "generation"}
     assert record["base"] == "demo" and record["base_fingerprint"].startswith("sha256:")
+    assert record["adapters"][0]["path"] == str(adapter / "adapter"), "absolute, like the image paths"
     assert record["adapters"][0]["weight"] == 1.0 and record["adapters"][0]["fingerprint"].startswith("sha256:")
     assert record["generation"]["num_beams"] == 1 and record["generation"]["max_new_tokens"] == 30
     truth = {str(CATALOG / r["file_name"]): r["text"] for r in map(json.loads, (CATALOG / "metadata.jsonl").read_text().splitlines())}
@@ -159,7 +162,7 @@ def test_two_processes_shard_and_merge(folder, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     images = [r["image"] for r in _records(out)]
     assert len(images) == len(set(images)) == 40
-    assert not list(tmp_path.glob("*.shard*"))
+    assert not list(tmp_path.glob("*.shard*")) and not (tmp_path / "sharded.errors.jsonl").exists()
 
 
 @pytest.mark.slow
