@@ -5,10 +5,16 @@ the most used names are also here: ``hookimpl``, ``Task``, ``Base``, ``Data``,
 ``TaskOptions``, ``LorakitError`` and ``CONTRACT_VERSION``.
 """
 
+import warnings
+
 from lorakit.errors import LorakitError
 from lorakit.hookspecs import hookimpl
 from lorakit.task import CONTRACT_VERSION, Base, Data, Task, TaskOptions
 
 __version__ = "0.1.0"
+
+# peft reads transformers' deprecated `is_gradient_checkpointing` whenever it
+# wraps a model; the FutureWarning is about peft's code, not the user's.
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 __all__ = ["hookimpl", "Task", "Base", "Data", "TaskOptions", "LorakitError", "CONTRACT_VERSION", "__version__"]

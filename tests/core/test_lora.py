@@ -74,3 +74,31 @@ def test_targets_that_select_nothing_name_the_suffixes_the_base_has():
         inject(model, LoraSettings(), ["query", "value"], [])
     message = str(info.value)
     assert "end in: q_proj, v_proj." in message and ".." not in message
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch, transformers and peft
+def test_wrapping_a_transformers_model_prints_no_future_warning_the_user_cannot_act_on():
+    """peft reads transformers' deprecated ``is_gradient_checkpointing`` on
+    every wrap; with lorakit imported that FutureWarning is not shown (it is
+    made an error here, so showing it would fail the command)."""
+    import subprocess
+    import sys
+
+    code = """
+import transformers
+from lorakit.config import LoraSettings
+from lorakit.lora import inject
+config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32)
+inject(transformers.BertModel(config), LoraSettings(), ["query"], [])
+print("wrapped")
+"""
+    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "wrapped" in done.stdout, done.stderr[-2000:]
+    bare = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c",
+                           code.replace("from lorakit.lora import inject", "from peft import get_peft_model, LoraConfig")
+                               .replace('inject(transformers.BertModel(config), LoraSettings(), ["query"], [])',
+                                        'get_peft_model(transformers.BertModel(config), LoraConfig(target_modules=["query"]))')
+                               .replace("from lorakit.config import LoraSettings", "")],
+                          capture_output=True, text=True)
+    assert "is_gradient_checkpointing" in bare.stderr, "peft no longer trips the warning: drop lorakit's filter"
