@@ -51,14 +51,27 @@ def cli() -> None:
 
 
 def _train_command(name: str, evaluate: bool, help_text: str) -> None:
-    @cli.command(name, context_settings=PASS_THROUGH, help=help_text)
-    @click.argument("target", metavar="RECIPE_OR_TASK")
+    @cli.command(name, context_settings=PASS_THROUGH, help=help_text, add_help_option=False)
+    @click.argument("target", metavar="RECIPE_OR_TASK", required=False)
     @click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
+    @click.option("--help", "show_help", is_flag=True,
+                  help="Show this message (with a RECIPE_OR_TASK: its options and defaults too) and exit.")
     @click.pass_context
-    def command(ctx: click.Context, target: str, resume: bool, quiet: bool) -> None:
+    def command(ctx: click.Context, target: str | None, resume: bool, quiet: bool, show_help: bool) -> None:
         from lorakit import runs
 
+        if show_help:
+            # Not click's eager --help: it would answer before knowing the task.
+            from lorakit.task_help import settings_help
+
+            click.echo(ctx.get_help())
+            extra = settings_help(target) if target else ""
+            click.echo("\n" + extra if extra else "\nlorakit run TASK --help also lists the task's own options.")
+            return
+        if target is None:
+            raise click.UsageError("Missing argument 'RECIPE_OR_TASK' (a task such as caption, or a recipe; "
+                                   "see `lorakit tasks` and `lorakit recipes`)", ctx)
         config = runs.load_config(target, list(ctx.args))
         outcome = runs.run(config, resume=resume, evaluate=evaluate, show_progress=not quiet)
         if outcome.adapter_dir is None:

@@ -95,7 +95,9 @@ class TaskOptions:
     line flags (``--trigger sks`` or ``--options.trigger sks``). Validate them
     in ``__post_init__`` and raise ``ConfigError`` naming the field. Give
     every field a default (``field(default_factory=list)`` for a list) and a
-    ``#:`` comment saying what it does.
+    ``#:`` comment saying what it does (or a docstring entry
+    ``* ``name``: what it does``): ``lorakit run TASK --help`` lists each
+    option with its default and that line.
     """
 
 

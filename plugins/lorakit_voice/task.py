@@ -52,12 +52,13 @@ class VoiceOptions(TaskOptions):
       name, or ``auto`` for the slot whose voice is closest to the target
       (resemblyzer similarity), chosen by ``prepare_base`` and saved as the
       adapter's ``options.slot``. Ignored by single-speaker bases.
-      (``--speaker`` is the speaker's folder of clips, ``data.path``.)
     * ``min_total_seconds``: less usable speech than this is an error.
     * ``noise_scale``: the prior's noise when synthesising (0 = deterministic).
     * ``length_scale``: speaking speed (above 1 is slower).
     * ``samples``: how many held-out sentences ``write_samples`` speaks.
     * ``seed``: seed of synthesis noise, so evaluations repeat exactly.
+
+    ``--speaker`` is the speaker's folder of clips (``data.path``).
     """
 
     slot: str = "auto"

@@ -136,3 +136,46 @@ def test_error_messages_keep_square_brackets(runner, toy_host, toy_data, tmp_pat
                                  "--lora.targets", "[nowhere]"])
     assert result.exit_code != 0
     assert "LoRA targets ['nowhere'] do not fit this base" in result.output and "end in: encoder, head." in result.output
+
+
+def test_run_task_help_lists_the_tasks_options_with_defaults_and_meanings(runner, toy_host):
+    """`lorakit run toy --help`: the generic help plus every toy option with
+    its default and its `#:` line, and the run settings its recipes give."""
+    result = runner.invoke(cli, ["run", "toy", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and "--resume" in result.output
+    lines = result.output.splitlines()
+    nan = next(line for line in lines if line.strip().startswith("--nan_at_call"))
+    assert nan.split()[1] == "none" and "Make the loss NaN from this loss call on" in nan
+    assert any(line.strip().startswith("--outputs 1") for line in lines)
+    assert "--train.epochs 10" in result.output and "--lora.r 8" in result.output
+
+    bare = runner.invoke(cli, ["run", "--help"])
+    assert bare.exit_code == 0 and "--nan_at_call" not in bare.output and "lorakit run TASK --help" in bare.output
+    missing = runner.invoke(cli, ["run"])
+    assert missing.exit_code == 2 and "Missing argument 'RECIPE_OR_TASK'" in missing.output
+
+
+def test_option_meanings_come_from_comments_and_docstring_entries():
+    from dataclasses import dataclass
+
+    from lorakit.task import TaskOptions
+    from lorakit.task_help import option_meanings
+
+    @dataclass
+    class Options(TaskOptions):
+        """Options.
+
+        * ``window``: seconds per window.
+        * ``top_k``, ``temperature``: sampling
+          settings.
+        """
+
+        #: a word before each caption.
+        trigger: str = ""
+        window: float = 10.0
+        top_k: int = 250
+        temperature: float = 1.0
+
+    assert option_meanings(Options) == {"trigger": "a word before each caption.", "window": "seconds per window.",
+                                        "top_k": "sampling settings.", "temperature": "sampling settings."}
