@@ -298,11 +298,14 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         own ``Synthesizer`` loads; the discriminator is left out."""
         from lorakit.api import inner_model
         from lorakit_voice.base import save_checkpoint
+        from lorakit_voice.export_card import write_clone_card
 
         vits = inner_model(model)
         if any("lora_" in name for name, _ in vits.named_parameters()):
             raise ConfigError("save_merged needs the merged model (no LoRA layers left); merge the adapter first")
         save_checkpoint(vits, Path(path))
+        named = self._named_slot(base)
+        write_clone_card(Path(path), None if named is None else named[0])
 
     # -- helpers --------------------------------------------------------------
 
@@ -323,13 +326,19 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def _named_slot(self, base: Base) -> tuple[str, int] | None:
         """The slot ``options.slot`` names; for ``auto`` without data to
-        choose by, the first slot (None for single-speaker bases)."""
+        choose by, the cloned voice of a merged export, else the first slot
+        (None for single-speaker bases)."""
         slots = _slots(base)
         if not slots:
             return None
         if self.options.slot == "auto":
             from lorakit.api import console
+            from lorakit_voice.export_card import cloned_speaker
 
+            name = cloned_speaker(base.extras.get("folder"))
+            if name in slots:  # a merged export: its cloned voice is the default
+                console.print(f"speaker slot: {name!r}, the voice cloned into this model (pass --slot NAME for another)")
+                return name, slots[name]
             name = next(iter(slots))
             console.print(f"[yellow]speaker slot: 'auto' has no clips to choose by here; using {name!r} "
                           "(pass --slot NAME; an adapter records its slot as options.slot in lorakit.json)[/yellow]")

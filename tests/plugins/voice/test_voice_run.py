@@ -80,6 +80,8 @@ def test_merged_coqui_checkpoint_loads_in_coqui_and_speaks_as_unmerged(voice_run
     synthesizer = Synthesizer(tts_checkpoint=str(out / "model.pth"), tts_config_path=str(out / "config.json"))
     wav = synthesizer.tts(TEXTS[0], speaker_name=speaker)
     assert len(wav) > 8000 and all(math.isfinite(x) for x in wav[:100])
+    assert json.loads((out / "config.json").read_text())["lorakit"] == {"cloned_speaker": speaker}
+    assert f"--speaker_idx {speaker}" in (out / "README.md").read_text()
 
 
 @pytest.mark.slow
