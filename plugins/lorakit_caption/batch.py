@@ -42,6 +42,10 @@ class CaptionJob:
     base: str | None = None
     trigger: str | None = None
     prompt: str = ""
+    #: Written before every caption; None: ``"TRIGGER, "`` in sidecar files when there is a trigger, else nothing.
+    prefix: str | None = None
+    #: Written after every caption.
+    suffix: str = ""
     num_beams: int = 1
     max_new_tokens: int = 30
     batch_size: int = 16

@@ -18,6 +18,9 @@ class Captioner:
     provenance: dict[str, Any]
     clip: Any = None
     candidates: int = 1
+    #: Text written before / after every caption (``--prefix``, ``--suffix``).
+    text_before: str = ""
+    text_after: str = ""
 
     @property
     def image_processor(self) -> Any:
@@ -32,12 +35,16 @@ class Captioner:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             candidates = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
         if self.clip is None:
-            return [{"image": p, "caption": c[0], **self.provenance} for p, c in zip(paths, candidates)]
+            return [{"image": p, "caption": self._written(c[0]), **self.provenance} for p, c in zip(paths, candidates)]
         records = []
         for path, options, scores in zip(paths, candidates, self.clip.score_candidates(paths, candidates)):
             best = max(range(len(options)), key=lambda i: scores[i])
-            records.append({"image": path, "caption": options[best], "clip_score": round(scores[best], 4), **self.provenance})
+            records.append({"image": path, "caption": self._written(options[best]), "clip_score": round(scores[best], 4),
+                            **self.provenance})
         return records
+
+    def _written(self, caption: str) -> str:
+        return f"{self.text_before}{caption}{self.text_after}"
 
 
 def load_captioner(job: Any) -> Captioner:
@@ -57,11 +64,15 @@ def load_captioner(job: Any) -> Captioner:
         from lorakit_caption.clip import ClipScorer
 
         clip = ClipScorer.load(job.clip or "demo")
+    # Caption files for training another model (kohya convention) start with
+    # the trigger word: "sks, a red mug". Records of the other formats hold the
+    # caption alone unless --prefix says otherwise.
+    before = job.prefix if job.prefix is not None else (f"{trigger}, " if trigger and job.format == "sidecar" else "")
     provenance = {
         **adapted.provenance(),  # base, base_fingerprint, adapters: [{path, weight, fingerprint}]
         "generation": {"num_beams": job.num_beams, "max_new_tokens": job.max_new_tokens, "prompt": job.prompt,
                        "trigger": trigger, "rerank": job.rerank, "candidates": job.candidates if job.rerank else 1,
-                       "clip": clip.name if clip else None},
+                       "clip": clip.name if clip else None, "prefix": before, "suffix": job.suffix},
     }
     return Captioner(task, adapted.base, adapted.model, task.prefix(), provenance, clip,
-                     job.candidates if job.rerank else 1)
+                     job.candidates if job.rerank else 1, before, job.suffix)

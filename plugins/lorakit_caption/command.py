@@ -28,8 +28,12 @@ def parse_adapter(spec: str) -> tuple[str, float]:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "sidecar"]), default="jsonl", show_default=True)
 @click.option("--adapter", "adapters", multiple=True, metavar="RUN[:WEIGHT]", help="Adapter(s) to merge, with weights.")
 @click.option("--base", help="Base model (default: the adapters' base, or demo).")
-@click.option("--trigger", help="Trigger word prefixed to captions (default: the adapter's).")
+@click.option("--trigger", help="Trigger word the adapter was trained with (default: the adapter's); it prompts "
+                                "generation, and sidecar files start with it.")
 @click.option("--prompt", default="", help='Conditional captioning text, e.g. "a photo of".')
+@click.option("--prefix", help='Text written before every caption (default: "TRIGGER, " in --format sidecar files '
+                               'when there is a trigger, else none; --prefix "" for none).')
+@click.option("--suffix", default="", help='Text written after every caption, e.g. ", studio photo".')
 @click.option("--recursive", is_flag=True, help="Also caption images in subfolders.")
 @click.option("--num-beams", default=1, show_default=True, type=int)
 @click.option("--max-new-tokens", default=30, show_default=True, type=int)
@@ -44,7 +48,7 @@ def parse_adapter(spec: str) -> tuple[str, float]:
 @click.option("--candidates", default=4, show_default=True, type=int, help="Candidates per image when re-ranking.")
 @click.option("--ignore-base-mismatch", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_beams, max_new_tokens, batch_size,
+def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, recursive, num_beams, max_new_tokens, batch_size,
             workers, existing, resume, rerank, clip, candidates, ignore_base_mismatch, quiet):
     """Caption IMAGES (files or folders) with a base BLIP and adapters.
 
@@ -61,6 +65,7 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, recursive, num_be
                           "is one file, continued with --resume")
     job = CaptionJob(inputs=[Path(i) for i in images], out=Path(out), format=fmt,
                      adapters=[parse_adapter(a) for a in adapters], base=base, trigger=trigger, prompt=prompt,
+                     prefix=prefix, suffix=suffix,
                      num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size, workers=workers,
                      resume=resume, recursive=recursive, rerank=rerank, clip=clip, candidates=candidates,
                      ignore_base_mismatch=ignore_base_mismatch, existing=existing or "skip")

@@ -132,7 +132,16 @@ def test_csv_and_sidecar_formats(folder, adapter, tmp_path):
     ledger = {r["image"]: r["caption"] for r in _records(tmp_path / "ledger.jsonl")}
     for txt in sidecars:
         assert txt.read_text().strip() == ledger[str(txt.with_suffix(".png"))]
+        assert txt.read_text().startswith("sks, "), "caption files for training start with the trigger (kohya)"
     assert _records(tmp_path / "ledger.jsonl")[0]["generation"]["trigger"] == "sks"
+    assert not rows[0]["caption"].startswith("sks"), "csv/jsonl records hold the caption alone by default"
+
+    # --prefix "" / --suffix: explicit text around every caption.
+    run_caption_job(_job(folder, tmp_path / "ledger2.jsonl", format="sidecar", adapters=[(str(adapter), 1.0)],
+                         trigger="sks", prefix="", suffix=", studio photo", existing="overwrite"), show_progress=False)
+    for txt in sidecars:
+        text = txt.read_text().strip()
+        assert not text.startswith("sks") and text.endswith(", studio photo")
 
 
 def test_adapter_weights_add_up(folder, adapter, tmp_path):
