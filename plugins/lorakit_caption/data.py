@@ -40,6 +40,11 @@ class CaptionExample:
     text: str
     triggered: bool = True
 
+    @property
+    def group(self) -> str:
+        """The captions of one image stay in one split: held-out images are unseen."""
+        return self.image
+
 
 def read_caption_folder(folder: Path, check_images: bool = True) -> list[CaptionExample]:
     """Read every (image, caption) pair under ``folder``, validated.

@@ -27,6 +27,11 @@ class VqaExample:
     question: str
     answers: tuple[str, ...]
 
+    @property
+    def group(self) -> str:
+        """The questions about one image stay in one split: held-out images are unseen."""
+        return self.image
+
 
 def read_vqa_folder(folder: Path, check_images: bool = True) -> list[VqaExample]:
     """Validated examples of ``folder`` (its ``questions.jsonl``)."""

@@ -159,3 +159,19 @@ def test_examples_pickle(jsonl_folder):
 
     examples = read_caption_folder(jsonl_folder)
     assert pickle.dumps(examples) and copy.deepcopy(examples) == examples  # deepcopy reduces as pickle does
+
+
+def test_several_captions_of_one_image_stay_in_one_split(tmp_path):
+    """A metadata file may caption one image several times (COCO has five):
+    the splits count images, and held-out images are never trained on."""
+    from lorakit.data.splits import split_examples
+
+    rows = []
+    for i in range(20):
+        write_png(tmp_path / f"{i}.png")
+        rows += [{"file_name": f"{i}.png", "text": f"photo {i} caption {k}"} for k in range(3)]
+    (tmp_path / "metadata.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    examples = read_caption_folder(tmp_path)
+    test, train = split_examples(examples, [0.2], 0)
+    assert (len(test), len(train)) == (12, 48)
+    assert not {e.image for e in test} & {e.image for e in train}

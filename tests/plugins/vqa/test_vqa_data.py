@@ -80,3 +80,20 @@ def test_vqa_v2_import_refuses_wrong_files(tmp_path):
     (tmp_path / "q.json").write_text(json.dumps({"images": []}))
     with pytest.raises(DataError, match="not a VQA v2 questions file"):
         import_vqa_v2(tmp_path / "q.json", tmp_path / "q.json", tmp_path)
+
+
+def test_held_out_questions_ask_about_images_training_never_saw(tmp_path):
+    """VQA v2 asks several questions per image: the run's splits (test 0.15,
+    validation 0.1, counted in images) never share an image."""
+    from lorakit.data.splits import split_examples
+
+    rows = []
+    for i in range(40):
+        _image(tmp_path / f"{i}.png")
+        rows += [{"image": f"{i}.png", "question": q, "answer": "x"} for q in ("what?", "why?", "how many?")]
+    _write(tmp_path, *rows)
+    examples = read_vqa_folder(tmp_path)
+    test, val, train = split_examples(examples, [0.15, 0.1], 0)
+    assert (len(test), len(val), len(train)) == (18, 12, 90)  # 6, 4 and 30 images
+    seen = {e.image for e in train}
+    assert not seen & {e.image for e in test} and not seen & {e.image for e in val}
