@@ -292,6 +292,8 @@ def print_report(report: dict[str, Any]) -> None:
             table.add_row(f"{split} ({pair['examples']})", metric, f"{before:.4f}", f"{value:.4f}", change)
     console.print(table)
     for pair in report.values():
+        if pair.get("note"):
+            console.print(escape(pair["note"]), highlight=False, soft_wrap=True)
         for line in pair.get("verdict", []):
             console.print(f"[yellow]below the bar:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
 

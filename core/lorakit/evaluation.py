@@ -27,6 +27,10 @@ def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits) -> dict[st
                 base_scores = task.evaluate(base, model, examples)
             adapter_scores = task.evaluate(base, model, examples)
         report[split] = {"examples": len(examples), "base": _floats(base_scores), "adapter": _floats(adapter_scores)}
+        if split == "retain" and splits.replay_pool:
+            total = len(examples) + len(splits.replay_pool)
+            report[split]["note"] = (f"retain scores {len(examples)} of the {total} retain examples; the other "
+                                     f"{len(splits.replay_pool)} were replayed in training (--replay)")
         if split == "test":
             verdict = task.judge(report[split]["base"], report[split]["adapter"])
             if verdict:

@@ -102,6 +102,8 @@ def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_pa
     outcome = runs.run(config, show_progress=False)
     assert set(outcome.report) == {"test", "retain"}
     assert outcome.report["retain"]["examples"] == 20
+    assert outcome.report["retain"]["note"] == ("retain scores 20 of the 40 retain examples; the other 20 were "
+                                                "replayed in training (--replay)")
     # 180 train examples + as many replayed ones, batches of 16.
     assert outcome.train.total_steps == 23
 
@@ -112,7 +114,7 @@ def test_without_replay_the_whole_retain_set_is_evaluated(toy_host, toy_data, tm
     retain = write_toy_data(tmp_path / "retain", n=40, seed=5)
     outcome = runs.run(_config(toy_data, tmp_path / "kept", "--epochs", "1", "--retain", str(retain)),
                        show_progress=False)
-    assert outcome.report["retain"]["examples"] == 40
+    assert outcome.report["retain"]["examples"] == 40 and "note" not in outcome.report["retain"]
     manifest = json.loads((outcome.adapter_dir / "lorakit.json").read_text())
     assert manifest["data"]["splits"]["retain_test"] == 40 and manifest["data"]["splits"]["retain_replayed"] == 0
 
