@@ -15,6 +15,7 @@ from lorakit.artifact import Manifest, check_base, read_manifest, resolve_adapte
 from lorakit.errors import AdapterError
 from lorakit.fingerprints import base_fingerprint, file_fingerprint
 from lorakit.task import Base, Task
+from lorakit.threads import configure as configure_threads
 
 
 @dataclass
@@ -85,4 +86,5 @@ def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: s
             check_base(spec.manifest, base_print, spec.path, task.name)
     model = merge_weighted(base.model, [(a.path, a.weight) for a in adapters]) if adapters else base.model
     model.eval().to(inference_device())
+    configure_threads()
     return Adapted(base, model, base_print, list(adapters))

@@ -90,6 +90,9 @@ class TrainSettings:
     num_workers: Union[int, None] = None
     #: Recompute activations in the backward pass instead of keeping them: less memory, about a third more compute.
     gradient_checkpointing: bool = False
+    #: CPU threads torch computes with; None = the cores this process may use minus those other work keeps
+    #: busy (see lorakit/threads.py), or LORAKIT_THREADS / OMP_NUM_THREADS when set.
+    threads: Union[int, None] = None
 
     def __post_init__(self):
         _require(1 <= self.epochs <= 1_000_000, "train.epochs", self.epochs, "must be between 1 and 1,000,000")
@@ -108,6 +111,8 @@ class TrainSettings:
         _require(self.save_every >= 0, "train.save_every", self.save_every, "must be >= 0")
         _require(self.log_every >= 1, "train.log_every", self.log_every, "must be >= 1")
         _require(self.precision in PRECISIONS, "train.precision", self.precision, f"must be one of {', '.join(PRECISIONS)}")
+        _require(self.threads is None or 1 <= self.threads <= 1024, "train.threads", self.threads,
+                 "must be a whole number of threads from 1, or none for lorakit's choice")
         _require(self.num_workers is None or 0 <= self.num_workers <= 256, "train.num_workers", self.num_workers,
                  "must be between 0 and 256")
 

@@ -58,10 +58,16 @@ def next_run_dir(task: str, root: Path = Path("runs")) -> Path:
     return root / f"{task}-{n}"
 
 
+#: Settings of how a run computes, not of what it computes: a resume may change them.
+RUNTIME_ONLY = ("train.threads",)
+
+
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key), b.get(key)
+        if f"{prefix}{key}" in RUNTIME_ONLY:
+            continue
         if isinstance(va, dict) and isinstance(vb, dict):
             out += _differences(va, vb, f"{prefix}{key}.")
         elif va != vb:

@@ -37,6 +37,7 @@ from lorakit.progress import console, escape
 from lorakit.run_data import Splits, load_splits, read_data
 from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, prepare_output, read_config
 from lorakit.task import Base, Data, Task
+from lorakit.threads import configure as configure_threads
 
 
 @dataclasses.dataclass
@@ -124,6 +125,7 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
     from lorakit.trainer import Trainer
 
     accelerator = make_accelerator(config.train.precision, config.base_dtype)
+    threads = configure_threads(config.train.threads, accelerator.num_processes)
     if resume and not has_checkpoint(run_dir / "checkpoints" / "last"):
         resume = _start_again(run_dir, accelerator)
     made = training_model(task, config)
@@ -140,7 +142,8 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
         retain = (f"; retain: {len(splits.replay_pool)} replayed, {len(splits.retain_test)} held out"
                   if splits.retain_test or splits.replay_pool else "")
         console.print(f"[bold]{task.name}[/bold] on {escape(config.base)}: {len(splits.train)} train, {len(splits.val)} "
-                      f"validation, {len(splits.test)} held-out examples{retain}; device {describe(accelerator)}")
+                      f"validation, {len(splits.test)} held-out examples{retain}; device {describe(accelerator)}, "
+                      f"{threads.describe()}")
         console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {trainable:,} trainable of {total:,} "
                       f"parameters ({100 * trainable / total:.2f}%)")
     trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
@@ -277,6 +280,7 @@ def open_adapter(adapter: str | Path, base_name: str | None = None, ignore_base_
     task.prepare_base(base, None)
     model = load_adapter(base.model, adapter_dir)
     model.eval().to(inference_device())
+    configure_threads()
     return task, base, model, manifest, adapter_dir
 
 
@@ -322,6 +326,7 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
         base = load_base(task, base_name or "demo")
         task.prepare_base(base, None)
         model = base.model.to(inference_device())
+        configure_threads()
     model.eval()
     with torch.inference_mode():
         return task.predict(base, model, inputs)
