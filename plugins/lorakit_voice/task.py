@@ -25,8 +25,8 @@ from lorakit_voice.targets import DEFAULT_TARGETS
 DISCRIMINATOR_SEED = 1234
 #: The discriminator's own AdamW settings: coqui's VITS recipe (lr 2e-4,
 #: betas (0.8, 0.99)); the generator's LoRA takes the run's train.lr.
-#: Measured on the demo (`lorakit run voice-clone --speaker samples/voice/kauko
-#: --base demo`, 100 steps, one seed, 6 held-out clips): held-out speaker
+#: Measured on the first demo base (`lorakit run voice-clone --speaker
+#: samples/voice/kauko --base demo`, lr 2e-3, 100 steps, one seed, 6 held-out clips): held-out speaker
 #: similarity 0.39 -> 0.720 (MCD 9.70, base-voice similarity 0.428, val_loss
 #: 0.893) vs 0.39 -> 0.716 (MCD 9.68, 0.445, 0.898) with the LoRA's lr 2e-3 and
 #: AdamW's default betas, on one thread; on two threads 0.711 vs 0.724. The
