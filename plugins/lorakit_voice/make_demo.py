@@ -3,13 +3,13 @@
 The demo base is a 1.4 M-parameter coqui ``Vits`` (16 kHz, graphemes, no
 phonemizer, ``use_sdp=False``) with one speaker slot per voice in
 ``synthetic.BASE_VOICES``. It is pretrained on espeak-ng speech of those
-voices with coqui's own losses (mel L1, KL, duration, and, in the last fifth,
+voices with coqui's own losses (mel L1, KL, duration, and, in the second half,
 the GAN losses against a small discriminator), then saved the way released
 coqui checkpoints are: ``model.pth`` holding ``{"model": generator weights}``
 (no discriminator) and ``config.json``. It never hears the sample speaker.
 
-Rebuild the committed demo base (about 12 minutes on 2 idle CPU cores, 41 minutes
-measured on 2 shared ones; seeded, so a rebuild on the same stack gives the same
+Rebuild the committed demo base (53 minutes measured on 2 CPU cores; seeded,
+so a rebuild on the same stack with the same thread count gives the same
 weights)::
 
     python -m lorakit_voice.make_demo --out plugins/lorakit_voice/demo_base
