@@ -132,8 +132,7 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     task_options = options_fields(task_class.options_class)
     given = set()
     for key, value in pairs:
-        set_value(values, aliases.get(key, key), value, task_options, aliases=list(aliases))
-        given.add(tuple(resolve_key(aliases.get(key, key), task_options, list(aliases))))
+        given.add(set_value(values, aliases.get(key, key), value, task_options, aliases=list(aliases)))
     config = build(RunConfig, values)
     _warn_without_effect(config, given)
     return config
@@ -201,9 +200,11 @@ def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[str], aliases: list[str] = ()) -> None:
+def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[str],
+              aliases: list[str] = ()) -> tuple[str, ...]:
     """Put one flag into the raw config dict, resolving short names; ``aliases``
-    are the task's own flags, listed when a flag is unknown."""
+    are the task's own flags, listed when a flag is unknown. Returns the
+    field's path (``("train", "epochs")``)."""
     path = resolve_key(key, task_options, aliases)
     node = values
     for part in path[:-1]:
@@ -211,6 +212,7 @@ def set_value(values: dict[str, Any], key: str, value: Any, task_options: list[s
             node[part] = {} if node.get(part) is None else {"path": node[part]}
         node = node[part]
     node[path[-1]] = value
+    return tuple(path)
 
 
 def resolve_key(key: str, task_options: list[str], aliases: list[str] = ()) -> list[str]:
