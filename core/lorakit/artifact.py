@@ -155,5 +155,8 @@ def load_adapter(base_model: Any, adapter_dir: Path, adapter_name: str = "defaul
     """Wrap ``base_model`` in a PeftModel with the saved adapter (inference mode)."""
     from peft import PeftModel
 
+    from lorakit.lora import match_conv_geometry
+
     with peft_load_errors(adapter_dir):
-        return PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=adapter_name, is_trainable=False)
+        model = PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=adapter_name, is_trainable=False)
+    return match_conv_geometry(model)

@@ -29,7 +29,7 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
 
     config = lora_config(settings, targets, modules_to_save)
     try:
-        return get_peft_model(model, config)
+        return match_conv_geometry(get_peft_model(model, config))
     except ValueError as exc:
         # peft says "Target modules ... not found in the base model".
         reason = str(exc).strip().rstrip(".")
@@ -65,18 +65,41 @@ def targeted_modules(model: Any, targets: Sequence[str] | str) -> list[tuple[str
     return [(n, m) for n, m in model.named_modules() if any(n == t or n.endswith("." + t) for t in wanted)]
 
 
+def match_conv_geometry(model: Any) -> Any:
+    """Give each LoRA convolution's ``lora_A`` its base layer's dilation and
+    padding mode, and return ``model``.
+
+    peft 0.21 builds ``lora_A`` with the base layer's kernel, stride and padding
+    only (huggingface/peft#3697): on a dilated convolution the two branches
+    then differ in length and the forward pass fails. Neither attribute changes
+    the weight's shape, so saved adapters and merging are unaffected. Called
+    wherever an adapter is created or loaded; a no-op once peft copies them.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    for module in model.modules():
+        base = getattr(module, "base_layer", None)
+        if not isinstance(module, LoraLayer) or not hasattr(base, "dilation"):
+            continue
+        for lora_a in module.lora_A.values():
+            lora_a.dilation = base.dilation
+            lora_a.padding_mode = base.padding_mode
+    return model
+
+
 def check_targets(model: Any, targets: Sequence[str] | str) -> None:
-    """Refuse targets peft accepts but gets wrong: a dilated or grouped Conv1d
-    (its LoRA ignores dilation and fails in the forward pass) and transposed
-    convolutions (refused by peft with a message that names no fix)."""
+    """Refuse targets peft accepts but gets wrong: a grouped Conv1d (its LoRA
+    ignores groups) and transposed convolutions (refused by peft with a
+    message that names no fix). Dilated convolutions are fine: their geometry
+    is copied by ``match_conv_geometry``."""
     import torch
 
     bad = []
     for name, module in targeted_modules(model, targets):
         if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)):
             bad.append(f"{name} (transposed convolution)")
-        elif isinstance(module, torch.nn.Conv1d) and (module.dilation != (1,) or module.groups != 1):
-            bad.append(f"{name} (Conv1d with dilation {module.dilation[0]}, groups {module.groups})")
+        elif isinstance(module, torch.nn.Conv1d) and module.groups != 1:
+            bad.append(f"{name} (Conv1d with groups {module.groups})")
     if bad:
         shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
         raise ConfigError(f"--lora.targets {targets!r} selects layers LoRA cannot adapt: {shown}. "

@@ -51,6 +51,7 @@ def merge_weighted(base_model: Any, adapters: list[tuple[Path, float]]) -> Any:
     from peft.tuners.lora import LoraLayer
 
     from lorakit.artifact import peft_load_errors, read_manifest
+    from lorakit.lora import match_conv_geometry
 
     names = [f"adapter{i}" for i in range(len(adapters))]
     saving = [str(path) for path, _ in adapters if read_manifest(path).modules_to_save]
@@ -62,6 +63,7 @@ def merge_weighted(base_model: Any, adapters: list[tuple[Path, float]]) -> Any:
     for name, (path, _) in zip(names[1:], adapters[1:]):
         with peft_load_errors(path):
             model.load_adapter(str(path), adapter_name=name)
+    match_conv_geometry(model)
     weights = dict(zip(names, (weight for _, weight in adapters)))
     for module in model.modules():
         if isinstance(module, LoraLayer):

@@ -29,7 +29,9 @@ def model_card(manifest: Manifest) -> str:
         f"lorakit predict {manifest.task} --adapter THIS_FOLDER ...",
         "```",
         "",
-        "or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)`.",
+        "or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)` (with peft 0.21, "
+        "LoRA on dilated convolutions also needs `lorakit.lora.match_conv_geometry(model)`: peft builds it "
+        "without the dilation).",
         "",
         "## LoRA",
         "",

@@ -387,6 +387,7 @@ def _check_stock_peft(task_class: type[Task], base: str, adapter_dir: Path, run_
     from peft import PeftModel
 
     from lorakit import runs
+    from lorakit.lora import match_conv_geometry
 
     name = task_class.name
     with _step(name, "stock peft reload", "the base must load the same way every time (load_base, then "
@@ -395,7 +396,8 @@ def _check_stock_peft(task_class: type[Task], base: str, adapter_dir: Path, run_
         plain_task = task_class(task.options)
         plain_base = plain_task.load_base(base)
         plain_task.prepare_base(plain_base, None)
-        plain = PeftModel.from_pretrained(plain_base.model, str(adapter_dir))
+        # Stock peft plus the one fix its 0.21 release needs for dilated convolutions (no-op otherwise).
+        plain = match_conv_geometry(PeftModel.from_pretrained(plain_base.model, str(adapter_dir)))
         plain.eval()
         with torch.inference_mode():
             ours, theirs = task.probe(loaded_base, model), task.probe(plain_base, plain)
