@@ -3,28 +3,34 @@
 The generator has no ``nn.Linear``: its linear maps are 1x1 ``Conv1d``. Timbre
 lives in the HiFiGAN decoder, so attention and the duration predictor alone
 do not move speaker similarity (FACTS); the default adds the WaveNet layers
-of the posterior encoder and the flow, and the decoder's non-dilated convs.
+of the posterior encoder and the flow, and every convolution of the decoder
+that peft can adapt, the dilated ones included.
+
+Measured on voices the demo never heard (``bench/voice_panel.py``, defaults
+otherwise): without the dilated convolutions (the WaveNet ``in_layers`` and
+the decoder resblocks' ``convs1``) the decoder could not render a slow, low
+voice: gustave-slow reached 0.63 similarity (0.73 to the base voice), and
+even its copy synthesis through the posterior stayed at 0.66; with them,
+0.70 (0.69 to the base voice), for ~15% more time a step.
 
 peft traps this regex avoids (FACTS):
 
-* a dilated ``Conv1d`` injects fine and then crashes in forward (peft's
-  ``lora_A`` ignores dilation): the WaveNet ``in_layers`` (dilated when
-  ``dilation_rate > 1``) and the decoder resblocks' ``convs1`` are left out;
-  ``convs2`` of coqui's ResBlock1 always have dilation 1;
 * ``ConvTranspose1d`` (the decoder's ``ups``) is refused by peft;
 * a short suffix such as ``"0"`` would also match the weight-norm
   parametrization ``parametrizations.weight.0``: the regex names full paths,
   and peft matches a string target with ``re.fullmatch``.
 
-The first two are also refused by the core for any ``--lora.targets`` a user
-gives (``lorakit.lora.check_targets``), so they need no check here.
+Dilated convolutions need ``lorakit.lora.match_conv_geometry`` (peft 0.21
+builds their ``lora_A`` without the dilation); the core applies it wherever an
+adapter is made or loaded. Transposed convolutions are refused by the core for
+any ``--lora.targets`` a user gives (``lorakit.lora.check_targets``).
 """
 
 DEFAULT_TARGETS = (
     r"(text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"
-    r"|(posterior_encoder|flow\.flows\.\d+)\.enc\.(res_skip_layers\.\d+|cond_layer)"
+    r"|(posterior_encoder|flow\.flows\.\d+)\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)"
     r"|duration_predictor\.(conv_1|conv_2|proj|cond)"
-    r"|waveform_decoder\.(conv_pre|cond_layer|resblocks\.\d+\.convs2\.\d+))"
+    r"|waveform_decoder\.(conv_pre|cond_layer|resblocks\.\d+\.convs[12]\.\d+))"
 )
 
 #: Measured alternative (ablation): text-encoder attention only.

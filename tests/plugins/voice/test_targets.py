@@ -1,8 +1,7 @@
 """LoRA targets: one regex over full names that picks the linear maps and the
-decoder's non-dilated convs, never a dilated conv, a ConvTranspose1d or a
+decoder's convs, dilated ones included, never a ConvTranspose1d or a
 weight-norm parametrization (peft traps, FACTS); and a user's --lora.targets
-that selects a dilated conv or a ConvTranspose1d is refused by the core before
-anything trains."""
+that selects a ConvTranspose1d is refused by the core before anything trains."""
 
 import re
 
@@ -23,23 +22,24 @@ def _names(model, targets):
 
 def test_default_targets_pass_the_core_check_and_cover_each_part(demo_base):
     assert VoiceCloneTask.lora_targets == DEFAULT_TARGETS
-    check_targets(demo_base.model, DEFAULT_TARGETS)  # raises on a dilated conv or a ConvTranspose1d
+    check_targets(demo_base.model, DEFAULT_TARGETS)  # raises on a ConvTranspose1d
     names = _names(demo_base.model, DEFAULT_TARGETS)
-    assert not any("parametrizations" in n or ".ups." in n or "convs1" in n or "in_layers" in n for n in names)
+    assert not any("parametrizations" in n or ".ups." in n for n in names)
     for part in ("text_encoder.encoder.attn_layers.0.conv_q", "posterior_encoder.enc.res_skip_layers.0",
-                 "flow.flows.0.enc.cond_layer", "duration_predictor.conv_1", "waveform_decoder.resblocks.0.convs2.0",
+                 "posterior_encoder.enc.in_layers.1", "flow.flows.0.enc.cond_layer", "duration_predictor.conv_1",
+                 "waveform_decoder.resblocks.0.convs1.1", "waveform_decoder.resblocks.0.convs2.0",
                  "waveform_decoder.conv_pre"):
         assert part in names
     assert set(_names(demo_base.model, ATTENTION_ONLY)) < set(names)
 
 
-def test_core_check_names_dilated_and_transposed_convs(demo_base):
+def test_core_check_names_transposed_convs(demo_base):
     bad = r"waveform_decoder\.(resblocks\.0\.convs1\.1|ups\.0)"
     with pytest.raises(ConfigError) as error:
         check_targets(demo_base.model, bad)
     message = str(error.value)
-    assert "waveform_decoder.resblocks.0.convs1.1 (Conv1d with dilation 3, groups 1)" in message
     assert "waveform_decoder.ups.0 (transposed convolution)" in message
+    assert "convs1.1 (" not in message  # dilated: adaptable, so not listed
     assert "Leave them out of --lora.targets" in message
 
 
@@ -47,19 +47,19 @@ def test_a_run_with_bad_lora_targets_is_refused_before_training(tmp_path):
     out = tmp_path / "run"
     config = runs.load_config("voice-clone", ["--speaker", str(SAMPLES / "kauko"), "--base", "demo", "--slot", "klatt",
                                               "--lora.targets", "[convs1.1, ups.0]", "--output", str(out)])
-    with pytest.raises(ConfigError, match=r"selects layers LoRA cannot adapt: .*convs1\.1 \(Conv1d with dilation 3"):
+    with pytest.raises(ConfigError, match=r"selects layers LoRA cannot adapt: .*ups\.0 \(transposed convolution\)"):
         runs.run(config, show_progress=False)
     assert not (out / "checkpoints").exists()
 
 
-def test_peft_injects_the_regex_and_the_model_still_speaks(demo_base):
+def test_lora_injects_the_regex_and_the_model_still_speaks(demo_base):
     import copy
 
-    from peft import LoraConfig, get_peft_model
-
+    from lorakit.config import LoraSettings
+    from lorakit.lora import inject
     from lorakit_voice.synthesis import Voicing, synthesize
 
-    model = get_peft_model(copy.deepcopy(demo_base.model), LoraConfig(r=4, target_modules=DEFAULT_TARGETS))
+    model = inject(copy.deepcopy(demo_base.model), LoraSettings(r=4), DEFAULT_TARGETS, [])
     wrapped = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
     assert wrapped == set(_names(demo_base.model, DEFAULT_TARGETS))
     assert not any(re.search(r"parametrizations\.weight\.\d+$", n) for n in wrapped)
