@@ -5,6 +5,7 @@ the most used names are also here: ``hookimpl``, ``Task``, ``Base``, ``Data``,
 ``TaskOptions``, ``LorakitError`` and ``CONTRACT_VERSION``.
 """
 
+import logging
 import warnings
 
 from lorakit.errors import LorakitError
@@ -16,5 +17,9 @@ __version__ = "0.1.0"
 # peft reads transformers' deprecated `is_gradient_checkpointing` whenever it
 # wraps a model; the FutureWarning is about peft's code, not the user's.
 warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+# bitsandbytes (imported by peft when installed) warns on CPUs with AVX512-BF16
+# that its optional `kernels` package is missing: that only speeds up 4-bit
+# layers on a CPU, which lorakit refuses (a 4-bit base needs CUDA).
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __all__ = ["hookimpl", "Task", "Base", "Data", "TaskOptions", "LorakitError", "CONTRACT_VERSION", "__version__"]

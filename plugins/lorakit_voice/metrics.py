@@ -26,19 +26,27 @@ MCD_COEFFICIENTS = 13
 _MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
 
 
+def _resemblyzer() -> Any:
+    """The resemblyzer module, imported without the setuptools warning its
+    webrtcvad raises (it imports pkg_resources): not the user's to act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import resemblyzer
+    return resemblyzer
+
+
 @functools.lru_cache(maxsize=1)
 def _voice_encoder() -> Any:
-    from resemblyzer import VoiceEncoder
-
-    return VoiceEncoder("cpu", verbose=False)
+    return _resemblyzer().VoiceEncoder("cpu", verbose=False)
 
 
 def speaker_embedding(audio: Any, sample_rate: int) -> Any:
     """The unit-length resemblyzer d-vector of one utterance (1-D float array)."""
     import numpy as np
-    from resemblyzer import preprocess_wav
 
-    wav = preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=sample_rate)
+    wav = _resemblyzer().preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=sample_rate)
     if len(wav) < ENCODER_RATE // 4:
         # resemblyzer trims silence with a VAD; a clip it finds (nearly) silent
         # keeps its untrimmed samples rather than yielding no embedding.
