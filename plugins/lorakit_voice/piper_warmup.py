@@ -1,0 +1,193 @@
+"""Teaching a Piper voice's missing parts by the voice itself.
+
+A Piper ONNX holds what inference runs; VITS training also needs the
+posterior encoder (spectrogram -> latent z) and the duration predictor's
+training half (``piper.TRAINING_ONLY``), which a loaded voice has freshly
+initialised. Here the voice speaks sentences through the PyTorch model, with
+its own noise; each utterance gives the latent z that its decoder turned into
+the waveform, and the durations its duration predictor chose. Then:
+
+* the posterior encoder learns to read that z back from the waveform's
+  linear spectrogram: the Gaussian negative log-likelihood of z under
+  q(z | spectrogram), which is what VITS training asks of it (the decoder
+  renders z into exactly this waveform);
+* the duration predictor's training half learns the chosen durations: the
+  predictor's own NLL, as in VITS training.
+
+Only these modules run backward; the decoder, the flow and a discriminator
+never run, so it costs a fraction of a VITS training step.
+
+    python -m lorakit_voice.piper_warmup --voice en_US-joe-medium --out FILE.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from lorakit.api import console, seeded
+
+
+@dataclass
+class Utterance:
+    """One sentence spoken by the voice: its ids, linear spectrogram
+    [freq, frames], the latent z [channels, frames] its decoder rendered, and
+    the frames each id lasted."""
+
+    ids: Any
+    spec: Any
+    z: Any
+    durations: Any
+
+
+def speak_utterances(vits: Any, texts: Sequence[str], seed: int) -> list[Utterance]:
+    """The voice's own utterances of ``texts``, with the noise scales it speaks with."""
+    import torch
+    from TTS.tts.models.vits import wav_to_spec
+
+    audio = vits.config.audio
+    spoken = []
+    with seeded(seed), torch.inference_mode():
+        for text in texts:
+            ids = torch.tensor([vits.tokenizer.text_to_ids(text)])
+            aux = {"x_lengths": torch.tensor([ids.shape[1]]), "speaker_ids": None, "d_vectors": None,
+                   "language_ids": None}
+            out = vits.inference(ids, aux_input=aux)
+            wave = out["model_outputs"][:, 0]
+            spec = wav_to_spec(wave, audio.fft_size, audio.hop_length, audio.win_length, center=False)[0]
+            frames = min(spec.shape[-1], out["z"].shape[-1])
+            spoken.append(Utterance(ids[0], spec[:, :frames].clone(), out["z"][0, :, :frames].clone(),
+                                    out["durations"][0, 0].clone()))
+    return spoken
+
+
+def _batch(utterances: Sequence[Utterance]) -> dict[str, Any]:
+    """Padded tensors of ``utterances`` (zeros past each length)."""
+    import torch
+
+    frames = torch.tensor([u.spec.shape[-1] for u in utterances])
+    tokens = torch.tensor([len(u.ids) for u in utterances])
+    size = len(utterances)
+    spec = torch.zeros(size, utterances[0].spec.shape[0], int(frames.max()))
+    z = torch.zeros(size, utterances[0].z.shape[0], int(frames.max()))
+    ids = torch.zeros(size, int(tokens.max()), dtype=torch.long)
+    durations = torch.zeros(size, 1, int(tokens.max()))
+    for row, u in enumerate(utterances):
+        spec[row, :, : frames[row]] = u.spec
+        z[row, :, : frames[row]] = u.z
+        ids[row, : tokens[row]] = u.ids
+        durations[row, 0, : tokens[row]] = u.durations
+    return {"spec": spec, "frames": frames, "z": z, "ids": ids, "tokens": tokens, "durations": durations}
+
+
+def losses(vits: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """The posterior's NLL of the spoken z (per value) and the duration
+    predictor's NLL of the spoken durations (per id)."""
+    import torch
+
+    _, m_q, logs_q, mask = vits.posterior_encoder(batch["spec"], batch["frames"])
+    squared = (batch["z"] - m_q) ** 2 * torch.exp(-2 * logs_q)
+    nll = ((logs_q + 0.5 * squared + 0.5 * math.log(2 * math.pi)) * mask).sum() / (mask.sum() * m_q.shape[1])
+    with torch.no_grad():
+        x, _, _, x_mask = vits.text_encoder(batch["ids"], batch["tokens"])
+    duration = vits.duration_predictor(x, x_mask, batch["durations"] * x_mask).sum() / x_mask.sum()
+    return {"posterior": nll, "duration": duration}
+
+
+def training_only_parameters(vits: Any) -> list[Any]:
+    from lorakit_voice.piper import TRAINING_ONLY
+
+    return [p for name in TRAINING_ONLY for p in vits.get_submodule(name).parameters()]
+
+
+def warm_up(vits: Any, train: Sequence[Utterance], held_out: Sequence[Utterance], steps: int, batch_size: int = 8,
+            lr: float = 2e-3, seed: int = 0, every: int = 50) -> list[dict[str, float]]:
+    """Train the ``TRAINING_ONLY`` modules on ``train`` (every other weight
+    frozen and left as it was); returns the held-out losses every ``every`` steps."""
+    import torch
+
+    trained = training_only_parameters(vits)
+    frozen = {id(p) for p in trained}
+    requires = {p: p.requires_grad for p in vits.parameters()}
+    for p in vits.parameters():
+        p.requires_grad_(id(p) in frozen)
+    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(step, steps) / steps)))
+    order, rng, history = [], random.Random(seed), []
+    vits.eval()  # no dropout in the frozen text encoder; the trained modules have none
+    try:
+        for step in range(1, steps + 1):
+            if len(order) < batch_size:
+                order += rng.sample(range(len(train)), len(train))
+            picked, order = order[:batch_size], order[batch_size:]
+            terms = losses(vits, _batch([train[i] for i in picked]))
+            optimizer.zero_grad(set_to_none=True)
+            (terms["posterior"] + terms["duration"]).backward()
+            torch.nn.utils.clip_grad_norm_(trained, 5.0)
+            optimizer.step()
+            schedule.step()
+            if step % every == 0 or step == steps:
+                history.append({"step": step, **evaluate(vits, held_out)})
+                console.print(f"warm-up step {step}/{steps}: " + ", ".join(
+                    f"held-out {k} {v:.3f}" for k, v in history[-1].items() if k != "step"))
+    finally:
+        for p, flag in requires.items():
+            p.requires_grad_(flag)
+    return history
+
+
+def evaluate(vits: Any, utterances: Sequence[Utterance], batch_size: int = 8) -> dict[str, float]:
+    """Mean held-out losses of ``utterances``."""
+    import torch
+
+    totals: dict[str, float] = {}
+    with torch.no_grad():
+        for start in range(0, len(utterances), batch_size):
+            chunk = utterances[start:start + batch_size]
+            for name, value in losses(vits, _batch(chunk)).items():
+                totals[name] = totals.get(name, 0.0) + float(value) * len(chunk)
+    return {name: total / len(utterances) for name, total in totals.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import time
+
+    import torch
+    from safetensors.torch import save_file
+
+    from lorakit_voice.base import load_vits
+    from lorakit_voice.piper import TRAINING_ONLY
+    from lorakit_voice.synthetic import sentences
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voice", default="en_US-joe-medium", help="what follows piper: in --base")
+    parser.add_argument("--out", type=Path, required=True, help="safetensors file of the warmed-up modules")
+    parser.add_argument("--sentences", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    vits = load_vits(f"piper:{args.voice}").model
+    texts = sentences(args.sentences + 20, seed=4242)
+    spoken = speak_utterances(vits, texts, seed=0)
+    console.print(f"{len(spoken)} utterances spoken in {time.perf_counter() - started:.0f} s")
+    train, held_out = spoken[20:], spoken[:20]
+    console.print(f"before: {evaluate(vits, held_out)}")
+    history = warm_up(vits, train, held_out, args.steps, args.batch, args.lr)
+    state = {f"{name}.{key}": value.detach().to(torch.float16).contiguous()
+             for name in TRAINING_ONLY for key, value in vits.get_submodule(name).state_dict().items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(args.out), metadata={"voice": args.voice, "steps": str(args.steps),
+                                              "held_out": str(history[-1])})
+    console.print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
