@@ -35,11 +35,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'voice':12} {'base speaking it':>16} {'real, leave one out':>20}")
     scores = []
+    task = runs.make_task(runs.RunConfig(task="voice-clone", base=args.base))
+    base = runs.load_base(task, args.base)
     with tempfile.TemporaryDirectory() as tmp:
         for voice in BASE_VOICES:
             folder = write_speaker(Path(tmp) / voice.name, voice, args.sentences, SEED)
-            task = runs.make_task(runs.RunConfig(task="voice-clone", base=args.base))
-            base = runs.load_base(task, args.base)
             clips, _ = read_speaker(folder, base.model, 1.0, show=False)
             rate = clips[0].sample_rate
             real = mean_embedding([c.audio for c in clips], rate)

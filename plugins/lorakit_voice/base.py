@@ -24,6 +24,8 @@ from lorakit.api import BaseModelError, load_tensors, warn
 
 #: The tiny VITS shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
+#: ``--base piper:NAME`` / ``piper:path/voice.onnx``: a Piper voice (``lorakit_voice.piper``).
+PIPER_PREFIX = "piper:"
 CHECKPOINT = "model.pth"
 CONFIG = "config.json"
 #: Config fields naming files that coqui reads when it builds the model (speaker
@@ -86,10 +88,10 @@ def _download(name: str) -> Path:
 
 def load_vits(name: str) -> LoadedVits:
     """Load the VITS base ``name`` in float32 and eval mode."""
-    if name.startswith("piper:"):
+    if name.startswith(PIPER_PREFIX):
         from lorakit_voice.piper import load_piper
 
-        return load_piper(name[len("piper:"):])
+        return load_piper(name[len(PIPER_PREFIX):])
     folder = base_folder(name)
     config = read_config(folder)
     weights = read_weights(folder / CHECKPOINT)

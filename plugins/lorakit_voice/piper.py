@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import BaseModelError, seeded
+from lorakit.api import BaseModelError, PluginError, require_modules, seeded
 
 from lorakit_voice.base import LoadedVits, build_vits
 
@@ -129,9 +129,10 @@ def load_piper(spec: str) -> LoadedVits:
     onnx are imported (5-6 s in a fresh process); the onnxruntime check is
     1.4 s of it (session 0.6 s, onnxruntime 0.3 s, PyTorch 0.5 s).
     """
-    missing = sorted({dist for module, dist in _MODULES.items() if importlib.util.find_spec(module) is None})
-    if missing:
-        raise BaseModelError(f"piper: bases need {', '.join(missing)}: pip install 'lorakit[piper]'")
+    try:
+        require_modules(_MODULES, "pip install 'lorakit[piper]'")
+    except PluginError as error:
+        raise BaseModelError(f"a piper: base {error}") from None
     onnx_path, config_path = resolve_voice(spec)
     config = read_piper_config(config_path)
     graph = read_graph(onnx_path)

@@ -111,10 +111,10 @@ def warm_up(vits: Any, train: Sequence[Utterance], held_out: Sequence[Utterance]
     import torch
 
     trained = training_only_parameters(vits)
-    frozen = {id(p) for p in trained}
+    trained_ids = {id(p) for p in trained}
     requires = {p: p.requires_grad for p in vits.parameters()}
     for p in vits.parameters():
-        p.requires_grad_(id(p) in frozen)
+        p.requires_grad_(id(p) in trained_ids)
     optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (

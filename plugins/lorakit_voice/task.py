@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from lorakit.api import (Base, CommandLineInputs, ConfigError, Data, DataError, MergedExport, OptimizerGroup,
                          SeveralOptimizers, Task, TaskOptions, WritesSamples, number)
+from lorakit_voice.base import PIPER_PREFIX
 from lorakit_voice.targets import DEFAULT_TARGETS
 
 #: Seeds the fresh discriminator a checkpoint without one starts from.
@@ -117,7 +118,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         voice is closest to the training clips; without data, ``auto`` is the
         first slot. The name goes into ``options.slot``, which is saved with
         the adapter, so predict and evaluate speak through the same slot."""
-        if data is not None and base.name.startswith("piper:"):
+        if data is not None and base.name.startswith(PIPER_PREFIX):
             raise ConfigError(
                 f"--base {base.name}: training from a Piper voice is not supported yet: its .onnx holds what "
                 "inference runs, not the posterior encoder VITS training reads speech through "
