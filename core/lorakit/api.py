@@ -9,7 +9,7 @@ plugin importing any other ``lorakit`` module relies on internals that may
 change in any release. Importing this module does not import torch.
 """
 
-from lorakit.atomic import atomic_dir, atomic_write_text
+from lorakit.atomic import atomic_dir, atomic_write_bytes, atomic_write_text
 from lorakit.capabilities import CommandLineInputs, MergedExport, OptimizerGroup, SeveralOptimizers, WritesSamples
 from lorakit.data.audio import (
     AUDIO_SUFFIXES,
@@ -58,6 +58,7 @@ __all__ = [
     "whole_number", "number", "text",
     # data folders and files
     "list_files", "read_text", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
+    "atomic_write_bytes",
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio

@@ -103,9 +103,20 @@ class MergedExport:
     ecosystem loads. Without this capability the core writes a Hugging Face
     ``save_pretrained`` folder when the model has that method."""
 
+    #: Other formats the merged model can be written in, ``lorakit export RUN
+    #: --NAME OUT``: ``{NAME: what it is}``, written by ``save_export``.
+    export_formats: ClassVar[dict[str, str]] = {}
+
     def save_merged(self, base: Any, model: Any, path: Path) -> None:
         """Write ``model`` (plain, adapter merged in, on CPU) into the empty
         folder ``path``; the core renames it into place only on success."""
+        raise NotImplementedError
+
+    def save_export(self, base: Any, model: Any, path: Path, format: str, manifest: Any) -> None:
+        """Write ``model`` as ``save_merged`` does, in ``format`` (a key of
+        ``export_formats``); ``manifest`` is the adapter's (base, data,
+        metrics) for the export's model card. Raise a ``LorakitError`` naming
+        the cause when this run cannot be written in that format."""
         raise NotImplementedError
 
 

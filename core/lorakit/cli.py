@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from lorakit.errors import LorakitError
+from lorakit.errors import ConfigError, LorakitError
 
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -168,16 +169,37 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
         click.echo(lines, nl=False)
 
 
-@cli.command()
+@cli.command(context_settings=PASS_THROUGH)
 @click.argument("run_dir", type=click.Path())
-@click.option("--merged", "out", required=True, type=click.Path(), help="Folder for the merged model.")
+@click.option("--merged", "out", type=click.Path(), help="Folder for the merged model, in the model's own format.")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
-def export(run_dir: str, out: str, ignore_base_mismatch: bool) -> None:
-    """Merge the adapter of RUN_DIR into its base and write a plain model folder."""
+@click.pass_context
+def export(ctx: click.Context, run_dir: str, out: str | None, ignore_base_mismatch: bool) -> None:
+    """Merge the adapter of RUN_DIR into its base and write a plain model folder.
+
+    A task may write other formats too, named as the flag: `--piper OUT` for a
+    voice trained from a Piper base (`lorakit tasks` lists each task's formats).
+    """
     from lorakit import runs
 
-    difference = runs.export_merged(run_dir, out, ignore_base_mismatch)
-    click.echo(f"merged model written to {out} (merged vs unmerged outputs differ by at most {difference:.2e})")
+    format, out = export_target(out, ctx.args)
+    difference = runs.export_merged(run_dir, out, ignore_base_mismatch, format=format)
+    click.echo(f"{'merged model' if format == 'merged' else format + ' export'} written to {out} "
+               f"(merged vs unmerged outputs differ by at most {difference:.2e})")
+
+
+def export_target(merged: str | None, extra: list[str]) -> tuple[str, str]:
+    """``(format, folder)`` of ``lorakit export``: ``--merged OUT`` or ``--FORMAT OUT``."""
+    if merged is not None and not extra:
+        return "merged", merged
+    if len(extra) == 1 and "=" in extra[0]:  # --piper=OUT
+        extra = extra[0].split("=", 1)
+    if merged is None and len(extra) == 2 and re.fullmatch(r"--[a-z][a-z0-9-]*", extra[0]) \
+            and not extra[1].startswith("-"):
+        return extra[0][2:], extra[1]
+    given = " ".join((["--merged", merged] if merged else []) + list(extra))
+    raise ConfigError("lorakit export: give one output: --merged OUT, or --FORMAT OUT for a format the task "
+                      f"writes (got: {given or 'nothing'})")
 
 
 def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
@@ -233,7 +255,8 @@ def tasks() -> None:
     host = get_host()
     owner = {t: p.name for p in host.plugins.values() for t in p.tasks}
     for name, task_class in sorted(host.tasks.items()):
-        click.echo(f"{name:16} {task_class.description}  [{owner.get(name, '?')}]")
+        formats = "".join(f"  (lorakit export --{f})" for f in getattr(task_class, "export_formats", {}))
+        click.echo(f"{name:16} {task_class.description}  [{owner.get(name, '?')}]{formats}")
     for info in host.errors():
         click.echo(f"(plugin {info.name} failed: {info.error})", err=True)
 

@@ -332,16 +332,21 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
         return task.predict(base, model, inputs)
 
 
-def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool = False, tolerance: float = 1e-4) -> float:
+def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool = False, tolerance: float = 1e-4,
+                  format: str = "merged") -> float:
     """Write the base with the adapter merged in; refuse if merging changes outputs.
 
-    Returns the largest output difference between merged and unmerged models.
+    ``format`` is ``merged`` (the model's own format) or one of the task's
+    ``MergedExport.export_formats``. Returns the largest output difference
+    between merged and unmerged models.
     """
     import torch
 
     out = Path(out)
     if out.exists():
-        raise OutputError(f"{out} already exists; choose another folder for --merged or remove it")
+        raise OutputError(f"{out} already exists; choose another folder for --{format} or remove it")
+    if format != "merged":
+        check_export_format(run, format)
     task, base, model, manifest, adapter_dir = open_adapter(run, ignore_base_mismatch=ignore_base_mismatch)
     if not isinstance(task, MergedExport) and not hasattr(base.model, "save_pretrained"):
         raise AdapterError(f"the {task.name!r} task has no merged export (its model is not a Hugging Face model); "
@@ -357,11 +362,24 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
                            f"(tolerance {tolerance * scale:.3g}); the merged model was not written")
     merged = merged.to("cpu")  # written from the CPU, whatever device it was checked on
     with atomic_dir(out) as tmp:
-        if isinstance(task, MergedExport):
+        if format != "merged":
+            task.save_export(base, merged, tmp, format, manifest)
+        elif isinstance(task, MergedExport):
             task.save_merged(base, merged, tmp)
         else:
             save_pretrained(base, merged, tmp)
     return difference
+
+
+def check_export_format(run: str | Path, format: str) -> None:
+    """Refuse, before any model loads, a format the run's task does not write."""
+    manifest = read_manifest(resolve_adapter_dir(run))
+    task_class = get_host().task(manifest.task)
+    formats = getattr(task_class, "export_formats", {}) if issubclass(task_class, MergedExport) else {}
+    if format not in formats:
+        offered = ", ".join(f"--{name}" for name in ["merged", *formats])
+        raise ConfigError(f"lorakit export --{format}: the {manifest.task} task does not write that format "
+                          f"(it offers {offered})")
 
 
 def save_pretrained(base: Base, model: Any, path: Path) -> None:

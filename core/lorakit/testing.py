@@ -97,10 +97,24 @@ def check_contract(task_class: type[Task]) -> list[str]:
             unimplemented = [m for m in methods if getattr(task_class, m) is getattr(mixin, m)]
             assert not unimplemented, (f"task {name!r} declares {mixin.__name__} but does not implement "
                                        f"{', '.join(unimplemented)}; implement it or drop the mixin")
+    if issubclass(task_class, MergedExport):
+        _check_export_formats(task_class)
     if issubclass(task_class, CommandLineInputs):
         _check_command_line_inputs(task_class)
         checks.append("command-line-inputs")
     return checks
+
+
+def _check_export_formats(task_class: type[Task]) -> None:
+    formats = task_class.export_formats
+    name = task_class.name
+    assert isinstance(formats, dict) and all(
+        isinstance(k, str) and re.fullmatch(r"[a-z][a-z0-9-]*", k) and k != "merged" and isinstance(v, str)
+        for k, v in formats.items()), (
+        f"task {name!r}: export_formats must map flag names (lowercase, not 'merged') to what each format is, "
+        f"e.g. {{'onnx': 'an ONNX model onnxruntime runs'}}; got {formats!r}")
+    assert not formats or task_class.save_export is not MergedExport.save_export, (
+        f"task {name!r} declares export_formats {sorted(formats)} but does not implement save_export")
 
 
 def _check_metrics(task_class: type[Task]) -> None:

@@ -125,7 +125,7 @@ def test_contract_check_names_what_is_missing():
 def test_contract_check_options_and_capabilities():
     from dataclasses import dataclass
 
-    from lorakit.api import SeveralOptimizers, TaskOptions
+    from lorakit.api import MergedExport, SeveralOptimizers, TaskOptions
 
     @dataclass
     class NoDefault(TaskOptions):
@@ -143,6 +143,21 @@ def test_contract_check_options_and_capabilities():
 
     with pytest.raises(AssertionError, match="SeveralOptimizers but does not implement training_step"):
         check_contract(HalfGan)
+
+    class ExportsNothing(ToyTask, MergedExport):
+        export_formats = {"onnx": "an ONNX model"}
+
+        def save_merged(self, base, model, path):
+            pass
+
+    with pytest.raises(AssertionError, match=r"export_formats \['onnx'\] but does not implement save_export"):
+        check_contract(ExportsNothing)
+
+    class MergedAgain(ExportsNothing):
+        export_formats = {"merged": "the same as --merged"}
+
+    with pytest.raises(AssertionError, match="not 'merged'"):
+        check_contract(MergedAgain)
 
     class BadAlias(ToyTask):
         aliases = {"speaker": "data.folder"}
