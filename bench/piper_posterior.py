@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def copy_synthesis(vits, clips, rate):
@@ -42,10 +43,10 @@ def copy_synthesis(vits, clips, rate):
 def main() -> None:
     import numpy as np
     from piper.voice import PiperVoice
-    from safetensors.torch import load_file
 
     from lorakit_voice.base import load_vits
     from lorakit_voice.piper import resolve_voice
+    from lorakit_voice.piper_warmup import load_warm
     from lorakit_voice.synthetic import sentences
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,11 +64,8 @@ def main() -> None:
     rows = [("fresh (as loaded)", vits)]
     if args.warm:
         warm = load_vits(f"piper:{args.voice}").model
-        state = {k: v.float() for k, v in load_file(args.warm).items()}
-        missing = set(state) - set(warm.state_dict())
-        assert not missing, f"{args.warm} holds weights this voice lacks: {sorted(missing)[:3]}"
-        warm.load_state_dict(state, strict=False)
-        rows.append((f"warmed ({args.warm})", warm))
+        load_warm(warm, Path(args.warm), onnx_path)
+        rows.append((f"warmed ({Path(args.warm).name})", warm))
     print(f"{len(clips)} sentences spoken by piper-tts; copy synthesis through the posterior mean and the decoder")
     print(f"{'posterior':40s} {'MCD':>6s} {'similarity':>10s} {'time':>6s}")
     for label, model in rows:

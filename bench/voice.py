@@ -1,6 +1,7 @@
 """Voice cloning speed: synthesis real-time factor and training seconds per step.
 
     python bench/voice.py [--steps 12] [--sentences 6]
+    python bench/voice.py --piper RUN   # a run trained from a Piper voice
 
 1. Synthesis RTF (seconds of compute per second of audio) of the base, the
    merged adapter and the unmerged adapter, alternating on the same sentences.
@@ -9,6 +10,10 @@
    clipping included) vs a minimal hand-written GAN loop on the same model,
    batch, seed and data: discriminator step, then generator step, each with
    its own AdamW. Goal: hand / lorakit >= 0.95.
+3. With ``--piper RUN`` instead: RUN exported with ``lorakit export --piper``,
+   then piper-tts's RTF of the exported voice vs the original Piper voice,
+   alternating on the same sentences (onnxruntime, the runtime Piper users
+   run). Goal: exported / original within 1.00 +- 0.05.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--piper", metavar="RUN", help="only the Piper export RTF of this run (trained from piper:)")
     return parser.parse_args()
 
 
@@ -83,6 +89,45 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
           f"unmerged / base: {median['unmerged'] / median['base']:.3f}")
 
 
+def piper_rtf(voice, texts: list[str]) -> float:
+    """piper-tts's seconds of synthesis per second of audio, over ``texts``."""
+    compute, audio = 0.0, 0.0
+    for text in texts:
+        start = time.perf_counter()
+        samples = sum(len(chunk.audio_int16_array) for chunk in voice.synthesize(text))
+        compute += time.perf_counter() - start
+        audio += samples / voice.config.sample_rate
+    return compute / audio
+
+
+def piper_export(run: str, texts: list[str], rounds: int) -> None:
+    import tempfile
+
+    from piper import PiperVoice
+
+    from lorakit import runs
+    from lorakit.artifact import read_manifest, resolve_adapter_dir
+    from lorakit_voice.base import PIPER_PREFIX
+    from lorakit_voice.piper import resolve_voice
+
+    base = read_manifest(resolve_adapter_dir(run)).base
+    if not base.startswith(PIPER_PREFIX):
+        raise SystemExit(f"{run} was trained from {base}, not a Piper voice")
+    with tempfile.TemporaryDirectory() as folder:
+        runs.export_merged(run, f"{folder}/voice", format="piper")
+        original = PiperVoice.load(resolve_voice(base[len(PIPER_PREFIX):])[0])
+        exported = PiperVoice.load(f"{folder}/voice/voice.onnx")
+        piper_rtf(original, texts[:1])  # warm-up of both sessions
+        piper_rtf(exported, texts[:1])
+        results = {"original": [], "exported": []}
+        for _ in range(rounds):
+            results["original"].append(piper_rtf(original, texts))
+            results["exported"].append(piper_rtf(exported, texts))
+    median = {k: statistics.median(v) for k, v in results.items()}
+    print(f"piper-tts RTF ({base}): original {median['original']:.4f}, exported {median['exported']:.4f}; "
+          f"ratio exported / original {median['exported'] / median['original']:.3f} (goal 1.00 +- 0.05)")
+
+
 def hand_loop(task, base, model, examples, steps: int, batch_size: int) -> float:
     import torch
 
@@ -120,6 +165,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.piper:
+        piper_export(args.piper, SENTENCES, max(args.rounds, 5))
+        return
     from lorakit import runs
     from lorakit.device import describe, make_accelerator
     from lorakit.plugins import get_host

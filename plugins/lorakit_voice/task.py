@@ -58,6 +58,10 @@ class VoiceOptions(TaskOptions):
     * ``length_scale``: speaking speed (above 1 is slower).
     * ``samples``: how many held-out sentences ``write_samples`` speaks.
     * ``seed``: seed of synthesis noise, so evaluations repeat exactly.
+    * ``piper_warm_steps``: training from a Piper base first warms up the
+      posterior encoder its ONNX lacks, this many steps (once per voice: cached).
+    * ``piper_warm_file``: a warm-up file made ahead of time with
+      ``python -m lorakit_voice.piper_warmup``, used instead.
 
     ``--speaker`` is the speaker's folder of clips (``data.path``).
     """
@@ -68,6 +72,8 @@ class VoiceOptions(TaskOptions):
     length_scale: float = 1.0
     samples: int = 4
     seed: int = 0
+    piper_warm_steps: int = 150
+    piper_warm_file: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.slot, str) or not self.slot.strip():
@@ -77,6 +83,9 @@ class VoiceOptions(TaskOptions):
         self.length_scale = number("length_scale", self.length_scale, 0.25, 4.0)
         self.samples = int(number("samples", self.samples, 0, 100))
         self.seed = int(number("seed", self.seed, 0, 2**31 - 1))
+        self.piper_warm_steps = int(number("piper_warm_steps", self.piper_warm_steps, 10, 100_000))
+        if not isinstance(self.piper_warm_file, str):
+            raise ConfigError(f"options.piper_warm_file must be a file path, got {self.piper_warm_file!r}")
 
 
 class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, MergedExport):
@@ -118,12 +127,11 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         voice is closest to the training clips; without data, ``auto`` is the
         first slot. The name goes into ``options.slot``, which is saved with
         the adapter, so predict and evaluate speak through the same slot."""
-        if data is not None and base.name.startswith(PIPER_PREFIX):
-            raise ConfigError(
-                f"--base {base.name}: training from a Piper voice is not supported yet: its .onnx holds what "
-                "inference runs, not the posterior encoder VITS training reads speech through "
-                "(lorakit_voice.piper.TRAINING_ONLY). The voice loads and speaks: "
-                f"lorakit predict voice-clone --base {base.name} --text \"Hello there.\" --out hello.wav")
+        if base.name.startswith(PIPER_PREFIX):
+            if data is not None:
+                self._warm_piper(base)
+        elif self.options.piper_warm_file:
+            raise ConfigError(f"options.piper_warm_file is for Piper bases (--base piper:NAME), not {base.name!r}")
         if data is not None and self.options.slot == "auto" and _slots(base):
             self.options.slot = self._closest_slot(base, data.examples)
         else:
@@ -131,6 +139,18 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
             if named is not None:
                 self.options.slot = named[0]
         return list(self.modules_to_save)
+
+    def _warm_piper(self, base: Base) -> None:
+        """Train what a Piper ONNX lacks (``lorakit_voice.piper_warmup``) before LoRA goes on."""
+        from lorakit_voice.piper import resolve_voice
+        from lorakit_voice.piper_warmup import ensure_warm
+
+        onnx_path, _ = resolve_voice(base.name[len(PIPER_PREFIX):])
+        file = Path(self.options.piper_warm_file).expanduser() if self.options.piper_warm_file else None
+        if file is not None and not file.is_file():
+            raise ConfigError(f"options.piper_warm_file: no such file {file}; make one with python -m "
+                              f"lorakit_voice.piper_warmup --voice {onnx_path} --out {file}")
+        ensure_warm(base.model, onnx_path, self.options.piper_warm_steps, file)
 
     # -- data -----------------------------------------------------------------
 
@@ -314,6 +334,19 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         save_checkpoint(vits, Path(path))
         named = self._named_slot(base)
         write_clone_card(Path(path), None if named is None else named[0])
+
+    export_formats = {"piper": "a Piper voice (voice.onnx + voice.onnx.json) that piper-tts plays; "
+                              "runs from a Piper base"}
+
+    def save_export(self, base: Base, model: Any, path: Path, format: str, manifest: Any) -> None:
+        """``--piper``: the merged voice as a Piper voice (``lorakit_voice.piper_export``)."""
+        from lorakit.api import console, inner_model
+        from lorakit_voice.piper_export import write_piper_voice
+
+        if format != "piper":
+            raise ConfigError(f"the voice-clone task writes no {format!r} export (formats: {', '.join(self.export_formats)})")
+        difference = write_piper_voice(inner_model(model), base.name, Path(path), manifest)
+        console.print(f"piper export: onnxruntime speaks as the merged model (max difference {difference:.2e})")
 
     # -- helpers --------------------------------------------------------------
 

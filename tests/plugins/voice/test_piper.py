@@ -211,16 +211,6 @@ def test_predict_speaks_with_the_piper_voice_from_the_command_line(tmp_path):
     assert np.sqrt(np.mean(audio ** 2)) > 0.01
 
 
-def test_training_from_a_piper_voice_is_refused_until_it_can_be_done_right(tmp_path):
-    from cli_failure import fails_cleanly
-    from voice_speakers import SAMPLES
-
-    out = tmp_path / "run"
-    fails_cleanly("run", "voice-clone", "--speaker", SAMPLES / "kauko", "--base", f"piper:{VOICE}", "--output", out,
-                  names=(f"piper:{VOICE}", "not supported yet", "posterior encoder", "lorakit predict"))
-    assert not out.exists()
-
-
 def test_the_warm_up_teaches_the_missing_parts_and_nothing_else(loaded):
     import copy
 

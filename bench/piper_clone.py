@@ -1,0 +1,107 @@
+"""Cloning onto a real pretrained Piper voice: does joe move toward the target?
+
+    python bench/piper_clone.py [--steps 40] [--every 10] [--only kauko,rp-f4] [-- more lorakit flags]
+
+For the sample speaker (kauko) and one more espeak-ng voice used nowhere
+else (rp-f4, a female RP voice), it runs the main job from the packaged
+Piper voice,
+
+    lorakit run voice-clone --speaker DIR --base piper:en_US-joe-medium --train.max_steps N --train.eval_every E
+
+and prints resemblyzer similarity to the target before and after, the
+adapter's similarity to joe's own voice, MCD before and after, the wall time,
+and the validation similarity at every evaluation (how it scales with steps).
+A voice passes when similarity rises by 0.10 or more, ends above the
+similarity to joe, and MCD falls. The first run on a machine warms up joe's
+posterior encoder (cached for later runs, ``lorakit_voice.piper_warmup``);
+its time is in the first voice's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lorakit_voice.synthetic import SAMPLE_VOICE, Voice, write_samples, write_speaker
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = "piper:en_US-joe-medium"
+#: The second target: not a demo voice, not the sample speaker, not on the voice panel.
+SECOND = Voice("rp-f4", "en-gb-x-rp+f4", 60, 155)
+SECOND_SEED = 2000
+PASS_GAIN = 0.10
+
+
+def parse_args() -> tuple[argparse.Namespace, list[str]]:
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/lorakit-piper-clone"))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--only", help="comma-separated voice names (kauko, rp-f4)")
+    return parser.parse_args(argv), extra
+
+
+def voices(out: Path, only: str | None) -> dict[str, Path]:
+    folders = {SAMPLE_VOICE.name: REPO / "samples" / "voice" / SAMPLE_VOICE.name}
+    if not (folders[SAMPLE_VOICE.name] / "metadata.csv").exists():
+        folders[SAMPLE_VOICE.name] = write_samples(out / "voices")
+    second = out / "voices" / SECOND.name
+    if not (second / "metadata.csv").exists():
+        write_speaker(second, SECOND, 40, SECOND_SEED)
+    folders[SECOND.name] = second
+    wanted = set(only.split(",")) if only else set(folders)
+    return {name: folder for name, folder in folders.items() if name in wanted}
+
+
+def clone(name: str, folder: Path, args: argparse.Namespace, extra: list[str]) -> dict:
+    run = args.out / "runs" / name
+    if run.exists():
+        import shutil
+
+        shutil.rmtree(run)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "lorakit", "run", "voice-clone", "--speaker", str(folder),
+                           "--base", BASE, "--output", str(run), "--train.max_steps", str(args.steps),
+                           "--train.eval_every", str(args.every), *extra], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{name}: lorakit run failed\n{done.stderr[-3000:]}")
+    test = json.loads((run / "report.json").read_text())["test"]
+    base, adapter = test["base"], test["adapter"]
+    curve = [(r["step"], r["speaker_similarity"]) for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
+             if r.get("event") == "validation" and "speaker_similarity" in r]
+    gain = adapter["speaker_similarity"] - base["speaker_similarity"]
+    passed = gain >= PASS_GAIN and adapter["speaker_similarity"] > adapter["base_voice_similarity"] \
+        and adapter["mcd"] < base["mcd"]
+    return {"voice": name, "base_sim": base["speaker_similarity"], "adapter_sim": adapter["speaker_similarity"],
+            "base_voice_sim": adapter["base_voice_similarity"], "mcd_before": base["mcd"], "mcd_after": adapter["mcd"],
+            "seconds": seconds, "curve": curve, "pass": passed}
+
+
+def main() -> None:
+    args, extra = parse_args()
+    folders = voices(args.out, args.only)
+    print(f"base {BASE}; {args.steps} steps, validation every {args.every}; extra flags: {extra or 'none'}")
+    print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} {'time':>6}  pass  "
+          "validation similarity by step")
+    rows = []
+    for name, folder in folders.items():
+        row = clone(name, folder, args, extra)
+        rows.append(row)
+        curve = ", ".join(f"{step}: {value:.3f}" for step, value in row["curve"])
+        print(f"{name:8} {row['base_sim']:8.3f} {row['adapter_sim']:8.3f} {row['base_voice_sim']:7.3f} "
+              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['seconds']:5.0f}s  {'yes' if row['pass'] else 'NO':4}  "
+              f"{curve}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "piper_clone.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
