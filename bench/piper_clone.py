@@ -89,7 +89,8 @@ def main() -> None:
     args, extra = parse_args()
     folders = voices(args.out, args.only)
     print(f"base {BASE}; {args.steps} steps, validation every {args.every}; extra flags: {extra or 'none'}")
-    print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} {'time':>6}  pass  "
+    print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} {'time':>6}  "
+          "pass  "
           "validation similarity by step")
     rows = []
     for name, folder in folders.items():
@@ -97,7 +98,8 @@ def main() -> None:
         rows.append(row)
         curve = ", ".join(f"{step}: {value:.3f}" for step, value in row["curve"])
         print(f"{name:8} {row['base_sim']:8.3f} {row['adapter_sim']:8.3f} {row['base_voice_sim']:7.3f} "
-              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['seconds']:5.0f}s  {'yes' if row['pass'] else 'NO':4}  "
+              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['seconds']:5.0f}s  "
+              f"{'yes' if row['pass'] else 'NO':4}  "
               f"{curve}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "piper_clone.json").write_text(json.dumps(rows, indent=2) + "\n")

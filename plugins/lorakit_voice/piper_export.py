@@ -84,7 +84,8 @@ def card(manifest: Any, base_name: str, base_onnx: Path) -> str:
     described = ", ".join(f"{key} {value}" for key, value in data.items() if isinstance(value, (int, float, str)))
     return CARD.format(
         title=f"{base_onnx.stem} + lorakit voice clone", base=base_name, config=CONFIG_FILE, onnx=ONNX_FILE,
-        base_file=base_onnx.name, base_sha=file_fingerprint(base_onnx), created=manifest.created or "(date not recorded)",
+        base_file=base_onnx.name, base_sha=file_fingerprint(base_onnx),
+        created=manifest.created or "(date not recorded)",
         r=manifest.r, fingerprint=manifest.base_fingerprint, data=described or "(not recorded)",
         metrics=metrics_table(manifest.metrics or {}))
 

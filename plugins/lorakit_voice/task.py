@@ -105,6 +105,9 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}
     inputs_help = "--text SENTENCE (repeatable)"
+    #: ``lorakit export RUN --piper OUT`` (``save_export``).
+    export_formats = {"piper": "a Piper voice (voice.onnx + voice.onnx.json) that piper-tts plays; "
+                               "runs from a Piper base"}
 
     def __init__(self, options: TaskOptions | None = None):
         super().__init__(options)
@@ -335,16 +338,14 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         named = self._named_slot(base)
         write_clone_card(Path(path), None if named is None else named[0])
 
-    export_formats = {"piper": "a Piper voice (voice.onnx + voice.onnx.json) that piper-tts plays; "
-                              "runs from a Piper base"}
-
     def save_export(self, base: Base, model: Any, path: Path, format: str, manifest: Any) -> None:
         """``--piper``: the merged voice as a Piper voice (``lorakit_voice.piper_export``)."""
         from lorakit.api import console, inner_model
         from lorakit_voice.piper_export import write_piper_voice
 
         if format != "piper":
-            raise ConfigError(f"the voice-clone task writes no {format!r} export (formats: {', '.join(self.export_formats)})")
+            raise ConfigError(f"the voice-clone task writes no {format!r} export "
+                              f"(formats: {', '.join(self.export_formats)})")
         difference = write_piper_voice(inner_model(model), base.name, Path(path), manifest)
         console.print(f"piper export: onnxruntime speaks as the merged model (max difference {difference:.2e})")
 

@@ -65,7 +65,8 @@ def test_a_warm_up_file_loads_back_and_one_for_another_voice_is_refused(joe_base
 
     state = load_file(str(path))
     state.pop(sorted(state)[0])
-    save_file(state, str(tmp_path / "short.safetensors"), metadata={"onnx_sha256": piper_warmup.file_fingerprint(onnx_path)})
+    tag = {"onnx_sha256": piper_warmup.file_fingerprint(onnx_path)}
+    save_file(state, str(tmp_path / "short.safetensors"), metadata=tag)
     with pytest.raises(BaseModelError, match="does not fit"):
         piper_warmup.load_warm(fresh, tmp_path / "short.safetensors", onnx_path)
     (tmp_path / "junk.safetensors").write_bytes(b"not a tensor file")
