@@ -65,7 +65,8 @@ def write_piper_voice(vits: Any, base_name: str, folder: Path, manifest: Any) ->
         warnings.simplefilter("ignore")
         vits.eval().export_onnx(str(folder / ONNX_FILE), verbose=False)
     config = json.loads(base_config.read_text(encoding="utf-8"))
-    config["lorakit"] = {"base": base_name, "base_onnx_sha256": file_fingerprint(base_onnx),
+    base_sha = file_fingerprint(base_onnx)
+    config["lorakit"] = {"base": base_name, "base_onnx_sha256": base_sha,
                          "base_fingerprint": manifest.base_fingerprint, "data": manifest.data,
                          "metrics": manifest.metrics}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -74,17 +75,17 @@ def write_piper_voice(vits: Any, base_name: str, folder: Path, manifest: Any) ->
     except BaseModelError as error:
         raise AdapterError(f"the exported voice does not speak as the merged model does ({error}); "
                            "nothing was written") from None
-    (folder / "README.md").write_text(card(manifest, base_name, base_onnx), encoding="utf-8")
+    (folder / "README.md").write_text(card(manifest, base_name, base_onnx, base_sha), encoding="utf-8")
     return difference
 
 
-def card(manifest: Any, base_name: str, base_onnx: Path) -> str:
+def card(manifest: Any, base_name: str, base_onnx: Path, base_sha: str) -> str:
     """The export's model card: how to play it, what it came from, how it scored."""
     data = manifest.data or {}
     described = ", ".join(f"{key} {value}" for key, value in data.items() if isinstance(value, (int, float, str)))
     return CARD.format(
         title=f"{base_onnx.stem} + lorakit voice clone", base=base_name, config=CONFIG_FILE, onnx=ONNX_FILE,
-        base_file=base_onnx.name, base_sha=file_fingerprint(base_onnx),
+        base_file=base_onnx.name, base_sha=base_sha,
         created=manifest.created or "(date not recorded)",
         r=manifest.r, fingerprint=manifest.base_fingerprint, data=described or "(not recorded)",
         metrics=metrics_table(manifest.metrics or {}))

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.api import BaseModelError, atomic_write_bytes, cache_root, console, file_fingerprint, seeded
+from lorakit.api import (BaseModelError, atomic_write_bytes, cache_root, console, file_fingerprint, inference_device,
+                         seeded)
 
 #: Warm-up of a training run: steps of 8 utterances, each utterance seen
 #: about ``EPOCHS`` times, out of at most ``RUN_SENTENCES`` sentences the
@@ -235,9 +236,9 @@ def load_warm(vits: Any, path: Path, onnx_path: Path) -> None:
     if made_for != file_fingerprint(onnx_path):
         raise BaseModelError(f"{path} was made for another voice ({metadata.get('onnx', '?')}, {made_for}), "
                              f"not {onnx_path}; {fix}")
-    expected = warm_state(vits)
-    wrong = sorted(set(expected) ^ set(state)) or sorted(
-        k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape))
+    expected = {f"{name}.{key}": tuple(value.shape)
+                for name in TRAINING_ONLY for key, value in vits.get_submodule(name).state_dict().items()}
+    wrong = sorted(set(expected) ^ set(state)) or sorted(k for k in expected if expected[k] != tuple(state[k].shape))
     if wrong:
         raise BaseModelError(f"{path} does not fit {onnx_path} (first differing weight: {wrong[0]}); {fix}")
     for name in TRAINING_ONLY:
@@ -269,7 +270,7 @@ def ensure_warm(vits: Any, onnx_path: Path, steps: int, file: Path | None = None
     console.print(f"posterior encoder: not in {onnx_path.name}; warming it up on the voice's own speech "
                   f"({steps} steps; once per voice, then read from lorakit's cache)")
     home = next(vits.parameters()).device
-    vits.to(_warm_device())
+    vits.to(inference_device())  # the base is still on the CPU when a run warms it up
     try:
         history = make_warm(vits, run_sentences(steps), steps)
     finally:
@@ -277,13 +278,6 @@ def ensure_warm(vits: Any, onnx_path: Path, steps: int, file: Path | None = None
     save_warm(vits, cached, onnx_path, steps, history)
     load_warm(vits, cached, onnx_path)  # the run trains from exactly what later runs will read
     return cached
-
-
-def _warm_device() -> Any:
-    """The GPU when there is one (the base is still on the CPU when a run warms it up)."""
-    import torch
-
-    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -301,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    vits = load_vits(f"piper:{args.voice}").model.to(_warm_device())
+    vits = load_vits(f"piper:{args.voice}").model.to(inference_device())
     onnx_path, _ = resolve_voice(args.voice)
     history = make_warm(vits, args.sentences, args.steps, args.batch, args.lr)
     save_warm(vits, args.out, onnx_path, args.steps, history)
