@@ -1,0 +1,335 @@
+"""The FastAPI app of ``lorakit serve``.
+
+Routes: OpenAI's ``POST /v1/audio/speech`` (voice-clone adapters as voices),
+``POST /v1/captions``, ``POST /v1/vqa``, ``POST /v1/music``, and
+``POST /v1/predict/{task}`` for any task whose inputs are texts (a plugin's
+own); ``GET /v1/models``, ``/healthz``, ``/metrics``; the web page ``/`` and
+run reports under ``/runs``. Every model call goes through the base's worker
+(``lorakit.serving.worker``); errors are OpenAI-style JSON naming the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import tempfile
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
+from lorakit.errors import LorakitError
+from lorakit.serving.audio_formats import encode
+from lorakit.serving.metrics import Metrics
+from lorakit.serving.requests import (
+    MusicRequest,
+    PredictRequest,
+    SpeechRequest,
+    adapters_from_form,
+    image_from_base64,
+    image_suffix,
+)
+from lorakit.serving.service import RequestError, Service
+from lorakit.serving.worker import Job, QueueFull
+
+# The built-in tasks behind the named endpoints.
+SPEECH_TASK, CAPTION_TASK, VQA_TASK, MUSIC_TASK = "voice-clone", "caption", "vqa", "music-style"
+#: OpenAI's speech model names: they mean "the served voice base" when there is one.
+OPENAI_SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+#: Largest request body (an image upload), in bytes.
+MAX_BODY = 16 * 1024 * 1024
+
+
+def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
+    """The app over a started ``service``."""
+    app = FastAPI(title="lorakit", docs_url="/docs", redoc_url=None)
+    metrics = Metrics()
+    service.on_batch = metrics.observe_batch
+    for worker in service.workers.values():
+        worker.on_batch = metrics.observe_batch
+    uploads = Path(tempfile.mkdtemp(prefix="lorakit-serve-"))
+    _errors(app)
+
+    @app.middleware("http")
+    async def limit_and_count(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            response: Response = _error(f"the request body is over {max_body // (1024 * 1024)} MB", None, 413)
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    async def answer(task: str, adapters: list[tuple[str, float]], model: str | None, inputs: list[Any],
+                     options: dict[str, Any] | None = None, aliases: tuple[str, ...] = ()) -> tuple[list, dict]:
+        worker, mix = await run_in_threadpool(service.resolve, task, adapters, model, aliases)
+        try:
+            future = worker.submit(Job(mix, tuple(sorted((options or {}).items())), inputs))
+        except QueueFull as exc:
+            metrics.rejected.inc()
+            raise RequestError(f"{exc}; retry in a moment", None, 503) from None
+        try:
+            records = await asyncio.wrap_future(future)
+        except LorakitError as exc:  # the task refused the input (a character it cannot speak...)
+            raise RequestError(str(exc), None, 400) from None
+        except Exception as exc:  # noqa: BLE001 - one failed request, logged; the server goes on
+            traceback.print_exception(exc)
+            raise RequestError(f"the model failed on this request ({type(exc).__name__}: {exc})", None, 500) from None
+        return records, worker.loaded.provenance(mix)
+
+    # -- OpenAI speech -------------------------------------------------------------
+
+    @app.post("/v1/audio/speech")
+    async def speech(body: SpeechRequest) -> Response:
+        adapters, options = await run_in_threadpool(_voice, service, body)
+        records, provenance = await answer(SPEECH_TASK, adapters, body.model, [body.input], options,
+                                           OPENAI_SPEECH_MODELS)
+        data, media_type = encode(records[0]["audio"], records[0]["sample_rate"], body.response_format)
+        return Response(data, media_type=media_type, headers={"X-Lorakit-Provenance": json.dumps(provenance)})
+
+    # -- images --------------------------------------------------------------------
+
+    @app.post("/v1/captions")
+    async def caption(request: Request) -> dict[str, Any]:
+        fields = await _image_request(request, uploads)
+        try:
+            records, provenance = await answer(CAPTION_TASK, fields["adapters"], fields["model"], [str(fields["path"])])
+        finally:
+            fields["path"].unlink(missing_ok=True)
+        return {"caption": records[0]["caption"], **provenance}
+
+    @app.post("/v1/vqa")
+    async def vqa(request: Request) -> dict[str, Any]:
+        fields = await _image_request(request, uploads)
+        question = fields["question"]
+        try:
+            if not isinstance(question, str) or not question.strip() or len(question) > 1000:
+                raise RequestError("question must be a non-empty text of at most 1000 characters", "question")
+            records, provenance = await answer(VQA_TASK, fields["adapters"], fields["model"],
+                                               [{"image": str(fields["path"]), "question": question}])
+        finally:
+            fields["path"].unlink(missing_ok=True)
+        return {"question": question, "answer": records[0]["answer"], **provenance}
+
+    # -- music and any text-input task ---------------------------------------------
+
+    @app.post("/v1/music")
+    async def music(body: MusicRequest) -> dict[str, Any]:
+        options = {} if body.seconds is None else {"seconds": body.seconds}
+        records, provenance = await answer(MUSIC_TASK, body.mix(), body.model, [body.prompt], options)
+        data, media_type = encode(records[0]["audio"], records[0]["sample_rate"], body.response_format)
+        return {"prompt": body.prompt, "seconds": records[0].get("seconds"), "media_type": media_type,
+                "audio": base64.b64encode(data).decode(), **provenance}
+
+    @app.post("/v1/predict/{task}")
+    async def predict(task: str, body: PredictRequest) -> dict[str, Any]:
+        records, provenance = await answer(task, body.mix(), body.model, list(body.inputs))
+        return {"predictions": [_jsonable(r) for r in records], **provenance}
+
+    # -- what is served ------------------------------------------------------------
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        bases = [{"task": w.task_name, "base": w.base_name, "ready": w.loaded is not None, "error": w.error}
+                 for w in service.workers.values()]
+        return {"status": "ok", "bases": bases, "queued": service.capacity.taken,
+                "queue_size": service.capacity.size}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        await run_in_threadpool(service.refresh)
+        return {"object": "list", "data": _model_list(service),
+                "refused": {**service.broken, **{name: reason for w in service.workers.values() if w.loaded
+                                                 for name, reason in w.loaded.refused.items()}}}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(service), media_type="text/plain; version=0.0.4")
+
+    # -- the web page and run reports ------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+
+    @app.get("/runs")
+    async def runs() -> dict[str, Any]:
+        await run_in_threadpool(service.refresh)
+        return {"runs": [_run_summary(entry) for entry in service.adapters.values() if entry.run_dir is not None]}
+
+    @app.get("/runs/{name:path}/report", response_class=HTMLResponse)
+    async def report(name: str) -> str:
+        from lorakit.report_page import run_report_html
+
+        run_dir = await run_in_threadpool(service.run_dir, name)
+        return await run_in_threadpool(run_report_html, run_dir, embed=False)
+
+    @app.get("/runs/{name:path}/files/{file:path}")
+    async def run_file(name: str, file: str) -> FileResponse:
+        run_dir = (await run_in_threadpool(service.run_dir, name)).resolve()
+        path = (run_dir / file).resolve()
+        if not path.is_relative_to(run_dir) or not path.is_file():
+            raise RequestError(f"no file {file!r} in run {name!r}", "file", 404)
+        return FileResponse(path)
+
+    return app
+
+
+def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+    """A speech request's adapters and voice options: ``voice`` names an
+    adapter, or one of the base's own speakers; ``speed`` scales durations."""
+    from lorakit.plugins import get_host
+
+    adapters = body.mix()
+    options: dict[str, Any] = {}
+    if not adapters:
+        if body.voice not in service.adapters:
+            service.refresh(force=True)
+        if body.voice in service.adapters:
+            adapters = [(body.voice, 1.0)]
+        else:
+            worker, _ = service.resolve(SPEECH_TASK, [], body.model, OPENAI_SPEECH_MODELS)
+            speakers = _speakers(worker.loaded.base.model)
+            if body.voice not in speakers:
+                raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
+                                   f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a speaker of the base "
+                                   f"({', '.join(speakers) or 'it has one voice only'})", "voice")
+            options["slot"] = body.voice
+    elif body.voice in _speakers_of_base(service, adapters):
+        options["slot"] = body.voice
+    saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
+    default = get_host().task(SPEECH_TASK).options_class()
+    options["length_scale"] = float(saved.get("length_scale", default.length_scale)) / body.speed
+    return adapters, options
+
+
+def _speakers(model: Any) -> list[str]:
+    """A coqui VITS base's speaker names (none for a single-speaker base)."""
+    manager = getattr(model, "speaker_manager", None)
+    return sorted(getattr(manager, "name_to_id", None) or {})
+
+
+def _speakers_of_base(service: Service, adapters: list[tuple[str, float]]) -> list[str]:
+    entry = service.adapters.get(adapters[0][0])
+    worker = service.workers.get((SPEECH_TASK, entry.base)) if entry else None
+    return _speakers(worker.loaded.base.model) if worker and worker.loaded else []
+
+
+async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
+    """An image request's fields, multipart (``image`` file) or JSON (``image``
+    in base64); the image is checked and written under ``uploads`` with a
+    name of ours, never the client's."""
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form()
+        image = form.get("image")
+        if image is None or isinstance(image, str):
+            raise RequestError("send the image as a file field named 'image'", "image")
+        data = await image.read()
+        fields = {"model": form.get("model") or None, "adapters": adapters_from_form(form.get("adapters")),
+                  "question": form.get("question")}
+    elif kind.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise RequestError("the body is not valid JSON", None) from None
+        if not isinstance(body, dict):
+            raise RequestError("the body must be a JSON object", None)
+        data = image_from_base64(body.get("image"))
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise RequestError("model must be a text", "model")
+        fields = {"model": model, "adapters": adapters_from_form(json.dumps(body.get("adapters") or [])),
+                  "question": body.get("question")}
+    else:
+        raise RequestError("send multipart/form-data with an 'image' file, or JSON with 'image' in base64", None, 415)
+    suffix = await run_in_threadpool(image_suffix, data)
+    path = uploads / f"{uuid.uuid4().hex}{suffix}"
+    path.write_bytes(data)
+    try:
+        from lorakit.data.images import check_image
+
+        await run_in_threadpool(check_image, path)
+    except LorakitError as exc:
+        path.unlink(missing_ok=True)
+        raise RequestError(f"image: {str(exc).replace(str(path), 'the image')}", "image") from None
+    fields["path"] = path
+    return fields
+
+
+def _model_list(service: Service) -> list[dict[str, Any]]:
+    """OpenAI's model objects: each base, then each adapter with its manifest."""
+    listed = [{"id": w.base_name, "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
+               "ready": w.loaded is not None, "voices": _speakers(w.loaded.base.model) if w.loaded else []}
+              for w in service.workers.values()]
+    for entry in service.adapters.values():
+        worker = service.workers.get((entry.task, entry.base))
+        loaded = worker is not None and worker.loaded is not None and entry.name in worker.loaded.adapters
+        listed.append({"id": entry.name, "object": "model", "owned_by": "lorakit", "kind": "adapter",
+                       "task": entry.task, "base": entry.base, "loaded": loaded,
+                       "manifest": json.loads(entry.manifest.to_json())})
+    return listed
+
+
+def _run_summary(entry: Any) -> dict[str, Any]:
+    report = entry.run_dir / "report.json"
+    try:
+        metrics = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+    except (OSError, ValueError):
+        metrics = {}
+    return {"name": entry.name, "task": entry.task, "base": entry.base, "report": metrics}
+
+
+def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    """A prediction record for JSON: audio as base64 wav, arrays as lists."""
+    out = {}
+    for key, value in record.items():
+        if key == "audio" and "sample_rate" in record:
+            out[key] = base64.b64encode(encode(value, int(record["sample_rate"]), "wav")[0]).decode()
+        elif hasattr(value, "tolist"):
+            out[key] = value.tolist()
+        else:
+            out[key] = value
+    return out
+
+
+def _error(message: str, param: str | None, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}},
+                        status_code=status, headers=headers)
+
+
+def _errors(app: FastAPI) -> None:
+    """Every failure as one JSON error: the client's (4xx, naming the field)
+    or the server's (5xx, logged with its traceback; the server goes on)."""
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+        return _error(exc.message, exc.param, exc.status, {"Retry-After": "1"} if exc.status == 503 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        param = ".".join(where) or None
+        return _error(f"{param or 'body'}: {first.get('msg', 'invalid')}", param, 400)
+
+    @app.exception_handler(LorakitError)
+    async def lorakit_error(request: Request, exc: LorakitError) -> JSONResponse:
+        return _error(str(exc), None, 400)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        traceback.print_exception(exc)
+        return _error(f"the server failed on this request ({type(exc).__name__}: {exc})", None, 500)

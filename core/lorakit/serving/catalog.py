@@ -1,0 +1,106 @@
+"""The adapters under the served folders, found again when asked.
+
+A served path is a run folder, an adapter folder, or a folder holding runs
+(at any depth up to ``MAX_DEPTH``). An adapter is named by its run folder:
+the folder's name when it was given itself, else its path under the served
+folder (``voices/kauko``). Folders are read again on request, so adapters
+trained after the server started are found without a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from lorakit.artifact import MANIFEST, Manifest, read_manifest
+from lorakit.errors import LorakitError
+
+#: How deep under a served folder adapters are looked for.
+MAX_DEPTH = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterEntry:
+    """An adapter found on disk: its public name, folders and manifest."""
+
+    name: str
+    folder: Path  # the adapter folder (adapter_config.json, lorakit.json)
+    run_dir: Path | None  # the run folder holding it, when there is one
+    manifest: Manifest
+
+    @property
+    def task(self) -> str:
+        return self.manifest.task
+
+    @property
+    def base(self) -> str:
+        return self.manifest.base
+
+
+@dataclasses.dataclass
+class Scan:
+    """What one pass over the served folders found."""
+
+    adapters: dict[str, AdapterEntry]
+    #: Folders that look like adapters but cannot be used, with the reason.
+    broken: dict[str, str]
+
+
+def scan(roots: list[Path], known: dict[str, AdapterEntry] | None = None) -> Scan:
+    """Every adapter under ``roots``; a name found twice keeps its first
+    folder. Entries in ``known`` (by name) for the same folder are kept as
+    they are, so a rescan reads only new adapters' files."""
+    adapters: dict[str, AdapterEntry] = {}
+    broken: dict[str, str] = {}
+    for root in roots:
+        for name, folder in _adapter_folders(root):
+            if name in adapters:
+                broken[str(folder)] = f"the name {name!r} is taken by {adapters[name].folder}"
+                continue
+            if known and name in known and known[name].folder == folder:
+                adapters[name] = known[name]
+                continue
+            try:
+                manifest = read_manifest(folder)
+            except LorakitError as exc:
+                broken[str(folder)] = str(exc)
+                continue
+            run_dir = folder.parent if folder.name == "adapter" else None
+            adapters[name] = AdapterEntry(name, folder, run_dir, manifest)
+    return Scan(adapters, broken)
+
+
+def _adapter_folders(root: Path) -> list[tuple[str, Path]]:
+    """(name, adapter folder) pairs under ``root``, in a stable order."""
+    root = root.resolve()
+    own = _adapter_of(root)
+    if own is not None:
+        return [(_display_name(root), own)]
+    found = []
+    for folder, subfolders, _ in os.walk(root, followlinks=True):  # MAX_DEPTH bounds a link loop
+        here = Path(folder)
+        depth = len(here.relative_to(root).parts)
+        subfolders.sort()
+        subfolders[:] = [s for s in subfolders if not s.startswith(".") and s != "checkpoints"]
+        if here == root:
+            continue
+        adapter = _adapter_of(here)
+        if adapter is not None:
+            found.append((here.relative_to(root).as_posix(), adapter))
+            subfolders[:] = []  # a run's own folders hold no other adapters
+        elif depth >= MAX_DEPTH:
+            subfolders[:] = []
+    return found
+
+
+def _adapter_of(folder: Path) -> Path | None:
+    """The adapter folder of a run folder or of an adapter folder itself."""
+    for candidate in (folder / "adapter", folder):
+        if (candidate / "adapter_config.json").is_file() and (candidate / MANIFEST).is_file():
+            return candidate
+    return None
+
+
+def _display_name(folder: Path) -> str:
+    return folder.parent.name if folder.name == "adapter" else folder.name

@@ -1,0 +1,74 @@
+"""``lorakit serve``: the command that starts the server (uvicorn)."""
+
+from __future__ import annotations
+
+import click
+
+from lorakit.errors import ConfigError
+
+
+def parse_base(spec: str) -> tuple[str, str]:
+    """``voice-clone=piper:en_US-joe-medium`` -> ("voice-clone", "piper:en_US-joe-medium")."""
+    task, sep, base = spec.partition("=")
+    if not sep or not task or not base:
+        raise ConfigError(f"--base {spec!r}: write TASK=BASE, e.g. --base voice-clone=demo")
+    return task, base
+
+
+@click.command("serve")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--base", "bases", multiple=True, metavar="TASK=BASE",
+              help="Also serve a base without adapters (its own voices), e.g. voice-clone=demo. Repeatable.")
+@click.option("--queue-size", default=16, show_default=True, type=click.IntRange(1, 10_000),
+              help="Requests that may wait or run at once; beyond it the server answers 503.")
+@click.option("--max-batch", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Queued requests for the same adapters answered by one model call.")
+def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
+          max_batch: int) -> None:
+    """Serve the adapters under PATHS (run folders, adapter folders, or folders
+    of runs) over HTTP: OpenAI's /v1/audio/speech, /v1/captions, /v1/vqa,
+    /v1/music, a web page at /, and reports of the runs.
+
+    \b
+    lorakit serve runs/
+    lorakit serve runs/ --base voice-clone=demo --port 8000
+    """
+    from pathlib import Path
+
+    from lorakit.progress import console, escape
+
+    missing = [p for p in paths if not Path(p).is_dir()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: no such folder; pass run folders, adapter folders or folders of runs")
+    if not paths and not bases:
+        raise ConfigError("nothing to serve: pass folders of runs (lorakit serve runs/) or --base TASK=BASE")
+    try:
+        import uvicorn
+
+        from lorakit.serving.app import create_app
+    except ImportError as exc:
+        raise ConfigError(f"lorakit serve needs the serve extra ({exc.name} is missing): "
+                          'pip install "lorakit[serve]"') from None
+    from lorakit.serving.service import Service
+
+    service = Service(list(paths), [parse_base(b) for b in bases], queue_size, max_batch)
+    console.print("loading bases and adapters...")
+    service.start()
+    for worker in service.workers.values():
+        if worker.loaded is None:
+            console.print(f"[red]base {escape(worker.base_name)} ({worker.task_name}) not loaded:[/red] "
+                          f"{escape(worker.error or '')}")
+        else:
+            names = ", ".join(worker.loaded.adapters) or "no adapters"
+            console.print(f"{worker.task_name} on {escape(worker.base_name)}: {escape(names)}")
+            for name, reason in worker.loaded.refused.items():
+                console.print(f"[yellow]refused {escape(name)}:[/yellow] {escape(reason)}")
+    for folder, reason in service.broken.items():
+        console.print(f"[yellow]skipped {escape(folder)}:[/yellow] {escape(reason)}")
+    console.print(f"serving at http://{host}:{port}/ (OpenAI base_url http://{host}:{port}/v1)")
+    try:
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    finally:
+        service.stop()

@@ -1,0 +1,138 @@
+"""A base loaded once, its adapters loaded into it unmerged, and mixing them.
+
+Every adapter stays a separate set of LoRA weights in one ``PeftModel``;
+a request's mix activates its adapters with each one's ``scaling`` multiplied
+by its weight, which computes ``W x + sum_i w_i B_i A_i x``: the same model a
+weighted merge makes, without touching the shared base weights. Only the
+base's worker thread calls these methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Iterator
+
+from lorakit.apply import load_base
+from lorakit.artifact import check_base, peft_load_errors
+from lorakit.config import RunConfig
+from lorakit.errors import AdapterError
+from lorakit.fingerprints import base_fingerprint, file_fingerprint
+from lorakit.serving.catalog import AdapterEntry
+from lorakit.task import Base, Task
+
+#: A request's adapters: (public name, weight) pairs; empty means the base alone.
+Mix = tuple[tuple[str, float], ...]
+
+
+@dataclasses.dataclass
+class LoadedBase:
+    """A task's base in memory and the adapters loaded into it."""
+
+    task_name: str
+    name: str
+    base: Base
+    fingerprint: str
+    model: Any  # the plain base model, then a PeftModel once an adapter is in
+    adapters: dict[str, AdapterEntry] = dataclasses.field(default_factory=dict)
+    peft_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    adapter_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Adapters found for this base that cannot be used, with the reason.
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def load(cls, task_name: str, name: str) -> "LoadedBase":
+        from lorakit.device import inference_device
+        from lorakit.runs import make_task
+
+        task = make_task(RunConfig(task=task_name, base=name))
+        base = load_base(task, name)
+        fingerprint = base_fingerprint(base, task_name)
+        task.prepare_base(base, None)
+        base.model.eval().to(inference_device())
+        return cls(task_name, name, base, fingerprint, base.model)
+
+    def add(self, entry: AdapterEntry) -> None:
+        """Load ``entry`` into the model after checking it was made for this base."""
+        from peft import PeftModel
+
+        from lorakit.device import inference_device
+        from lorakit.lora import match_conv_geometry
+
+        try:
+            check_base(entry.manifest, self.fingerprint, entry.folder, self.task_name)
+            peft_name = f"adapter{len(self.peft_names)}"  # peft names may not hold "." or "/"
+            with peft_load_errors(entry.folder):
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(str(entry.folder), adapter_name=peft_name, is_trainable=False)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(entry.folder), adapter_name=peft_name,
+                                                           is_trainable=False)
+            match_conv_geometry(self.model)
+            self.model.eval().to(inference_device())
+        except AdapterError as exc:
+            self.refused[entry.name] = str(exc)
+            return
+        self.adapters[entry.name] = entry
+        self.peft_names[entry.name] = peft_name
+        self.adapter_fingerprints[entry.name] = file_fingerprint(entry.folder / "adapter_model.safetensors")
+
+    def task_for(self, mix: Mix, overrides: dict[str, Any]) -> Task:
+        """The task with the first adapter's saved options (or the defaults),
+        ``overrides`` on top, fitted to the base as when an adapter is opened."""
+        from lorakit.runs import make_task
+
+        saved = self.adapters[mix[0][0]].manifest.options if mix else {}
+        task = make_task(RunConfig(task=self.task_name, base=self.name, options={**saved, **overrides}))
+        task.prepare_base(self.base, None)
+        return task
+
+    def check_mix(self, mix: Mix) -> None:
+        """Refuse a mix that names an adapter this base lacks or that mixes an
+        adapter training whole modules with others (as weighted merges do)."""
+        for name, _ in mix:
+            if name in self.refused:
+                raise AdapterError(f"adapter {name!r} cannot be used: {self.refused[name]}")
+            if name not in self.adapters:
+                raise AdapterError(f"adapter {name!r} is not loaded on base {self.name!r}")
+        saving = [name for name, _ in mix if self.adapters[name].manifest.modules_to_save]
+        if saving and len(mix) > 1:
+            raise AdapterError(f"adapter {saving[0]!r} trains whole modules (modules_to_save), which cannot be "
+                               "mixed with other adapters; use it alone")
+
+    @contextlib.contextmanager
+    def mixed(self, mix: Mix) -> Iterator[Any]:
+        """The model with exactly ``mix`` active, each adapter scaled by its
+        weight; scalings and the active set are put back afterwards."""
+        from peft import PeftModel
+        from peft.tuners.lora import LoraLayer
+
+        self.check_mix(mix)
+        if not isinstance(self.model, PeftModel):
+            yield self.model
+            return
+        if not mix:
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        weights = {self.peft_names[name]: weight for name, weight in mix}
+        saved: list[tuple[Any, str, float]] = []
+        try:
+            self.model.base_model.set_adapter(list(weights))
+            for module in self.model.modules():
+                if isinstance(module, LoraLayer):
+                    for peft_name, weight in weights.items():
+                        if peft_name in module.scaling:
+                            saved.append((module, peft_name, module.scaling[peft_name]))
+                            module.scaling[peft_name] *= weight
+            yield self.model
+        finally:
+            for module, peft_name, scaling in saved:
+                module.scaling[peft_name] = scaling
+
+    def provenance(self, mix: Mix) -> dict[str, Any]:
+        """The base and each adapter by weight and file fingerprint, as batch
+        captioning records carry them."""
+        return {"base": self.name, "base_fingerprint": self.fingerprint,
+                "adapters": [{"name": name, "weight": weight, "fingerprint": self.adapter_fingerprints[name]}
+                             for name, weight in mix]}

@@ -1,0 +1,108 @@
+"""The bodies the endpoints accept, validated before anything is queued.
+
+Field limits keep one request from holding the worker for long; every
+refusal names its field (``RequestError.param``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from lorakit.serving.service import RequestError
+
+#: The longest text a speech request may hold (OpenAI's own limit).
+MAX_SPEECH_CHARACTERS = 4096
+#: Inputs of one generic prediction request.
+MAX_INPUTS = 16
+#: Image formats a request may carry, with the suffix the file is written with.
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
+
+
+class AdapterWeight(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    weight: float = Field(1.0, ge=-8.0, le=8.0, allow_inf_nan=False)
+
+
+class Composed(BaseModel):
+    """Fields every model request shares: the base and the adapters to mix."""
+
+    model: str | None = Field(None, max_length=1000)
+    adapters: list[AdapterWeight] | None = Field(None, max_length=16)
+
+    def mix(self) -> list[tuple[str, float]]:
+        return [(a.name, a.weight) for a in self.adapters or []]
+
+
+class SpeechRequest(Composed):
+    """OpenAI's ``/v1/audio/speech`` body; ``adapters`` is lorakit's addition."""
+
+    model: str = Field(max_length=1000)
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARACTERS)
+    voice: str = Field(min_length=1, max_length=300)
+    response_format: Literal["wav", "flac", "mp3", "opus", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False)
+    instructions: str | None = Field(None, max_length=MAX_SPEECH_CHARACTERS)  # VITS has no way to follow it
+
+    @field_validator("input")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input is blank: send the text to speak")
+        return value
+
+
+class MusicRequest(Composed):
+    prompt: str = Field(min_length=1, max_length=1000)
+    seconds: float | None = Field(None, gt=0, le=30, allow_inf_nan=False)
+    response_format: Literal["wav", "flac", "mp3", "opus"] = "wav"
+
+
+class PredictRequest(Composed):
+    inputs: list[str] = Field(min_length=1, max_length=MAX_INPUTS)
+
+
+def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
+    """The ``adapters`` form field of a multipart request: JSON as in a JSON body."""
+    if not text:
+        return []
+    try:
+        values = json.loads(text)
+        return Composed(adapters=values).mix()
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise RequestError('adapters must be a JSON list like [{"name": "kauko", "weight": 0.7}] '
+                           f"({str(exc).splitlines()[0]})", "adapters") from None
+
+
+def image_from_base64(text: Any) -> bytes:
+    if not isinstance(text, str) or not text:
+        raise RequestError("image must be the image file's bytes in base64", "image")
+    try:
+        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("image is not valid base64", "image") from None
+
+
+def image_suffix(data: bytes) -> str:
+    """The suffix of an image's format, refusing what is not a readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise RequestError("image is empty", "image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+    except UnidentifiedImageError:
+        raise RequestError("image is not an image Pillow can read", "image") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise RequestError(f"image is not an image Pillow can read ({exc})", "image") from None
+    if kind not in IMAGE_FORMATS:
+        raise RequestError(f"image is a {kind} file; send PNG, JPEG, WebP or BMP", "image")
+    return IMAGE_FORMATS[kind]
+

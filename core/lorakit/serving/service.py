@@ -1,0 +1,147 @@
+"""What the server holds: the served folders, the adapters found in them and
+one worker per base; and the resolution of a request's adapters to a worker.
+
+Bases are loaded once each, in their worker threads, at start; an adapter
+found later is loaded into its base's worker between requests (a new base
+gets a new worker). ``refresh`` reads the folders again, at most every
+``rescan_seconds`` unless a request names an adapter not seen yet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from lorakit.serving.catalog import AdapterEntry, scan
+from lorakit.serving.loaded_base import Mix
+from lorakit.serving.worker import BaseWorker, Capacity
+
+
+class RequestError(Exception):
+    """A request the server cannot answer as asked: HTTP ``status``, the
+    field at fault (``param``) and a message saying what to send instead."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message, self.param, self.status = message, param, status
+
+
+class Service:
+    """The served adapters and bases, and their workers."""
+
+    def __init__(self, paths: list[str | Path], bases: list[tuple[str, str]] = (), queue_size: int = 16,
+                 max_batch: int = 8, rescan_seconds: float = 2.0, on_batch: Any = None):
+        self.roots = [Path(p).resolve() for p in paths]
+        self.extra_bases = list(bases)
+        self.capacity = Capacity(queue_size)
+        self.max_batch, self.rescan_seconds, self.on_batch = max_batch, rescan_seconds, on_batch
+        self.adapters: dict[str, AdapterEntry] = {}
+        self.broken: dict[str, str] = {}
+        self.workers: dict[tuple[str, str], BaseWorker] = {}
+        self._scanned_at = 0.0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Find the adapters, start a worker per base, wait for every load."""
+        import peft  # noqa: F401 - imported here once: transformers' lazy imports race when threads start them
+
+        for task, base in self.extra_bases:
+            self._worker(task, base)
+        self.refresh(force=True)
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    def refresh(self, force: bool = False) -> None:
+        """Read the served folders again and load what is new (blocking)."""
+        with self._lock:
+            if not force and time.monotonic() - self._scanned_at < self.rescan_seconds:
+                return
+            found = scan(self.roots, self.adapters)
+            self._scanned_at = time.monotonic()
+            new = [entry for name, entry in found.adapters.items() if name not in self.adapters]
+            self.adapters, self.broken = found.adapters, found.broken
+            by_base: dict[tuple[str, str], list[AdapterEntry]] = {}
+            for entry in new:
+                by_base.setdefault((entry.task, entry.base), []).append(entry)
+            loads = [self._worker(*key).load_adapters(entries) for key, entries in by_base.items()]
+        for worker in list(self.workers.values()):
+            worker.ready.wait()
+        for load in loads:
+            load.result()
+
+    def _worker(self, task: str, base: str) -> BaseWorker:
+        key = (task, base)
+        if key not in self.workers:
+            worker = BaseWorker(task, base, self.capacity, self.max_batch, self.on_batch)
+            worker.start()
+            self.workers[key] = worker
+        return self.workers[key]
+
+    # -- resolving a request ------------------------------------------------------
+
+    def bases_of(self, task: str) -> list[BaseWorker]:
+        return [w for (t, _), w in self.workers.items() if t == task]
+
+    def resolve(self, task: str, adapters: list[tuple[str, float]], model: str | None,
+                aliases: tuple[str, ...] = ()) -> tuple[BaseWorker, Mix]:
+        """The worker and mix for a request of ``task`` naming ``adapters``
+        (name, weight) and perhaps a base (``model``; ``aliases`` are model
+        names that mean "this task's base", such as OpenAI's ``tts-1``)."""
+        if any(name not in self.adapters for name, _ in adapters):
+            self.refresh(force=True)  # trained after the last look?
+        entries = []
+        for name, weight in adapters:
+            entry = self.adapters.get(name)
+            if entry is None:
+                raise RequestError(f"no adapter named {name!r}; served {task} adapters: "
+                                   f"{', '.join(self.names(task)) or 'none'}", "adapters", 404)
+            if entry.task != task:
+                raise RequestError(f"adapter {name!r} is a {entry.task!r} adapter, not a {task!r} one", "adapters")
+            entries.append(entry)
+        if len({e.base for e in entries}) > 1:
+            raise RequestError(f"adapters of different bases cannot be mixed: "
+                               f"{', '.join(f'{e.name} ({e.base})' for e in entries)}", "adapters")
+        if entries:
+            base = entries[0].base
+            if model and model not in aliases and model != base:
+                raise RequestError(f"adapter {entries[0].name!r} was trained on base {base!r}, not {model!r}",
+                                   "model")
+        else:
+            base = self._base_named(task, model, aliases)
+        worker = self.workers[(task, base)]
+        if worker.loaded is None:
+            raise RequestError(f"the base {base!r} could not be loaded: {worker.error}", "model", 503)
+        mix: Mix = tuple((name, float(weight)) for name, weight in adapters)
+        try:
+            worker.loaded.check_mix(mix)
+        except Exception as exc:  # an AdapterError: refused at load, or not mixable
+            raise RequestError(str(exc), "adapters") from None
+        return worker, mix
+
+    def _base_named(self, task: str, model: str | None, aliases: tuple[str, ...]) -> str:
+        bases = [w.base_name for w in self.bases_of(task)]
+        if not bases:
+            raise RequestError(f"no {task} model is served: start the server with {task} runs, or --base {task}=BASE",
+                               "model", 404)
+        if model and model not in aliases:
+            if model not in bases:
+                raise RequestError(f"no {task} base named {model!r}; served: {', '.join(bases) or 'none'}", "model",
+                                   404)
+            return model
+        if len(bases) != 1:
+            raise RequestError(f"name the {task} base in 'model' (served: {', '.join(bases) or 'none'})", "model")
+        return bases[0]
+
+    def names(self, task: str) -> list[str]:
+        return sorted(name for name, entry in self.adapters.items() if entry.task == task)
+
+    def run_dir(self, name: str) -> Path:
+        self.refresh()
+        entry = self.adapters.get(name)
+        if entry is None or entry.run_dir is None:
+            raise RequestError(f"no run named {name!r}", "name", 404)
+        return entry.run_dir

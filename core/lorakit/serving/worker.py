@@ -1,0 +1,186 @@
+"""One thread per base: it loads the base and its adapters, then answers the
+base's requests in turn, batching the queued ones that ask for the same mix.
+
+All model calls of a base happen on its thread, so activating one request's
+adapters can never change another request's model halfway. The queue is
+bounded across all bases (``Capacity``): a request that finds it full is
+refused at once (the app answers 503) instead of waiting without end.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from lorakit.serving.loaded_base import LoadedBase, Mix
+
+
+class QueueFull(Exception):
+    """Every queue slot is taken; the client should retry later."""
+
+
+class Capacity:
+    """How many requests may wait or run at once, over all bases."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            if self.taken >= self.size:
+                raise QueueFull(f"the server's queue is full ({self.size} requests)")
+            self.taken += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.taken -= 1
+
+
+@dataclasses.dataclass
+class Job:
+    """A request's inputs for one base: answered as ``task.predict``'s records."""
+
+    mix: Mix
+    options: tuple[tuple[str, Any], ...]  # task option overrides, hashable
+    inputs: list[Any]
+    future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Jobs with the same key run as one ``predict`` call."""
+        return self.mix, self.options
+
+
+class BaseWorker(threading.Thread):
+    """Loads ``task_name``'s base ``base_name`` and serves its jobs."""
+
+    def __init__(self, task_name: str, base_name: str, capacity: Capacity, max_batch: int = 8,
+                 on_batch: Callable[[int, float], None] | None = None):
+        super().__init__(name=f"lorakit-{task_name}-{base_name}", daemon=True)
+        self.task_name, self.base_name = task_name, base_name
+        self.capacity, self.max_batch, self.on_batch = capacity, max_batch, on_batch
+        self.loaded: LoadedBase | None = None
+        self.error: str | None = None  # why the base could not be loaded
+        self.ready = threading.Event()
+        self._work: collections.deque[Any] = collections.deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+
+    # -- called from request threads -------------------------------------------
+
+    def submit(self, job: Job) -> concurrent.futures.Future:
+        """Queue ``job`` (raises ``QueueFull``); its future gets the records."""
+        self.capacity.take()
+        job.future.add_done_callback(lambda _: self.capacity.give_back())
+        self._put(job)
+        return job.future
+
+    def load_adapters(self, entries: list[Any]) -> concurrent.futures.Future:
+        """Load adapters found after the start, between jobs, in queue order."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._put(("load", entries, future))
+        return future
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+
+    def _put(self, item: Any) -> None:
+        with self._wake:
+            self._work.append(item)
+            self._wake.notify()
+
+    # -- the thread --------------------------------------------------------------
+
+    def run(self) -> None:
+        from lorakit.errors import LorakitError
+
+        try:
+            self.loaded = LoadedBase.load(self.task_name, self.base_name)
+        except LorakitError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a base that fails to load is reported, not fatal to the server
+            self.error = f"{type(exc).__name__}: {exc}"
+        self.ready.set()
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            if isinstance(item, tuple):
+                self._load(*item[1:])
+            else:
+                self._answer(item)
+
+    def _next(self) -> Any:
+        """The next queued item; for a job, it and the queued jobs that share its key."""
+        with self._wake:
+            while not self._work and not self._stopping:
+                self._wake.wait()
+            if self._stopping:
+                return None
+            first = self._work.popleft()
+            if isinstance(first, tuple):
+                return first
+            batch = [first]
+            for item in list(self._work):
+                if len(batch) >= self.max_batch or isinstance(item, tuple):
+                    break  # loads keep their place: jobs after them may need them
+                if item.key == first.key:
+                    self._work.remove(item)
+                    batch.append(item)
+            return batch
+
+    def _load(self, entries: list[Any], future: concurrent.futures.Future) -> None:
+        if self.loaded is not None:
+            for entry in entries:
+                if entry.name in self.loaded.adapters or entry.name in self.loaded.refused:
+                    continue
+                try:
+                    self.loaded.add(entry)
+                except Exception as exc:  # noqa: BLE001 - one unusable adapter must not stop the base's thread
+                    self.loaded.refused[entry.name] = f"{type(exc).__name__}: {exc}"
+        future.set_result(None)
+
+    def _answer(self, batch: list[Job]) -> None:
+        from lorakit.errors import LorakitError
+
+        started = time.perf_counter()
+        try:
+            records = self._predict(batch)
+        except LorakitError:
+            if len(batch) == 1:
+                batch[0].future.set_exception(sys.exc_info()[1])
+                return
+            for job in batch:  # one request's bad input must not fail the others
+                self._answer([job])
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request, the thread goes on
+            for job in batch:
+                job.future.set_exception(exc)
+            return
+        if self.on_batch is not None:
+            self.on_batch(len(batch), time.perf_counter() - started)
+        start = 0
+        for job in batch:
+            job.future.set_result(records[start:start + len(job.inputs)])
+            start += len(job.inputs)
+
+    def _predict(self, batch: list[Job]) -> list[dict[str, Any]]:
+        """One ``predict`` call over the inputs of every job in ``batch``."""
+        import torch
+
+        if self.loaded is None:
+            raise RuntimeError(f"the base {self.base_name!r} could not be loaded: {self.error}")
+        first = batch[0]
+        task = self.loaded.task_for(first.mix, dict(first.options))
+        inputs = [x for job in batch for x in job.inputs]
+        with self.loaded.mixed(first.mix) as model, torch.inference_mode():
+            return task.predict(self.loaded.base, model, inputs)

@@ -1,0 +1,118 @@
+"""Adapters mixed per request on the shared base: the math of weights, and
+switching under concurrency without ever touching another request's model."""
+
+import concurrent.futures
+import json
+
+import pytest
+import torch
+
+from lorakit.apply import load_base, open_with_adapters, read_adapters
+from lorakit.config import RunConfig
+from lorakit.runs import make_task
+
+
+def probe(service, task_name, mix):
+    worker = service.workers[(task_name, "demo")]
+    task = worker.loaded.task_for(mix, {})
+    with worker.loaded.mixed(mix) as model, torch.inference_mode():
+        return task.probe(worker.loaded.base, model).float()
+
+
+def merged_probe(service, task_name, mix):
+    """The same mix as ``lorakit caption --adapter A:w ...`` builds it: merged into a fresh base."""
+    task = make_task(RunConfig(task=task_name))
+    specs = read_adapters([(service.adapters[name].folder, weight) for name, weight in mix])
+    if not specs:
+        base = load_base(task, "demo")
+        task.prepare_base(base, None)
+        with torch.inference_mode():
+            return task.probe(base, base.model).float()
+    adapted = open_with_adapters(task, specs)
+    first = make_task(RunConfig(task=task_name, options=specs[0].manifest.options))
+    first.prepare_base(adapted.base, None)
+    with torch.inference_mode():
+        return first.probe(adapted.base, adapted.model).float()
+
+
+@pytest.mark.parametrize("task_name, names", [("caption", ("caption-a", "styles/caption-b")),
+                                             ("voice-clone", ("kauko", "calm"))])
+def test_weights_one_and_zero_and_mixes_equal_merged_models(service, task_name, names):
+    a, b = names
+    alone = probe(service, task_name, ((a, 1.0),))
+    base = probe(service, task_name, ())
+    assert (alone - base).abs().max() > 1e-2  # the adapter changes the model
+    assert torch.allclose(probe(service, task_name, ((a, 0.0),)), base, atol=1e-5)
+    assert torch.allclose(alone, merged_probe(service, task_name, ((a, 1.0),)), atol=1e-4)
+    mix = ((a, 0.7), (b, 0.5))
+    assert torch.allclose(probe(service, task_name, mix), merged_probe(service, task_name, mix), atol=1e-4)
+    # Scalings and the active set are put back: the single adapter is unchanged afterwards.
+    assert torch.equal(probe(service, task_name, ((a, 1.0),)), alone)
+
+
+def test_unknown_and_refused_adapters_are_named(service):
+    from lorakit.errors import AdapterError
+
+    loaded = service.workers[("caption", "demo")].loaded
+    with pytest.raises(AdapterError, match="'nope' is not loaded"):
+        with loaded.mixed((("nope", 1.0),)):
+            pass
+
+
+def test_switching_under_concurrency_equals_sequential_calls(live):
+    """Caption requests alternating among the base, each adapter and a mix,
+    sent 8 at once (the queue size), get the captions sequential single requests get."""
+    import httpx
+
+    from serving_support import png_bytes
+
+    image = png_bytes((200, 40, 40))
+    mixes = [[], [{"name": "caption-a"}], [{"name": "styles/caption-b"}],
+             [{"name": "caption-a", "weight": 0.6}, {"name": "styles/caption-b", "weight": 0.6}]]
+
+    def ask(mix):
+        response = httpx.post(f"{live.url}/v1/captions", files={"image": ("red.png", image, "image/png")},
+                              data={"adapters": json.dumps(mix)}, timeout=120)
+        assert response.status_code == 200, response.text
+        return response.json()["caption"]
+
+    sequential = [ask(mix) for mix in mixes]
+    assert len(set(sequential)) >= 3  # the adapters caption differently
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(ask, mixes * 2))
+    assert together == sequential * 2
+
+
+WORDS = ("one", "two", "three", "four", "five")
+
+
+def test_queued_requests_for_the_same_mix_run_as_one_batch(service):
+    from lorakit.serving.worker import Job
+
+    worker = service.workers[("voice-clone", "demo")]
+    batches = []
+    worker.on_batch, saved = (lambda size, seconds: batches.append(size)), worker.on_batch
+    try:
+        with worker._wake:  # the worker cannot take a job until all five are queued
+            futures = [worker.submit(Job((("kauko", 1.0),), (), [f"Sentence {word}."])) for word in WORDS]
+            other = worker.submit(Job((("calm", 1.0),), (), ["Another voice."]))
+        records = [f.result(timeout=120) for f in futures]
+        other.result(timeout=120)
+    finally:
+        worker.on_batch = saved
+    assert batches == [5, 1]
+    assert [r[0]["text"] for r in records] == [f"Sentence {word}." for word in WORDS]
+    assert service.capacity.taken == 0
+
+
+def test_one_bad_input_in_a_batch_fails_only_its_own_request(service):
+    from lorakit.errors import DataError
+    from lorakit.serving.worker import Job
+
+    worker = service.workers[("voice-clone", "demo")]
+    with worker._wake:
+        good = worker.submit(Job((("kauko", 1.0),), (), ["Fine words."]))
+        bad = worker.submit(Job((("kauko", 1.0),), (), ["Number 7."]))
+    assert good.result(timeout=120)[0]["text"] == "Fine words."
+    with pytest.raises(DataError, match="'7'"):
+        bad.result(timeout=120)
