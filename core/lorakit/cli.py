@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from lorakit.errors import ConfigError, LorakitError
+from lorakit.serving.command import serve as serve_command
 
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -354,6 +355,10 @@ def print_plan(plan: Any, measured: Any = None) -> None:
         note = ("glibc's allocator may keep up to twice this resident; MALLOC_MMAP_THRESHOLD_=1048576 in the "
                 "environment keeps it close")
     console.print(f"[dim]Tensors only: {note}.[/dim]")
+
+
+# In its own module: it imports its libraries (the serve extra) only when run.
+cli.add_command(serve_command)
 
 
 def _register_plugin_commands() -> None:
