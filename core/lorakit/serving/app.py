@@ -134,6 +134,10 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
 
     @app.post("/v1/predict/{task}")
     async def predict(task: str, body: PredictRequest) -> dict[str, Any]:
+        for i, text in enumerate(body.inputs):
+            if await run_in_threadpool(_names_a_file, text):  # a task reading paths must not read the server's
+                raise RequestError(f"inputs.{i} names a file on the server; this route takes texts, not paths "
+                                   "(images go to /v1/captions and /v1/vqa as uploads)", f"inputs.{i}")
         records, provenance = await answer(task, body.mix(), body.model, list(body.inputs))
         return {"predictions": [_jsonable(r) for r in records], **provenance}
 
@@ -162,6 +166,10 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
         return (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/runs")
     async def runs() -> dict[str, Any]:
@@ -266,6 +274,13 @@ async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
         raise RequestError(f"image: {str(exc).replace(str(path), 'the image')}", "image") from None
     fields["path"] = path
     return fields
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError):  # too long a name, a NUL byte: not a path that exists
+        return False
 
 
 def _model_list(service: Service) -> list[dict[str, Any]]:

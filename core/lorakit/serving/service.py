@@ -78,6 +78,9 @@ class Service:
         if key not in self.workers:
             worker = BaseWorker(task, base, self.capacity, self.max_batch, self.on_batch)
             worker.start()
+            # One base loads at a time: model libraries' lazy imports are not
+            # safe from two threads at once (a half-imported module).
+            worker.ready.wait()
             self.workers[key] = worker
         return self.workers[key]
 

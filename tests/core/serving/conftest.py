@@ -90,7 +90,8 @@ class LiveServer:
 def service(served):
     from lorakit.serving.service import Service
 
-    service = Service([served], [("voice-clone", "demo")], queue_size=8, max_batch=8)
+    service = Service([served], [("voice-clone", "demo"), ("vqa", "demo"), ("music-style", "demo")], queue_size=8,
+                      max_batch=8)
     service.start()
     yield service
     service.stop()

@@ -1,0 +1,140 @@
+"""The HTTP contract beyond speech: images, music, what is served, limits,
+bad requests, adapters added while running, files of runs."""
+
+import base64
+import io
+import json
+import shutil
+
+import httpx
+import pytest
+import soundfile as sf
+
+from serving_support import png_bytes
+
+
+def post(live, route, **kwargs):
+    return httpx.post(f"{live.url}{route}", timeout=120, **kwargs)
+
+
+def error_of(response, status, param):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param, error
+    return error["message"]
+
+
+def test_caption_multipart_and_json_carry_fingerprints(live, service):
+    image = png_bytes()
+    upload = post(live, "/v1/captions", files={"image": ("photo.png", image, "image/png")},
+                  data={"adapters": json.dumps([{"name": "caption-a", "weight": 0.5}])}).json()
+    as_json = post(live, "/v1/captions", json={"image": base64.b64encode(image).decode(),
+                                                "adapters": [{"name": "caption-a", "weight": 0.5}]}).json()
+    assert upload == as_json
+    assert upload["caption"] and upload["base"] == "demo"
+    assert upload["base_fingerprint"] == service.workers[("caption", "demo")].loaded.fingerprint
+    assert upload["adapters"][0]["name"] == "caption-a" and upload["adapters"][0]["weight"] == 0.5
+    assert upload["adapters"][0]["fingerprint"].startswith("sha256:")
+
+
+def test_vqa_answers_and_music_plays(live):
+    answer = post(live, "/v1/vqa", files={"image": ("p.png", png_bytes(), "image/png")},
+                  data={"question": "what color is it?"}).json()
+    assert answer["question"] == "what color is it?" and isinstance(answer["answer"], str)
+    music = post(live, "/v1/music", json={"prompt": "calm piano", "seconds": 1.0}).json()
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(music["audio"])))
+    assert music["media_type"] == "audio/wav" and 0.8 < len(audio) / rate < 1.3
+
+
+@pytest.mark.parametrize("route, kwargs, status, param, text", [
+    ("/v1/captions", {"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "image", "not an image"),
+    ("/v1/captions", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "image", "empty"),
+    ("/v1/captions", {"json": {"image": "%%%"}}, 400, "image", "base64"),
+    ("/v1/captions", {"json": ["a list"]}, 400, None, "JSON object"),
+    ("/v1/captions", {"content": b"{", "headers": {"content-type": "application/json"}}, 400, None, "not valid JSON"),
+    ("/v1/captions", {"content": b"x", "headers": {"content-type": "text/plain"}}, 415, None, "multipart"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")}, "data": {"adapters": "[{"}}, 400,
+     "adapters", "JSON list"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")},
+                      "data": {"adapters": '[{"name": "nope"}]'}}, 404, "adapters", "no adapter named 'nope'"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")},
+                      "data": {"adapters": '[{"name": "caption-a"}, {"name": "kauko"}]'}}, 400, "adapters",
+     "not a 'caption' one"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")}, "data": {"model": "other"}}, 404,
+     "model", "no caption base named 'other'"),
+    ("/v1/vqa", {"files": {"image": ("x.png", png_bytes(), "image/png")}}, 400, "question", "question"),
+    ("/v1/music", {"json": {"prompt": "x", "seconds": 600}}, 400, "seconds", "30"),
+    ("/v1/music", {"json": {"prompt": ""}}, 400, "prompt", "at least 1"),
+    ("/v1/predict/caption", {"json": {"inputs": ["/etc/passwd"]}}, 400, "inputs.0", "names a file on the server"),
+    ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "~"]}}, 400, "inputs.1", "names a file"),
+    ("/v1/predict/no-such-task", {"json": {"inputs": ["x"]}}, 404, "model", "no no-such-task model"),
+])
+def test_bad_requests_get_a_json_error_naming_the_field(live, route, kwargs, status, param, text):
+    message = error_of(post(live, route, **kwargs), status, param)
+    assert text in message, message
+
+
+def test_a_huge_body_is_refused_before_it_is_read(live):
+    response = post(live, "/v1/captions", content=b"x" * (17 * 1024 * 1024),
+                    headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "16 MB" in response.json()["error"]["message"]
+
+
+def test_a_full_queue_answers_503_with_retry_after(live, service):
+    for _ in range(service.capacity.size):
+        service.capacity.take()
+    try:
+        response = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")})
+    finally:
+        for _ in range(service.capacity.size):
+            service.capacity.give_back()
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert "queue is full" in response.json()["error"]["message"]
+    metrics = httpx.get(f"{live.url}/metrics").text
+    assert "lorakit_queue_full_total 1.0" in metrics
+    assert 'lorakit_requests_total{route="/v1/captions",status="503"} 1.0' in metrics
+
+
+def test_models_health_and_metrics_say_what_is_served(live):
+    models = httpx.get(f"{live.url}/v1/models").json()
+    adapters = {m["id"]: m for m in models["data"] if m["kind"] == "adapter"}
+    assert {"kauko", "calm", "caption-a", "styles/caption-b"} <= set(adapters)
+    assert adapters["kauko"]["task"] == "voice-clone" and adapters["kauko"]["manifest"]["r"] == 4
+    voice_base = next(m for m in models["data"] if m["kind"] == "base" and m["task"] == "voice-clone")
+    assert voice_base["voices"] == ["high-female", "klatt", "low-male"]
+    assert any("broken" in folder and "not valid JSON" in reason for folder, reason in models["refused"].items())
+    health = httpx.get(f"{live.url}/healthz").json()
+    assert health["status"] == "ok" and all(b["ready"] for b in health["bases"])
+    metrics = httpx.get(f"{live.url}/metrics").text
+    assert 'lorakit_adapters_loaded{task="caption"} 2.0' in metrics
+    assert "lorakit_request_seconds_bucket" in metrics
+
+
+def test_an_adapter_trained_after_start_is_served_without_restart(live, served):
+    shutil.copytree(served / "caption-a", served / "late" / "caption-c")
+    response = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")},
+                    data={"adapters": '[{"name": "late/caption-c"}]'})
+    assert response.status_code == 200, response.text
+    first = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")},
+                 data={"adapters": '[{"name": "caption-a"}]'}).json()
+    assert response.json()["caption"] == first["caption"]  # the same weights, under another name
+
+
+def test_an_adapter_of_other_base_weights_is_refused_by_name(live, served):
+    folder = served / "mismatch"
+    shutil.copytree(served / "caption-a", folder)
+    manifest = json.loads((folder / "adapter" / "lorakit.json").read_text())
+    manifest["base_fingerprint"] = "sha256:0000"
+    (folder / "adapter" / "lorakit.json").write_text(json.dumps(manifest))
+    response = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")},
+                    data={"adapters": '[{"name": "mismatch"}]'})
+    assert "fingerprint" in error_of(response, 400, "adapters")
+    assert "mismatch" in httpx.get(f"{live.url}/v1/models").json()["refused"]
+
+
+@pytest.mark.parametrize("path", ["..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "adapter/../../kauko/report.json"])
+def test_run_files_stay_inside_the_run(live, path):
+    response = httpx.get(f"{live.url}/runs/calm/files/{path}")
+    assert response.status_code == 404
+    good = httpx.get(f"{live.url}/runs/calm/files/report.json")
+    assert good.status_code == 200 and "speaker_similarity" in good.text

@@ -1,0 +1,79 @@
+"""The web page in a real browser: Playwright driving Debian's chromium."""
+
+import io
+import shutil
+
+import pytest
+
+from serving_support import png_bytes
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.fail("the browser test needs Debian's chromium: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+def picture(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    assert page.locator("#tabs button").all_inner_texts() == ["Speak", "Caption", "Ask", "Play", "Runs"]
+    page.select_option("#speech-voice", "kauko")
+    page.fill("#speech-text", "Hello from the browser.")
+    page.click("#speech-go")
+    page.wait_for_selector("#speech-audio", timeout=60_000)
+    duration = page.eval_on_selector(
+        "#speech-audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) : a.onloadedmetadata = () => r(a.duration))")
+    assert 0.5 < duration < 10
+    assert "kauko x1" in page.inner_text("#speech-result .provenance")
+    shot = picture(page.screenshot(path=str(tmp_path / "speak.png")))
+    assert shot.size == (1000, 700)
+    assert shot.getpixel((500, 20)) == (29, 53, 87)  # the header's colour: the page is styled, not blank
+    assert len(set(shot.resize((50, 35)).getdata())) > 20
+
+
+def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
+    image = tmp_path / "photo.png"
+    image.write_bytes(png_bytes((40, 160, 60)))
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#caption-button")
+    page.set_input_files("#caption-image", str(image))
+    row = page.locator('.adapters[data-task="caption"] .adapter[data-name="caption-a"]')
+    row.locator("input[type=checkbox]").check()
+    row.locator("input[type=number]").fill("0.5")
+    page.click("#caption-go")
+    page.wait_for_selector("#caption-result .answer", timeout=60_000)
+    caption = page.inner_text("#caption-result .answer")
+    import httpx
+
+    expected = httpx.post(f"{live.url}/v1/captions", files={"image": ("p.png", image.read_bytes(), "image/png")},
+                          data={"adapters": '[{"name": "caption-a", "weight": 0.5}]'}, timeout=60).json()["caption"]
+    assert caption == expected
+    page.screenshot(path=str(tmp_path / "caption.png"))
+
+
+def test_an_error_is_shown_not_swallowed(live, browser):
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.fill("#speech-text", "Number 7.")
+    page.click("#speech-go")
+    page.wait_for_selector("#speech-result .error", timeout=60_000)
+    assert "'7'" in page.inner_text("#speech-result .error")
