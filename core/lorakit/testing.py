@@ -525,3 +525,42 @@ def _adapter_weights(adapter_dir: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     return load_file(str(adapter_dir / "adapter_model.safetensors"))
+
+
+def random_adapter(task_name: str, base_name: str, run_dir: str | Path, seed: int, scale: float = 0.05,
+                   targets: Sequence[str] | str | None = None, r: int = 4) -> Path:
+    """A run folder (``adapter/`` + ``report.json``) holding an adapter with
+    random LoRA B, saved as runs save them: it changes the model's outputs
+    without training, for tests and benchmarks of what uses adapters
+    (serving, mixing, tooling). Its report's metrics are placeholders."""
+    import copy
+    import json
+
+    import torch
+
+    from lorakit.apply import load_base
+    from lorakit.artifact import Manifest, save_adapter
+    from lorakit.config import LoraSettings, RunConfig
+    from lorakit.fingerprints import base_fingerprint
+    from lorakit.lora import inject
+    from lorakit.runs import make_task
+
+    run_dir = Path(run_dir)
+    task = make_task(RunConfig(task=task_name))
+    base = load_base(task, base_name)
+    printed = base_fingerprint(base, task.name)
+    task.prepare_base(base, None)
+    targets = targets or task.lora_targets
+    model = inject(copy.deepcopy(base.model), LoraSettings(r=r, alpha=2 * r), targets, [])
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * scale)
+    metric = next(iter(task.metrics))
+    report = {"test": {"examples": 4, "base": {metric: 0.5}, "adapter": {metric: 0.7}}}
+    manifest = Manifest(task=task.name, base=base.name, base_fingerprint=printed, targets=targets, r=r, alpha=2 * r,
+                        data={"examples": 4, "random": True}, metrics=report, options=dataclasses.asdict(task.options))
+    save_adapter(model, run_dir / "adapter", manifest)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return run_dir
