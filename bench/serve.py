@@ -16,7 +16,9 @@ into its base (``lorakit export --merged``) served as a plain base.
    gets an answer (200, or 503 with Retry-After), none is lost.
 3. Switching: requests/s cycling through 8 adapters vs always the same
    merged adapter, sequential; goal >= 0.8. Also one unmerged adapter vs
-   the merged one (the cost of LoRA kept unmerged).
+   the merged one (the cost of LoRA kept unmerged), and cycling with
+   ``--hot-mixes 8`` (each adapter merged into a private copy on its second
+   use: 8 more copies of the model in memory).
 Rounds alternate the variants so a busy machine slows each alike.
 """
 
@@ -94,17 +96,20 @@ def main() -> None:
     unmerged = Service([work / "runs"], queue_size=args.clients * 2)
     merged = Service([], [("voice-clone", str(work / "merged"))], queue_size=args.clients * 2)
     small = Service([work / "runs"], queue_size=args.queue)
-    for service in (unmerged, merged, small):
+    hot = Service([work / "runs"], queue_size=args.clients * 2, hot_mixes=ADAPTERS)
+    services = (unmerged, merged, small, hot)
+    for service in services:
         service.start()
-    servers = [BackgroundServer(create_app(s)) for s in (unmerged, merged, small)]
-    url, merged_url, small_url = (s.url for s in servers)
+    servers = [BackgroundServer(create_app(s)) for s in services]
+    url, merged_url, small_url, hot_url = (s.url for s in servers)
     speak(url, voices[0], SENTENCES[0])  # warm-up: first calls allocate
     speak(merged_url, slot, SENTENCES[0])
     print(f"device cpu, {args.threads} threads; base {args.base}, {ADAPTERS} voice adapters; {args.requests} requests "
           f"per measurement, {args.rounds} rounds")
 
     seq_times, conc_times, seq_lat, conc_lat, failed = [], [], [], [], 0
-    switch_times, same_merged_times, one_unmerged_times = [], [], []
+    switch_times, same_merged_times, one_unmerged_times, hot_times = [], [], [], []
+    sequential(hot_url, voices, 2 * ADAPTERS)  # each adapter's second use makes its merged copy
     for _ in range(args.rounds):
         seconds, latencies, failures = sequential(url, voices[:1], args.requests)
         seq_times.append(seconds), seq_lat.extend(latencies)
@@ -115,6 +120,7 @@ def main() -> None:
         switch_times.append(sequential(url, voices, args.requests)[0])
         same_merged_times.append(sequential(merged_url, [slot], args.requests)[0])
         one_unmerged_times.append(sequential(url, voices[:1], args.requests)[0])
+        hot_times.append(sequential(hot_url, voices, args.requests)[0])
 
     n = args.requests
     print("\n1. concurrency (one adapter)")
@@ -138,9 +144,11 @@ def main() -> None:
           f"{n / statistics.median(same_merged_times):.2f} req/s")
     print(f"   requests/s switching / merged: {switching:.2f} (goal >= 0.8)")
     print(f"   latency of one unmerged adapter / merged: {unmerged_cost:.2f}")
+    print(f"   cycling {ADAPTERS} adapters with --hot-mixes {ADAPTERS}: {n / statistics.median(hot_times):.2f} req/s; "
+          f"switching / merged {statistics.median(same_merged_times) / statistics.median(hot_times):.2f} (goal >= 0.8)")
     for server in servers:
         server.stop()
-    for service in (unmerged, merged, small):
+    for service in services:
         service.stop()
 
 

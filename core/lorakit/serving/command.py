@@ -25,8 +25,11 @@ def parse_base(spec: str) -> tuple[str, str]:
               help="Requests that may wait or run at once; beyond it the server answers 503.")
 @click.option("--max-batch", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Queued requests for the same adapters answered by one model call.")
+@click.option("--hot-mixes", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Keep this many adapter mixes that are asked for again merged into private copies of their "
+                   "base (one more copy of the model in memory each): merged speed for the voices in use.")
 def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
-          max_batch: int) -> None:
+          max_batch: int, hot_mixes: int) -> None:
     """Serve the adapters under PATHS (run folders, adapter folders, or folders
     of runs) over HTTP: OpenAI's /v1/audio/speech, /v1/captions, /v1/vqa,
     /v1/music, a web page at /, and reports of the runs.
@@ -53,7 +56,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                           'pip install "lorakit[serve]"') from None
     from lorakit.serving.service import Service
 
-    service = Service(list(paths), [parse_base(b) for b in bases], queue_size, max_batch)
+    service = Service(list(paths), [parse_base(b) for b in bases], queue_size, max_batch, hot_mixes=hot_mixes)
     console.print("loading bases and adapters...")
     service.start()
     for worker in service.workers.values():

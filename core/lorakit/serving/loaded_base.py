@@ -3,12 +3,16 @@
 Every adapter stays a separate set of LoRA weights in one ``PeftModel``;
 a request's mix activates its adapters with each one's ``scaling`` multiplied
 by its weight, which computes ``W x + sum_i w_i B_i A_i x``: the same model a
-weighted merge makes, without touching the shared base weights. Only the
-base's worker thread calls these methods.
+weighted merge makes, without touching the shared base weights. Unmerged
+LoRA costs compute on every call (x1.35 on a real-size VITS), so up to
+``hot_limit`` mixes that are asked for again are also kept merged into
+private copies of the model (never into the shared one), the least recently
+used one dropped first. Only the base's worker thread calls these methods.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 from typing import Any, Iterator
@@ -39,9 +43,13 @@ class LoadedBase:
     adapter_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Adapters found for this base that cannot be used, with the reason.
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: How many mixes may be kept merged in private copies (each a copy of the model in memory).
+    hot_limit: int = 0
+    hot: collections.OrderedDict = dataclasses.field(default_factory=collections.OrderedDict)
+    uses: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @classmethod
-    def load(cls, task_name: str, name: str) -> "LoadedBase":
+    def load(cls, task_name: str, name: str, hot_limit: int = 0) -> "LoadedBase":
         from lorakit.device import inference_device
         from lorakit.runs import make_task
 
@@ -50,7 +58,7 @@ class LoadedBase:
         fingerprint = base_fingerprint(base, task_name)
         task.prepare_base(base, None)
         base.model.eval().to(inference_device())
-        return cls(task_name, name, base, fingerprint, base.model)
+        return cls(task_name, name, base, fingerprint, base.model, hot_limit=hot_limit)
 
     def add(self, entry: AdapterEntry) -> None:
         """Load ``entry`` into the model after checking it was made for this base."""
@@ -115,6 +123,10 @@ class LoadedBase:
             with self.model.disable_adapter():
                 yield self.model
             return
+        hot = self._hot_copy(mix)
+        if hot is not None:
+            yield hot
+            return
         weights = {self.peft_names[name]: weight for name, weight in mix}
         saved: list[tuple[Any, str, float]] = []
         try:
@@ -129,6 +141,42 @@ class LoadedBase:
         finally:
             for module, peft_name, scaling in saved:
                 module.scaling[peft_name] = scaling
+
+    def _hot_copy(self, mix: Mix) -> Any:
+        """The private merged copy of ``mix``, made on its second use while
+        ``hot_limit`` allows; None to run it unmerged."""
+        if not self.hot_limit:
+            return None
+        if mix in self.hot:
+            self.hot.move_to_end(mix)
+            return self.hot[mix]
+        self.uses[mix] += 1
+        if len(self.uses) > 10_000:  # many one-off weights: forget the counts, not the copies
+            self.uses.clear()
+        if self.uses[mix] < 2:
+            return None
+        if len(self.hot) >= self.hot_limit:
+            self.hot.popitem(last=False)
+        self.hot[mix] = self._merged_copy(mix)
+        return self.hot[mix]
+
+    def _merged_copy(self, mix: Mix) -> Any:
+        """A copy of the model with ``mix`` merged in at its weights (as
+        ``merge_weighted`` merges), the shared model untouched."""
+        import copy
+
+        from peft.tuners.lora import LoraLayer
+
+        from lorakit.merge import merge
+
+        clone = copy.deepcopy(self.model)
+        names = {self.peft_names[name]: weight for name, weight in mix}
+        for module in clone.modules():
+            if isinstance(module, LoraLayer):
+                for peft_name, weight in names.items():
+                    if peft_name in module.scaling:
+                        module.scaling[peft_name] *= weight
+        return merge(clone, list(names)).eval()
 
     def provenance(self, mix: Mix) -> dict[str, Any]:
         """The base and each adapter by weight and file fingerprint, as batch

@@ -32,11 +32,12 @@ class Service:
     """The served adapters and bases, and their workers."""
 
     def __init__(self, paths: list[str | Path], bases: list[tuple[str, str]] = (), queue_size: int = 16,
-                 max_batch: int = 8, rescan_seconds: float = 2.0, on_batch: Any = None):
+                 max_batch: int = 8, rescan_seconds: float = 2.0, on_batch: Any = None, hot_mixes: int = 0):
         self.roots = [Path(p).resolve() for p in paths]
         self.extra_bases = list(bases)
         self.capacity = Capacity(queue_size)
         self.max_batch, self.rescan_seconds, self.on_batch = max_batch, rescan_seconds, on_batch
+        self.hot_mixes = hot_mixes
         self.adapters: dict[str, AdapterEntry] = {}
         self.broken: dict[str, str] = {}
         self.workers: dict[tuple[str, str], BaseWorker] = {}
@@ -76,7 +77,7 @@ class Service:
     def _worker(self, task: str, base: str) -> BaseWorker:
         key = (task, base)
         if key not in self.workers:
-            worker = BaseWorker(task, base, self.capacity, self.max_batch, self.on_batch)
+            worker = BaseWorker(task, base, self.capacity, self.max_batch, self.on_batch, self.hot_mixes)
             worker.start()
             # One base loads at a time: model libraries' lazy imports are not
             # safe from two threads at once (a half-imported module).

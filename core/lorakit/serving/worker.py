@@ -62,10 +62,10 @@ class BaseWorker(threading.Thread):
     """Loads ``task_name``'s base ``base_name`` and serves its jobs."""
 
     def __init__(self, task_name: str, base_name: str, capacity: Capacity, max_batch: int = 8,
-                 on_batch: Callable[[int, float], None] | None = None):
+                 on_batch: Callable[[int, float], None] | None = None, hot_mixes: int = 0):
         super().__init__(name=f"lorakit-{task_name}-{base_name}", daemon=True)
         self.task_name, self.base_name = task_name, base_name
-        self.capacity, self.max_batch, self.on_batch = capacity, max_batch, on_batch
+        self.capacity, self.max_batch, self.on_batch, self.hot_mixes = capacity, max_batch, on_batch, hot_mixes
         self.loaded: LoadedBase | None = None
         self.error: str | None = None  # why the base could not be loaded
         self.ready = threading.Event()
@@ -104,7 +104,7 @@ class BaseWorker(threading.Thread):
         from lorakit.errors import LorakitError
 
         try:
-            self.loaded = LoadedBase.load(self.task_name, self.base_name)
+            self.loaded = LoadedBase.load(self.task_name, self.base_name, self.hot_mixes)
         except LorakitError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a base that fails to load is reported, not fatal to the server

@@ -116,3 +116,26 @@ def test_one_bad_input_in_a_batch_fails_only_its_own_request(service):
     assert good.result(timeout=120)[0]["text"] == "Fine words."
     with pytest.raises(DataError, match="'7'"):
         bad.result(timeout=120)
+
+
+def test_hot_mixes_are_merged_into_private_copies(service):
+    """With hot_limit, a mix asked for twice runs on a merged copy: same
+    outputs as the unmerged mix, the shared model's weights untouched, the
+    least recently used copy dropped when the limit is reached."""
+    loaded = service.workers[("voice-clone", "demo")].loaded
+    shared = {name: p.detach().clone() for name, p in loaded.model.named_parameters()}
+    mixes = [(("kauko", 1.0),), (("kauko", 0.5), ("calm", 0.5)), (("calm", 1.0),)]
+    unmerged = [probe(service, "voice-clone", mix) for mix in mixes]
+    loaded.hot_limit = 2
+    try:
+        for mix, expected in zip(mixes, unmerged):
+            assert torch.equal(probe(service, "voice-clone", mix), expected)  # first use: unmerged
+            assert mix not in loaded.hot
+            assert torch.allclose(probe(service, "voice-clone", mix), expected, atol=1e-4)  # second: the copy
+            assert mix in loaded.hot
+        assert list(loaded.hot) == mixes[1:]  # the oldest copy went
+    finally:
+        loaded.hot_limit = 0
+        loaded.hot.clear()
+        loaded.uses.clear()
+    assert all(torch.equal(p, shared[name]) for name, p in loaded.model.named_parameters())

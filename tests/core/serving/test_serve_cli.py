@@ -1,0 +1,44 @@
+"""`lorakit serve` as a user starts it: a process that serves, and refusals."""
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from cli_failure import fails_cleanly
+from lorakit.serving.background import _free_port
+
+
+def test_the_command_serves_the_runs_of_a_folder(served):
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", str(served), "--port", str(port),
+                               "--queue-size", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "lorakit serve did not answer within 2 minutes"
+                time.sleep(0.5)
+        assert health["queue_size"] == 4 and {b["task"] for b in health["bases"]} == {"voice-clone", "caption"}
+        speech = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", timeout=60,
+                            json={"model": "tts-1", "voice": "calm", "input": "Hi.", "response_format": "wav"})
+        assert speech.status_code == 200 and speech.content[:4] == b"RIFF"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "caption on demo: caption-a, styles/caption-b" in output
+    assert "skipped" in output and "broken" in output  # the unreadable folder is reported, not fatal
+
+
+def test_refusals_are_one_line(tmp_path):
+    fails_cleanly("serve", names=("nothing to serve",))
+    fails_cleanly("serve", tmp_path / "missing", names=("missing", "no such folder"))
+    fails_cleanly("serve", "--base", "demo", names=("TASK=BASE",))
