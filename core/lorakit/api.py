@@ -46,7 +46,7 @@ from lorakit.progress import console, escape, rate_progress, work_progress
 from lorakit.requirements import require_modules
 from lorakit.torch_files import load_tensors
 from lorakit.task import CONTRACT_VERSION, Base, Data, Task, TaskOptions
-from lorakit.apply import AdapterSpec, open_with_adapters, read_adapters
+from lorakit.apply import AdapterSpec, open_with_adapters, parse_adapter, read_adapters
 
 __all__ = [
     # the contract
@@ -70,7 +70,7 @@ __all__ = [
     "adapter_disabled", "inference_device", "seeded", "fingerprint", "file_fingerprint", "cache_root",
     "pretrain_on_tensors", "load_tensors",
     # using adapters outside a run (batch jobs a plugin adds as commands)
-    "AdapterSpec", "read_adapters", "open_with_adapters",
+    "AdapterSpec", "parse_adapter", "read_adapters", "open_with_adapters",
     # output
     "console", "escape", "warn", "work_progress", "rate_progress",
     # a plugin's own dependencies, checked in register_tasks

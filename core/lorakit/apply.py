@@ -48,6 +48,17 @@ class Adapted:
         }
 
 
+def parse_adapter(spec: str) -> tuple[str, float]:
+    """``runs/style:0.7`` -> ("runs/style", 0.7); no weight means 1.0."""
+    path, _, weight = spec.rpartition(":")
+    if path:
+        try:
+            return path, float(weight)
+        except ValueError:
+            pass
+    return spec, 1.0
+
+
 def read_adapters(adapters: Sequence[tuple[str | Path, float]]) -> list[AdapterSpec]:
     """Resolve adapter folders and read their manifests, refusing broken ones."""
     specs = []
@@ -55,6 +66,31 @@ def read_adapters(adapters: Sequence[tuple[str | Path, float]]) -> list[AdapterS
         folder = resolve_adapter_dir(path)
         specs.append(AdapterSpec(folder, float(weight), read_manifest(folder)))
     return specs
+
+
+def check_composable(adapters: Sequence[AdapterSpec], task_name: str | None = None, same_base: bool = True) -> None:
+    """Refuse, before any model loads, adapters that cannot apply together:
+    one of another task (than ``task_name``, or than the first adapter's), one
+    made on other base weights than the first (unless not ``same_base``), or
+    one training whole modules beside others."""
+    from lorakit.merge import refuse_whole_modules_in_mix
+
+    known = [spec for spec in adapters if spec.manifest is not None]
+    if not known:
+        return
+    first = known[0]
+    for spec in known:
+        if task_name is not None and spec.manifest.task != task_name:
+            raise AdapterError(f"{spec.path} is a {spec.manifest.task!r} adapter, not a {task_name!r} one")
+        if spec.manifest.task != first.manifest.task:
+            raise AdapterError(f"{spec.path} is a {spec.manifest.task!r} adapter and {first.path} a "
+                               f"{first.manifest.task!r} one: adapters combine only within one task")
+        if same_base and spec.manifest.base_fingerprint != first.manifest.base_fingerprint:
+            raise AdapterError(
+                f"{spec.path} was made on base {spec.manifest.base!r} (fingerprint {spec.manifest.base_fingerprint}) "
+                f"and {first.path} on base {first.manifest.base!r} (fingerprint {first.manifest.base_fingerprint}): "
+                "adapters combine only on the base they share (--ignore-base-mismatch applies them anyway)")
+    refuse_whole_modules_in_mix([str(s.path) for s in known if s.manifest.modules_to_save], len(adapters))
 
 
 def load_base(task: Task, name: str) -> Base:
@@ -70,8 +106,9 @@ def load_base(task: Task, name: str) -> Base:
 def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: str | None = None,
                        ignore_base_mismatch: bool = False) -> Adapted:
     """The base the adapters were made for (or ``base_name``), each adapter
-    checked against it and merged in scaled by its weight, in eval mode on
-    the GPU when there is one."""
+    checked against it, fitted to ``task``'s options (``prepare_base``, as
+    opening one adapter does) and the adapters merged in scaled by their
+    weights, in eval mode on the GPU when there is one."""
     from lorakit.device import inference_device
     from lorakit.merge import merge_weighted
 
@@ -84,6 +121,7 @@ def open_with_adapters(task: Task, adapters: Sequence[AdapterSpec], base_name: s
     if not ignore_base_mismatch:
         for spec in adapters:
             check_base(spec.manifest, base_print, spec.path, task.name)
+    task.prepare_base(base, None)
     model = merge_weighted(base.model, [(a.path, a.weight) for a in adapters]) if adapters else base.model
     model.eval().to(inference_device())
     configure_threads()

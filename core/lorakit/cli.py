@@ -133,15 +133,43 @@ def plan(ctx: click.Context, target: str, memory: str | None, device: str | None
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path())
-@click.option("--data", help="Evaluate on this data instead of the run's held-out split.")
+@click.argument("run_dir", type=click.Path(), required=False)
+@click.option("--adapter", "adapters", multiple=True, metavar="RUN[:WEIGHT]",
+              help="Instead of RUN_DIR, repeated: a composition report of each adapter alone and all combined.")
+@click.option("--data", help="Evaluate on this data instead of the run's held-out split (with --adapter: "
+                             "instead of every adapter's).")
 @click.option("--retain", help="Also measure forgetting on this data of the base's old domain.")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def evaluate(run_dir: str, data: str | None, retain: str | None, ignore_base_mismatch: bool, as_json: bool) -> None:
-    """Compare base and adapter of RUN_DIR on held-out data."""
-    from lorakit import runs
+@click.pass_context
+def evaluate(ctx: click.Context, run_dir: str | None, adapters: tuple[str, ...], data: str | None,
+             retain: str | None, ignore_base_mismatch: bool, as_json: bool) -> None:
+    """Compare base and adapter of RUN_DIR on held-out data.
 
+    With --adapter A[:WEIGHT], repeated, instead of RUN_DIR: a composition
+    report. Each adapter's own held-out examples are evaluated with the base,
+    with that adapter alone (at its weight) and with all of them combined, to
+    show interference before a mix ships.
+
+    \b
+    lorakit evaluate --adapter runs/style:0.7 --adapter runs/domain:0.5
+    """
+    from lorakit import runs
+    from lorakit.apply import parse_adapter
+
+    if run_dir is not None and adapters:
+        raise ConfigError(f"lorakit evaluate takes RUN_DIR or --adapter, not both: add {run_dir} as another "
+                          "--adapter for a composition report")
+    if adapters:
+        from lorakit.composition import composition_report
+
+        report = composition_report([parse_adapter(a) for a in adapters], data, retain,
+                                    ignore_base_mismatch=ignore_base_mismatch)
+        click.echo(json.dumps(report, indent=2)) if as_json else print_composition(report)
+        return
+    if run_dir is None:
+        raise click.UsageError("Missing argument 'RUN_DIR' (or --adapter RUN[:WEIGHT], repeated, for a "
+                               "composition report)", ctx)
     report = runs.evaluate_run(run_dir, data, retain, ignore_base_mismatch)
     click.echo(json.dumps(report, indent=2)) if as_json else print_report(report)
 
@@ -150,18 +178,26 @@ def evaluate(run_dir: str, data: str | None, retain: str | None, ignore_base_mis
 @click.argument("task")
 @click.argument("inputs", nargs=-1)
 @click.option("--text", "texts", multiple=True, help="A text input (repeatable), e.g. a sentence to speak.")
-@click.option("--adapter", help="A run folder or adapter folder; none = the base alone.")
+@click.option("--adapter", "adapters", multiple=True, metavar="RUN[:WEIGHT]",
+              help="A run folder or adapter folder; repeat with weights to merge several (A:0.7 --adapter B:0.5); "
+                   "none = the base alone.")
 @click.option("--base", "base_name", help="The base model (default: the adapter's own base, or demo).")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
 @click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav (one input) or a folder.")
 @click.pass_context
-def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple[str, ...], adapter: str | None,
+def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple[str, ...], adapters: tuple[str, ...],
             base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:
-    """Run TASK on INPUTS (image files, ...) or --text; task options go as flags."""
+    """Run TASK on INPUTS (image files, ...) or --text; task options go as flags.
+
+    With several --adapter RUN:WEIGHT, the task options are the first adapter's unless given here."""
     from lorakit import runs
+    from lorakit.apply import parse_adapter
     from lorakit.predictions import write_predictions
 
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
+    weighted = [parse_adapter(a) for a in adapters]
+    # One adapter without a weight opens as it always has; otherwise the adapters merge at their weights.
+    adapter = adapters[0] if len(adapters) == 1 and weighted[0][0] == adapters[0] else weighted or None
     results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
     if out and not out.endswith(".wav"):
@@ -320,6 +356,32 @@ def print_report(report: dict[str, Any]) -> None:
             console.print(escape(pair["note"]), highlight=False, soft_wrap=True)
         for line in pair.get("verdict", []):
             console.print(f"[yellow]below the bar:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def print_composition(report: dict[str, Any]) -> None:
+    """The composition table: per adapter, split and metric, base / alone / combined and the change."""
+    from rich.table import Table
+
+    from lorakit.progress import console, escape
+
+    mix = " + ".join(f"{a['adapter']}:{a['weight']:g}" for a in report["combined"])
+    table = Table(title=escape(f"composition on {report['base']}: {mix}"))
+    for column in ("adapter", "split", "metric", "base", "alone", "combined", "change"):
+        table.add_column(column, justify="left" if column in ("adapter", "split", "metric") else "right")
+    for entry in report["adapters"]:
+        for split, scores in entry["splits"].items():
+            for metric, alone in scores["alone"].items():
+                change = scores["change"].get(metric)
+                shown = "" if change is None else f"{change:+.4f}"
+                better = report["metrics"].get(metric)  # "min" or "max": colour the change by the metric's direction
+                if shown and better in ("min", "max") and change != 0:
+                    colour = "green" if (change < 0) == (better == "min") else "red"
+                    shown = f"[{colour}]{shown}[/{colour}]"
+                table.add_row(escape(f"{entry['adapter']}:{entry['weight']:g}"), f"{split} ({scores['examples']})",
+                              escape(metric), f"{scores['base'][metric]:.4f}", f"{alone:.4f}",
+                              f"{scores['combined'][metric]:.4f}", shown)
+    console.print(table)
+    console.print(escape(report["note"]), highlight=False, soft_wrap=True)
 
 
 def print_plan(plan: Any, measured: Any = None) -> None:

@@ -1,4 +1,5 @@
-"""Merging adapters into their base: one adapter, or several with weights.
+"""Merging adapters into their base: one adapter, or several with weights;
+and several held unmerged in one model, switched among by weights.
 
 peft adds a delta to ``weight`` in place, which is lost on a layer whose
 weight is computed by a parametrization (weight norm): such layers are merged
@@ -7,8 +8,9 @@ here through the parametrization instead.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lorakit.errors import AdapterError
 
@@ -47,27 +49,76 @@ def merge(peft_model: Any, adapter_names: list[str] | None = None) -> Any:
 def merge_weighted(base_model: Any, adapters: list[tuple[Path, float]]) -> Any:
     """``base_model`` with several adapters merged in, each delta scaled by its
     weight (the ``<lora:name:0.7>`` habit): sum_i w_i * B_i A_i."""
-    from peft import PeftModel
-    from peft.tuners.lora import LoraLayer
+    from lorakit.artifact import read_manifest
 
-    from lorakit.artifact import peft_load_errors, read_manifest
-    from lorakit.lora import match_conv_geometry
+    refuse_whole_modules_in_mix([str(path) for path, _ in adapters if read_manifest(path).modules_to_save],
+                                len(adapters))
+    model, names = load_several(base_model, [path for path, _ in adapters])
+    scale(model, dict(zip(names, (weight for _, weight in adapters))))
+    return merge(model, names)
 
-    names = [f"adapter{i}" for i in range(len(adapters))]
-    saving = [str(path) for path, _ in adapters if read_manifest(path).modules_to_save]
-    if saving and len(adapters) > 1:
+
+def refuse_whole_modules_in_mix(saving: list[str], count: int) -> None:
+    """A module trained whole replaces the base's, so two adapters cannot both
+    have theirs: refuse ``saving`` (adapters with modules_to_save) among ``count``."""
+    if saving and count > 1:
         raise AdapterError(f"{', '.join(saving)} train whole modules (modules_to_save), which cannot be mixed "
                            "with other adapters; use such an adapter alone")
-    with peft_load_errors(adapters[0][0]):
-        model = PeftModel.from_pretrained(base_model, str(adapters[0][0]), adapter_name=names[0])
-    for name, (path, _) in zip(names[1:], adapters[1:]):
+
+
+def load_several(base_model: Any, paths: list[Path]) -> tuple[Any, list[str]]:
+    """``base_model`` in one PeftModel holding every adapter of ``paths``
+    unmerged, and their peft names (``adapter0``, ...: peft names may not hold
+    "." or "/"), for ``weighted`` or a merge."""
+    from peft import PeftModel
+
+    from lorakit.artifact import peft_load_errors
+    from lorakit.lora import match_conv_geometry
+
+    names = [f"adapter{i}" for i in range(len(paths))]
+    with peft_load_errors(paths[0]):
+        model = PeftModel.from_pretrained(base_model, str(paths[0]), adapter_name=names[0], is_trainable=False)
+    for name, path in zip(names[1:], paths[1:]):
         with peft_load_errors(path):
-            model.load_adapter(str(path), adapter_name=name)
-    match_conv_geometry(model)
-    weights = dict(zip(names, (weight for _, weight in adapters)))
+            model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+    return match_conv_geometry(model), names
+
+
+@contextlib.contextmanager
+def weighted(model: Any, weights: dict[str, float]) -> Iterator[Any]:
+    """``model`` (from ``load_several``) with exactly the adapters named in
+    ``weights`` active, each delta scaled by its weight: W x + sum_i w_i B_i A_i x,
+    the model ``merge_weighted`` makes, left unmerged so that switching costs
+    nothing. No weights: the base alone. The active set and the scalings are
+    put back afterwards."""
+    from lorakit.modeling import adapter_disabled
+
+    if not weights:
+        with adapter_disabled(model):
+            yield model
+        return
+    tuner = model.base_model
+    active = list(tuner.active_adapters)
+    tuner.set_adapter(list(weights), inference_mode=True)
+    saved = scale(model, weights)
+    try:
+        yield model
+    finally:
+        for module, name, scaling in saved:
+            module.scaling[name] = scaling
+        tuner.set_adapter(active, inference_mode=True)
+
+
+def scale(model: Any, weights: dict[str, float]) -> list[tuple[Any, str, float]]:
+    """Multiply each named adapter's LoRA scaling by its weight; returns what
+    was there, to put back."""
+    from peft.tuners.lora import LoraLayer
+
+    saved = []
     for module in model.modules():
         if isinstance(module, LoraLayer):
-            for name in names:
+            for name, weight in weights.items():
                 if name in module.scaling:
-                    module.scaling[name] *= weights[name]
-    return merge(model, names)
+                    saved.append((module, name, module.scaling[name]))
+                    module.scaling[name] *= weight
+    return saved

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
-from lorakit.apply import load_base
+from lorakit.apply import Adapted, check_composable, load_base, open_with_adapters, read_adapters
 from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, resolve_adapter_dir, save_adapter
 from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, no_room
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
@@ -289,7 +289,14 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
     """Base vs adapter of a finished run, on given data or the run's own held-out split."""
     run_dir = Path(run_dir)
     task, base, model, manifest, _ = open_adapter(run_dir, ignore_base_mismatch=ignore_base_mismatch)
-    if (run_dir / CONFIG_FILE).is_file():
+    return evaluate_pair(task, base, model, held_out(task, base, run_dir, data, retain))
+
+
+def held_out(task: Task, base: Base, run_dir: Path | None, data: str | None = None,
+             retain: str | None = None) -> Splits:
+    """What ``evaluate`` compares on: the run's held-out split and retain set
+    (read as the run read them), ``data`` / ``retain`` folders instead."""
+    if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
         splits = load_splits(task, base, read_config(run_dir))
     else:
         splits = Splits([], [], [])
@@ -299,14 +306,29 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
         splits.retain_test = read_data(task, base, retain, "--retain", role="retain").examples
     if not splits.test and not splits.retain_test:
         raise ConfigError(f"nothing to evaluate: {run_dir} has no {CONFIG_FILE}; pass --data DIR")
-    return evaluate_pair(task, base, model, splits)
+    return splits
 
 
-def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, base_name: str | None = None,
+def open_composed(task_name: str, adapters: Sequence[tuple[str | Path, float]], base_name: str | None = None,
+                  ignore_base_mismatch: bool = False, options: dict[str, Any] | None = None) -> tuple[Task, Adapted]:
+    """The task and its base with ``adapters`` merged in at their weights,
+    refused before any model loads when they cannot apply together."""
+    specs = read_adapters(adapters)
+    check_composable(specs, task_name, same_base=not ignore_base_mismatch)
+    # The first adapter's options (a trigger word, a speaker slot...) unless
+    # the user says otherwise now, as for one adapter.
+    saved = specs[0].manifest.options if specs and specs[0].manifest else {}
+    task = make_task(RunConfig(task=task_name, options={**saved, **(options or {})}))
+    return task, open_with_adapters(task, specs, base_name, ignore_base_mismatch)
+
+
+def predict(task_name: str, inputs: Sequence[Any],
+            adapter: str | Path | Sequence[tuple[str | Path, float]] | None = None, base_name: str | None = None,
             options: dict[str, Any] | None = None, ignore_base_mismatch: bool = False,
             input_flags: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Predictions of the base, or of the base with an adapter merged in for speed.
-    ``input_flags`` are command-line inputs the task turns into ``inputs``."""
+    """Predictions of the base, of the base with ``adapter`` (one folder)
+    merged in for speed, or with several ``(folder, weight)`` merged at their
+    weights. ``input_flags`` are command-line inputs the task turns into ``inputs``."""
     import torch
 
     probe = make_task(RunConfig(task=task_name, options=options or {}))
@@ -316,11 +338,14 @@ def predict(task_name: str, inputs: Sequence[Any], adapter: str | None = None, b
         wanted = probe.inputs_help if isinstance(probe, CommandLineInputs) else "input files or --text"
         raise ConfigError(f"nothing to predict: give {wanted}")
 
-    if adapter:
+    if adapter and isinstance(adapter, (str, Path)):
         task, base, model, manifest, _ = open_adapter(adapter, base_name, ignore_base_mismatch, options)
         if task.name != task_name:
             raise AdapterError(f"{adapter} is a {task.name!r} adapter, not a {task_name!r} one")
         model = merge(model)
+    elif adapter:
+        task, adapted = open_composed(task_name, adapter, base_name, ignore_base_mismatch, options)
+        base, model = adapted.base, adapted.model
     else:
         task = probe
         base = load_base(task, base_name or "demo")

@@ -7,18 +7,7 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import ConfigError, console
-
-
-def parse_adapter(spec: str) -> tuple[str, float]:
-    """``runs/style:0.7`` -> ("runs/style", 0.7); no weight means 1.0."""
-    path, _, weight = spec.rpartition(":")
-    if path:
-        try:
-            return path, float(weight)
-        except ValueError:
-            pass
-    return spec, 1.0
+from lorakit.api import ConfigError, console, parse_adapter
 
 
 @click.command("caption")

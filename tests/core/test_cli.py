@@ -77,6 +77,37 @@ def test_train_exports_the_adapter_without_the_comparison(runner, toy_data, tmp_
     assert json.loads((run_dir / "report.json").read_text()) == {}
 
 
+def test_predict_and_evaluate_compose_adapters_at_weights(runner, toy_data, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run_dir, seed in ((a, "0"), (b, "1")):
+        result = runner.invoke(cli, ["train", "toy", "--data", str(toy_data), "--output", str(run_dir), "--epochs", "2",
+                                     "--train.seed", seed, "--quiet"])
+        assert result.exit_code == 0, result.output
+
+    def predicted(*adapters):
+        flags = [token for adapter in adapters for token in ("--adapter", adapter)]
+        result = runner.invoke(cli, ["predict", "toy", *flags, "0.1,0.2,0.3,0.4"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output.splitlines()[0])["y"]
+
+    assert predicted(f"{a}:1") == pytest.approx(predicted(str(a)), abs=1e-6)
+    assert predicted(f"{a}:0") == pytest.approx(predicted(), abs=1e-6)
+    assert predicted(f"{a}:0.7", f"{b}:0.5") != pytest.approx(predicted(str(a)), abs=1e-4)
+
+    result = runner.invoke(cli, ["evaluate", "--adapter", str(a), "--adapter", f"{b}:0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    evaluated = json.loads(runner.invoke(cli, ["evaluate", str(a), "--json"]).output)
+    assert report["adapters"][0]["splits"]["test"]["alone"] == pytest.approx(evaluated["test"]["adapter"], abs=1e-6)
+    assert [entry["weight"] for entry in report["adapters"]] == [1.0, 0.5]
+    result = runner.invoke(cli, ["evaluate", "--adapter", str(a), "--adapter", f"{b}:0.5"])
+    assert result.exit_code == 0 and "combined" in result.output and "each adapter by itself" in result.output
+    result = runner.invoke(cli, ["evaluate", str(a), "--adapter", str(b)])
+    assert result.exit_code != 0 and "not both" in result.output
+    result = runner.invoke(cli, ["evaluate"])
+    assert result.exit_code != 0 and "--adapter RUN[:WEIGHT]" in result.output
+
+
 def test_predict_input_flags_become_inputs(runner):
     result = runner.invoke(cli, ["predict", "toy", "--point", "0.1,0.2,0.3,0.4", "--point", "1,1,1,1"])
     assert result.exit_code == 0, result.output
