@@ -111,36 +111,21 @@ class LoadedBase:
     @contextlib.contextmanager
     def mixed(self, mix: Mix) -> Iterator[Any]:
         """The model with exactly ``mix`` active, each adapter scaled by its
-        weight; scalings and the active set are put back afterwards."""
+        weight (a hot mix's merged copy instead); put back afterwards."""
         from peft import PeftModel
-        from peft.tuners.lora import LoraLayer
+
+        from lorakit.merge import weighted
 
         self.check_mix(mix)
         if not isinstance(self.model, PeftModel):
             yield self.model
             return
-        if not mix:
-            with self.model.disable_adapter():
-                yield self.model
-            return
-        hot = self._hot_copy(mix)
+        hot = self._hot_copy(mix) if mix else None
         if hot is not None:
             yield hot
             return
-        weights = {self.peft_names[name]: weight for name, weight in mix}
-        saved: list[tuple[Any, str, float]] = []
-        try:
-            self.model.base_model.set_adapter(list(weights))
-            for module in self.model.modules():
-                if isinstance(module, LoraLayer):
-                    for peft_name, weight in weights.items():
-                        if peft_name in module.scaling:
-                            saved.append((module, peft_name, module.scaling[peft_name]))
-                            module.scaling[peft_name] *= weight
-            yield self.model
-        finally:
-            for module, peft_name, scaling in saved:
-                module.scaling[peft_name] = scaling
+        with weighted(self.model, {self.peft_names[name]: weight for name, weight in mix}) as model:
+            yield model
 
     def _hot_copy(self, mix: Mix) -> Any:
         """The private merged copy of ``mix``, made on its second use while
@@ -165,17 +150,11 @@ class LoadedBase:
         ``merge_weighted`` merges), the shared model untouched."""
         import copy
 
-        from peft.tuners.lora import LoraLayer
-
-        from lorakit.merge import merge
+        from lorakit.merge import merge, scale
 
         clone = copy.deepcopy(self.model)
         names = {self.peft_names[name]: weight for name, weight in mix}
-        for module in clone.modules():
-            if isinstance(module, LoraLayer):
-                for peft_name, weight in names.items():
-                    if peft_name in module.scaling:
-                        module.scaling[peft_name] *= weight
+        scale(clone, names)
         return merge(clone, list(names)).eval()
 
     def provenance(self, mix: Mix) -> dict[str, Any]:
