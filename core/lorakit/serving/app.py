@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import tempfile
 import time
 import traceback
@@ -55,6 +56,7 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     for worker in service.workers.values():
         worker.on_batch = metrics.observe_batch
     uploads = Path(tempfile.mkdtemp(prefix="lorakit-serve-"))
+    app.router.on_shutdown.append(lambda: shutil.rmtree(uploads, ignore_errors=True))
     _errors(app)
 
     @app.middleware("http")
