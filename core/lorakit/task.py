@@ -29,7 +29,10 @@ What ``model`` is, per method:
   mode on the run's device, under ``torch.inference_mode``; the core runs the
   base by disabling the adapter. Only the main process calls them.
 * ``predict`` (and ``save_merged``): the plain model with the adapter merged
-  in (or the base alone), in eval mode.
+  in (or the base alone), in eval mode. Under ``lorakit serve``, ``predict``
+  gets the ``PeftModel`` with the request's adapters active and unmerged
+  (or a merged copy): reach the model's methods through
+  ``lorakit.api.inner_model``.
 
 Tasks hold no per-run state: what ``load_data`` finds goes into the returned
 ``Data``; decisions about the base made from the data are options, set in
