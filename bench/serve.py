@@ -128,7 +128,8 @@ def main() -> None:
           f"p95 {percentile(seq_lat, 95):.3f} s")
     print(f"   {args.clients} clients:  {n / statistics.median(conc_times):.2f} req/s, "
           f"p50 {percentile(conc_lat, 50):.3f} s, p95 {percentile(conc_lat, 95):.3f} s")
-    print(f"   throughput ratio concurrent / sequential: {statistics.median(seq_times) / statistics.median(conc_times):.2f}"
+    speedup = statistics.median(seq_times) / statistics.median(conc_times)
+    print(f"   throughput ratio concurrent / sequential: {speedup:.2f}"
           f"; failed requests: {failed}")
 
     burst = args.queue * 3

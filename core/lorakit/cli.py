@@ -225,6 +225,22 @@ def export(ctx: click.Context, run_dir: str, out: str | None, ignore_base_mismat
                f"(merged vs unmerged outputs differ by at most {difference:.2e})")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", type=click.Path(), help="The HTML file to write (default: RUN_DIR/report.html).")
+def report(run_dir: str, out: str | None) -> None:
+    """Write RUN_DIR's report as one HTML file to share: base vs adapter, the
+    training curves, and the samples to listen to and look at, embedded."""
+    from lorakit.atomic import atomic_write_text
+    from lorakit.report_page import run_report_html
+
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"{run_dir}: no such folder; pass a run folder made by `lorakit run`")
+    target = Path(out) if out else Path(run_dir) / "report.html"
+    atomic_write_text(target, run_report_html(run_dir))
+    click.echo(f"report written to {target}")
+
+
 def export_target(merged: str | None, extra: list[str]) -> tuple[str, str]:
     """``(format, folder)`` of ``lorakit export``: ``--merged OUT`` or ``--FORMAT OUT``."""
     if merged is not None and not extra:

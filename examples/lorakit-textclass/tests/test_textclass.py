@@ -35,6 +35,7 @@ def test_passes_the_lorakit_conformance_kit(tmp_path):
     assert [r["text"] for r in report.predictions] == ["what a gripping film", "the plot was dull"]
 
 
+@pytest.mark.slow  # a full demo training (about 30 s on 2 cores)
 def test_demo_recipe_learns_movie_reviews_and_keeps_products(tmp_path):
     """`lorakit run textclass-demo` from a folder other than the repo: the
     recipe's data paths are relative to the recipe, inside the package."""

@@ -9,7 +9,7 @@ CAPTION_TARGETS = ["query", "value"]
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory):
-    """Two voice runs, two caption runs (one in a subfolder), one broken folder."""
+    """Two voice runs, two caption runs (one in a subfolder), two music runs, one broken folder."""
     root = tmp_path_factory.mktemp("served")
     from lorakit.testing import random_adapter
 
@@ -17,6 +17,8 @@ def served(tmp_path_factory):
     random_adapter("voice-clone", "demo", root / "calm", 2)
     random_adapter("caption", "demo", root / "caption-a", 3, scale=0.3, targets=CAPTION_TARGETS)
     random_adapter("caption", "demo", root / "styles" / "caption-b", 4, scale=0.3, targets=CAPTION_TARGETS)
+    random_adapter("music-style", "demo", root / "tune-a", 5, scale=0.2)
+    random_adapter("music-style", "demo", root / "tune-b", 6, scale=0.2)
     (root / "broken" / "adapter").mkdir(parents=True)
     (root / "broken" / "adapter" / "adapter_config.json").write_text("{not json")
     (root / "broken" / "adapter" / "lorakit.json").write_text("{}")

@@ -46,6 +46,18 @@ def test_vqa_answers_and_music_plays(live):
     assert music["media_type"] == "audio/wav" and 0.8 < len(audio) / rate < 1.3
 
 
+def test_music_mixes_play_another_clip_the_same_each_time(live):
+    def play(adapters):
+        body = {"prompt": "calm piano", "seconds": 1.0, "adapters": adapters}
+        return post(live, "/v1/music", json=body).json()
+
+    base = play([])
+    mix = play([{"name": "tune-a", "weight": 0.7}, {"name": "tune-b", "weight": 0.5}])
+    assert [a["name"] for a in mix["adapters"]] == ["tune-a", "tune-b"]
+    assert mix["audio"] != base["audio"]
+    assert play([{"name": "tune-a", "weight": 0.7}, {"name": "tune-b", "weight": 0.5}])["audio"] == mix["audio"]
+
+
 @pytest.mark.parametrize("route, kwargs, status, param, text", [
     ("/v1/captions", {"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "image", "not an image"),
     ("/v1/captions", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "image", "empty"),

@@ -37,8 +37,8 @@ def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
     page.fill("#speech-text", "Hello from the browser.")
     page.click("#speech-go")
     page.wait_for_selector("#speech-audio", timeout=60_000)
-    duration = page.eval_on_selector(
-        "#speech-audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) : a.onloadedmetadata = () => r(a.duration))")
+    duration = page.eval_on_selector("#speech-audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
+                                                      ": a.onloadedmetadata = () => r(a.duration))")
     assert 0.5 < duration < 10
     assert "kauko x1" in page.inner_text("#speech-result .provenance")
     shot = picture(page.screenshot(path=str(tmp_path / "speak.png")))
@@ -77,3 +77,18 @@ def test_an_error_is_shown_not_swallowed(live, browser):
     page.click("#speech-go")
     page.wait_for_selector("#speech-result .error", timeout=60_000)
     assert "'7'" in page.inner_text("#speech-result .error")
+
+
+def test_runs_are_listed_with_their_reports(live, browser, tmp_path):
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#runs-button")
+    row = page.locator("#runs-table tbody tr", has_text="kauko")
+    assert "speaker_similarity: 0.500 → 0.700" in row.inner_text()
+    row.locator("a").click()
+    page.wait_for_selector("#metrics")
+    assert "kauko: voice-clone on demo" in page.inner_text("h1")
+    cells = page.locator("#metrics td").all_inner_texts()
+    assert "0.5000" in cells and "0.7000" in cells and "+0.2000" in cells
+    page.screenshot(path=str(tmp_path / "report.png"))

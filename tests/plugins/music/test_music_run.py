@@ -17,6 +17,8 @@ from lorakit import runs
 from lorakit.run_data import load_splits
 
 STEPS = 150
+# A 150-step training (about 90 s on 2 cores): with the demo trainings in the slow step.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,62 @@
+"""`lorakit report RUN`: one self-contained HTML page of a finished run."""
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from PIL import Image
+
+from cli_failure import fails_cleanly
+from lorakit import runs
+from lorakit.cli import cli
+from lorakit.report_page import run_report_html
+
+
+@pytest.fixture
+def run_dir(toy_host, toy_data, tmp_path):
+    """A toy run (validation every 2 steps) with a wav, a PNG and a hostile caption among its samples."""
+    config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "run"), "--epochs", "3",
+                                      "--train.eval_every", "2"])
+    run = runs.run(config, show_progress=False).run_dir
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros(800, dtype="float32"), 8000, format="WAV")
+    (run / "samples" / "adapter" / "hello.wav").write_bytes(buffer.getvalue())
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(run / "samples" / "base" / "mel.png")
+    (run / "samples" / "adapter" / "captions.txt").write_text("a <script>alert(1)</script> cat\n")
+    return run
+
+
+def test_the_page_holds_metrics_curves_and_embedded_samples(run_dir):
+    page = run_report_html(run_dir)
+    report = json.loads((run_dir / "report.json").read_text())
+    table = page[page.index("id='metrics'"):page.index("</table>", page.index("id='metrics'"))]
+    assert f"{report['test']['base']['mse']:.4f}" in table and f"{report['test']['adapter']['mse']:.4f}" in table
+    change = report["test"]["adapter"]["mse"] - report["test"]["base"]["mse"]
+    assert ("better" if change < 0 else "worse") in table  # mse: lower is better
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    train_steps = [r for r in log if r["event"] == "train" and "loss" in r]
+    loss_chart = re.search(r"<svg class='curve' data-name='loss'.*?points='([^']*)'", page).group(1)
+    assert len(loss_chart.split()) == len(train_steps) > 1
+    assert "data-name='validation val_loss'" in page or "data-name='validation mse'" in page
+    audio = re.search(r"src='data:audio/wav;base64,([^']*)'", page).group(1)
+    assert base64.b64decode(audio) == (run_dir / "samples" / "adapter" / "hello.wav").read_bytes()
+    assert "src='data:image/png;base64," in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_served_pages_link_media_instead(run_dir):
+    page = run_report_html(run_dir, embed=False)
+    assert "src='files/samples/adapter/hello.wav'" in page and "data:audio" not in page
+
+
+def test_the_command_writes_the_file_and_refuses_a_folder_that_is_no_run(run_dir, tmp_path, toy_host):
+    result = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.html").read_text() == run_report_html(run_dir)
+    fails_cleanly("report", tmp_path, names=(str(tmp_path), "not a finished run"))
+    fails_cleanly("report", tmp_path / "nope", names=("no such folder",))
