@@ -204,18 +204,20 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
     adapters = body.mix()
     options: dict[str, Any] = {}
     if not adapters:
+        speakers: list[str] = []
         if body.voice not in service.adapters:
-            service.refresh(force=True)
-        if body.voice in service.adapters:
-            adapters = [(body.voice, 1.0)]
-        else:
             worker, _ = service.resolve(SPEECH_TASK, [], body.model, OPENAI_SPEECH_MODELS)
             speakers = _speakers(worker.loaded.base.model)
             if body.voice not in speakers:
-                raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
-                                   f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a speaker of the base "
-                                   f"({', '.join(speakers) or 'it has one voice only'})", "voice")
+                service.refresh(force=True)  # an adapter trained since the last look?
+        if body.voice in service.adapters:
+            adapters = [(body.voice, 1.0)]
+        elif body.voice in speakers:
             options["slot"] = body.voice
+        else:
+            raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
+                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a speaker of the base "
+                               f"({', '.join(speakers) or 'it has one voice only'})", "voice")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
     saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
