@@ -1,9 +1,11 @@
 """Training from a real pretrained Piper voice moves it toward the speaker.
 
 The main job from ``piper:en_US-joe-medium`` with a short warm-up (60
-steps) and 30 steps of 8 (the best of three validations kept), through the
+steps) and 60 steps of 8 (the best of three validations kept), through the
 CLI: the held-out metrics of the report must move. 16 steps of 4 after a
-40-step warm-up did not (-0.02). The longer measurement is in the README.
+40-step warm-up did not (-0.02); 30 steps of 8 gained +0.12 on one machine
+and +0.03 on another (a GAN's numerics differ across CPUs): too close to the
+noise of 6 held-out clips. The longer measurement is in the README.
 """
 
 import json
@@ -27,7 +29,7 @@ def test_a_short_run_from_the_piper_voice_moves_it_toward_the_speaker(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "lorakit", "run", "voice-clone", "--speaker", str(SAMPLES / "kauko"),
          "--base", "piper:en_US-joe-medium", "--output", str(run), "--piper_warm_steps", "60",
-         "--train.max_steps", "30", "--train.eval_every", "10"],
+         "--train.max_steps", "60", "--train.eval_every", "20"],
         capture_output=True, text=True, timeout=1800, env={**os.environ, "LORAKIT_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "warming it up on the voice's own speech (60 steps" in done.stdout + done.stderr
