@@ -1,5 +1,6 @@
 """What trades compute or precision for memory: the frozen base held in bf16 /
-fp16 or 4-bit (QLoRA), and gradient checkpointing.
+fp16 or 4-bit (QLoRA), gradient checkpointing (and, in ``lora_dropout``, LoRA
+dropout recomputed in the backward pass).
 
 The base is fingerprinted in full precision before any of this, and the
 adapter is always evaluated and exported on a freshly loaded full-precision
@@ -110,3 +111,4 @@ def enable_gradient_checkpointing(model: Any, task_name: str) -> None:
     disable = getattr(model, "disable_input_require_grads", None)
     if disable is not None:
         disable()
+

@@ -82,10 +82,12 @@ class TrainingModel:
 def training_model(task: Task, config: RunConfig) -> TrainingModel:
     """Load and fingerprint the base (full precision), read the data, let the
     task fit the base to it, hold the frozen base as ``base_dtype`` says,
-    turn on gradient checkpointing if asked, and inject seeded LoRA."""
+    turn on gradient checkpointing if asked, and inject seeded LoRA (its
+    dropout recomputed in the backward pass: ``lora_dropout``)."""
     from accelerate.utils import set_seed
 
     from lorakit.lora import check_targets, inject
+    from lorakit.lora_dropout import recompute_lora_dropout
     from lorakit.memory import enable_gradient_checkpointing, hold_base, trainable_to_fp32
 
     base = load_base(task, config.base)
@@ -99,6 +101,7 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
     set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
     model = inject(base.model, config.lora, targets, to_save)
     trainable_to_fp32(model)
+    recompute_lora_dropout(model)
     if config.train.gradient_checkpointing:
         enable_gradient_checkpointing(base.model, task.name)
     adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}
