@@ -38,7 +38,7 @@ from lorakit.serving.requests import (
     image_suffix,
 )
 from lorakit.serving.service import RequestError, Service
-from lorakit.serving.worker import Job, QueueFull
+from lorakit.serving.worker import Job, QueueFull, Stopped
 
 # The built-in tasks behind the named endpoints.
 SPEECH_TASK, CAPTION_TASK, VQA_TASK, MUSIC_TASK = "voice-clone", "caption", "vqa", "music-style"
@@ -83,6 +83,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
             raise RequestError(f"{exc}; retry in a moment", None, 503) from None
         try:
             records = await asyncio.wrap_future(future)
+        except Stopped:
+            raise  # 503, by its handler
         except LorakitError as exc:  # the task refused the input (a character it cannot speak...)
             raise RequestError(str(exc), None, 400) from None
         except Exception as exc:  # noqa: BLE001 - one failed request, logged; the server goes on
@@ -343,6 +345,10 @@ def _errors(app: FastAPI) -> None:
         where = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(where) or None
         return _error(f"{param or 'body'}: {first.get('msg', 'invalid')}", param, 400)
+
+    @app.exception_handler(Stopped)
+    async def stopping(request: Request, exc: Stopped) -> JSONResponse:
+        return _error(str(exc), None, 503)
 
     @app.exception_handler(LorakitError)
     async def lorakit_error(request: Request, exc: LorakitError) -> JSONResponse:

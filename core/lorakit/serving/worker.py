@@ -24,6 +24,16 @@ class QueueFull(Exception):
     """Every queue slot is taken; the client should retry later."""
 
 
+class Stopped(Exception):
+    """The server is shutting down: a request it will not answer is told so."""
+
+
+def _tell_stopped(item: Any) -> None:
+    """Answer a queued job, or adapter load, that will not run."""
+    future = item.future if isinstance(item, Job) else item[2]
+    future.set_exception(Stopped("the server is shutting down"))
+
+
 class Capacity:
     """How many requests may wait or run at once, over all bases."""
 
@@ -89,12 +99,17 @@ class BaseWorker(threading.Thread):
         return future
 
     def stop(self) -> None:
+        """End the thread after the batch in hand; what is still queued is
+        answered with ``Stopped``, and so is anything submitted later."""
         with self._wake:
             self._stopping = True
             self._wake.notify()
 
     def _put(self, item: Any) -> None:
         with self._wake:
+            if self._stopping:
+                _tell_stopped(item)
+                return
             self._work.append(item)
             self._wake.notify()
 
@@ -125,6 +140,9 @@ class BaseWorker(threading.Thread):
             while not self._work and not self._stopping:
                 self._wake.wait()
             if self._stopping:
+                left, self._work = list(self._work), collections.deque()
+                for item in left:
+                    _tell_stopped(item)
                 return None
             first = self._work.popleft()
             if isinstance(first, tuple):
