@@ -13,7 +13,9 @@ once by ``bench/real_size.py`` into ``--cache``):
     peft loop on the same fresh LoRA model and the same batches, alternating
     in one process so machine noise hits both; the ratio (goal >= 1.0);
 (c) `lorakit plan`'s predicted peak against the measured LoRA peak (goal:
-    within 25%).
+    within 25%);
+(d) the LoRA peak with ``--train.gradient_checkpointing`` (the Hugging Face
+    bases; coqui's VITS has none), against full fine-tuning without it.
 
 Peaks are bytes allocated (malloc'd, plus weights read from mapped files)
 above what the process held before loading the model: what a plan predicts
@@ -246,11 +248,13 @@ def bench_model(key: str, folder: Path, batch: int, steps: int, rounds: int) -> 
     started = time.perf_counter()
     planned = plan_of(task, flags)
     lora = measure(load(task, flags), steps=steps)
+    checkpointed = None if key == "voice" else measure(
+        load(task, [*flags, "--train.gradient_checkpointing", "true"]), steps=steps).peak
     full = spawn("full", request)
     speed = spawn("speed", request)
     return {"model": key, "task": task, "batch": batch, "parameters": planned["frozen_parameters"] +
             planned["trained_parameters"], "planned": planned["bytes"]["total"], "lora": lora.peak,
-            "lora_resident": lora.resident, "full": full["peak"], "full_resident": full["resident"],
+            "lora_resident": lora.resident, "checkpointed": checkpointed, "full": full["peak"], "full_resident": full["resident"],
             "hand": speed["hand"], "lorakit": speed["lorakit"], "rounds": speed["rounds"], "device": speed["device"],
             "seconds": time.perf_counter() - started}
 
@@ -262,11 +266,13 @@ def show(rows: list[dict]) -> None:
     gb = lambda n: f"{n / 1e9:.2f}"  # noqa: E731
     table = Table(title="real-size models, random weights (GB = 1e9 bytes)")
     for column in ("model", "params", "batch", "plan GB", "LoRA GB", "plan/LoRA", "full GB", "LoRA/full",
-                   "hand samples/s", "lorakit samples/s", "lorakit/hand"):
+                   "LoRA+ckpt GB", "ckpt/full", "hand samples/s", "lorakit samples/s", "lorakit/hand"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in rows:
         table.add_row(r["model"], f"{r['parameters'] / 1e6:.0f} M", str(r["batch"]), gb(r["planned"]), gb(r["lora"]),
                       f"{r['planned'] / r['lora']:.2f}", gb(r["full"]), f"{r['lora'] / r['full']:.2f}",
+                      gb(r["checkpointed"]) if r["checkpointed"] else "-",
+                      f"{r['checkpointed'] / r['full']:.2f}" if r["checkpointed"] else "-",
                       f"{r['hand']:.3f}", f"{r['lorakit']:.3f}", f"{r['lorakit'] / r['hand']:.3f}")
     console = Console(width=160)
     console.print(table)

@@ -1,0 +1,128 @@
+"""LoRA dropout recomputed in the backward pass vs peft's own dropout, on a
+real-size BLIP-base with the shipped recipe (r 16, dropout 0.05).
+
+    python bench/lora_dropout.py [--batch 4] [--steps 3] [--rounds 3] [--cache DIR]
+
+Two training models are built the same way a run builds them
+(``runs.training_model``, same seed): one as lorakit trains, one with peft's
+own dropout. For each: the bytes of tensors kept for the backward pass at the
+end of the forward pass, and the peak of tensors made during a whole step
+(both counted by the planner's ``LiveTensors``), then training samples/s
+(forward, backward, AdamW), the two alternating over rounds so machine noise
+hits both. A first step checks both give equal losses and gradients.
+Prints ratios; goals: kept bytes recomputed / peft <= 0.75, speed >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_size  # noqa: E402
+
+GOALS = {"kept": 0.75, "speed": 0.95}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
+                        help="where the real-size BLIP-base folder is built (once)")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per timed round")
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()
+
+
+def build(config, recompute: bool):
+    """A run's training model; ``recompute=False`` leaves peft's dropout in place."""
+    import lorakit.lora_dropout
+    from lorakit import runs
+
+    keep = lorakit.lora_dropout.recompute_lora_dropout
+    if not recompute:
+        lorakit.lora_dropout.recompute_lora_dropout = lambda model: model
+    try:
+        return runs.training_model(runs.make_task(config), config)
+    finally:
+        lorakit.lora_dropout.recompute_lora_dropout = keep
+
+
+def step(made, batch, optimizer=None):
+    """One training step; returns (loss, bytes kept at the end of the forward pass, peak bytes)."""
+    from lorakit.planning import LiveTensors
+
+    made.model.train()
+    with LiveTensors() as meter:
+        loss = made.task.loss(made.base, made.model, batch)
+        kept = meter.live
+        loss.backward()
+    if optimizer is not None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return loss.detach(), kept, meter.peak
+
+
+def samples_per_second(made, batch, optimizer, steps: int, size: int) -> float:
+    made.model.train()
+    started = time.perf_counter()
+    for _ in range(steps):
+        made.task.loss(made.base, made.model, batch).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return steps * size / (time.perf_counter() - started)
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from lorakit.device import describe, make_accelerator
+    from lorakit.planning import format_bytes, largest_example
+    from lorakit.runs import load_config
+
+    folder = real_size.ensure("caption", args.cache)
+    config = load_config("caption-blip-base", ["--base", str(folder), "--data", str(real_size.MODELS["caption"][2])])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+          f"{describe(make_accelerator(config.train.precision, config.base_dtype))}; LoRA r {config.lora.r}, "
+          f"dropout {config.lora.dropout}, batch {args.batch}")
+    models = {"peft": build(config, recompute=False), "recomputed": build(config, recompute=True)}
+    example = largest_example(models["peft"].task, models["peft"].base, models["peft"].splits.train)
+    batch = models["peft"].task.collate(models["peft"].base, [example] * args.batch)
+
+    measured = {}
+    for name, made in models.items():
+        torch.manual_seed(1)
+        loss, kept, peak = step(made, batch)
+        grads = {n: p.grad.clone() for n, p in made.model.named_parameters() if p.requires_grad}
+        made.model.zero_grad(set_to_none=True)
+        measured[name] = (loss, kept, peak, grads)
+    (loss_a, kept_a, peak_a, grads_a), (loss_b, kept_b, peak_b, grads_b) = measured.values()
+    worst = max((grads_a[n] - grads_b[n]).abs().max().item() for n in grads_a)
+    print(f"same step: losses {loss_a.item():.6f} / {loss_b.item():.6f}, largest gradient difference {worst:.2e}")
+
+    optimizers = {name: torch.optim.AdamW([p for p in made.model.parameters() if p.requires_grad], lr=1e-5)
+                  for name, made in models.items()}
+    speeds = {name: [] for name in models}
+    for name, made in models.items():  # warm-up
+        samples_per_second(made, batch, optimizers[name], 1, args.batch)
+    for index in range(args.rounds):
+        for name in (("peft", "recomputed") if index % 2 == 0 else ("recomputed", "peft")):
+            speeds[name].append(samples_per_second(models[name], batch, optimizers[name], args.steps, args.batch))
+    speed_a, speed_b = (statistics.median(speeds[name]) for name in models)
+
+    print(f"kept for backward: peft {format_bytes(kept_a)}, recomputed {format_bytes(kept_b)}, "
+          f"ratio {kept_b / kept_a:.3f} (goal <= {GOALS['kept']})")
+    print(f"peak of a step:    peft {format_bytes(peak_a)}, recomputed {format_bytes(peak_b)}, "
+          f"ratio {peak_b / peak_a:.3f}")
+    print(f"samples/s:         peft {speed_a:.3f}, recomputed {speed_b:.3f}, ratio {speed_b / speed_a:.3f} "
+          f"(goal >= {GOALS['speed']}); rounds " + "; ".join(
+              f"{name} " + ", ".join(f"{v:.3f}" for v in values) for name, values in speeds.items()))
+
+
+if __name__ == "__main__":
+    main()
