@@ -263,21 +263,38 @@ def ensure_warm(vits: Any, onnx_path: Path, steps: int, file: Path | None = None
         console.print(f"posterior encoder: warmed-up weights from {file}")
         return file
     cached = cached_warm_file(onnx_path, steps)
-    if cached.is_file():
-        load_warm(vits, cached, onnx_path)
-        console.print(f"posterior encoder: warmed-up weights from the cache ({cached})")
+    # Several processes: the main one warms up and caches, the others wait, then read its file.
+    with _main_process_first():
+        if cached.is_file():
+            load_warm(vits, cached, onnx_path)
+            console.print(f"posterior encoder: warmed-up weights from the cache ({cached})")
+            return cached
+        console.print(f"posterior encoder: not in {onnx_path.name}; warming it up on the voice's own speech "
+                      f"({steps} steps; once per voice, then read from lorakit's cache)")
+        home = next(vits.parameters()).device
+        vits.to(inference_device())  # the base is still on the CPU when a run warms it up
+        try:
+            history = make_warm(vits, run_sentences(steps), steps)
+        finally:
+            vits.to(home)
+        save_warm(vits, cached, onnx_path, steps, history)
+        load_warm(vits, cached, onnx_path)  # the run trains from exactly what later runs will read
         return cached
-    console.print(f"posterior encoder: not in {onnx_path.name}; warming it up on the voice's own speech "
-                  f"({steps} steps; once per voice, then read from lorakit's cache)")
-    home = next(vits.parameters()).device
-    vits.to(inference_device())  # the base is still on the CPU when a run warms it up
-    try:
-        history = make_warm(vits, run_sentences(steps), steps)
-    finally:
-        vits.to(home)
-    save_warm(vits, cached, onnx_path, steps, history)
-    load_warm(vits, cached, onnx_path)  # the run trains from exactly what later runs will read
-    return cached
+
+
+def _main_process_first() -> Any:
+    """In a run of several processes, the main process goes first and the
+    others wait for it (every process enters, so none waits alone); one
+    process: nothing."""
+    import contextlib
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return contextlib.nullcontext()
+    from accelerate import PartialState
+
+    return PartialState().main_process_first()
 
 
 def main(argv: list[str] | None = None) -> None:
