@@ -111,4 +111,3 @@ def enable_gradient_checkpointing(model: Any, task_name: str) -> None:
     disable = getattr(model, "disable_input_require_grads", None)
     if disable is not None:
         disable()
-
