@@ -83,7 +83,7 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
     """Load and fingerprint the base (full precision), read the data, let the
     task fit the base to it, hold the frozen base as ``base_dtype`` says,
     turn on gradient checkpointing if asked, and inject seeded LoRA (its
-    dropout recomputed in the backward pass: ``lora_dropout``)."""
+    dropout recomputed in the backward pass unless ``recompute_dropout`` is off)."""
     from accelerate.utils import set_seed
 
     from lorakit.lora import check_targets, inject
@@ -101,7 +101,8 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
     set_seed(config.train.seed)  # LoRA's random init, dropout and everything after it
     model = inject(base.model, config.lora, targets, to_save)
     trainable_to_fp32(model)
-    recompute_lora_dropout(model)
+    if config.train.recompute_dropout:
+        recompute_lora_dropout(model)
     if config.train.gradient_checkpointing:
         enable_gradient_checkpointing(base.model, task.name)
     adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}

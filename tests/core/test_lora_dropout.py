@@ -100,12 +100,13 @@ def test_no_dropout_and_dora_are_left_to_peft(settings):
     assert type(layer.lora_dropout["default"]) is (nn.Dropout if settings["dropout"] else nn.Identity)
 
 
-def test_a_run_s_training_model_recomputes_its_dropout(toy_host, toy_data, tmp_path):
+@pytest.mark.parametrize("flags, kind", [([], DropoutInsideLinear), (["--train.recompute_dropout", "false"], nn.Linear)])
+def test_a_run_s_training_model_recomputes_its_dropout_unless_told_not_to(toy_host, toy_data, tmp_path, flags, kind):
     config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "run"),
-                                      "--lora.dropout", "0.2"])
+                                      "--lora.dropout", "0.2", *flags])
     made = runs.training_model(runs.make_task(config), config)
     kinds = {type(m) for name, m in made.model.named_modules() if name.endswith("lora_A.default")}
-    assert kinds == {DropoutInsideLinear}
+    assert kinds == {kind}
 
 
 def test_inside_gradient_checkpointing_the_gradients_still_equal_peft_s():
