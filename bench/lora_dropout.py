@@ -5,7 +5,7 @@ real-size BLIP-base with the shipped recipe (r 16, dropout 0.05).
 
 Two training models are built the same way a run builds them
 (``runs.training_model``, same seed): one as lorakit trains, one with peft's
-own dropout. For each: the bytes of tensors kept for the backward pass at the
+own dropout (``train.recompute_dropout`` off). For each: the bytes of tensors kept for the backward pass at the
 end of the forward pass, and the peak of tensors made during a whole step
 (both counted by the planner's ``LiveTensors``), then training samples/s
 (forward, backward, AdamW), the two alternating over rounds so machine noise
@@ -39,17 +39,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def build(config, recompute: bool):
-    """A run's training model; ``recompute=False`` leaves peft's dropout in place."""
-    import lorakit.lora_dropout
+    """A run's training model, with the dropout lorakit recomputes or peft's own."""
+    import dataclasses
+
     from lorakit import runs
 
-    keep = lorakit.lora_dropout.recompute_lora_dropout
-    if not recompute:
-        lorakit.lora_dropout.recompute_lora_dropout = lambda model: model
-    try:
-        return runs.training_model(runs.make_task(config), config)
-    finally:
-        lorakit.lora_dropout.recompute_lora_dropout = keep
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, recompute_dropout=recompute))
+    return runs.training_model(runs.make_task(config), config)
 
 
 def step(made, batch, optimizer=None):
