@@ -95,7 +95,10 @@ class CaptionTask(Task, CommandLineInputs):
         """Load ``name``: ``"demo"``, a local folder, or a Hugging Face hub id."""
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
+        from lorakit_blip.attention import fuse_attention
+
         model, processor, _ = load_pretrained(name, BASE_KIND, BlipForConditionalGeneration, BlipProcessor)
+        fuse_attention(model)
         return Base(model=model, processor=processor, name=name)
 
     # -- data -----------------------------------------------------------------

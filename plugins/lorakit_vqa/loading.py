@@ -27,6 +27,8 @@ def load_vqa_base(name: str) -> Base:
     """Load ``name`` as a ``BlipForQuestionAnswering`` with its ``BlipProcessor``."""
     from transformers import BlipForQuestionAnswering, BlipProcessor
 
+    from lorakit_blip.attention import fuse_attention
+
     model, processor, info = load_pretrained(name, BASE_KIND, BlipForQuestionAnswering, BlipProcessor)
     missing = [key for key in info.get("missing_keys", []) if "position_ids" not in key]
     if missing:
@@ -34,5 +36,6 @@ def load_vqa_base(name: str) -> Base:
             f"--base {name} lacks {len(missing)} weights of a BLIP VQA model (e.g. {missing[0]}): it would answer "
             f"with random layers. Use a BlipForQuestionAnswering checkpoint such as {HUB_EXAMPLE}"
         )
+    fuse_attention(model)
     model.eval()
     return Base(model=model, processor=processor, name=name)
