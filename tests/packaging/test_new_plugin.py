@@ -19,6 +19,7 @@ def lorakit(*args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_path):
     made = lorakit("new-plugin", "tiny-tags", "--out", tmp_path / "plugins", cwd=tmp_path)
     assert made.returncode == 0, made.stderr

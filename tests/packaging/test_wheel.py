@@ -15,6 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from venvs import REPO, run
@@ -282,6 +283,7 @@ def test_the_core_alone_imports_and_passes_the_conformance_kit(wheel_venv, tmp_p
 # -- recipes from the installed wheel ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_lists_its_recipes_and_runs_one_by_name(wheel_venv, tmp_path):
     venv = wheel_venv.parents[1]
     lorakit = venv / "bin" / "lorakit"

@@ -138,6 +138,7 @@ def test_a_base_whose_bin_weights_hold_code_is_refused_and_not_run(tmp_path):
     assert f"{tmp_path / 'base' / 'pytorch_model.bin'} holds code or Python objects" in errors[0]
     assert not (tmp_path / "code-ran").exists() and not (tmp_path / "run").exists()
 
+@pytest.mark.slow
 def test_make_demo_quick_builds_a_loadable_base(tmp_path):
     subprocess.run([sys.executable, "-m", "lorakit_textclass.make_demo", "--out", str(tmp_path / "base"), "--quick"],
                    check=True, capture_output=True)

@@ -39,6 +39,7 @@ def test_caption_evaluation_reports_clipscore():
     assert set(scores) == {"cider", "bleu4", "clip_score"} and scores["clip_score"] >= 0
 
 
+@pytest.mark.slow
 def test_make_clip_quick(tmp_path):
     subprocess.run([sys.executable, "-m", "lorakit_caption.make_clip", "--out", str(tmp_path / "clip"), "--quick"],
                    check=True, capture_output=True)

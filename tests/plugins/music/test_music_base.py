@@ -63,6 +63,7 @@ def test_bad_options_name_the_field(field, value, message):
         MusicOptions(**{field: value})
 
 
+@pytest.mark.slow
 def test_make_demo_quick_builds_a_base_the_task_loads(tmp_path):
     from lorakit_music.make_demo import build
 

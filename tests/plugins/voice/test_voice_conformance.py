@@ -3,12 +3,15 @@ optimizer groups and training step, train/evaluate/export, samples,
 stock-peft reload, predict through the CLI, exact resume (discriminator
 included) and merged export."""
 
+import pytest
+
 from voice_speakers import SAMPLES
 
 from lorakit.testing import check_task
 from lorakit_voice.task import VoiceCloneTask
 
 
+@pytest.mark.slow
 def test_voice_clone_passes_the_conformance_kit(tmp_path):
     spoken = tmp_path / "spoken"
     report = check_task(VoiceCloneTask, data=SAMPLES / "kauko", workdir=tmp_path, steps=2,

@@ -3,12 +3,15 @@ committed demo base and sample speaker are what the README promises."""
 
 from pathlib import Path
 
+import pytest
+
 from lorakit_voice import make_demo, synthetic
 from lorakit_voice.base import DEMO_BASE, load_vits
 
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 def test_quick_demo_builds_a_loadable_checkpoint(tmp_path):
     make_demo.main(["--out", str(tmp_path), "--quick"])
     assert (tmp_path / "model.pth").is_file() and (tmp_path / "config.json").is_file()
