@@ -1,12 +1,12 @@
 """Answering questions with a BLIP VQA model, through its three submodules.
 
-``BlipForQuestionAnswering.generate`` lets the answer decoder attend to the
-question's padding (it passes an all-ones mask), while its ``forward`` (which
-training uses) masks it, so a batch of questions of different lengths would
-be answered differently from how the model was trained and from one question
-at a time. Running the vision tower, the question encoder and the decoder
-here with the question's own mask keeps a batched answer equal to a single
-one. A ``PeftModel`` passes these submodule names through to its base.
+``BlipForQuestionAnswering.generate`` hands the answer decoder an all-ones
+mask over the question's encoding; running the vision tower, the question
+encoder and the decoder here passes the question's own mask, as training
+does. (transformers 5.24's BLIP cross-attention does not apply that mask, so
+the decoder still reads a shorter question's padding positions: see
+``lorakit_blip.attention``.) A ``PeftModel`` passes these submodule names
+through to its base.
 """
 
 from __future__ import annotations

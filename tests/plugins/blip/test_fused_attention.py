@@ -1,6 +1,7 @@
 """BLIP's attention fused into scaled_dot_product_attention: the function of
 transformers' eager layers (training, bf16 autocast, beam search, VQA
-answers), the stock state dict, and the attention matrices no longer kept."""
+answers, padded questions included), the stock state dict, and the
+attention matrices no longer kept."""
 
 import copy
 
@@ -68,18 +69,32 @@ def test_beam_search_captions_are_the_same(caption_pair):
     assert torch.equal(got, expected)
 
 
-def test_vqa_answers_are_the_same():
+@pytest.fixture(scope="module")
+def vqa_pair():
+    """The VQA task's (fused) demo base and the stock model, in eval mode."""
     base = load_vqa_base("demo")
     assert any(isinstance(m, FusedBlipTextSelfAttention) for m in base.model.modules())
-    stock = BlipForQuestionAnswering.from_pretrained(VQA_DEMO).eval()
+    return base, BlipForQuestionAnswering.from_pretrained(VQA_DEMO).eval()
+
+
+def test_vqa_answers_are_the_stock_ones_with_padded_questions(vqa_pair):
+    base, stock = vqa_pair
     size = stock.config.vision_config.image_size
     pixels = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(1))
-    questions = base.processor.tokenizer(["what color is it?", "is there a dog", "how many"], padding=True,
+    questions = base.processor.tokenizer(["what color is it?", "is it damaged", "how many"], padding=True,
                                          return_tensors="pt", return_token_type_ids=False)
+    assert not bool(questions["attention_mask"].all())  # lengths differ: padding is masked
     with torch.inference_mode():
         expected = stock.generate(pixel_values=pixels, **questions, max_new_tokens=6)
         got = base.model.generate(pixel_values=pixels, **questions, max_new_tokens=6)
+        # the answer decoder on padded question states, as the VQA task runs it
+        states = torch.randn(3, 7, stock.config.text_config.hidden_size, generator=torch.Generator().manual_seed(2))
+        answer = torch.tensor([[stock.config.text_config.bos_token_id, 7, 9]] * 3)
+        mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4])
+        logits = [m.text_decoder(input_ids=answer, encoder_hidden_states=states, encoder_attention_mask=mask).logits
+                  for m in (stock, base.model)]
     assert torch.equal(got, expected)
+    assert torch.allclose(*logits, atol=1e-5)
 
 
 def test_the_caption_task_loads_fused_layers_with_the_stock_state_dict():

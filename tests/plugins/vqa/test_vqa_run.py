@@ -55,7 +55,8 @@ def test_stock_peft_reload_gives_the_same_answers(demo_run):
     task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
     plain = PeftModel.from_pretrained(BlipForQuestionAnswering.from_pretrained(DEMO_BASE), str(demo_run.adapter_dir))
     plain.eval()
-    assert torch.equal(task.probe(base, model), task.probe(base, plain))
+    # lorakit's fused attention computes stock BLIP's function, rounding apart.
+    assert torch.allclose(task.probe(base, model), task.probe(base, plain), atol=1e-5)
     assert task.predict(base, model, _records()) == task.predict(base, plain, _records())
 
 
