@@ -7,6 +7,8 @@ bench/real_size.py from the published config), one after the other in this
 process, each with the same batches:
 
 * step time of LoRA in fp32 vs bf16 autocast (ratio = speed-up of bf16);
+* the bf16 LoRA step with transformers' eager BLIP attention instead of
+  lorakit's fused one (speed and peak ratios);
 * achieved TFLOP/s of the bf16 LoRA step (FLOPs counted by torch's
   FlopCounterMode on one step) as a fraction of the device's dense bf16
   peak (goal >= 0.4);
@@ -141,6 +143,15 @@ def main() -> None:
     peak = peak_tflops(name)
     fraction = f"{achieved / peak:.2f} of {peak:.0f} peak (goal >= 0.4)" if peak else "peak unknown for this device"
     rows.append(("bf16 LoRA step TFLOP/s", f"{achieved:.1f}", fraction))
+    from blip_attention import eager_attention
+    from lorakit_blip.attention import fuse_attention
+
+    eager_attention(model)  # transformers' own attention, for comparison
+    eager_s, eager_peak = step_time(made, model, batch, args.steps, torch.bfloat16)
+    fuse_attention(model)
+    rows.append(("LoRA step, bf16, eager attention", f"{eager_s * 1000:.1f} ms",
+                 f"peak {eager_peak / 2**30:.2f} GiB; fused attention: {eager_s / bf16_s:.2f}x the speed, "
+                 f"{lora_bf16_peak / eager_peak:.2f} of the peak"))
     full_fine_tuning(model)
     _, full_peak = step_time(made, model, batch, args.steps // 2 or 1, torch.bfloat16)
     rows.append(("full fine-tuning step, bf16", "", f"peak {full_peak / 2**30:.2f} GiB"))

@@ -73,22 +73,15 @@ def samples_per_second(made, batch, optimizer, steps: int, size: int) -> float:
     return steps * size / (time.perf_counter() - started)
 
 
-def main() -> None:
-    args = parse_args()
+def compare(models: dict, batch, size: int, steps: int, rounds: int, goals: dict) -> None:
+    """Print, for two training models ({name: made}, baseline first) on the
+    same batch of ``size`` examples: one step's losses and largest gradient
+    difference, the bytes kept for backward and the step's peak, and samples/s
+    alternating over rounds; each as a ratio second / first against ``goals``
+    ("kept", "speed")."""
     import torch
 
-    from lorakit.device import describe, make_accelerator
-    from lorakit.planning import format_bytes, largest_example
-    from lorakit.runs import load_config
-
-    folder = real_size.ensure("caption", args.cache)
-    config = load_config("caption-blip-base", ["--base", str(folder), "--data", str(real_size.MODELS["caption"][2])])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-          f"{describe(make_accelerator(config.train.precision, config.base_dtype))}; LoRA r {config.lora.r}, "
-          f"dropout {config.lora.dropout}, batch {args.batch}")
-    models = {"peft": build(config, recompute=False), "recomputed": build(config, recompute=True)}
-    example = largest_example(models["peft"].task, models["peft"].base, models["peft"].splits.train)
-    batch = models["peft"].task.collate(models["peft"].base, [example] * args.batch)
+    from lorakit.planning import format_bytes
 
     measured = {}
     for name, made in models.items():
@@ -101,23 +94,44 @@ def main() -> None:
     worst = max((grads_a[n] - grads_b[n]).abs().max().item() for n in grads_a)
     print(f"same step: losses {loss_a.item():.6f} / {loss_b.item():.6f}, largest gradient difference {worst:.2e}")
 
+    first, second = models
     optimizers = {name: torch.optim.AdamW([p for p in made.model.parameters() if p.requires_grad], lr=1e-5)
                   for name, made in models.items()}
     speeds = {name: [] for name in models}
     for name, made in models.items():  # warm-up
-        samples_per_second(made, batch, optimizers[name], 1, args.batch)
-    for index in range(args.rounds):
-        for name in (("peft", "recomputed") if index % 2 == 0 else ("recomputed", "peft")):
-            speeds[name].append(samples_per_second(models[name], batch, optimizers[name], args.steps, args.batch))
+        samples_per_second(made, batch, optimizers[name], 1, size)
+    for index in range(rounds):
+        for name in ((first, second) if index % 2 == 0 else (second, first)):
+            speeds[name].append(samples_per_second(models[name], batch, optimizers[name], steps, size))
     speed_a, speed_b = (statistics.median(speeds[name]) for name in models)
 
-    print(f"kept for backward: peft {format_bytes(kept_a)}, recomputed {format_bytes(kept_b)}, "
-          f"ratio {kept_b / kept_a:.3f} (goal <= {GOALS['kept']})")
-    print(f"peak of a step:    peft {format_bytes(peak_a)}, recomputed {format_bytes(peak_b)}, "
+    print(f"kept for backward: {first} {format_bytes(kept_a)}, {second} {format_bytes(kept_b)}, "
+          f"ratio {kept_b / kept_a:.3f} (goal <= {goals['kept']})")
+    print(f"peak of a step:    {first} {format_bytes(peak_a)}, {second} {format_bytes(peak_b)}, "
           f"ratio {peak_b / peak_a:.3f}")
-    print(f"samples/s:         peft {speed_a:.3f}, recomputed {speed_b:.3f}, ratio {speed_b / speed_a:.3f} "
-          f"(goal >= {GOALS['speed']}); rounds " + "; ".join(
+    print(f"samples/s:         {first} {speed_a:.3f}, {second} {speed_b:.3f}, ratio {speed_b / speed_a:.3f} "
+          f"(goal >= {goals['speed']}); rounds " + "; ".join(
               f"{name} " + ", ".join(f"{v:.3f}" for v in values) for name, values in speeds.items()))
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from lorakit.device import describe, make_accelerator
+    from lorakit.planning import largest_example
+    from lorakit.runs import load_config
+
+    folder = real_size.ensure("caption", args.cache)
+    config = load_config("caption-blip-base", ["--base", str(folder), "--data", str(real_size.MODELS["caption"][2])])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+          f"{describe(make_accelerator(config.train.precision, config.base_dtype))}; LoRA r {config.lora.r}, "
+          f"dropout {config.lora.dropout}, batch {args.batch}")
+    models = {"peft": build(config, recompute=False), "recomputed": build(config, recompute=True)}
+    example = largest_example(models["peft"].task, models["peft"].base, models["peft"].splits.train)
+    batch = models["peft"].task.collate(models["peft"].base, [example] * args.batch)
+
+    compare(models, batch, args.batch, args.steps, args.rounds, GOALS)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""BLIP's fused attention (``lorakit_blip.attention``) vs transformers' eager
+attention, on a real-size BLIP-base with the shipped recipe.
+
+    python bench/blip_attention.py [--batch 4] [--steps 3] [--rounds 3] [--cache DIR]
+
+Two training models are built the way a run builds them
+(``runs.training_model``, same seed); in one the attention layers are given
+back their stock eager classes. For each: the bytes of tensors kept for the
+backward pass at the end of the forward pass and the peak of a whole step
+(the planner's ``LiveTensors``), then training samples/s, alternating over
+rounds so machine noise hits both. A first step checks both give the same
+loss and gradients. Prints ratios; goals: kept bytes fused / eager <= 0.85,
+speed >= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_size  # noqa: E402
+from lora_dropout import compare  # noqa: E402
+
+GOALS = {"kept": 0.85, "speed": 1.0}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
+                        help="where the real-size BLIP-base folder is built (once)")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per timed round")
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()
+
+
+def eager_attention(model) -> int:
+    """Give fused attention layers back their stock classes; returns how many."""
+    from lorakit_blip.attention import FUSED
+
+    stock = {fused: plain for plain, fused in FUSED.items()}
+    changed = 0
+    for module in model.modules():
+        if type(module) in stock:
+            module.__class__ = stock[type(module)]
+            changed += 1
+    return changed
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from lorakit import runs
+    from lorakit.planning import largest_example
+
+    folder = real_size.ensure("caption", args.cache)
+    config = runs.load_config("caption-blip-base", ["--base", str(folder),
+                                                    "--data", str(real_size.MODELS["caption"][2])])
+    models = {"eager": runs.training_model(runs.make_task(config), config),
+              "fused": runs.training_model(runs.make_task(config), config)}
+    layers = eager_attention(models["eager"].model)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; BLIP-base captioning, "
+          f"{layers} attention layers, LoRA r {config.lora.r}, batch {args.batch}")
+    example = largest_example(models["eager"].task, models["eager"].base, models["eager"].splits.train)
+    batch = models["eager"].task.collate(models["eager"].base, [example] * args.batch)
+
+    compare(models, batch, args.batch, args.steps, args.rounds, GOALS)
+
+
+if __name__ == "__main__":
+    main()
