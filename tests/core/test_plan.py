@@ -55,6 +55,7 @@ def test_parts_are_the_models_own_tensors_and_add_up(wide):
     assert half.activations.per_example < 0.6 * estimate.activations.per_example
 
 
+@pytest.mark.slow
 def test_prediction_is_within_a_quarter_of_the_measured_peak(wide):
     from lorakit.peak import measure
 

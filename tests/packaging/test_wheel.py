@@ -269,6 +269,7 @@ print(json.dumps({
 '''
 
 
+@pytest.mark.slow
 def test_the_core_alone_imports_and_passes_the_conformance_kit(wheel_venv, tmp_path):
     script = tmp_path / "core_only.py"
     script.write_text(CORE_ONLY)

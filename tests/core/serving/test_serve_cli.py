@@ -6,11 +6,13 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from cli_failure import fails_cleanly
 from lorakit.serving.background import _free_port
 
 
+@pytest.mark.slow
 def test_the_command_serves_the_runs_of_a_folder(served):
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

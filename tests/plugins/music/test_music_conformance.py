@@ -2,12 +2,15 @@
 samples, stock-peft reload, predict through the CLI (--prompt), exact resume
 and merged export (the core's save_pretrained)."""
 
+import pytest
+
 from music_tracks import SAMPLES
 
 from lorakit.testing import check_task
 from lorakit_music.task import MusicStyleTask
 
 
+@pytest.mark.slow
 def test_music_style_passes_the_conformance_kit(tmp_path):
     clips = tmp_path / "clips"
     report = check_task(MusicStyleTask, data=SAMPLES / "chiptune", workdir=tmp_path, steps=2,

@@ -74,6 +74,7 @@ def test_a_warm_up_file_loads_back_and_one_for_another_voice_is_refused(joe_base
         piper_warmup.load_warm(fresh, tmp_path / "junk.safetensors", onnx_path)
 
 
+@pytest.mark.slow
 def test_a_run_warms_up_once_per_voice_and_reads_the_cache_after(joe_base, tmp_path, monkeypatch):
     _, base = joe_base
     onnx_path, _ = resolve_voice(VOICE)
