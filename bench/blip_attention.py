@@ -15,26 +15,15 @@ speed >= 1.0.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_size  # noqa: E402
-from lora_dropout import compare  # noqa: E402
+from lora_dropout import compare, parse_args  # noqa: E402
 
 GOALS = {"kept": 0.85, "speed": 1.0}
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
-                        help="where the real-size BLIP-base folder is built (once)")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per timed round")
-    parser.add_argument("--rounds", type=int, default=3)
-    return parser.parse_args()
 
 
 def eager_attention(model) -> int:
@@ -51,7 +40,7 @@ def eager_attention(model) -> int:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(__doc__)
     import torch
 
     from lorakit import runs

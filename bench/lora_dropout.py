@@ -28,8 +28,10 @@ import real_size  # noqa: E402
 GOALS = {"kept": 0.75, "speed": 0.95}
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(description: str | None = None) -> argparse.Namespace:
+    """The options of a two-model comparison on BLIP-base (this bench's, or another's ``description``)."""
+    parser = argparse.ArgumentParser(description=description or __doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
                         help="where the real-size BLIP-base folder is built (once)")
     parser.add_argument("--batch", type=int, default=4)
