@@ -26,32 +26,20 @@ from lora_dropout import compare, parse_args  # noqa: E402
 GOALS = {"kept": 0.85, "speed": 1.0}
 
 
-def eager_attention(model) -> int:
-    """Give fused attention layers back their stock classes; returns how many."""
-    from lorakit_blip.attention import FUSED
-
-    stock = {fused: plain for plain, fused in FUSED.items()}
-    changed = 0
-    for module in model.modules():
-        if type(module) in stock:
-            module.__class__ = stock[type(module)]
-            changed += 1
-    return changed
-
-
 def main() -> None:
     args = parse_args(__doc__)
     import torch
 
     from lorakit import runs
     from lorakit.planning import largest_example
+    from lorakit_blip.attention import unfuse_attention
 
     folder = real_size.ensure("caption", args.cache)
     config = runs.load_config("caption-blip-base", ["--base", str(folder),
                                                     "--data", str(real_size.MODELS["caption"][2])])
     models = {"eager": runs.training_model(runs.make_task(config), config),
               "fused": runs.training_model(runs.make_task(config), config)}
-    layers = eager_attention(models["eager"].model)
+    layers = unfuse_attention(models["eager"].model)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; BLIP-base captioning, "
           f"{layers} attention layers, LoRA r {config.lora.r}, batch {args.batch}")
     example = largest_example(models["eager"].task, models["eager"].base, models["eager"].splits.train)

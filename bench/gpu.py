@@ -143,10 +143,9 @@ def main() -> None:
     peak = peak_tflops(name)
     fraction = f"{achieved / peak:.2f} of {peak:.0f} peak (goal >= 0.4)" if peak else "peak unknown for this device"
     rows.append(("bf16 LoRA step TFLOP/s", f"{achieved:.1f}", fraction))
-    from blip_attention import eager_attention
-    from lorakit_blip.attention import fuse_attention
+    from lorakit_blip.attention import fuse_attention, unfuse_attention
 
-    eager_attention(model)  # transformers' own attention, for comparison
+    unfuse_attention(model)  # transformers' own attention, for comparison
     eager_s, eager_peak = step_time(made, model, batch, args.steps, torch.bfloat16)
     fuse_attention(model)
     rows.append(("LoRA step, bf16, eager attention", f"{eager_s * 1000:.1f} ms",

@@ -5,11 +5,11 @@ real-size BLIP-base with the shipped recipe (r 16, dropout 0.05).
 
 Two training models are built the same way a run builds them
 (``runs.training_model``, same seed): one as lorakit trains, one with peft's
-own dropout (``train.recompute_dropout`` off). For each: the bytes of tensors kept for the backward pass at the
-end of the forward pass, and the peak of tensors made during a whole step
-(both counted by the planner's ``LiveTensors``), then training samples/s
-(forward, backward, AdamW), the two alternating over rounds so machine noise
-hits both. A first step checks both give equal losses and gradients.
+own dropout (``train.recompute_dropout`` off). For each: the bytes of tensors
+kept for the backward pass at the end of the forward pass, and the peak of
+tensors made during a whole step (both counted by the planner's
+``LiveTensors``), then training samples/s (forward, backward, AdamW), the two
+alternating over rounds so machine noise hits both. A first step checks both give equal losses and gradients.
 Prints ratios; goals: kept bytes recomputed / peft <= 0.75, speed >= 0.95.
 """
 

@@ -108,14 +108,24 @@ class FusedBlipTextSelfAttention(BlipTextSelfAttention):
 FUSED = {BlipAttention: FusedBlipAttention, BlipTextSelfAttention: FusedBlipTextSelfAttention}
 
 
+def _swap(model: Any, classes: dict) -> int:
+    """Give each module of exactly a class in ``classes`` the class it maps to."""
+    changed = 0
+    for module in model.modules():
+        swapped = classes.get(type(module))
+        if swapped is not None:
+            module.__class__ = swapped
+            changed += 1
+    return changed
+
+
 def fuse_attention(model: Any) -> int:
     """Give every stock BLIP attention layer of ``model`` the fused forward, in
     place; returns how many layers were changed. Layers already fused, or of
     another class, are left alone, so calling it twice changes nothing."""
-    changed = 0
-    for module in model.modules():
-        fused = FUSED.get(type(module))
-        if fused is not None:
-            module.__class__ = fused
-            changed += 1
-    return changed
+    return _swap(model, FUSED)
+
+
+def unfuse_attention(model: Any) -> int:
+    """Give fused layers back their stock eager classes (to compare the two)."""
+    return _swap(model, {fused: stock for stock, fused in FUSED.items()})
