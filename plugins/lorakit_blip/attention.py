@@ -11,12 +11,14 @@ function (the same weights, names, masks, cache and scale; tested against
 eager in training and generation) and keep only the inputs, the output and
 the softmax statistics.
 
-A note on VQA: transformers 5.24's BLIP text layer hands the encoder's mask
-to its cross-attention under a name the attention ignores, so VQA's answer
-decoder attends to the padding of shorter questions. The fused layer keeps
-that behaviour: applying the mask (as the original BLIP does) took the demo's
-held-out VQA accuracy from 0.62 to 0.44, its base having been pretrained
-without it; changing it needs the demo rebuilt and measured again.
+One deliberate difference: cross-attention applies the encoder's mask.
+transformers' BLIP text layer (5.23 to 5.25) hands that mask to its
+cross-attention under a name the stock attention ignores, so VQA's answer
+decoder attends to the padding of shorter questions, and a question's answer
+depends on the others in its batch. The original BLIP masks the question's
+padding in training and ranking, and so does the fused layer. Where the keys
+are never padded (image patches: captioning, the question encoder) nothing
+changes.
 
 The swap changes each attention module's class, not its parameters, so
 state-dict names, LoRA targets, saved adapters and merged exports are those
@@ -77,9 +79,9 @@ class FusedBlipTextSelfAttention(BlipTextSelfAttention):
         query = self.query(hidden_states).view(*leading, -1, self.attention_head_size).transpose(1, 2)
 
         cross = encoder_hidden_states is not None
-        # As the stock layer: cross-attention reads encoder_attention_mask,
-        # which transformers' caller never passes (see the module's note).
-        mask = encoder_attention_mask if cross else attention_mask
+        # transformers' BlipTextLayer passes the encoder's mask to its
+        # cross-attention as attention_mask (see the module's note).
+        mask = encoder_attention_mask if cross and encoder_attention_mask is not None else attention_mask
         layer_cache, reuse = cache, False
         if isinstance(cache, EncoderDecoderCache):
             layer_cache = cache.cross_attention_cache if cross else cache.self_attention_cache

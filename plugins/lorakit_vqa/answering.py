@@ -3,8 +3,9 @@
 ``BlipForQuestionAnswering.generate`` hands the answer decoder an all-ones
 mask over the question's encoding; running the vision tower, the question
 encoder and the decoder here passes the question's own mask, as training
-does. (transformers 5.24's BLIP cross-attention does not apply that mask, so
-the decoder still reads a shorter question's padding positions: see
+does, so a shorter question's padding is ignored and its answer does not
+depend on the rest of its batch. (The mask takes effect through lorakit's
+fused attention: transformers' own BLIP cross-attention ignores it, see
 ``lorakit_blip.attention``.) A ``PeftModel`` passes these submodule names
 through to its base.
 """

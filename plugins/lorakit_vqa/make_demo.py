@@ -11,7 +11,7 @@ has a competent base to adapt. It never sees an inspection image and never
 answers a damage word.
 
 Rebuild the committed demo base (seeded, so a rebuild on the same stack
-gives the same weights; about two minutes on one CPU core)::
+gives the same weights; about six minutes on one CPU core)::
 
     python -m lorakit_vqa.make_demo --out plugins/lorakit_vqa/demo_base
 
@@ -53,6 +53,8 @@ def warm_start():
     from lorakit_caption.task import CaptionTask
     from transformers import BlipForQuestionAnswering
 
+    from lorakit_blip.attention import fuse_attention
+
     caption = CaptionTask().load_base("demo")
     config = caption.model.config
     config.architectures = ["BlipForQuestionAnswering"]
@@ -63,6 +65,7 @@ def warm_start():
     # BLIP starts its question encoder from a pretrained BERT: here the
     # decoder's, whose cross-attention already looks at images.
     model.text_encoder.load_state_dict(caption.model.text_decoder.bert.state_dict())
+    fuse_attention(model)  # pretrained with the attention the VQA task trains and answers with
     return model, caption.processor
 
 

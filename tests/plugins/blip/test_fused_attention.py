@@ -1,7 +1,7 @@
 """BLIP's attention fused into scaled_dot_product_attention: the function of
 transformers' eager layers (training, bf16 autocast, beam search, VQA
-answers, padded questions included), the stock state dict, and the
-attention matrices no longer kept."""
+answers), the stock state dict, the attention matrices no longer kept, and
+the one deliberate difference: the answer decoder ignores question padding."""
 
 import copy
 
@@ -80,24 +80,35 @@ def vqa_pair():
     return base, BlipForQuestionAnswering.from_pretrained(VQA_DEMO).eval()
 
 
-def test_vqa_answers_are_the_stock_ones_with_padded_questions(vqa_pair):
+def test_vqa_answers_are_the_stock_ones_and_ignore_question_padding(vqa_pair):
     base, stock = vqa_pair
     size = stock.config.vision_config.image_size
     pixels = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(1))
     questions = base.processor.tokenizer(["what color is it?", "is it damaged", "how many"], padding=True,
                                          return_tensors="pt", return_token_type_ids=False)
     assert not bool(questions["attention_mask"].all())  # lengths differ: padding is masked
+    # the answer decoder on padded question states, as the VQA task runs it
+    states = torch.randn(3, 7, stock.config.text_config.hidden_size, generator=torch.Generator().manual_seed(2))
+    answer = torch.tensor([[stock.config.text_config.bos_token_id, 7, 9]] * 3)
+    lengths = [7, 5, 3]
+    mask = torch.tensor([[1] * n + [0] * (7 - n) for n in lengths])
     with torch.inference_mode():
+        # generate hands the decoder an all-ones mask: the same answers as stock
         expected = stock.generate(pixel_values=pixels, **questions, max_new_tokens=6)
         got = base.model.generate(pixel_values=pixels, **questions, max_new_tokens=6)
-        # the answer decoder on padded question states, as the VQA task runs it
-        states = torch.randn(3, 7, stock.config.text_config.hidden_size, generator=torch.Generator().manual_seed(2))
-        answer = torch.tensor([[stock.config.text_config.bos_token_id, 7, 9]] * 3)
-        mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4])
-        logits = [m.text_decoder(input_ids=answer, encoder_hidden_states=states, encoder_attention_mask=mask).logits
-                  for m in (stock, base.model)]
+        batched = base.model.text_decoder(input_ids=answer, encoder_hidden_states=states,
+                                          encoder_attention_mask=mask).logits
+        alone = [base.model.text_decoder(input_ids=answer[i:i + 1], encoder_hidden_states=states[i:i + 1, :n]).logits
+                 for i, n in enumerate(lengths)]
+        unmasked = stock.text_decoder(input_ids=answer, encoder_hidden_states=states,
+                                      encoder_attention_mask=mask).logits
     assert torch.equal(got, expected)
-    assert torch.allclose(*logits, atol=1e-5)
+    # a padded question is answered as if it stood alone, unpadded ...
+    for i in range(3):
+        assert torch.allclose(batched[i], alone[i][0], atol=1e-5)
+    # ... where the stock layer reads the padding (the mask reaches it under a name it ignores)
+    assert torch.allclose(batched[0], unmasked[0], atol=1e-5)
+    assert not torch.allclose(batched[2], unmasked[2], atol=1e-3)
 
 
 def test_the_caption_task_loads_fused_layers_with_the_stock_state_dict():

@@ -33,6 +33,12 @@ def _records(n=8):
     return [{"image": e.image, "question": e.question} for e in examples]
 
 
+def _one_at_a_time(task, base, model, records):
+    """Answers from a stock (unfused) model, one unpadded question per batch:
+    its attention ignores question padding, so batching would change them."""
+    return [answer for record in records for answer in task.predict(base, model, [record])]
+
+
 @pytest.mark.slow
 def test_adapter_learns_the_domain_and_replay_keeps_the_old_one(demo_run):
     test, retain = demo_run.report["test"], demo_run.report["retain"]
@@ -55,9 +61,10 @@ def test_stock_peft_reload_gives_the_same_answers(demo_run):
     task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
     plain = PeftModel.from_pretrained(BlipForQuestionAnswering.from_pretrained(DEMO_BASE), str(demo_run.adapter_dir))
     plain.eval()
-    # lorakit's fused attention computes stock BLIP's function, rounding apart.
+    # lorakit's fused attention computes stock BLIP's function, rounding apart
+    # (and masks question padding, which the stock layer reads).
     assert torch.allclose(task.probe(base, model), task.probe(base, plain), atol=1e-5)
-    assert task.predict(base, model, _records()) == task.predict(base, plain, _records())
+    assert task.predict(base, model, _records()) == _one_at_a_time(task, base, plain, _records())
 
 
 @pytest.mark.slow
@@ -71,7 +78,7 @@ def test_merged_export_loads_in_transformers_and_answers_the_same(demo_run, tmp_
     assert not any("lora" in name for name, _ in merged.named_parameters())
     task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
     assert torch.allclose(task.probe(base, merged), task.probe(base, model), atol=1e-4)
-    assert task.predict(base, merged, _records()) == task.predict(base, model, _records())
+    assert _one_at_a_time(task, base, merged, _records()) == task.predict(base, model, _records())
 
 
 @pytest.mark.slow
