@@ -77,7 +77,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
                      options: dict[str, Any] | None = None, aliases: tuple[str, ...] = ()) -> tuple[list, dict]:
         worker, mix = await run_in_threadpool(service.resolve, task, adapters, model, aliases)
         try:
-            future = worker.submit(Job(mix, tuple(sorted((options or {}).items())), inputs))
+            job = Job(mix, tuple(sorted((options or {}).items())), inputs)
+            future = worker.submit(job)
         except QueueFull as exc:
             metrics.rejected.inc()
             raise RequestError(f"{exc}; retry in a moment", None, 503) from None
@@ -90,7 +91,7 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - one failed request, logged; the server goes on
             traceback.print_exception(exc)
             raise RequestError(f"the model failed on this request ({type(exc).__name__}: {exc})", None, 500) from None
-        return records, worker.loaded.provenance(mix)
+        return records, job.provenance
 
     # -- OpenAI speech -------------------------------------------------------------
 

@@ -4,7 +4,9 @@ A served path is a run folder, an adapter folder, or a folder holding runs
 (at any depth up to ``MAX_DEPTH``). An adapter is named by its run folder:
 the folder's name when it was given itself, else its path under the served
 folder (``voices/kauko``). Folders are read again on request, so adapters
-trained after the server started are found without a restart.
+trained after the server started are found without a restart, and one
+rewritten in place (a resumed run, a run retrained into the same folder) is
+seen by its files' stamp and loaded again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from lorakit.artifact import MANIFEST, Manifest, read_manifest
+from lorakit.artifact import MANIFEST, WEIGHTS, Manifest, read_manifest
 from lorakit.errors import LorakitError
 
 #: How deep under a served folder adapters are looked for.
@@ -28,6 +30,9 @@ class AdapterEntry:
     folder: Path  # the adapter folder (adapter_config.json, lorakit.json)
     run_dir: Path | None  # the run folder holding it, when there is one
     manifest: Manifest
+    #: The weights' and manifest's (inode, size, mtime): runs write an adapter
+    #: as a new folder renamed into place, so any rewrite changes it.
+    stamp: tuple[int, ...] = ()
 
     @property
     def task(self) -> str:
@@ -49,8 +54,8 @@ class Scan:
 
 def scan(roots: list[Path], known: dict[str, AdapterEntry] | None = None) -> Scan:
     """Every adapter under ``roots``; a name found twice keeps its first
-    folder. Entries in ``known`` (by name) for the same folder are kept as
-    they are, so a rescan reads only new adapters' files."""
+    folder. Entries in ``known`` (by name) for the same folder and files are
+    kept as they are, so a rescan reads only new or rewritten adapters."""
     adapters: dict[str, AdapterEntry] = {}
     broken: dict[str, str] = {}
     for root in roots:
@@ -58,7 +63,8 @@ def scan(roots: list[Path], known: dict[str, AdapterEntry] | None = None) -> Sca
             if name in adapters:
                 broken[str(folder)] = f"the name {name!r} is taken by {adapters[name].folder}"
                 continue
-            if known and name in known and known[name].folder == folder:
+            stamp = _stamp(folder)
+            if known and name in known and (known[name].folder, known[name].stamp) == (folder, stamp):
                 adapters[name] = known[name]
                 continue
             try:
@@ -67,7 +73,7 @@ def scan(roots: list[Path], known: dict[str, AdapterEntry] | None = None) -> Sca
                 broken[str(folder)] = str(exc)
                 continue
             run_dir = folder.parent if folder.name == "adapter" else None
-            adapters[name] = AdapterEntry(name, folder, run_dir, manifest)
+            adapters[name] = AdapterEntry(name, folder, run_dir, manifest, stamp)
     return Scan(adapters, broken)
 
 
@@ -100,6 +106,18 @@ def _adapter_of(folder: Path) -> Path | None:
         if (candidate / "adapter_config.json").is_file() and (candidate / MANIFEST).is_file():
             return candidate
     return None
+
+
+def _stamp(folder: Path) -> tuple[int, ...]:
+    """What changes when an adapter folder's weights or manifest are rewritten."""
+    stamp: list[int] = []
+    for file in (WEIGHTS, MANIFEST):
+        try:
+            status = (folder / file).stat()
+        except OSError:  # missing: read_manifest says why
+            continue
+        stamp += [status.st_ino, status.st_size, status.st_mtime_ns]
+    return tuple(stamp)
 
 
 def _display_name(folder: Path) -> str:

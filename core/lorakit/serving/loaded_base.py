@@ -15,10 +15,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import itertools
 from typing import Any, Iterator
 
 from lorakit.apply import load_base
-from lorakit.artifact import check_base, peft_load_errors
+from lorakit.artifact import WEIGHTS, check_base, peft_load_errors
 from lorakit.config import RunConfig
 from lorakit.errors import AdapterError
 from lorakit.fingerprints import base_fingerprint, file_fingerprint
@@ -47,6 +48,9 @@ class LoadedBase:
     hot_limit: int = 0
     hot: collections.OrderedDict = dataclasses.field(default_factory=collections.OrderedDict)
     uses: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    #: The version of each adapter last offered (loaded or refused), to see a rewrite.
+    versions: dict[str, AdapterEntry] = dataclasses.field(default_factory=dict)
+    _peft_numbers: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     @classmethod
     def load(cls, task_name: str, name: str, hot_limit: int = 0) -> "LoadedBase":
@@ -61,15 +65,22 @@ class LoadedBase:
         return cls(task_name, name, base, fingerprint, base.model, hot_limit=hot_limit)
 
     def add(self, entry: AdapterEntry) -> None:
-        """Load ``entry`` into the model after checking it was made for this base."""
+        """Load ``entry`` into the model after checking it was made for this
+        base. An older version of the same name (its folder rewritten by a
+        resumed or retrained run) is replaced, or dropped if the new one is
+        refused; the very same version is left as it is."""
         from peft import PeftModel
 
         from lorakit.device import inference_device
         from lorakit.lora import match_conv_geometry
 
+        if self.versions.get(entry.name) == entry:
+            return
+        old = self._forget(entry.name)
+        self.versions[entry.name] = entry
         try:
             check_base(entry.manifest, self.fingerprint, entry.folder, self.task_name)
-            peft_name = f"adapter{len(self.peft_names)}"  # peft names may not hold "." or "/"
+            peft_name = f"adapter{next(self._peft_numbers)}"  # peft names may not hold "." or "/"
             with peft_load_errors(entry.folder):
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(str(entry.folder), adapter_name=peft_name, is_trainable=False)
@@ -80,10 +91,35 @@ class LoadedBase:
             self.model.eval().to(inference_device())
         except AdapterError as exc:
             self.refused[entry.name] = str(exc)
+        else:
+            self.adapters[entry.name] = entry
+            self.peft_names[entry.name] = peft_name
+            self.adapter_fingerprints[entry.name] = file_fingerprint(entry.folder / WEIGHTS)
+        finally:
+            self._unload(entry.name, old)  # once the new version is in: the model is never left empty
+
+    def remove(self, name: str) -> None:
+        """Unload an adapter whose folder is gone."""
+        self._unload(name, self._forget(name))
+
+    def _forget(self, name: str) -> str | None:
+        """Forget what is known of ``name``'s version; its peft name when its weights are loaded."""
+        for known in (self.versions, self.refused, self.adapters, self.adapter_fingerprints):
+            known.pop(name, None)
+        return self.peft_names.pop(name, None)
+
+    def _unload(self, name: str, peft_name: str | None) -> None:
+        """Take a forgotten version's weights out of the model and drop the merged copies holding it."""
+        if peft_name is None:
             return
-        self.adapters[entry.name] = entry
-        self.peft_names[entry.name] = peft_name
-        self.adapter_fingerprints[entry.name] = file_fingerprint(entry.folder / "adapter_model.safetensors")
+        if len(self.model.peft_config) == 1:
+            self.model = self.model.unload()  # peft cannot run with no adapter: back to the plain base
+        else:
+            self.model.delete_adapter(peft_name)
+        for mix in [mix for mix in self.hot if any(n == name for n, _ in mix)]:
+            del self.hot[mix]
+        for mix in [mix for mix in self.uses if any(n == name for n, _ in mix)]:
+            del self.uses[mix]
 
     def task_for(self, mix: Mix, overrides: dict[str, Any]) -> Task:
         """The task with the first adapter's saved options (or the defaults),

@@ -3,8 +3,10 @@ one worker per base; and the resolution of a request's adapters to a worker.
 
 Bases are loaded once each, in their worker threads, at start; an adapter
 found later is loaded into its base's worker between requests (a new base
-gets a new worker). ``refresh`` reads the folders again, at most every
-``rescan_seconds`` unless a request names an adapter not seen yet.
+gets a new worker); one rewritten in place replaces its old version, and one
+whose folder is gone is unloaded.
+``refresh`` reads the folders again, at most every ``rescan_seconds`` unless a
+request names an adapter not seen yet.
 """
 
 from __future__ import annotations
@@ -63,12 +65,16 @@ class Service:
                 return
             found = scan(self.roots, self.adapters)
             self._scanned_at = time.monotonic()
-            new = [entry for name, entry in found.adapters.items() if name not in self.adapters]
+            changes: dict[tuple[str, str], tuple[list[AdapterEntry], list[str]]] = {}
+            for name, entry in found.adapters.items():
+                if self.adapters.get(name) is not entry:  # new, or rewritten in place
+                    changes.setdefault((entry.task, entry.base), ([], []))[0].append(entry)
+            for name, old in self.adapters.items():
+                now = found.adapters.get(name)
+                if now is None or (now.task, now.base) != (old.task, old.base):  # gone from its base
+                    changes.setdefault((old.task, old.base), ([], []))[1].append(name)
             self.adapters, self.broken = found.adapters, found.broken
-            by_base: dict[tuple[str, str], list[AdapterEntry]] = {}
-            for entry in new:
-                by_base.setdefault((entry.task, entry.base), []).append(entry)
-            loads = [self._worker(*key).load_adapters(entries) for key, entries in by_base.items()]
+            loads = [self._worker(*key).load_adapters(*change) for key, change in changes.items()]
         for worker in list(self.workers.values()):
             worker.ready.wait()
         for load in loads:
@@ -95,8 +101,8 @@ class Service:
         """The worker and mix for a request of ``task`` naming ``adapters``
         (name, weight) and perhaps a base (``model``; ``aliases`` are model
         names that mean "this task's base", such as OpenAI's ``tts-1``)."""
-        if any(name not in self.adapters for name, _ in adapters):
-            self.refresh(force=True)  # trained after the last look?
+        # Rewritten since the last look (at most rescan_seconds ago)? Trained since?
+        self.refresh(force=any(name not in self.adapters for name, _ in adapters))
         entries = []
         for name, weight in adapters:
             entry = self.adapters.get(name)

@@ -30,7 +30,7 @@ class Stopped(Exception):
 
 def _tell_stopped(item: Any) -> None:
     """Answer a queued job, or adapter load, that will not run."""
-    future = item.future if isinstance(item, Job) else item[2]
+    future = item.future if isinstance(item, Job) else item[-1]
     future.set_exception(Stopped("the server is shutting down"))
 
 
@@ -61,6 +61,8 @@ class Job:
     options: tuple[tuple[str, Any], ...]  # task option overrides, hashable
     inputs: list[Any]
     future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
+    #: The base and adapter versions that answered, set before the future's result.
+    provenance: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -92,10 +94,11 @@ class BaseWorker(threading.Thread):
         self._put(job)
         return job.future
 
-    def load_adapters(self, entries: list[Any]) -> concurrent.futures.Future:
-        """Load adapters found after the start, between jobs, in queue order."""
+    def load_adapters(self, entries: list[Any], gone: list[str] = ()) -> concurrent.futures.Future:
+        """Load adapters found (or rewritten) after the start and unload the
+        ``gone`` ones, between jobs, in queue order."""
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._put(("load", entries, future))
+        self._put(("load", entries, list(gone), future))
         return future
 
     def stop(self) -> None:
@@ -156,11 +159,11 @@ class BaseWorker(threading.Thread):
                     batch.append(item)
             return batch
 
-    def _load(self, entries: list[Any], future: concurrent.futures.Future) -> None:
+    def _load(self, entries: list[Any], gone: list[str], future: concurrent.futures.Future) -> None:
         if self.loaded is not None:
+            for name in gone:
+                self.loaded.remove(name)
             for entry in entries:
-                if entry.name in self.loaded.adapters or entry.name in self.loaded.refused:
-                    continue
                 try:
                     self.loaded.add(entry)
                 except Exception as exc:  # noqa: BLE001 - one unusable adapter must not stop the base's thread
@@ -186,8 +189,10 @@ class BaseWorker(threading.Thread):
             return
         if self.on_batch is not None:
             self.on_batch(len(batch), time.perf_counter() - started)
+        provenance = self.loaded.provenance(batch[0].mix)  # here: a later rewrite may replace an adapter
         start = 0
         for job in batch:
+            job.provenance = provenance
             job.future.set_result(records[start:start + len(job.inputs)])
             start += len(job.inputs)
 

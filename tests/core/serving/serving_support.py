@@ -1,6 +1,8 @@
 """Small things the serving tests share."""
 
 import io
+import json
+import shutil
 
 
 def png_bytes(color=(200, 40, 40), size=(32, 32)) -> bytes:
@@ -12,3 +14,25 @@ def png_bytes(color=(200, 40, 40), size=(32, 32)) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def rewrite_adapter(run_dir, source_run, **manifest_changes):
+    """Replace a run's adapter with ``source_run``'s (its manifest changed by
+    ``manifest_changes``) as a resumed run does: a new folder renamed into place."""
+    new, old = run_dir.parent / f".{run_dir.name}.new", run_dir.parent / f".{run_dir.name}.old"
+    shutil.copytree(source_run / "adapter", new)
+    manifest = json.loads((new / "lorakit.json").read_text())
+    (new / "lorakit.json").write_text(json.dumps({**manifest, **manifest_changes}))
+    (run_dir / "adapter").rename(old)
+    new.rename(run_dir / "adapter")
+    shutil.rmtree(old)
+
+
+def probe(service, task_name, mix):
+    """The task's probe output on the served base with ``mix`` active, as a request would run it."""
+    import torch
+
+    worker = service.workers[(task_name, "demo")]
+    task = worker.loaded.task_for(mix, {})
+    with worker.loaded.mixed(mix) as model, torch.inference_mode():
+        return task.probe(worker.loaded.base, model).float()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import soundfile as sf
 
-from serving_support import png_bytes
+from serving_support import png_bytes, rewrite_adapter
 
 
 def post(live, route, **kwargs):
@@ -130,6 +130,38 @@ def test_an_adapter_trained_after_start_is_served_without_restart(live, served):
     first = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")},
                  data={"adapters": '[{"name": "caption-a"}]'}).json()
     assert response.json()["caption"] == first["caption"]  # the same weights, under another name
+
+
+def test_an_adapter_retrained_in_place_is_served_with_its_new_weights(live, service, served, monkeypatch):
+    monkeypatch.setattr(service, "rescan_seconds", 0.0)  # look at the folders on every request
+
+    def caption(name):
+        response = post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")},
+                        data={"adapters": json.dumps([{"name": name}])})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    shutil.copytree(served / "caption-a", served / "retrained")
+    before = caption("retrained")
+    rewrite_adapter(served / "retrained", served / "styles" / "caption-b")
+    after, other = caption("retrained"), caption("styles/caption-b")
+    assert after["caption"] == other["caption"] != before["caption"]
+    assert after["adapters"][0]["fingerprint"] == other["adapters"][0]["fingerprint"]
+    assert after["adapters"][0]["fingerprint"] != before["adapters"][0]["fingerprint"]
+    assert caption("caption-a")["caption"] == before["caption"]  # the other adapters are untouched
+
+
+def test_a_rewritten_adapter_that_no_longer_fits_is_refused_until_fixed(live, service, served, monkeypatch):
+    monkeypatch.setattr(service, "rescan_seconds", 0.0)
+    shutil.copytree(served / "caption-a", served / "flip")
+    request = dict(files={"image": ("x.png", png_bytes(), "image/png")}, data={"adapters": '[{"name": "flip"}]'})
+    assert post(live, "/v1/captions", **request).status_code == 200
+    rewrite_adapter(served / "flip", served / "caption-a", base_fingerprint="sha256:0000")
+    assert "fingerprint" in error_of(post(live, "/v1/captions", **request), 400, "adapters")  # not the old version
+    assert "flip" in httpx.get(f"{live.url}/v1/models").json()["refused"]
+    rewrite_adapter(served / "flip", served / "caption-a")
+    assert post(live, "/v1/captions", **request).status_code == 200
+    assert "flip" not in httpx.get(f"{live.url}/v1/models").json()["refused"]
 
 
 def test_an_adapter_of_other_base_weights_is_refused_by_name(live, served):

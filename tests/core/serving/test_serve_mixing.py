@@ -11,12 +11,7 @@ from lorakit.apply import load_base, open_with_adapters, read_adapters
 from lorakit.config import RunConfig
 from lorakit.runs import make_task
 
-
-def probe(service, task_name, mix):
-    worker = service.workers[(task_name, "demo")]
-    task = worker.loaded.task_for(mix, {})
-    with worker.loaded.mixed(mix) as model, torch.inference_mode():
-        return task.probe(worker.loaded.base, model).float()
+from serving_support import probe
 
 
 def merged_probe(service, task_name, mix):
