@@ -43,7 +43,7 @@ class Service:
         self.adapters: dict[str, AdapterEntry] = {}
         self.broken: dict[str, str] = {}
         self.workers: dict[tuple[str, str], BaseWorker] = {}
-        self._scanned_at = 0.0
+        self._scanned_at = -float("inf")  # when the last scan began
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -59,12 +59,15 @@ class Service:
             worker.stop()
 
     def refresh(self, force: bool = False) -> None:
-        """Read the served folders again and load what is new (blocking)."""
+        """Read the served folders again and load what is new (blocking). A
+        scan begun after the call came answers it too: concurrent requests
+        for unknown names (a flood of bad ones) share one walk of the folders."""
+        asked = time.monotonic()
         with self._lock:
-            if not force and time.monotonic() - self._scanned_at < self.rescan_seconds:
+            if self._scanned_at > asked or (not force and asked - self._scanned_at < self.rescan_seconds):
                 return
-            found = scan(self.roots, self.adapters)
             self._scanned_at = time.monotonic()
+            found = scan(self.roots, self.adapters)
             changes: dict[tuple[str, str], tuple[list[AdapterEntry], list[str]]] = {}
             for name, entry in found.adapters.items():
                 if self.adapters.get(name) is not entry:  # new, or rewritten in place

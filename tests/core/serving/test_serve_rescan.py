@@ -58,3 +58,33 @@ def test_removing_the_last_adapter_leaves_the_plain_base(served, tmp_path):
         assert torch.equal(probe(service, "caption", (("only", 1.0),)), adapted)
     finally:
         service.stop()
+
+
+def test_concurrent_requests_for_unknown_names_share_one_walk_of_the_folders(service, monkeypatch):
+    import concurrent.futures
+    import time
+
+    from lorakit.serving import service as service_module
+    from lorakit.serving.service import RequestError
+
+    walks = []
+
+    def counted_scan(*args):
+        walks.append(1)
+        time.sleep(0.5)  # a big folder: the other requests arrive during the walk
+        return real_scan(*args)
+
+    real_scan = service_module.scan
+    monkeypatch.setattr(service_module, "scan", counted_scan)
+
+    def ask(i):
+        time.sleep(0.01 * i)
+        try:
+            service.resolve("caption", [(f"no-such-adapter-{i}", 1.0)], None)
+        except RequestError as exc:
+            return exc.status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(ask, range(8)))
+    assert statuses == [404] * 8
+    assert len(walks) <= 2, len(walks)  # one in flight when they came, at most one more begun after
