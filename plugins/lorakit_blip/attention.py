@@ -44,8 +44,8 @@ def _dropout(module: Any) -> float:
 def _additive_mask(mask: torch.Tensor | None, query: torch.Tensor) -> torch.Tensor | None:
     """BLIP's additive mask (0 or the dtype's minimum) in the query's dtype,
     as the fused kernels want it; clamped so that the minimum of a wider
-    dtype stays finite in a narrower one (a row of -inf would give NaN where
-    eager attention gives a uniform row)."""
+    dtype stays finite in a narrower one (SDPA answers a row of -inf with
+    zeros or NaN, by kernel, where eager attention gives a uniform row)."""
     if mask is None:
         return None
     mask = mask.to(query.device)

@@ -142,3 +142,21 @@ def test_the_attention_matrices_are_no_longer_kept(caption_pair):
     matrices = vision.num_hidden_layers * 4 * vision.num_attention_heads * tokens * tokens * 4
     saved = kept_bytes(stock, batch) - kept_bytes(fused, batch)
     assert saved >= matrices, (saved, matrices)
+
+
+def test_a_fully_masked_row_in_bf16_is_uniform_as_in_eager_attention():
+    """An fp32 mask's minimum overflows to -inf in bf16, and SDPA answers a
+    row of -inf with zeros or NaN (by kernel); clamped, the row is uniform,
+    as eager attention gives it."""
+    from lorakit_blip.attention import _additive_mask
+
+    generator = torch.Generator().manual_seed(0)
+    query, key, value = (torch.randn(1, 2, 3, 8, generator=generator).bfloat16() for _ in range(3))
+    mask = torch.full((1, 1, 1, 3), torch.finfo(torch.float32).min)  # every key masked: an all-padding sequence
+    attend = torch.nn.functional.scaled_dot_product_attention
+    eager = torch.softmax((query.float() @ key.float().transpose(-1, -2)) * 8 ** -0.5 + mask, -1) @ value.float()
+    assert torch.allclose(eager, value.float().mean(-2, keepdim=True).expand_as(eager))
+    cast_only = attend(query, key, value, attn_mask=mask.bfloat16()).float()
+    assert not torch.allclose(cast_only, eager, atol=0.1)  # the plain cast loses the row
+    fused = attend(query, key, value, attn_mask=_additive_mask(mask, query)).float()
+    assert torch.allclose(fused, eager, atol=2e-2)
