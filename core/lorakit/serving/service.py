@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lorakit.serving.catalog import AdapterEntry, scan
+from lorakit.serving.catalog import AdapterEntry, Scan, scan
 from lorakit.serving.loaded_base import Mix
 from lorakit.serving.worker import BaseWorker, Capacity
 
@@ -45,6 +45,7 @@ class Service:
         self.workers: dict[tuple[str, str], BaseWorker] = {}
         self._scanned_at = -float("inf")  # when the last scan began
         self._lock = threading.Lock()
+        self._loads: list[Any] = []  # adapter loads asked of the workers, until done
 
     def start(self) -> None:
         """Find the adapters, start a worker per base, wait for every load."""
@@ -64,24 +65,30 @@ class Service:
         for unknown names (a flood of bad ones) share one walk of the folders."""
         asked = time.monotonic()
         with self._lock:
-            if self._scanned_at > asked or (not force and asked - self._scanned_at < self.rescan_seconds):
-                return
-            self._scanned_at = time.monotonic()
-            found = scan(self.roots, self.adapters)
-            changes: dict[tuple[str, str], tuple[list[AdapterEntry], list[str]]] = {}
-            for name, entry in found.adapters.items():
-                if self.adapters.get(name) is not entry:  # new, or rewritten in place
-                    changes.setdefault((entry.task, entry.base), ([], []))[0].append(entry)
-            for name, old in self.adapters.items():
-                now = found.adapters.get(name)
-                if now is None or (now.task, now.base) != (old.task, old.base):  # gone from its base
-                    changes.setdefault((old.task, old.base), ([], []))[1].append(name)
-            self.adapters, self.broken = found.adapters, found.broken
-            loads = [self._worker(*key).load_adapters(*change) for key, change in changes.items()]
+            recent = self._scanned_at > asked or (not force and asked - self._scanned_at < self.rescan_seconds)
+            if not recent:
+                self._scanned_at = time.monotonic()
+                pending = [load for load in self._loads if not load.done()]
+                self._loads = pending + self._apply(scan(self.roots, self.adapters))
+            loads = self._loads
         for worker in list(self.workers.values()):
             worker.ready.wait()
-        for load in loads:
+        for load in loads:  # what the scans asked for is in before the caller goes on
             load.result()
+
+    def _apply(self, found: Scan) -> list[Any]:
+        """Take a scan's adapters: ask each base's worker to load the new and
+        rewritten ones and unload those gone; returns the loads asked for."""
+        changes: dict[tuple[str, str], tuple[list[AdapterEntry], list[str]]] = {}
+        for name, entry in found.adapters.items():
+            if self.adapters.get(name) is not entry:  # new, or rewritten in place
+                changes.setdefault((entry.task, entry.base), ([], []))[0].append(entry)
+        for name, old in self.adapters.items():
+            now = found.adapters.get(name)
+            if now is None or (now.task, now.base) != (old.task, old.base):  # gone from its base
+                changes.setdefault((old.task, old.base), ([], []))[1].append(name)
+        self.adapters, self.broken = found.adapters, found.broken
+        return [self._worker(*key).load_adapters(*change) for key, change in changes.items()]
 
     def _worker(self, task: str, base: str) -> BaseWorker:
         key = (task, base)

@@ -88,3 +88,16 @@ def test_concurrent_requests_for_unknown_names_share_one_walk_of_the_folders(ser
         statuses = list(pool.map(ask, range(8)))
     assert statuses == [404] * 8
     assert len(walks) <= 2, len(walks)  # one in flight when they came, at most one more begun after
+
+
+def test_requests_arriving_together_for_a_new_adapter_all_wait_for_its_load(service, served):
+    import concurrent.futures
+
+    shutil.copytree(served / "caption-a", served / "burst")
+
+    def ask(_):
+        worker, mix = service.resolve("caption", [("burst", 1.0)], None)  # refused if not loaded yet
+        return mix
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(ask, range(4))) == [(("burst", 1.0),)] * 4
