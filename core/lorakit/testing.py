@@ -532,7 +532,8 @@ def random_adapter(task_name: str, base_name: str, run_dir: str | Path, seed: in
     """A run folder (``adapter/`` + ``report.json``) holding an adapter with
     random LoRA B, saved as runs save them: it changes the model's outputs
     without training, for tests and benchmarks of what uses adapters
-    (serving, mixing, tooling). Its report's metrics are placeholders."""
+    (serving, mixing, tooling). The same ``seed`` gives the same weights in
+    any process. Its report's metrics are placeholders."""
     import copy
     import json
 
@@ -551,7 +552,9 @@ def random_adapter(task_name: str, base_name: str, run_dir: str | Path, seed: in
     printed = base_fingerprint(base, task.name)
     task.prepare_base(base, None)
     targets = targets or task.lora_targets
-    model = inject(copy.deepcopy(base.model), LoraSettings(r=r, alpha=2 * r), targets, [])
+    with torch.random.fork_rng(devices=[]):  # LoRA A's initial values come from the global generator
+        torch.manual_seed(seed)
+        model = inject(copy.deepcopy(base.model), LoraSettings(r=r, alpha=2 * r), targets, [])
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
