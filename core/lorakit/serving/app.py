@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -74,7 +75,11 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         return response
 
     async def answer(task: str, adapters: list[tuple[str, float]], model: str | None, inputs: list[Any],
-                     options: dict[str, Any] | None = None, aliases: tuple[str, ...] = ()) -> tuple[list, dict]:
+                     options: dict[str, Any] | None = None, aliases: tuple[str, ...] = (),
+                     field: str | None = None) -> tuple[list, dict]:
+        """The task's records for ``inputs`` and their provenance; ``field``
+        is the request field the inputs came from, named when the task
+        refuses them."""
         worker, mix = await run_in_threadpool(service.resolve, task, adapters, model, aliases)
         try:
             job = Job(mix, tuple(sorted((options or {}).items())), inputs)
@@ -87,7 +92,7 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         except Stopped:
             raise  # 503, by its handler
         except LorakitError as exc:  # the task refused the input (a character it cannot speak...)
-            raise RequestError(str(exc), None, 400) from None
+            raise RequestError(_without_flag(str(exc)), field, 400) from None
         except Exception as exc:  # noqa: BLE001 - one failed request, logged; the server goes on
             traceback.print_exception(exc)
             raise RequestError(f"the model failed on this request ({type(exc).__name__}: {exc})", None, 500) from None
@@ -99,7 +104,7 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     async def speech(body: SpeechRequest) -> Response:
         adapters, options = await run_in_threadpool(_voice, service, body)
         records, provenance = await answer(SPEECH_TASK, adapters, body.model, [body.input], options,
-                                           OPENAI_SPEECH_MODELS)
+                                           OPENAI_SPEECH_MODELS, field="input")
         data, media_type = encode(records[0]["audio"], records[0]["sample_rate"], body.response_format)
         return Response(data, media_type=media_type, headers={"X-Lorakit-Provenance": json.dumps(provenance)})
 
@@ -109,7 +114,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     async def caption(request: Request) -> dict[str, Any]:
         fields = await _image_request(request, uploads)
         try:
-            records, provenance = await answer(CAPTION_TASK, fields["adapters"], fields["model"], [str(fields["path"])])
+            records, provenance = await answer(CAPTION_TASK, fields["adapters"], fields["model"], [str(fields["path"])],
+                                               field="image")
         finally:
             fields["path"].unlink(missing_ok=True)
         return {"caption": records[0]["caption"], **provenance}
@@ -122,7 +128,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
             if not isinstance(question, str) or not question.strip() or len(question) > 1000:
                 raise RequestError("question must be a non-empty text of at most 1000 characters", "question")
             records, provenance = await answer(VQA_TASK, fields["adapters"], fields["model"],
-                                               [{"image": str(fields["path"]), "question": question}])
+                                               [{"image": str(fields["path"]), "question": question}],
+                                               field="question")
         finally:
             fields["path"].unlink(missing_ok=True)
         return {"question": question, "answer": records[0]["answer"], **provenance}
@@ -132,7 +139,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     @app.post("/v1/music")
     async def music(body: MusicRequest) -> dict[str, Any]:
         options = {} if body.seconds is None else {"seconds": body.seconds}
-        records, provenance = await answer(MUSIC_TASK, body.mix(), body.model, [body.prompt], options)
+        records, provenance = await answer(MUSIC_TASK, body.mix(), body.model, [body.prompt], options,
+                                           field="prompt")
         data, media_type = encode(records[0]["audio"], records[0]["sample_rate"], body.response_format)
         return {"prompt": body.prompt, "seconds": records[0].get("seconds"), "media_type": media_type,
                 "audio": base64.b64encode(data).decode(), **provenance}
@@ -143,7 +151,7 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
             if await run_in_threadpool(_names_a_file, text):  # a task reading paths must not read the server's
                 raise RequestError(f"inputs.{i} names a file on the server; this route takes texts, not paths "
                                    "(images go to /v1/captions and /v1/vqa as uploads)", f"inputs.{i}")
-        records, provenance = await answer(task, body.mix(), body.model, list(body.inputs))
+        records, provenance = await answer(task, body.mix(), body.model, list(body.inputs), field="inputs")
         return {"predictions": [_jsonable(r) for r in records], **provenance}
 
     # -- what is served ------------------------------------------------------------
@@ -281,6 +289,13 @@ async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
         raise RequestError(f"image: {str(exc).replace(str(path), 'the image')}", "image") from None
     fields["path"] = path
     return fields
+
+
+def _without_flag(message: str) -> str:
+    """A task's message written for the command line, without the flag it
+    starts by blaming (``--text: ...``): the request's field is named in
+    ``param`` instead."""
+    return re.sub(r"^--[\w.-]+: ", "", message)
 
 
 def _names_a_file(text: str) -> bool:

@@ -80,7 +80,10 @@ def test_bad_requests_are_400s_naming_the_field(client, fields, param, text):
 def test_a_character_the_model_cannot_speak_is_a_400(client):
     from openai import BadRequestError
 
-    with pytest.raises(BadRequestError, match="cannot"):
+    with pytest.raises(BadRequestError, match="cannot") as caught:
         speak(client, input="Hello 你好")
+    error = caught.value.body
+    assert error["param"] == "input" and "'你'" in error["message"], error
+    assert not error["message"].startswith("--"), error  # no command-line flag: the field is in param
     assert get_host().task("voice-clone")  # the server is still there:
     assert len(wav(speak(client))[0]) > 0
