@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -173,8 +174,19 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def with_absolute_data_paths(self) -> "RunConfig":
+        """This config with relative data paths made absolute against the
+        working folder, as a run reads them: its config.yaml then names the
+        same data for ``lorakit evaluate RUN`` or ``--resume`` from any folder."""
+        data = self.data
+        paths = {key: os.path.abspath(os.path.expanduser(getattr(data, key))) for key in DATA_PATHS
+                 if isinstance(getattr(data, key), str)}
+        return dataclasses.replace(self, data=dataclasses.replace(data, **paths))
+
 
 SECTIONS = {"data": DataSettings, "lora": LoraSettings, "train": TrainSettings}
+#: Fields of the data section that name files or folders.
+DATA_PATHS = ("path", "eval_path", "retain")
 
 
 def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:

@@ -18,12 +18,10 @@ from typing import Any
 
 import yaml
 
-from lorakit.config import SECTIONS, RunConfig, build
+from lorakit.config import DATA_PATHS, SECTIONS, RunConfig, build
 from lorakit.errors import ConfigError
 
 TOP_LEVEL = ("task", "base", "base_dtype", "output")
-#: Fields of a recipe's data section that hold paths (resolved against the recipe's folder).
-DATA_PATHS = ("path", "eval_path", "retain")
 
 
 @dataclass

@@ -34,7 +34,8 @@ def prepare_output(config: RunConfig, resume: bool) -> Path:
     if resume:
         if not saved.is_file():
             raise OutputError(f"{run_dir} holds no run to resume (no {CONFIG_FILE}); start it without --resume")
-        differences = _differences(read_config(run_dir).to_dict(), config.to_dict())
+        # A run saved before data paths were stored absolute read them from the working folder.
+        differences = _differences(read_config(run_dir).with_absolute_data_paths().to_dict(), config.to_dict())
         if differences:
             raise ConfigError(f"the run in {run_dir} was started with another config ({'; '.join(differences)}); "
                               "resume with the same recipe and flags, or start a new --output")

@@ -115,6 +115,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     task = make_task(config)
     if not config.data.path:
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
+    config = config.with_absolute_data_paths()
     run_dir = prepare_output(config, resume)
     with _no_room_explained(run_dir):
         return _train_and_export(task, config, run_dir, resume, evaluate, stop_after, show_progress)

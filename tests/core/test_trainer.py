@@ -240,3 +240,44 @@ def test_the_tasks_verdict_goes_into_the_report(toy_host, toy_data, tmp_path, mo
     assert seen == [(test["base"], test["adapter"])]
     assert test["verdict"] == [f"mse only {test['adapter']['mse']:.3f}"]
     assert json.loads((outcome.run_dir / "report.json").read_text())["test"]["verdict"] == test["verdict"]
+
+
+def test_a_run_given_relative_data_paths_is_evaluated_and_resumed_from_any_folder(toy_host, tmp_path, monkeypatch):
+    """config.yaml names the data as the run read it: relative paths are
+    made absolute against the folder the run started in."""
+    import toy_plugin
+    import yaml
+
+    project = tmp_path / "project"
+    toy_plugin.write_toy_data(project / "points")
+    toy_plugin.write_toy_data(project / "old", seed=1)
+    monkeypatch.chdir(project)
+    flags = ["--data", "points", "--retain", "old", "--output", "runs/toy-1", "--epochs", "2", "--batch_size", "16"]
+    first = runs.run(runs.load_config("toy", flags), stop_after=3, show_progress=False)
+    assert first.adapter_dir is None
+    saved = yaml.safe_load((project / "runs" / "toy-1" / "config.yaml").read_text())["data"]
+    assert saved["path"] == str(project / "points") and saved["retain"] == str(project / "old")
+    outcome = runs.run(runs.load_config("toy", flags), resume=True, show_progress=False)  # the same command again
+
+    monkeypatch.chdir(tmp_path)  # elsewhere: the run folder by its path, the data as recorded
+    later = runs.evaluate_run(project / "runs" / "toy-1")
+    for split in ("test", "retain"):
+        assert later[split]["adapter"]["mse"] == pytest.approx(outcome.report[split]["adapter"]["mse"], rel=1e-6)
+
+
+def test_a_run_saved_with_relative_data_paths_still_resumes_from_its_folder(toy_host, tmp_path, monkeypatch):
+    import toy_plugin
+    import yaml
+
+    toy_plugin.write_toy_data(tmp_path / "points")
+    monkeypatch.chdir(tmp_path)
+    flags = ["--data", "points", "--output", "run", "--epochs", "2", "--batch_size", "16"]
+    runs.run(runs.load_config("toy", flags), stop_after=3, show_progress=False)
+    saved = tmp_path / "run" / "config.yaml"
+    config = yaml.safe_load(saved.read_text())
+    config["data"]["path"] = "points"  # as runs wrote it before paths were stored absolute
+    saved.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert runs.run(runs.load_config("toy", flags), resume=True, show_progress=False).adapter_dir is not None
+    with pytest.raises(ConfigError, match="data.path"):  # other data is still another config
+        toy_plugin.write_toy_data(tmp_path / "other")
+        runs.run(runs.load_config("toy", [*flags[:1], "other", *flags[2:]]), resume=True, show_progress=False)
