@@ -3,10 +3,9 @@ one worker per base; and the resolution of a request's adapters to a worker.
 
 Bases are loaded once each, in their worker threads, at start; an adapter
 found later is loaded into its base's worker between requests (a new base
-gets a new worker); one rewritten in place replaces its old version, and one
-whose folder is gone is unloaded.
-``refresh`` reads the folders again, at most every ``rescan_seconds`` unless a
-request names an adapter not seen yet.
+gets a new worker), one rewritten in place replaces its old version, and one
+whose folder is gone is unloaded. ``refresh`` reads the folders again, at
+most every ``rescan_seconds`` unless a request names an adapter not seen yet.
 """
 
 from __future__ import annotations
