@@ -74,7 +74,7 @@ def resolve_voice(spec: str) -> tuple[Path, Path]:
     """
     if not spec:
         raise BaseModelError(f"--base piper: names no voice; {_FIX}")
-    if spec.endswith(".onnx") or "/" in spec or "\\" in spec:
+    if _names_a_file(spec):
         onnx_path = Path(spec).expanduser()
         if onnx_path.is_dir():
             found = ", ".join(sorted(p.name for p in onnx_path.glob("*.onnx"))[:5]) or "none"
@@ -90,6 +90,16 @@ def resolve_voice(spec: str) -> tuple[Path, Path]:
         raise BaseModelError(f"{onnx_path} has no {config_path.name} beside it (Piper keeps a voice's settings "
                              f"there): put {config_path.name}, published with the voice, beside {onnx_path.name}")
     return onnx_path, config_path
+
+
+def _names_a_file(spec: str) -> bool:
+    return spec.endswith(".onnx") or "/" in spec or "\\" in spec
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a voice file named by its absolute path (voice names as
+    they are), so that an adapter records a base it finds from any folder."""
+    return str(Path(spec).expanduser().resolve()) if _names_a_file(spec) else spec
 
 
 def _installed_voice(name: str) -> Path:

@@ -120,7 +120,10 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         """``demo``, a local coqui checkpoint folder, a coqui model name, or a
         Piper voice (``piper:NAME`` or ``piper:path/voice.onnx``)."""
         from lorakit_voice.base import load_vits
+        from lorakit_voice.piper import absolute_spec
 
+        if name.startswith(PIPER_PREFIX):  # a voice file by a relative path: recorded absolute
+            name = PIPER_PREFIX + absolute_spec(name[len(PIPER_PREFIX):])
         loaded = load_vits(name)
         return Base(model=loaded.model, processor=loaded.model.tokenizer, name=name, source=str(loaded.folder),
                     extras={"folder": str(loaded.folder), "discriminator": loaded.discriminator})

@@ -195,6 +195,23 @@ def test_a_folder_of_several_voices_is_not_used_as_the_fingerprint_key(tmp_path)
     assert voice_folder(tmp_path / "one" / "a.onnx") == (tmp_path / "one").resolve()
 
 
+def test_a_voice_file_given_by_a_relative_path_is_recorded_by_its_absolute_one(tmp_path, monkeypatch):
+    from lorakit.apply import load_base
+    from lorakit.config import RunConfig
+    from lorakit.runs import make_task
+
+    (tmp_path / "voices").mkdir()
+    for source in (joe.model_path(), joe.model_path().with_name(joe.model_path().name + ".json")):
+        shutil.copy(source, tmp_path / "voices" / source.name.replace(VOICE, "mine"))
+    monkeypatch.chdir(tmp_path)
+    task = make_task(RunConfig(task="voice-clone", base="piper:voices/mine.onnx"))
+    base = load_base(task, "piper:voices/mine.onnx")
+    assert base.name == f"piper:{tmp_path.resolve() / 'voices' / 'mine.onnx'}"  # what an adapter's manifest keeps
+    monkeypatch.chdir(tmp_path / "voices")
+    assert load_base(task, base.name).name == base.name  # found again from another folder
+    assert load_base(task, f"piper:{VOICE}").name == f"piper:{VOICE}"  # an installed voice keeps its name
+
+
 def test_predict_speaks_with_the_piper_voice_from_the_command_line(tmp_path):
     import subprocess
     import sys
