@@ -116,10 +116,9 @@ class LoadedBase:
             self.model = self.model.unload()  # peft cannot run with no adapter: back to the plain base
         else:
             self.model.delete_adapter(peft_name)
-        for mix in [mix for mix in self.hot if any(n == name for n, _ in mix)]:
-            del self.hot[mix]
-        for mix in [mix for mix in self.uses if any(n == name for n, _ in mix)]:
-            del self.uses[mix]
+        for by_mix in (self.hot, self.uses):
+            for mix in [mix for mix in by_mix if any(n == name for n, _ in mix)]:
+                del by_mix[mix]
 
     def task_for(self, mix: Mix, overrides: dict[str, Any]) -> Task:
         """The task with the first adapter's saved options (or the defaults),
