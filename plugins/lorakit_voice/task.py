@@ -43,6 +43,8 @@ REFERENCE_TEXTS = ("a small boat drifted down the river.", "she opened the windo
 MIN_GAIN = 0.05
 #: Clips (at most) whose voice picks the speaker slot; synthesised sentences per slot.
 SLOT_CLIPS, SLOT_SENTENCES = 8, 2
+#: Default slot choices already told in this process, by base.
+_SLOT_NOTES_TOLD: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -113,6 +115,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         super().__init__(options)
         # A pure cache (criteria, speaker embeddings): never read as state of a run.
         self._cache: dict[Any, Any] = {}
+        #: How a default speaker slot was chosen, said when it first speaks (``_tell_slot``).
+        self._slot_note: str | None = None
 
     # -- the base model -------------------------------------------------------
 
@@ -377,16 +381,17 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         if not slots:
             return None
         if self.options.slot == "auto":
-            from lorakit.api import console
             from lorakit_voice.export_card import cloned_speaker
 
             name = cloned_speaker(base.extras.get("folder"))
             if name in slots:  # a merged export: its cloned voice is the default
-                console.print(f"speaker slot: {name!r}, the voice cloned into this model (pass --slot NAME for another)")
+                self._slot_note = (f"speaker slot: {name!r}, the voice cloned into this model "
+                                   "(pass --slot NAME for another)")
                 return name, slots[name]
             name = next(iter(slots))
-            console.print(f"[yellow]speaker slot: 'auto' has no clips to choose by here; using {name!r} "
-                          "(pass --slot NAME; an adapter records its slot as options.slot in lorakit.json)[/yellow]")
+            self._slot_note = (f"[yellow]speaker slot: 'auto' has no clips to choose by here; using {name!r} "
+                               "(pass --slot NAME; an adapter records its slot as options.slot in "
+                               "lorakit.json)[/yellow]")
             return name, slots[name]
         if self.options.slot not in slots:
             known = ", ".join(list(slots)[:20]) + (" ..." if len(slots) > 20 else "")
@@ -422,7 +427,19 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     def _speak(self, base: Base, model: Any, text: str) -> Any:
         from lorakit_voice.synthesis import synthesize
 
+        self._tell_slot(base)
         return synthesize(model, text, self._voicing(base))
+
+    def _tell_slot(self, base: Base) -> None:
+        """Say which slot a default choice picked, when it first speaks: not
+        when a base is only loaded (a server picks the voice per request),
+        and once per process and voice."""
+        from lorakit.api import console
+
+        note, self._slot_note = self._slot_note, None
+        if note is not None and (base.name, note) not in _SLOT_NOTES_TOLD:
+            _SLOT_NOTES_TOLD.add((base.name, note))
+            console.print(note)
 
     def _target_embedding(self, examples: Sequence[Any]) -> Any:
         """Mean d-vector of the real clips (cached per set of clips)."""

@@ -67,3 +67,26 @@ def test_collate_gives_what_coqui_train_step_reads(tmp_path, demo_base):
         assert key in batch
     assert batch["speaker_ids"].tolist() == [2, 2]
     assert batch["spec"].shape[2] == batch["mel"].shape[2] and batch["waveform"].shape[1] == 1
+
+
+def test_a_default_slot_is_told_when_it_first_speaks_not_when_loaded(demo_base, monkeypatch):
+    """A server loads a base without choosing a voice (each request names
+    one): the note on the slot ``auto`` fell back to comes with the first
+    sentence spoken, once per process, not at loading."""
+    import lorakit_voice.task as voice_task
+    from lorakit.api import console
+
+    monkeypatch.setattr(voice_task, "_SLOT_NOTES_TOLD", set())
+    task = VoiceCloneTask(VoiceOptions(slot="auto"))
+    with console.capture() as loading:
+        task.prepare_base(demo_base, None)
+    assert "speaker slot" not in loading.get()
+    with console.capture() as speaking:
+        task.predict(demo_base, demo_base.model, ["Hello there."])
+        task.predict(demo_base, demo_base.model, ["Hello again."])
+    assert speaking.get().count("speaker slot: 'auto' has no clips to choose by here; using 'low-male'") == 1
+    again = VoiceCloneTask(VoiceOptions(slot="auto"))
+    again.prepare_base(demo_base, None)
+    with console.capture() as later:
+        again.predict(demo_base, demo_base.model, ["Hello."])
+    assert "speaker slot" not in later.get()
