@@ -192,9 +192,12 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     With several --adapter RUN:WEIGHT, the task options are the first adapter's unless given here."""
     from lorakit import runs
     from lorakit.apply import parse_adapter
-    from lorakit.predictions import write_predictions
+    from lorakit.predictions import check_audio_target, write_predictions
 
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
+    probe, given = runs.prediction_inputs(task, [*inputs, *texts], options, input_flags)
+    if probe.predicts_audio:  # said before the base loads and the work is done
+        check_audio_target(Path(out) if out else None, len(given))
     weighted = [parse_adapter(a) for a in adapters]
     # One adapter without a weight opens as it always has; otherwise the adapters merge at their weights.
     adapter = adapters[0] if len(adapters) == 1 and weighted[0][0] == adapters[0] else weighted or None

@@ -25,21 +25,27 @@ def write_predictions(records: list[dict[str, Any]], out: Path | None) -> str:
         if out is not None:
             atomic_write_text(out, lines)
         return lines
-    if out is None:
-        raise ConfigError("these predictions are audio: pass --out FILE.wav (one input) or --out FOLDER")
+    check_audio_target(out, len(records))
     if out.suffix.lower() == ".wav":
-        if len(records) != 1:
-            raise ConfigError(f"{len(records)} audio predictions cannot go to one file {out}; pass --out FOLDER")
         targets = [out]
     else:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"{out} is a file; pass a folder (or a .wav path for a single prediction)")
         targets = [out / f"{i:04d}.wav" for i in range(1, len(records) + 1)]
     written = [_write_audio(record, target) for record, target in zip(records, targets)]
     lines = _lines(written)
     if out.suffix.lower() != ".wav":
         atomic_write_text(out / LINES_FILE, lines)
     return lines
+
+
+def check_audio_target(out: Path | None, count: int) -> None:
+    """Refuse an ``--out`` that ``count`` audio predictions cannot be written to."""
+    if out is None:
+        raise ConfigError("these predictions are audio: pass --out FILE.wav (one input) or --out FOLDER")
+    if out.suffix.lower() == ".wav":
+        if count != 1:
+            raise ConfigError(f"{count} audio predictions cannot go to one file {out}; pass --out FOLDER")
+    elif out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; pass a folder (or a .wav path for a single prediction)")
 
 
 def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:

@@ -327,6 +327,19 @@ def open_composed(task_name: str, adapters: Sequence[tuple[str | Path, float]], 
     return task, open_with_adapters(task, specs, base_name, ignore_base_mismatch)
 
 
+def prediction_inputs(task_name: str, inputs: Sequence[Any], options: dict[str, Any] | None = None,
+                      input_flags: dict[str, Any] | None = None) -> tuple[Task, list[Any]]:
+    """The task ``predict`` runs (with ``options``, no base loaded) and the
+    inputs it gets: ``inputs`` and ``input_flags`` as the task reads them."""
+    probe = make_task(RunConfig(task=task_name, options=options or {}))
+    if isinstance(probe, CommandLineInputs):
+        inputs = probe.prediction_inputs(inputs, input_flags or {})
+    if not inputs:
+        wanted = probe.inputs_help if isinstance(probe, CommandLineInputs) else "input files or --text"
+        raise ConfigError(f"nothing to predict: give {wanted}")
+    return probe, list(inputs)
+
+
 def predict(task_name: str, inputs: Sequence[Any],
             adapter: str | Path | Sequence[tuple[str | Path, float]] | None = None, base_name: str | None = None,
             options: dict[str, Any] | None = None, ignore_base_mismatch: bool = False,
@@ -336,13 +349,7 @@ def predict(task_name: str, inputs: Sequence[Any],
     weights. ``input_flags`` are command-line inputs the task turns into ``inputs``."""
     import torch
 
-    probe = make_task(RunConfig(task=task_name, options=options or {}))
-    if isinstance(probe, CommandLineInputs):
-        inputs = probe.prediction_inputs(inputs, input_flags or {})
-    if not inputs:
-        wanted = probe.inputs_help if isinstance(probe, CommandLineInputs) else "input files or --text"
-        raise ConfigError(f"nothing to predict: give {wanted}")
-
+    probe, inputs = prediction_inputs(task_name, inputs, options, input_flags)
     if adapter and isinstance(adapter, (str, Path)):
         task, base, model, manifest, _ = open_adapter(adapter, base_name, ignore_base_mismatch, options)
         if task.name != task_name:

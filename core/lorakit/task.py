@@ -119,6 +119,9 @@ class Task:
       ``--lora.targets`` replaces it.
     * ``modules_to_save``: modules trained fully and saved with the adapter
       (``prepare_base`` may choose others from the data).
+    * ``predicts_audio``: ``predict`` answers with audio, so ``lorakit
+      predict`` needs ``--out``; said before the base loads, not after the
+      work is done.
     * ``contract_version``: the ``CONTRACT_VERSION`` the task was written for.
 
     Recommended settings (learning rate, steps...) are data: ship a recipe
@@ -133,6 +136,7 @@ class Task:
     metrics: ClassVar[dict[str, str]] = {}
     lora_targets: ClassVar[Sequence[str] | str] = ()
     modules_to_save: ClassVar[Sequence[str]] = ()
+    predicts_audio: ClassVar[bool] = False
     contract_version: ClassVar[str] = CONTRACT_VERSION
 
     def __init__(self, options: TaskOptions | None = None):
@@ -183,7 +187,8 @@ class Task:
 
         A prediction that is audio carries ``"audio"`` (a 1-D float numpy
         array) and ``"sample_rate"``; the core writes it to a wav file
-        (``--out``) and prints the record with the file's path instead.
+        (``--out``) and prints the record with the file's path instead. A
+        task whose predictions are audio sets ``predicts_audio``.
         """
         raise NotImplementedError
 

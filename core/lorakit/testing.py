@@ -457,6 +457,11 @@ def _check_predict_cli(task_class: type[Task], run_dir: Path, predict_args: list
     assert len(records) == expected and all(isinstance(r, dict) for r in records), (
         f"{where}: {shown} gave {len(records)} records for {expected} inputs; predict must return one dict per "
         "input, in order")
+    audio = any("audio" in r for r in records)
+    assert audio == bool(task_class.predicts_audio), (
+        f"{where}: predict's records carry audio; set predicts_audio = True on the task, so `lorakit predict` "
+        "asks for --out before it loads the base" if audio else
+        f"{where}: predicts_audio is True but predict's records carry no 'audio'; leave predicts_audio False")
     return records
 
 

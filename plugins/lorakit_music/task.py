@@ -88,6 +88,7 @@ class MusicStyleTask(Task, CommandLineInputs, WritesSamples):
     lora_targets = DECODER_TARGETS
     input_flags = ("prompt",)
     inputs_help = "--prompt TEXT (repeatable)"
+    predicts_audio = True
 
     # -- the base model -------------------------------------------------------
 

@@ -107,6 +107,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}
     inputs_help = "--text SENTENCE (repeatable)"
+    predicts_audio = True
     #: ``lorakit export RUN --piper OUT`` (``save_export``).
     export_formats = {"piper": "a Piper voice (voice.onnx + voice.onnx.json) that piper-tts plays; "
                                "runs from a Piper base"}

@@ -54,6 +54,28 @@ def test_a_broken_predict_fails_naming_predict(toy_data, tmp_path):
         check_task(ForgetfulPredict, data=toy_data, workdir=tmp_path, predict_args=POINTS)
 
 
+def test_audio_predictions_must_be_declared(toy_data, tmp_path):
+    """``lorakit predict`` asks for --out before loading only for a task
+    that says its predictions are audio: the kit holds the task to it."""
+    import numpy as np
+
+    class SpeakingToy(ToyTask):
+        def predict(self, base, model, inputs):
+            return [{**r, "audio": np.zeros(160, dtype=np.float32), "sample_rate": 16000}
+                    for r in super().predict(base, model, inputs)]
+
+    with pytest.raises(AssertionError, match=r"predict's records carry audio; set predicts_audio = True"):
+        check_task(SpeakingToy, data=toy_data, workdir=tmp_path / "a", predict_args=[*POINTS, "--out",
+                                                                                     str(tmp_path / "wavs")])
+
+    class SilentToy(ToyTask):
+        predicts_audio = True
+
+    with pytest.raises(AssertionError, match=r"predicts_audio is True but predict's records carry no 'audio'"):
+        check_task(SilentToy, data=toy_data, workdir=tmp_path / "b", predict_args=[*POINTS, "--out",
+                                                                                   str(tmp_path / "lines.jsonl")])
+
+
 def test_a_crashing_predict_fails_naming_predict(toy_data, tmp_path):
     class CrashingPredict(ToyTask):
         def predict(self, base, model, inputs):

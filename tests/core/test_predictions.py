@@ -37,3 +37,24 @@ def test_audio_needs_out_and_one_file_holds_one(tmp_path):
 def test_plain_records_are_json_lines(tmp_path):
     lines = write_predictions([{"image": "a.png", "caption": "x"}], tmp_path / "p.jsonl")
     assert (tmp_path / "p.jsonl").read_text() == lines == '{"image": "a.png", "caption": "x"}\n'
+
+
+@pytest.mark.parametrize("task, given", [("voice-clone", ["--text", "Hi."]), ("music-style", ["--prompt", "calm"])])
+def test_audio_tasks_ask_for_out_before_anything_loads(task, given, monkeypatch, tmp_path):
+    """A missing or unusable --out is said at once, not after the base has
+    loaded and spoken (minutes for a real-size MusicGen on a CPU)."""
+    from click.testing import CliRunner
+
+    from lorakit import runs
+    from lorakit.cli import cli
+
+    monkeypatch.setattr(runs, "predict", lambda *args, **kwargs: pytest.fail("the prediction ran"))
+    result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given])
+    assert result.exit_code == 2 and "these predictions are audio: pass --out FILE.wav" in result.output
+    result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, *given,
+                                      "--out", str(tmp_path / "one.wav")])
+    assert result.exit_code == 2 and "2 audio predictions cannot go to one file" in result.output
+    (tmp_path / "taken").write_text("x")
+    result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", str(tmp_path / "taken")])
+    assert result.exit_code == 1 and "taken is a file; pass a folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
