@@ -814,6 +814,12 @@ def voice_predict_no_text(kit, here):
                       here / "out.wav")
 
 
+@case
+def voice_predict_two_texts_one_wav(kit, here):
+    return Invocation(["predict", "voice-clone", "--base", "demo", "--text", "Hello.", "--text", "Goodbye.",
+                       "--out", str(here / "out.wav")], ("2 audio predictions", "--out FOLDER"), here / "out.wav")
+
+
 # music style
 
 def music_folder(here: Path, count: int = 3) -> Path:
