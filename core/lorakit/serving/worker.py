@@ -28,10 +28,9 @@ class Stopped(Exception):
     """The server is shutting down: a request it will not answer is told so."""
 
 
-def _tell_stopped(item: Any) -> None:
+def _tell_stopped(item: "Job | AdapterLoad") -> None:
     """Answer a queued job, or adapter load, that will not run."""
-    future = item.future if isinstance(item, Job) else item[-1]
-    future.set_exception(Stopped("the server is shutting down"))
+    item.future.set_exception(Stopped("the server is shutting down"))
 
 
 class Capacity:
@@ -70,6 +69,16 @@ class Job:
         return self.mix, self.options
 
 
+@dataclasses.dataclass
+class AdapterLoad:
+    """Adapters to load (new or rewritten) and names to unload, queued
+    between jobs: the jobs after it may need them."""
+
+    entries: list[Any]
+    gone: list[str]
+    future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
+
+
 class BaseWorker(threading.Thread):
     """Loads ``task_name``'s base ``base_name`` and serves its jobs."""
 
@@ -81,7 +90,7 @@ class BaseWorker(threading.Thread):
         self.loaded: LoadedBase | None = None
         self.error: str | None = None  # why the base could not be loaded
         self.ready = threading.Event()
-        self._work: collections.deque[Any] = collections.deque()
+        self._work: collections.deque[Job | AdapterLoad] = collections.deque()
         self._wake = threading.Condition()
         self._stopping = False
 
@@ -97,9 +106,9 @@ class BaseWorker(threading.Thread):
     def load_adapters(self, entries: list[Any], gone: list[str] = ()) -> concurrent.futures.Future:
         """Load adapters found (or rewritten) after the start and unload the
         ``gone`` ones, between jobs, in queue order."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._put(("load", entries, list(gone), future))
-        return future
+        load = AdapterLoad(entries, list(gone))
+        self._put(load)
+        return load.future
 
     def stop(self) -> None:
         """End the thread after the batch in hand; what is still queued is
@@ -108,7 +117,7 @@ class BaseWorker(threading.Thread):
             self._stopping = True
             self._wake.notify()
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Job | AdapterLoad) -> None:
         with self._wake:
             if self._stopping:
                 _tell_stopped(item)
@@ -132,12 +141,12 @@ class BaseWorker(threading.Thread):
             item = self._next()
             if item is None:
                 return
-            if isinstance(item, tuple):
-                self._load(*item[1:])
+            if isinstance(item, AdapterLoad):
+                self._load(item)
             else:
                 self._answer(item)
 
-    def _next(self) -> Any:
+    def _next(self) -> AdapterLoad | list[Job] | None:
         """The next queued item; for a job, it and the queued jobs that share its key."""
         with self._wake:
             while not self._work and not self._stopping:
@@ -148,27 +157,27 @@ class BaseWorker(threading.Thread):
                     _tell_stopped(item)
                 return None
             first = self._work.popleft()
-            if isinstance(first, tuple):
+            if isinstance(first, AdapterLoad):
                 return first
             batch = [first]
             for item in list(self._work):
-                if len(batch) >= self.max_batch or isinstance(item, tuple):
+                if len(batch) >= self.max_batch or isinstance(item, AdapterLoad):
                     break  # loads keep their place: jobs after them may need them
                 if item.key == first.key:
                     self._work.remove(item)
                     batch.append(item)
             return batch
 
-    def _load(self, entries: list[Any], gone: list[str], future: concurrent.futures.Future) -> None:
+    def _load(self, load: AdapterLoad) -> None:
         if self.loaded is not None:
-            for name in gone:
+            for name in load.gone:
                 self.loaded.remove(name)
-            for entry in entries:
+            for entry in load.entries:
                 try:
                     self.loaded.add(entry)
                 except Exception as exc:  # noqa: BLE001 - one unusable adapter must not stop the base's thread
                     self.loaded.refused[entry.name] = f"{type(exc).__name__}: {exc}"
-        future.set_result(None)
+        load.future.set_result(None)
 
     def _answer(self, batch: list[Job]) -> None:
         from lorakit.errors import LorakitError
