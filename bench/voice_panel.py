@@ -13,9 +13,10 @@ as a user does,
 
 and reads its report: the target speaker similarity of the base and of the
 adapter on held-out clips, the adapter's similarity to the base's own voice,
-MCD before and after, and the wall time. A voice passes when the similarity
-gains at least 0.10 and the clone is closer to the target than to the base
-voice. Goal: 7 of 8 espeak voices pass.
+MCD and the pitch gap (semitones from the speaker's median pitch) before and
+after, and the wall time. A voice passes when the similarity gains at least
+0.10 and the clone is closer to the target than to the base voice; the pitch
+gap is reported beside it. Goal: 7 of 8 espeak voices pass.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def clone(name: str, folder: Path, out: Path, extra: list[str]) -> dict:
     passed = gain >= PASS_GAIN and adapter["speaker_similarity"] > adapter["base_voice_similarity"]
     return {"voice": name, "base_sim": base["speaker_similarity"], "adapter_sim": adapter["speaker_similarity"],
             "base_voice_sim": adapter["base_voice_similarity"], "mcd_before": base["mcd"],
-            "mcd_after": adapter["mcd"], "seconds": seconds, "pass": passed}
+            "mcd_after": adapter["mcd"], "pitch_before": base.get("pitch_gap", float("nan")),
+            "pitch_after": adapter.get("pitch_gap", float("nan")), "seconds": seconds, "pass": passed}
 
 
 def main() -> None:
@@ -140,13 +142,14 @@ def main() -> None:
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"{len(voices)} voices, {args.clips} clips each; OMP_NUM_THREADS={threads}; extra flags: {extra or 'none'}")
     print(f"{'voice':18} {'base sim':>8} {'adapter':>8} {'to base':>8} {'MCD before':>10} {'after':>6} "
-          f"{'time':>6}  pass")
+          f"{'pitch gap before':>16} {'after':>6} {'time':>6}  pass")
     rows = []
     for name, folder in voices.items():
         row = clone(name, folder, args.out, extra)
         rows.append(row)
         print(f"{name:18} {row['base_sim']:8.3f} {row['adapter_sim']:8.3f} {row['base_voice_sim']:8.3f} "
-              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['seconds']:5.0f}s  "
+              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['pitch_before']:16.1f} "
+              f"{row['pitch_after']:6.1f} {row['seconds']:5.0f}s  "
               f"{'yes' if row['pass'] else 'NO'}", flush=True)
     espeak = [r for r in rows if r["voice"] != "piper-joe"]
     print(f"passed: {sum(r['pass'] for r in rows)} of {len(rows)} "

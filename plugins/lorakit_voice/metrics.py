@@ -10,6 +10,10 @@ distortion and real-time factor.
   the two may differ in timing (synthesised vs recorded speech of one text).
   It ignores c0 (loudness). Lower is better; values from different feature
   settings are not comparable.
+* Pitch gap: semitones between the median pitch (probabilistic YIN over
+  voiced frames) of synthesised speech and of the real clip of the same
+  text. It shows a clone that took a voice's timbre but not its register
+  (a base that renders every voice at one pitch).
 * Real-time factor: compute seconds per second of audio produced (< 1 is
   faster than real time).
 """
@@ -23,6 +27,8 @@ from typing import Any, Sequence
 #: resemblyzer's encoder works at 16 kHz.
 ENCODER_RATE = 16000
 MCD_COEFFICIENTS = 13
+#: The pitches looked for (Hz): below a bass voice, above a high female or child voice.
+PITCH_RANGE = (50.0, 600.0)
 _MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
 
 
@@ -104,6 +110,28 @@ def mel_cepstral_distortion(reference: Any, synthesized: Any, sample_rate: int) 
     distances = np.linalg.norm(ref[path[:, 0]] - syn[path[:, 1]], axis=1)
     # Natural-log cepstra: the classic constant 10 / ln 10 * sqrt(2) applies.
     return float(_MCD_SCALE * distances.mean())
+
+
+def median_pitch(audio: Any, sample_rate: int) -> float | None:
+    """The median fundamental frequency (Hz) of an utterance's voiced frames,
+    by librosa's probabilistic YIN (50-600 Hz, 20 ms hops); None when no
+    frame is voiced."""
+    import librosa
+    import numpy as np
+
+    frame = 1 << math.ceil(math.log2(0.064 * sample_rate))  # two periods of the lowest pitch
+    audio = np.asarray(audio, dtype=np.float32)
+    if len(audio) < frame:
+        return None
+    f0, voiced, _ = librosa.pyin(audio, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=sample_rate,
+                                 frame_length=frame, hop_length=sample_rate // 50)
+    voiced_f0 = f0[voiced & np.isfinite(f0)]
+    return float(np.median(voiced_f0)) if len(voiced_f0) else None
+
+
+def semitones_apart(a: float, b: float) -> float:
+    """How many semitones apart two pitches are (always >= 0)."""
+    return abs(12.0 * math.log2(a / b))
 
 
 def real_time_factor(compute_seconds: float, audio_samples: int, sample_rate: int) -> float:

@@ -41,6 +41,8 @@ REFERENCE_TEXTS = ("a small boat drifted down the river.", "she opened the windo
                    "we will meet again in the morning.")
 #: A clone whose held-out speaker similarity gains less than this is reported as below the bar.
 MIN_GAIN = 0.05
+#: A clone whose median pitch stays further than this (semitones, a major third) from the speaker's is reported.
+MAX_PITCH_GAP = 4.0
 #: Clips (at most) whose voice picks the speaker slot; synthesised sentences per slot.
 SLOT_CLIPS, SLOT_SENTENCES = 8, 2
 #: Default slot choices already told in this process, by base.
@@ -102,7 +104,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     name = "voice-clone"
     description = "Voice cloning with coqui VITS: make a TTS model speak in a new voice from a folder of clips"
     options_class = VoiceOptions
-    metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "rtf": "min"}
+    metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "pitch_gap": "min",
+               "rtf": "min"}
     #: One regex over full module names (see ``targets.py``).
     lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}
@@ -254,38 +257,46 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     # -- evaluation and use ---------------------------------------------------
 
     def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
-        """A clone that barely moved toward the target, or that still sounds
-        more like the base voice than like the target, is said so in words."""
+        """A clone that barely moved toward the target, that still sounds
+        more like the base voice than like the target, or that speaks far
+        from the speaker's pitch, is said so in words."""
         if "speaker_similarity" not in adapter_scores:
             return []
         before, after = base_scores["speaker_similarity"], adapter_scores["speaker_similarity"]
         to_base = adapter_scores.get("base_voice_similarity", 0.0)
-        problems = []
+        problems, verdict = [], []
         if after - before < MIN_GAIN:
             problems.append(f"the clone gained only {after - before:+.2f} speaker similarity ({before:.2f} -> "
                             f"{after:.2f})")
         if to_base >= after:
             problems.append(f"it still sounds more like the base voice ({to_base:.2f}) than like the target "
                             f"({after:.2f})")
-        if not problems:
-            return []
-        return ["; ".join(problems) + ". Try more audio of the speaker (5-10 minutes of clean speech), more steps "
-                "(--train.max_steps 400), a larger rank (--lora.r 16), or another speaker slot (--slot NAME); "
-                "listen to samples/ to judge"]
+        if problems:
+            verdict.append("; ".join(problems) + ". Try more audio of the speaker (5-10 minutes of clean speech), "
+                           "more steps (--train.max_steps 400), a larger rank (--lora.r 16), or another speaker "
+                           "slot (--slot NAME); listen to samples/ to judge")
+        gap = adapter_scores.get("pitch_gap", float("nan"))
+        if gap >= MAX_PITCH_GAP:  # never for NaN (no pitch found)
+            verdict.append(f"the clone speaks {gap:.1f} semitones from the speaker's pitch (the base "
+                           f"{base_scores.get('pitch_gap', float('nan')):.1f}): a base renders the pitches it "
+                           "learned, which LoRA moves little. Try a speaker slot (--slot NAME) or a base whose "
+                           "voice is nearer the speaker's pitch; listen to samples/ to judge")
+        return verdict
 
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
         """Speech synthesised for the held-out transcripts, compared with the
         speaker's real held-out clips and with the base's own voice."""
         import numpy as np
 
-        from lorakit_voice.metrics import cosine, mel_cepstral_distortion, real_time_factor, speaker_embedding
+        from lorakit_voice.metrics import (cosine, mel_cepstral_distortion, median_pitch, real_time_factor,
+                                           semitones_apart, speaker_embedding)
 
         if not examples:
             return {}
         rate = examples[0].sample_rate
         target = self._target_embedding(examples)
         own_voice = self._base_voice(base, model)
-        similarity, to_base, distortion, seconds, samples = [], [], [], 0.0, 0
+        similarity, to_base, distortion, pitch_gaps, seconds, samples = [], [], [], [], 0.0, 0
         for example in examples:
             started = time.perf_counter()
             audio = self._speak(base, model, example.text)
@@ -295,8 +306,13 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
             similarity.append(cosine(embedding, target))
             to_base.append(cosine(embedding, own_voice))
             distortion.append(mel_cepstral_distortion(example.audio, audio, rate))
+            real_pitch, pitch = self._real_pitch(example), median_pitch(audio, rate)
+            if real_pitch and pitch:  # a clip with no voiced frame has no pitch to compare
+                pitch_gaps.append(semitones_apart(pitch, real_pitch))
         return {"speaker_similarity": float(np.mean(similarity)), "mcd": float(np.mean(distortion)),
-                "base_voice_similarity": float(np.mean(to_base)), "rtf": real_time_factor(seconds, samples, rate)}
+                "base_voice_similarity": float(np.mean(to_base)),
+                "pitch_gap": float(np.mean(pitch_gaps)) if pitch_gaps else float("nan"),
+                "rtf": real_time_factor(seconds, samples, rate)}
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """The first held-out transcripts spoken by ``model`` (wav + mel PNG),
@@ -449,6 +465,15 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         key = ("target", tuple(e.clip for e in examples))
         if key not in self._cache:
             self._cache[key] = mean_embedding([e.audio for e in examples], examples[0].sample_rate)
+        return self._cache[key]
+
+    def _real_pitch(self, example: Any) -> float | None:
+        """The median pitch of a real clip (cached per clip)."""
+        from lorakit_voice.metrics import median_pitch
+
+        key = ("pitch", example.clip)
+        if key not in self._cache:
+            self._cache[key] = median_pitch(example.audio, example.sample_rate)
         return self._cache[key]
 
     def _base_voice(self, base: Base, model: Any) -> Any:

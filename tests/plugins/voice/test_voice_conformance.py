@@ -20,4 +20,4 @@ def test_voice_clone_passes_the_conformance_kit(tmp_path):
     assert report.checks[-1] == "merged-export" and report.merge_difference < 1e-4
     assert [r["text"] for r in report.predictions] == ["Hello there.", "Where is the car?"]
     assert (spoken / "0001.wav").is_file() and (spoken / "0002.wav").is_file()
-    assert set(report.metrics["test"]["adapter"]) >= {"speaker_similarity", "mcd"}
+    assert set(report.metrics["test"]["adapter"]) >= {"speaker_similarity", "mcd", "pitch_gap"}

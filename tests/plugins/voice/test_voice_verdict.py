@@ -31,3 +31,19 @@ def test_the_report_prints_the_verdict_under_its_table(capsys):
     print_report(report)
     out = capsys.readouterr()
     assert "below the bar:" in out.out + out.err and "gained only +0.03" in out.out + out.err
+
+
+def test_a_clone_far_from_the_speakers_pitch_is_said_so_apart_from_similarity():
+    """Timbre can pass while the register does not (a base that renders
+    one pitch): the pitch gets its own line and its own advice."""
+    base = {**BASE, "pitch_gap": 10.9}
+    adapter = {"speaker_similarity": 0.72, "mcd": 7.0, "base_voice_similarity": 0.45, "pitch_gap": 14.9, "rtf": 0.1}
+    [verdict] = VoiceCloneTask().judge(base, adapter)
+    assert verdict.startswith("the clone speaks 14.9 semitones from the speaker's pitch (the base 10.9)")
+    assert "--slot NAME" in verdict and "--lora.r" not in verdict
+    near = {**adapter, "pitch_gap": 3.4}
+    assert VoiceCloneTask().judge(base, near) == []
+    unmeasured = {**adapter, "pitch_gap": float("nan")}  # no voiced frame found
+    assert VoiceCloneTask().judge(base, unmeasured) == []
+    both = {**adapter, "speaker_similarity": 0.56}
+    assert [line.split(" ")[1] for line in VoiceCloneTask().judge(base, both)] == ["clone", "clone"]
