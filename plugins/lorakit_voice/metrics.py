@@ -119,7 +119,7 @@ def median_pitch(audio: Any, sample_rate: int) -> float | None:
     import librosa
     import numpy as np
 
-    frame = 1 << math.ceil(math.log2(0.064 * sample_rate))  # two periods of the lowest pitch
+    frame = 1 << math.ceil(math.log2(0.064 * sample_rate))  # 64 ms or more: three periods at 50 Hz
     audio = np.asarray(audio, dtype=np.float32)
     if len(audio) < frame:
         return None

@@ -28,7 +28,7 @@ class Stopped(Exception):
     """The server is shutting down: a request it will not answer is told so."""
 
 
-def _tell_stopped(item: "Job | AdapterLoad") -> None:
+def _tell_stopped(item: Job | AdapterLoad) -> None:
     """Answer a queued job, or adapter load, that will not run."""
     item.future.set_exception(Stopped("the server is shutting down"))
 
