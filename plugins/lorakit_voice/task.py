@@ -121,6 +121,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         self._cache: dict[Any, Any] = {}
         #: How a default speaker slot was chosen, said when it first speaks (``_tell_slot``).
         self._slot_note: str | None = None
+        #: The base's speaker slots, once ``prepare_base`` has seen it (0: a single-speaker base).
+        self._slot_count: int | None = None
 
     # -- the base model -------------------------------------------------------
 
@@ -141,6 +143,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         voice is closest to the training clips; without data, ``auto`` is the
         first slot. The name goes into ``options.slot``, which is saved with
         the adapter, so predict and evaluate speak through the same slot."""
+        self._slot_count = len(_slots(base))
         if base.name.startswith(PIPER_PREFIX):
             if data is not None:
                 self._warm_piper(base)
@@ -271,16 +274,19 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         if to_base >= after:
             problems.append(f"it still sounds more like the base voice ({to_base:.2f}) than like the target "
                             f"({after:.2f})")
+        slots = self._slot_count != 0  # a single-speaker base has no slot to try
         if problems:
             verdict.append("; ".join(problems) + ". Try more audio of the speaker (5-10 minutes of clean speech), "
-                           "more steps (--train.max_steps 400), a larger rank (--lora.r 16), or another speaker "
-                           "slot (--slot NAME); listen to samples/ to judge")
+                           "more steps (--train.max_steps 400)"
+                           + (", a larger rank (--lora.r 16), or another speaker slot (--slot NAME)" if slots else
+                              ", or a larger rank (--lora.r 16)") + "; listen to samples/ to judge")
         gap = adapter_scores.get("pitch_gap", float("nan"))
         if gap >= MAX_PITCH_GAP:  # never for NaN (no pitch found)
             verdict.append(f"the clone speaks {gap:.1f} semitones from the speaker's pitch (the base "
                            f"{base_scores.get('pitch_gap', float('nan')):.1f}): a base renders the pitches it "
-                           "learned, which LoRA moves little. Try a speaker slot (--slot NAME) or a base whose "
-                           "voice is nearer the speaker's pitch; listen to samples/ to judge")
+                           "learned, which LoRA moves little. Try "
+                           + ("a speaker slot (--slot NAME) or " if slots else "")
+                           + "a base whose voice is nearer the speaker's pitch; listen to samples/ to judge")
         return verdict
 
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:

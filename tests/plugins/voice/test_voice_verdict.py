@@ -1,5 +1,8 @@
 """A clone below the bar is said so in words, under the report's table."""
 
+import copy
+
+from lorakit.api import Base
 from lorakit.cli import print_report
 from lorakit_voice.task import VoiceCloneTask
 
@@ -47,3 +50,20 @@ def test_a_clone_far_from_the_speakers_pitch_is_said_so_apart_from_similarity():
     assert VoiceCloneTask().judge(base, unmeasured) == []
     both = {**adapter, "speaker_similarity": 0.56}
     assert [line.split(" ")[1] for line in VoiceCloneTask().judge(base, both)] == ["clone", "clone"]
+
+
+def test_a_single_speaker_base_gets_no_slot_advice(demo_base):
+    """A Piper voice has one speaker: --slot would only be refused."""
+    base = {**BASE, "pitch_gap": 18.2}
+    adapter = {"speaker_similarity": 0.55, "mcd": 8.0, "base_voice_similarity": 0.46, "pitch_gap": 19.6, "rtf": 0.1}
+    several = VoiceCloneTask()
+    several.prepare_base(demo_base, None)  # three speaker slots
+    assert all("--slot NAME" in line for line in several.judge(base, adapter))
+    single = VoiceCloneTask()
+    one_voice = copy.copy(demo_base.model)
+    one_voice.speaker_manager = None  # as a Piper voice is loaded
+    single.prepare_base(Base(model=one_voice, processor=None, name="one-voice"), None)
+    lines = single.judge(base, adapter)
+    assert len(lines) == 2 and not any("slot" in line for line in lines)
+    assert "a larger rank (--lora.r 16); listen" in lines[0]
+    assert "Try a base whose voice is nearer the speaker's pitch" in lines[1]
