@@ -276,10 +276,10 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                             f"({after:.2f})")
         slots = self._slot_count != 0  # a single-speaker base has no slot to try
         if problems:
-            verdict.append("; ".join(problems) + ". Try more audio of the speaker (5-10 minutes of clean speech), "
-                           "more steps (--train.max_steps 400)"
-                           + (", a larger rank (--lora.r 16), or another speaker slot (--slot NAME)" if slots else
-                              ", or a larger rank (--lora.r 16)") + "; listen to samples/ to judge")
+            tries = ["more audio of the speaker (5-10 minutes of clean speech)", "more steps (--train.max_steps 400)",
+                     "a larger rank (--lora.r 16)"] + (["another speaker slot (--slot NAME)"] if slots else [])
+            verdict.append("; ".join(problems) + f". Try {', '.join(tries[:-1])}, or {tries[-1]}; "
+                           "listen to samples/ to judge")
         gap = adapter_scores.get("pitch_gap", float("nan"))
         if gap >= MAX_PITCH_GAP:  # never for NaN (no pitch found)
             verdict.append(f"the clone speaks {gap:.1f} semitones from the speaker's pitch (the base "
