@@ -25,6 +25,28 @@ class Voicing:
     seed: int = 0
 
 
+#: Silence between the sentences of a text (seconds): a sentence pause.
+SENTENCE_PAUSE_SECONDS = 0.2
+
+
+def synthesize_sentences(model: Any, text: str, voicing: Voicing) -> Any:
+    """``text`` spoken sentence by sentence (``sentences.split_sentences``),
+    joined by ``SENTENCE_PAUSE_SECONDS`` of silence: memory and time of one
+    pass stay those of one sentence, however long the text."""
+    import numpy as np
+
+    from lorakit_voice.sentences import split_sentences
+
+    rate = int(inner_model(model).config.audio.sample_rate)
+    pause = np.zeros(round(SENTENCE_PAUSE_SECONDS * rate), dtype=np.float32)
+    pieces: list[Any] = []
+    for index, sentence in enumerate(split_sentences(text)):
+        if index:
+            pieces.append(pause)
+        pieces.append(synthesize(model, sentence, voicing))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
 def synthesize(model: Any, text: str, voicing: Voicing) -> Any:
     """``text`` spoken by ``model``: a 1-D float32 numpy array at the model's rate."""
     import torch

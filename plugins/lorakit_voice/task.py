@@ -338,7 +338,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         (folder / "texts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        """Speak each text: ``[{"text", "audio", "sample_rate"}]``."""
+        """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""
         from lorakit_voice.data import check_speakable
 
         texts = [" ".join(str(text).split()) for text in inputs]
@@ -346,7 +346,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
             raise DataError("nothing to say: pass one or more non-empty texts (--text 'Hello there.')")
         check_speakable(base.model, [(f"text {i + 1}", t) for i, t in enumerate(texts)], "--text")
         rate = int(base.model.config.audio.sample_rate)
-        return [{"text": text, "audio": self._speak(base, model, text), "sample_rate": rate} for text in texts]
+        return [{"text": text, "audio": self._speak(base, model, text, by_sentence=True), "sample_rate": rate}
+                for text in texts]
 
     def probe(self, base: Base, model: Any) -> Any:
         """Waveform with fixed durations and no noise, plus predicted durations."""
@@ -447,11 +448,13 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
         return Voicing(self._speaker_id(base), self.options.noise_scale, self.options.length_scale, self.options.seed)
 
-    def _speak(self, base: Base, model: Any, text: str) -> Any:
-        from lorakit_voice.synthesis import synthesize
+    def _speak(self, base: Base, model: Any, text: str, by_sentence: bool = False) -> Any:
+        """``text`` in one pass (a held-out clip's transcript, compared with the
+        clip), or ``by_sentence`` (any text a user sends)."""
+        from lorakit_voice.synthesis import synthesize, synthesize_sentences
 
         self._tell_slot(base)
-        return synthesize(model, text, self._voicing(base))
+        return (synthesize_sentences if by_sentence else synthesize)(model, text, self._voicing(base))
 
     def _tell_slot(self, base: Base) -> None:
         """Say which slot a default choice picked, when it first speaks: not

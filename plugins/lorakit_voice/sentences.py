@@ -1,0 +1,47 @@
+"""Cutting a text to speak into sentences, as coqui's and Piper's synthesizers do.
+
+VITS speaks one utterance in one pass, and its memory and time grow with the
+utterance: a 4,000-character text (what an OpenAI speech client may send)
+spoken whole held gigabytes. Spoken sentence by sentence, a text of any length
+costs what its longest sentence costs, and each sentence is the length of the
+clips the voice learned from. Sentences are found by pysbd (coqui-tts's own
+segmenter, which knows "Dr." and "$5.50" do not end one); a sentence longer
+than ``MAX_PART_CHARS`` is cut at its last comma, semicolon or colon that
+fits, else at a space.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: The longest piece spoken in one pass (about 20 seconds of speech).
+MAX_PART_CHARS = 300
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)")
+
+
+def split_sentences(text: str, max_chars: int = MAX_PART_CHARS) -> list[str]:
+    """The sentences of ``text`` (whitespace collapsed), none longer than
+    ``max_chars`` unless a single word is."""
+    import pysbd
+
+    text = " ".join(text.split())
+    if not text:
+        return []
+    found = [s.strip() for s in pysbd.Segmenter(language="en", clean=False).segment(text)]
+    return [part for sentence in found if sentence for part in _parts(sentence, max_chars)]
+
+
+def _parts(sentence: str, max_chars: int) -> list[str]:
+    parts = []
+    while len(sentence) > max_chars:
+        head = sentence[: max_chars + 1]
+        clauses = [m.end() for m in _CLAUSE_END.finditer(head)]
+        cut = clauses[-1] if clauses else head.rfind(" ")
+        if cut <= 0:  # one word longer than the limit: cut it at the next space
+            cut = sentence.find(" ", max_chars)
+            if cut < 0:
+                break
+        parts.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    return parts + [sentence] if sentence else parts

@@ -1,0 +1,39 @@
+"""Texts are spoken sentence by sentence: a long text costs what its longest sentence costs."""
+
+import numpy as np
+
+from lorakit_voice.sentences import MAX_PART_CHARS, split_sentences
+from lorakit_voice.synthesis import SENTENCE_PAUSE_SECONDS
+
+
+def test_sentences_are_cut_where_they_end_not_at_abbreviations_or_decimals():
+    text = "Dr. Smith lives at 221B Baker St. in London.  It cost $5.50!\nReally?"
+    assert split_sentences(text) == ["Dr. Smith lives at 221B Baker St. in London.", "It cost $5.50!", "Really?"]
+
+
+def test_a_sentence_over_the_limit_is_cut_at_clauses_then_spaces_and_loses_no_word():
+    clauses = ", ".join(f"then the {i}th clause went on" for i in range(30)) + "."
+    words = " ".join(f"word{i}" for i in range(150))
+    for text, cut_after in ((clauses, ","), (words, None)):
+        parts = split_sentences(text)
+        assert len(parts) > 1 and all(len(p) <= MAX_PART_CHARS for p in parts)
+        assert " ".join(parts) == text
+        if cut_after:
+            assert all(p.endswith(cut_after) for p in parts[:-1])
+
+
+def test_nothing_to_say_is_no_sentence():
+    assert split_sentences(" \n\t ") == []
+
+
+def test_predict_speaks_each_sentence_as_alone_joined_by_a_pause(demo_base):
+    from lorakit_voice.task import VoiceCloneTask, VoiceOptions
+
+    task = VoiceCloneTask(VoiceOptions(slot="klatt"))
+    sentences = ["The old man found a red box.", "A young girl opened the door!", "Was it late?"]
+    [together] = task.predict(demo_base, demo_base.model, [" ".join(sentences)])
+    alone = [r["audio"] for r in task.predict(demo_base, demo_base.model, sentences)]
+    pause = np.zeros(round(SENTENCE_PAUSE_SECONDS * together["sample_rate"]), dtype=np.float32)
+    expected = np.concatenate([alone[0], pause, alone[1], pause, alone[2]])
+    assert together["audio"].shape == expected.shape
+    np.testing.assert_allclose(together["audio"], expected, atol=1e-5)
