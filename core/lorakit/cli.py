@@ -415,8 +415,9 @@ def print_plan(plan: Any, measured: Any = None) -> None:
     for column in ("part", "memory", "from"):
         table.add_column(column, justify="right" if column == "memory" else "left")
     table.add_row("weights", size(e.weights), f"{plan.frozen_parameters / 1e6:.1f} M frozen, {plan.base_dtype}")
+    groups = "".join(f"\n  {name} {count / 1e6:.2f} M" for name, count in plan.trained_groups.items())
     table.add_row("LoRA + optimizer", size(e.trained), f"{plan.trained_parameters / 1e6:.2f} M trained x 16 B "
-                  "(weight, grad, AdamW)")
+                  f"(weight, grad, AdamW){groups}")
     fixed = f" + {size(e.activations.fixed)}" if e.activations.fixed else ""
     table.add_row("activations", size(e.activations.at(batch)), f"{size(e.activations.per_example)} per example "
                   f"x {batch}{fixed}")

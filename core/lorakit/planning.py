@@ -314,6 +314,9 @@ class Plan:
     budget: int | None = None
     advice: str = ""
     option: Option | None = None
+    #: Trained parameters per optimizer group, for a task with several (a GAN's
+    #: discriminator trains fully beside the LoRA weights); empty with one.
+    trained_groups: dict[str, int] = field(default_factory=dict)
 
     @property
     def peak(self) -> float:
@@ -323,7 +326,8 @@ class Plan:
         e = self.estimate
         out = {key: getattr(self, key) for key in ("task", "base", "device", "precision", "base_dtype",
                                                    "gradient_checkpointing", "batch_size", "grad_accum",
-                                                   "frozen_parameters", "trained_parameters", "budget", "advice")}
+                                                   "frozen_parameters", "trained_parameters", "trained_groups",
+                                                   "budget", "advice")}
         out["bytes"] = {"weights": e.weights, "lora_and_optimizer": e.trained,
                         "activations": round(e.activations.at(self.batch_size)), "total": round(self.peak)}
         out["activations_per_example"] = round(e.activations.per_example)
@@ -376,12 +380,15 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     if isinstance(task, SeveralOptimizers):
         task.prepare_training(made.base, model)
     example = largest_example(task, made.base, made.splits.train + made.splits.replay_pool)
-    stepper = Stepper(task, made.base, model, example, autocast, optimizer_groups(task, made.base, model))
+    groups = optimizer_groups(task, made.base, model)
+    stepper = Stepper(task, made.base, model, example, autocast, groups)
     weights = four_bit_weight_bytes(model) if config.base_dtype == "4bit" else weight_bytes(model)
     trained = trained_parameters(model)
     estimate = Estimate(weights, trained * TRAINED_BYTES, stepper.activations())
+    by_group = {name: sum(p.numel() for p in params) for name, params in groups.items()} if len(groups) > 1 else {}
     result = Plan(task.name, config.base, device, autocast, config.base_dtype, config.train.gradient_checkpointing,
-                  config.train.batch_size, config.train.grad_accum, _frozen(model), trained, estimate, budget)
+                  config.train.batch_size, config.train.grad_accum, _frozen(model), trained, estimate, budget,
+                  trained_groups=by_group)
     if budget is not None:
         result.option, result.advice = advise(result, lambda: alternatives(stepper, config, device))
     return result

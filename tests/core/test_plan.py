@@ -141,3 +141,19 @@ def test_cli_refuses_bad_flags_in_one_line(wide, args, expected):
 def test_cli_needs_data(wide):
     result = CliRunner().invoke(cli, ["plan", "wide"])
     assert result.exit_code == 2 and "pass --data DIR" in result.output
+
+
+def test_a_task_with_several_optimizers_shows_what_each_trains(toy_data, toy_host):
+    # A GAN's discriminator trains fully beside the LoRA weights: the plan
+    # says how much of "LoRA + optimizer" each optimizer group holds.
+    result = plan(load_config("toy-pair", ["--data", str(toy_data)]))
+    assert set(result.trained_groups) == {"encoder", "head"} and all(result.trained_groups.values())
+    assert sum(result.trained_groups.values()) == result.trained_parameters
+    printed = CliRunner().invoke(cli, ["plan", "toy-pair", "--data", str(toy_data)])
+    assert printed.exit_code == 0, printed.output
+    for name, count in result.trained_groups.items():
+        assert f"{name} {count / 1e6:.2f} M" in printed.output
+
+
+def test_a_task_with_one_optimizer_has_no_groups_to_show(wide):
+    assert plan(config_of(wide)).trained_groups == {}
