@@ -36,7 +36,7 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
     prepared = prepare_folder(Path(folder), rate)
     if show:
         prepared.print_summary(f"{folder}")
-    check_speakable(vits, [(clip.source, clip.text) for clip in prepared.clips], folder)
+    check_speakable(vits, [(clip.source, plain(clip.text)) for clip in prepared.clips], folder)
     if prepared.seconds < min_total_seconds:
         clips = f"{len(prepared.clips)} clips{_rejected(folder, prepared)}"
         raise DataError(
@@ -44,7 +44,7 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
             f"{min_total_seconds:.0f} s (more is better: 5-30 minutes for a real voice). Add recordings with "
             "transcripts, or lower --options.min_total_seconds"
         )
-    examples = [VoiceExample(_clip_name(c.source, c.segment), c.text, c.audio, rate) for c in prepared.clips]
+    examples = [VoiceExample(_clip_name(c.source, c.segment), plain(c.text), c.audio, rate) for c in prepared.clips]
     return examples, prepared.summary()
 
 
@@ -61,6 +61,18 @@ def _clip_name(source: str, segment: int) -> str:
     return source if segment == 0 else f"{source}#{segment}"
 
 
+#: Typographic characters that word processors, transcribers and chat models
+#: write, read as their plain forms one for one (so positions in messages hold).
+_PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
+                        "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u00a0": " "})
+
+
+def plain(text: str) -> str:
+    """``text`` with curly quotes, apostrophes and dashes made plain: what a
+    grapheme model's vocabulary holds (a phoneme model reads either)."""
+    return text.translate(_PLAIN)
+
+
 def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
     """(position, character) of every character of ``text`` the model cannot
     speak, after the model's own text cleaner. Empty for phoneme models: their
@@ -69,11 +81,14 @@ def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
         return []
     vocabulary = set(vits.tokenizer.characters.vocab)
     cleaner = vits.tokenizer.text_cleaner
-    cleaned = cleaner(text) if cleaner is not None else text
+    # Cleaned as the tokenizer cleans it: synthesis and training pass no
+    # language, and coqui's English cleaner then leaves "&" as it is.
+    cleaned = cleaner(text, lang=None) if cleaner is not None else text
     bad = {ch for ch in cleaned if ch not in vocabulary}
     if not bad:
         return []
-    found = [(i, ch) for i, ch in enumerate(text) if ch in bad or (cleaner is not None and cleaner(ch) in bad)]
+    found = [(i, ch) for i, ch in enumerate(text)
+             if ch in bad or (cleaner is not None and cleaner(ch, lang=None) in bad)]
     # A character the cleaner made (not in the original) is named without a position.
     return found or [(-1, ch) for ch in sorted(bad)]
 

@@ -89,8 +89,10 @@ def build_config(speakers: list[str]) -> Any:
         punctuations=" .,!?'-", pad="<PAD>", eos=None, bos=None, blank="<BLNK>", phonemes=None,
         is_unique=True, is_sorted=True,
     )
+    # coqui's English cleaner reads numbers, times, money and abbreviations as
+    # words ("5" -> "five"); on the demo's own sentences it is basic_cleaners.
     return VitsConfig(
-        model_args=args, audio=audio, characters=characters, use_phonemes=False, text_cleaner="basic_cleaners",
+        model_args=args, audio=audio, characters=characters, use_phonemes=False, text_cleaner="english_cleaners",
         add_blank=True, speakers=list(speakers), use_speaker_embedding=True, run_name="lorakit-demo-vits",
     )
 

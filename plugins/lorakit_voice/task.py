@@ -339,9 +339,9 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""
-        from lorakit_voice.data import check_speakable
+        from lorakit_voice.data import check_speakable, plain
 
-        texts = [" ".join(str(text).split()) for text in inputs]
+        texts = [plain(" ".join(str(text).split())) for text in inputs]
         if not texts or not all(texts):
             raise DataError("nothing to say: pass one or more non-empty texts (--text 'Hello there.')")
         check_speakable(base.model, [(f"text {i + 1}", t) for i, t in enumerate(texts)], "--text")

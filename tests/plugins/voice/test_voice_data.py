@@ -10,21 +10,38 @@ from lorakit_voice.task import VoiceCloneTask, VoiceOptions
 
 
 def test_unspeakable_characters_are_named_with_file_and_position(tmp_path, demo_base):
-    folder = write_speaker(tmp_path / "spk", ["The red box is here.", "We bought 3 apples.", "A cafe near the river."])
+    folder = write_speaker(tmp_path / "spk", ["The red box is here.", "We ate 50% of it.", "A cafe near the river."])
     lines = (folder / "metadata.csv").read_text().replace("A cafe", "A café")
     (folder / "metadata.csv").write_text(lines)
     with pytest.raises(DataError) as error:
         read_speaker(folder, demo_base.model, min_total_seconds=1, show=False)
     message = str(error.value)
-    assert "002.wav: '3' at position 11" in message
+    assert "002.wav: '%' at position 10" in message
     assert "003.wav: 'é' at position 6" in message
     assert "001.wav" not in message and "spell out numbers" in message
 
 
 def test_unspeakable_ignores_what_the_cleaner_fixes(demo_base):
-    # The demo's basic_cleaners lowercases: capitals are speakable.
+    # The demo's english_cleaners lowercases and reads numbers, times and
+    # money as words.
     assert unspeakable(demo_base.model, "Hello There, Friend!") == []
-    assert unspeakable(demo_base.model, "50% off") == [(0, "5"), (1, "0"), (2, "%")]
+    assert unspeakable(demo_base.model, "Mr. Smith paid $5.50 at 9:30 on the 3rd.") == []
+    assert unspeakable(demo_base.model, "50% off") == [(2, "%")]
+    # Cleaned as the tokenizer cleans (no language): "&" stays, and would be dropped.
+    assert unspeakable(demo_base.model, "salt & pepper") == [(5, "&")]
+
+
+def test_typographic_quotes_and_dashes_are_spoken_as_plain_ones(demo_base):
+    from lorakit_voice.data import plain
+    from lorakit_voice.task import VoiceCloneTask, VoiceOptions
+
+    typeset = "It\u2019s \u201cfine\u201d \u2014 really."
+    assert unspeakable(demo_base.model, typeset) == [(2, "\u2019"), (5, "\u201c"), (10, "\u201d"), (12, "\u2014")]
+    assert plain(typeset) == "It's \"fine\" - really." and unspeakable(demo_base.model, plain(typeset)) == []
+    task = VoiceCloneTask(VoiceOptions(slot="klatt"))
+    [spoken], [typed] = task.predict(demo_base, demo_base.model, [typeset]), task.predict(demo_base, demo_base.model,
+                                                                                          [plain(typeset)])
+    assert spoken["audio"].shape == typed["audio"].shape and (spoken["audio"] == typed["audio"]).all()
 
 
 def test_too_little_audio_says_how_much_is_needed(tmp_path, demo_base):
