@@ -44,6 +44,7 @@ user are ``lorakit.errors.LorakitError`` subclasses.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -225,8 +226,21 @@ class Task:
     def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
         """Plain-words warnings when the held-out metrics show the adapter
         falling short (e.g. it did not learn the target), each with what to
-        try; the report shows them under its table. The default says nothing."""
-        return []
+        try; the report shows them under its table. The default speaks of
+        the headline metric (the first of ``metrics``): one line when the
+        adapter does no better than the base on it."""
+        if not self.metrics:
+            return []
+        name, direction = next(iter(self.metrics.items()))
+        base, adapter = base_scores.get(name), adapter_scores.get(name)
+        if base is None or adapter is None or math.isnan(base) or math.isnan(adapter):
+            return []
+        if (adapter > base) if direction == "max" else (adapter < base):
+            return []
+        return [f"the adapter does no better than the base on held-out {name} ({base:.4g} -> {adapter:.4g}). "
+                "Check that the held-out examples are like the training ones, then try more training "
+                "(--train.epochs or --train.max_steps), a larger learning rate (--train.lr) or rank "
+                "(--lora.r 16), or more data"]
 
 
 def options_fields(options_class: type[TaskOptions]) -> list[str]:

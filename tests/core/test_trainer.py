@@ -242,6 +242,28 @@ def test_the_tasks_verdict_goes_into_the_report(toy_host, toy_data, tmp_path, mo
     assert json.loads((outcome.run_dir / "report.json").read_text())["test"]["verdict"] == test["verdict"]
 
 
+def test_an_adapter_no_better_than_the_base_is_said_so_by_default(toy_host, toy_data, tmp_path):
+    """Without a judge of its own, a task hears when its headline metric did
+    not improve (and nothing when it did); the test above shows a verdict
+    reaching the report."""
+    from toy_plugin import ToyTask
+
+    learned = runs.run(_config(toy_data, tmp_path / "learned"), show_progress=False).report["test"]
+    assert learned["adapter"]["mse"] < learned["base"]["mse"] and "verdict" not in learned
+    judge = ToyTask().judge
+    [line] = judge({"mse": 0.25}, {"mse": 0.25})
+    assert line.startswith("the adapter does no better than the base on held-out mse (0.25 -> 0.25)")
+    assert "--train.lr" in line and len(judge({"mse": 1.0}, {"mse": 1.5})) == 1
+    assert judge({"mse": 1.0}, {"mse": 0.5}) == []
+    assert judge({"mse": float("nan")}, {"mse": 1.0}) == judge({}, {}) == []
+
+    class Scored(ToyTask):
+        metrics = {"accuracy": "max", "mse": "min"}
+
+    assert len(Scored().judge({"accuracy": 0.8}, {"accuracy": 0.7})) == 1
+    assert Scored().judge({"accuracy": 0.8}, {"accuracy": 0.9, "mse": 9.0}) == []  # the headline metric speaks
+
+
 def test_a_run_given_relative_data_paths_is_evaluated_and_resumed_from_any_folder(toy_host, tmp_path, monkeypatch):
     """config.yaml names the data as the run read it: relative paths are
     made absolute against the folder the run started in."""
