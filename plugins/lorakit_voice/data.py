@@ -96,16 +96,26 @@ def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
 def check_speakable(vits: Any, items: Sequence[tuple[str, str | None]], where: Path | str) -> None:
     """Raise a DataError listing every transcript the model cannot speak,
     with its file and the 1-based position of each bad character."""
-    problems = []
-    for name, text in items:
-        for position, char in unspeakable(vits, text or ""):
-            at = f"position {position + 1}" if position >= 0 else "after text cleaning"
-            problems.append(f"{name}: {char!r} at {at}")
+    problems = [f"{name}: {_positions(found)}" for name, text in items if (found := unspeakable(vits, text or ""))]
     if problems:
         allowed = "".join(sorted(set(vits.tokenizer.characters.vocab) - {vits.tokenizer.characters.pad,
                                                                         vits.tokenizer.characters.blank}))
-        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more texts" if len(problems) > 10 else "")
         raise DataError(
             f"{where}: transcripts use characters this model cannot speak: {shown}. "
             f"Rewrite them with the model's characters ({allowed!r}; e.g. spell out numbers and symbols)"
         )
+
+
+def _positions(found: list[tuple[int, str]]) -> str:
+    """``'/' (positions 20, 22), '%' (position 37)``: each bad character of a
+    text once, with its 1-based positions."""
+    by_char: dict[str, list[int]] = {}
+    for position, char in found:
+        by_char.setdefault(char, []).append(position + 1)
+    shown = []
+    for char, positions in by_char.items():
+        known = [str(p) for p in positions if p > 0]
+        where = f"position{'s' if len(known) > 1 else ''} {', '.join(known)}" if known else "after text cleaning"
+        shown.append(f"{char!r} ({where})")
+    return ", ".join(shown)

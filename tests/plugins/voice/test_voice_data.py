@@ -16,9 +16,18 @@ def test_unspeakable_characters_are_named_with_file_and_position(tmp_path, demo_
     with pytest.raises(DataError) as error:
         read_speaker(folder, demo_base.model, min_total_seconds=1, show=False)
     message = str(error.value)
-    assert "002.wav: '%' at position 10" in message
-    assert "003.wav: 'é' at position 6" in message
+    assert "002.wav: '%' (position 10)" in message
+    assert "003.wav: 'é' (position 6)" in message
     assert "001.wav" not in message and "spell out numbers" in message
+
+
+def test_each_bad_character_of_a_text_is_named_once_with_its_positions(demo_base):
+    from lorakit_voice.task import VoiceCloneTask, VoiceOptions
+
+    with pytest.raises(DataError) as error:
+        VoiceCloneTask(VoiceOptions(slot="klatt")).predict(demo_base, demo_base.model, ["Fine.", "It cost 50% on 3/4/21"])
+    assert "text 2: '%' (position 11), '/' (positions 17, 19). Rewrite" in str(error.value)
+    assert "text 1" not in str(error.value)
 
 
 def test_unspeakable_ignores_what_the_cleaner_fixes(demo_base):
