@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from lorakit.api import ConfigError, DataError, LorakitError, OutputError, is_image, list_files
+from lorakit.api import IMAGE_SUFFIXES, ConfigError, DataError, LorakitError, OutputError, is_image, list_files, warn
 
 from lorakit_caption import loading
 from lorakit_caption.loading import image_batches
@@ -75,22 +75,49 @@ class CaptionSummary:
     process: str = ""
 
 
+#: Files a folder of images holds beside them: captions, metadata, lorakit's own outputs.
+_COMPANION_SUFFIXES = (".txt", ".json", ".jsonl", ".csv")
+
+
 def list_images(inputs: list[Path], recursive: bool) -> list[str]:
-    """Image files named by ``inputs`` (files, or folders of them), absolute and sorted.
+    """Image files named by ``inputs`` (files, or folders of them), absolute and sorted."""
+    return find_images(inputs, recursive)[0]
+
+
+def find_images(inputs: list[Path], recursive: bool) -> tuple[list[str], list[str]]:
+    """The image files named by ``inputs`` (files, or folders of them),
+    absolute and sorted, and the other files of those folders that are not
+    images lorakit reads (RAW photos, PDFs...), to be told about; captions,
+    metadata and hidden files are not counted.
 
     A symbolic link stays the link (it is not resolved): its record names the
     path the user sees, and its caption file goes beside it, inside the folder.
     """
     found: list[str] = []
+    others: list[str] = []
     for item in map(Path, inputs):
         if item.is_file():
             found.append(os.path.abspath(item))
         elif item.is_dir():
             files = list_files(item) if recursive else sorted(p for p in item.iterdir() if p.is_file())
             found += [os.path.abspath(p) for p in files if is_image(p)]
+            others += [str(p) for p in files if not is_image(p) and not p.name.startswith(".")
+                       and p.suffix.lower() not in _COMPANION_SUFFIXES]
         else:
             raise DataError(f"{item}: no such image file or folder")
-    return sorted(dict.fromkeys(found))
+    return sorted(dict.fromkeys(found)), others
+
+
+def _not_images(others: list[str]) -> str:
+    """``3 files that are not images lorakit reads (2 .cr2, 1 .pdf: raw.cr2, ...)``."""
+    kinds: dict[str, int] = {}
+    for name in others:
+        suffix = Path(name).suffix.lower() or "without a suffix"
+        kinds[suffix] = kinds.get(suffix, 0) + 1
+    counted = ", ".join(f"{count} {suffix}" for suffix, count in sorted(kinds.items(), key=lambda k: -k[1]))
+    shown = ", ".join(Path(name).name for name in others[:3]) + (", ..." if len(others) > 3 else "")
+    what = f"{len(others)} files that are not images" if len(others) > 1 else "1 file that is not an image"
+    return f"{what} lorakit reads ({counted}: {shown}); it reads {', '.join(IMAGE_SUFFIXES)}"
 
 
 def input_roots(inputs: list[Path]) -> list[Path]:
@@ -118,10 +145,13 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     state = PartialState(cpu=not torch.cuda.is_available())
     if job.existing not in EXISTING:
         raise ConfigError(f"--existing {job.existing!r} is unknown; choose one of {', '.join(EXISTING)}")
-    images = list_images(job.inputs, job.recursive)
+    images, others = find_images(job.inputs, job.recursive)
     if not images:
         raise DataError(f"no images found in {', '.join(map(str, job.inputs))}"
-                        + ("" if job.recursive else " (add --recursive for subfolders)"))
+                        + ("" if job.recursive else " (add --recursive for subfolders)")
+                        + (f"; it holds {_not_images(others)}" if others else ""))
+    if others and state.is_main_process:
+        warn(f"not captioned: {_not_images(others)}; convert them to caption them")
     sharded = state.num_processes > 1
     out = shard_path(job.out, state.process_index, state.num_processes) if sharded else job.out
     # What any earlier run left (the output, shards of any number of processes)

@@ -14,6 +14,7 @@ before training instead of crashing in a DataLoader worker an hour later.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,8 +22,11 @@ from typing import Any, Sequence
 from lorakit.data.files import warn
 from lorakit.errors import DataError
 
-#: Image file suffixes every vision plugin accepts (all decode with Pillow).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+#: Image file suffixes every vision plugin accepts. Pillow decodes them
+#: (TIFF and GIF: the first page or frame); HEIC/HEIF, the photos iPhones
+#: take, through pillow-heif (in the caption and vqa extras).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif")
+_HEIF_SUFFIXES = (".heic", ".heif")
 
 # Decoding a thumbnail is enough to find a truncated file: JPEG decoders scale
 # down in the DCT (``draft``), so checking a 12-megapixel photo costs ~1/64 of
@@ -47,14 +51,32 @@ def pixel_limit() -> int:
     return int(value)
 
 
+class MissingDecoder(OSError):
+    """An image format whose decoder is not installed (HEIC without pillow-heif)."""
+
+
 def _open(path: str | Path) -> Any:
     """``Image.open``, which reads only the header: the caller checks the size
     against ``pixel_limit()`` before decoding, with a message of its own
     instead of Pillow's bomb warning or error."""
     from PIL import Image
 
+    if Path(path).suffix.lower() in _HEIF_SUFFIXES and not heif_available():
+        raise MissingDecoder("HEIC/HEIF photos need pillow-heif: pip install pillow-heif (lorakit[caption] and "
+                             "lorakit[vqa] bring it), or convert them to JPEG")
     Image.MAX_IMAGE_PIXELS = None
     return Image.open(path)
+
+
+@functools.lru_cache(maxsize=None)
+def heif_available() -> bool:
+    """Teach Pillow HEIC/HEIF through pillow-heif, once; False when it is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 def _too_large(width: int, height: int, limit: int) -> str:
@@ -81,6 +103,8 @@ def check_image(path: Path) -> None:
             image.draft("RGB", _CHECK_SIZE)
             image.load()  # decoding finds truncated data that verify() misses
             transparent = _transparent_share(image)
+    except MissingDecoder as error:
+        raise DataError(f"{path}: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports bad files as OSError (UnidentifiedImageError, truncation),
         # SyntaxError (broken PNG chunks) or ValueError (bad headers).
@@ -133,6 +157,8 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
             image.load()
             # A phone photo stored sideways with an EXIF "rotate" tag: upright, as the user sees it.
             return Opened(path, to_rgb(ImageOps.exif_transpose(image)))
+    except MissingDecoder as exc:
+        return Opened(path, error=str(exc))
     except UnidentifiedImageError:
         return Opened(path, error="not an image Pillow can read")
     except (OSError, SyntaxError, ValueError) as exc:

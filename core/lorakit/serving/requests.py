@@ -21,7 +21,8 @@ MAX_SPEECH_CHARACTERS = 4096
 #: Inputs of one generic prediction request.
 MAX_INPUTS = 16
 #: Image formats a request may carry, with the suffix the file is written with.
-IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
+                 "AVIF": ".avif", "HEIF": ".heic"}
 
 
 class AdapterWeight(BaseModel):
@@ -92,8 +93,11 @@ def image_suffix(data: bytes) -> str:
     """The suffix of an image's format, refusing what is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    from lorakit.data.images import heif_available
+
     if not data:
         raise RequestError("image is empty", "image")
+    heif_available()  # Pillow reads HEIC photos once pillow-heif has registered them
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format
@@ -103,6 +107,6 @@ def image_suffix(data: bytes) -> str:
     except (OSError, SyntaxError, ValueError) as exc:
         raise RequestError(f"image is not an image Pillow can read ({exc})", "image") from None
     if kind not in IMAGE_FORMATS:
-        raise RequestError(f"image is a {kind} file; send PNG, JPEG, WebP or BMP", "image")
+        raise RequestError(f"image is a {kind} file; send PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF or HEIC", "image")
     return IMAGE_FORMATS[kind]
 

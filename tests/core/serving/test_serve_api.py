@@ -38,6 +38,19 @@ def test_caption_multipart_and_json_carry_fingerprints(live, service):
     assert upload["adapters"][0]["fingerprint"].startswith("sha256:")
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "GIF", "AVIF", "HEIF"])
+def test_a_photo_in_another_format_is_captioned_as_its_png(live, fmt):
+    from PIL import Image
+
+    from lorakit.data.images import heif_available
+
+    assert heif_available()  # lorakit[caption] brings pillow-heif, which also writes HEIC
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(png_bytes())).save(buffer, format=fmt)
+    other = post(live, "/v1/captions", files={"image": ("photo", buffer.getvalue(), "image/*")}).json()
+    assert other["caption"] == post(live, "/v1/captions", files={"image": ("p.png", png_bytes(), "image/png")}).json()["caption"]
+
+
 def test_vqa_answers_and_music_plays(live):
     answer = post(live, "/v1/vqa", files={"image": ("p.png", png_bytes(), "image/png")},
                   data={"question": "what color is it?"}).json()

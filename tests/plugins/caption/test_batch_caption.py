@@ -114,6 +114,50 @@ def test_bad_files_are_recorded_and_the_run_goes_on(folder, tmp_path, monkeypatc
     assert (summary.done, summary.failed) == (43, 5)
 
 
+def test_tiff_gif_avif_and_heic_photos_are_captioned(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    source = sorted(CATALOG.glob("*.png"))[0]
+    picture = Image.open(source).convert("RGB")
+    assert image_module.heif_available()  # pillow-heif comes with lorakit[caption]; it also writes HEIC
+    for name in ("scan.tif", "scan2.TIFF", "logo.gif", "web.avif", "phone.heic"):
+        picture.save(folder / name)
+    summary = run_caption_job(_job(folder, tmp_path / "f.jsonl"), show_progress=False)
+    assert (summary.done, summary.failed) == (5, 0)
+    assert {Path(r["image"]).name for r in _records(tmp_path / "f.jsonl")} == set(os.listdir(folder))
+    for name in ("scan.tif", "logo.gif"):  # lossless here: the very pixels of the PNG
+        assert np.array_equal(np.asarray(image_module.open_rgb(folder / name).image), np.asarray(picture))
+
+
+def test_files_that_are_not_images_are_told_not_silently_passed_over(folder, tmp_path):
+    from lorakit.api import DataError, console
+
+    for name in ("IMG_0001.CR2", "IMG_0002.CR2", "notes.pdf", ".DS_Store", "catalog_0000.txt", "meta.jsonl"):
+        (folder / name).write_bytes(b"x")
+    with console.capture() as told:
+        summary = run_caption_job(_job(folder, tmp_path / "n.jsonl"), show_progress=False)
+    assert summary.done == 40
+    assert "not captioned: 3 files that are not images lorakit reads (2 .cr2, 1 .pdf: IMG_0001.CR2, IMG_0002.CR2, " \
+           "notes.pdf)" in " ".join(told.get().split())
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "IMG_0003.NEF").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"no images found in .*raw .*1 file that is not an image lorakit reads "
+                                        r"\(1 \.nef: IMG_0003\.NEF\); it reads \.png"):
+        run_caption_job(_job(raw, tmp_path / "r.jsonl"), show_progress=False)
+
+
+def test_heic_without_its_decoder_says_what_to_install(tmp_path, monkeypatch):
+    from lorakit.api import DataError
+
+    image_module.heif_available()  # to write the file
+    Image.open(sorted(CATALOG.glob("*.png"))[0]).convert("RGB").save(tmp_path / "phone.heic")
+    monkeypatch.setattr(image_module, "heif_available", lambda: False)
+    assert "pip install pillow-heif" in image_module.open_rgb(tmp_path / "phone.heic").error
+    with pytest.raises(DataError, match=r"phone\.heic: HEIC/HEIF photos need pillow-heif"):
+        image_module.check_image(tmp_path / "phone.heic")
+
+
 def test_cli_exit_code_says_something_failed(folder, tmp_path):
     (folder / "zero.png").write_bytes(b"")
     result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "x.jsonl"),

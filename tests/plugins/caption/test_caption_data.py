@@ -103,10 +103,10 @@ def test_unsupported_file_type(jsonl_folder):
 
 
 def test_metadata_names_unsupported_type(tmp_path):
-    (tmp_path / "clip.gif").write_bytes(b"GIF89a")
-    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "clip.gif", "text": "x"}) + "\n")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "clip.mp4", "text": "x"}) + "\n")
     message = _error(tmp_path)
-    assert "metadata.jsonl:1" in message and "clip.gif" in message
+    assert "metadata.jsonl:1" in message and "clip.mp4" in message
 
 
 @pytest.mark.parametrize("name", ["../outside.png", "/etc/passwd.png"])
