@@ -79,11 +79,6 @@ class CaptionSummary:
 _COMPANION_SUFFIXES = (".txt", ".json", ".jsonl", ".csv")
 
 
-def list_images(inputs: list[Path], recursive: bool) -> list[str]:
-    """Image files named by ``inputs`` (files, or folders of them), absolute and sorted."""
-    return find_images(inputs, recursive)[0]
-
-
 def find_images(inputs: list[Path], recursive: bool) -> tuple[list[str], list[str]]:
     """The image files named by ``inputs`` (files, or folders of them),
     absolute and sorted, and the other files of those folders that are not

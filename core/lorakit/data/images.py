@@ -61,7 +61,7 @@ def _open(path: str | Path) -> Any:
     instead of Pillow's bomb warning or error."""
     from PIL import Image
 
-    if Path(path).suffix.lower() in _HEIF_SUFFIXES and not heif_available():
+    if Path(path).suffix.lower() in _HEIF_SUFFIXES and not enable_heif():
         raise MissingDecoder("HEIC/HEIF photos need pillow-heif: pip install pillow-heif (lorakit[caption] and "
                              "lorakit[vqa] bring it), or convert them to JPEG")
     Image.MAX_IMAGE_PIXELS = None
@@ -69,8 +69,9 @@ def _open(path: str | Path) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def heif_available() -> bool:
-    """Teach Pillow HEIC/HEIF through pillow-heif, once; False when it is not installed."""
+def enable_heif() -> bool:
+    """Let Pillow read HEIC/HEIF through pillow-heif (registered once); False
+    when pillow-heif is not installed."""
     try:
         import pillow_heif
     except ImportError:

@@ -93,11 +93,11 @@ def image_suffix(data: bytes) -> str:
     """The suffix of an image's format, refusing what is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
-    from lorakit.data.images import heif_available
+    from lorakit.data.images import enable_heif
 
     if not data:
         raise RequestError("image is empty", "image")
-    heif_available()  # Pillow reads HEIC photos once pillow-heif has registered them
+    enable_heif()  # Pillow reads HEIC photos once pillow-heif has registered them
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format

@@ -42,9 +42,9 @@ def test_caption_multipart_and_json_carry_fingerprints(live, service):
 def test_a_photo_in_another_format_is_captioned_as_its_png(live, fmt):
     from PIL import Image
 
-    from lorakit.data.images import heif_available
+    from lorakit.data.images import enable_heif
 
-    assert heif_available()  # lorakit[caption] brings pillow-heif, which also writes HEIC
+    assert enable_heif()  # lorakit[caption] brings pillow-heif, which also writes HEIC
     buffer = io.BytesIO()
     Image.open(io.BytesIO(png_bytes())).save(buffer, format=fmt)
     other = post(live, "/v1/captions", files={"image": ("photo", buffer.getvalue(), "image/*")}).json()

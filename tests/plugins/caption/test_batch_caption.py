@@ -119,7 +119,7 @@ def test_tiff_gif_avif_and_heic_photos_are_captioned(tmp_path):
     folder.mkdir()
     source = sorted(CATALOG.glob("*.png"))[0]
     picture = Image.open(source).convert("RGB")
-    assert image_module.heif_available()  # pillow-heif comes with lorakit[caption]; it also writes HEIC
+    assert image_module.enable_heif()  # pillow-heif comes with lorakit[caption]; it also writes HEIC
     for name in ("scan.tif", "scan2.TIFF", "logo.gif", "web.avif", "phone.heic"):
         picture.save(folder / name)
     summary = run_caption_job(_job(folder, tmp_path / "f.jsonl"), show_progress=False)
@@ -150,9 +150,9 @@ def test_files_that_are_not_images_are_told_not_silently_passed_over(folder, tmp
 def test_heic_without_its_decoder_says_what_to_install(tmp_path, monkeypatch):
     from lorakit.api import DataError
 
-    image_module.heif_available()  # to write the file
+    image_module.enable_heif()  # to write the file
     Image.open(sorted(CATALOG.glob("*.png"))[0]).convert("RGB").save(tmp_path / "phone.heic")
-    monkeypatch.setattr(image_module, "heif_available", lambda: False)
+    monkeypatch.setattr(image_module, "enable_heif", lambda: False)
     assert "pip install pillow-heif" in image_module.open_rgb(tmp_path / "phone.heic").error
     with pytest.raises(DataError, match=r"phone\.heic: HEIC/HEIF photos need pillow-heif"):
         image_module.check_image(tmp_path / "phone.heic")
@@ -223,10 +223,10 @@ def test_two_processes_resume_after_a_crash_caption_each_image_once(folder, tmp_
     """A two-process run died with uneven shards (process 0 had captioned 6
     images, process 1 two): resumed, both processes must split the same
     remaining list, so no image is skipped and none is captioned twice."""
-    from lorakit_caption.batch import list_images, shard_path
+    from lorakit_caption.batch import find_images, shard_path
 
     out = tmp_path / "sharded.jsonl"
-    images = list_images([folder], recursive=False)
+    images, _ = find_images([folder], recursive=False)
     for rank, done in ((0, images[0:6]), (1, images[6:8])):
         lines = [json.dumps({"image": image, "caption": "from before the crash"}) for image in done]
         shard_path(out, rank, 2).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -233,10 +233,10 @@ def test_resume_after_a_worker_failure_finishes(folder, tmp_path):
 def test_resume_with_fewer_processes_folds_the_old_shards(folder, tmp_path):
     """A two-process run crashed; resumed by one process, what its shards hold
     is done, and the shards are merged, each image once."""
-    from lorakit_caption.batch import list_images, shard_path
+    from lorakit_caption.batch import find_images, shard_path
 
     out = tmp_path / "sharded.jsonl"
-    images = list_images([folder], recursive=False)
+    images, _ = find_images([folder], recursive=False)
     for rank, done in ((0, images[0:4]), (1, images[4:6])):
         lines = [json.dumps({"image": image, "caption": "from before the crash"}) for image in done]
         shard_path(out, rank, 2).write_text("\n".join(lines) + '\n{"image": "/torn', encoding="utf-8")
