@@ -94,7 +94,7 @@ def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
 
 
 def check_speakable(vits: Any, items: Sequence[tuple[str, str | None]], where: Path | str) -> None:
-    """Raise a DataError listing every transcript the model cannot speak,
+    """Raise a DataError listing every text (transcript or input) the model cannot speak,
     with its file and the 1-based position of each bad character."""
     problems = [f"{name}: {_positions(found)}" for name, text in items if (found := unspeakable(vits, text or ""))]
     if problems:
@@ -102,7 +102,7 @@ def check_speakable(vits: Any, items: Sequence[tuple[str, str | None]], where: P
                                                                         vits.tokenizer.characters.blank}))
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more texts" if len(problems) > 10 else "")
         raise DataError(
-            f"{where}: transcripts use characters this model cannot speak: {shown}. "
+            f"{where}: characters this model cannot speak: {shown}. "
             f"Rewrite them with the model's characters ({allowed!r}; e.g. spell out numbers and symbols)"
         )
 
