@@ -36,7 +36,8 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
     prepared = prepare_folder(Path(folder), rate)
     if show:
         prepared.print_summary(f"{folder}")
-    check_speakable(vits, [(clip.source, plain(clip.text)) for clip in prepared.clips], folder)
+    texts = [plain(clip.text) for clip in prepared.clips]
+    check_speakable(vits, [(clip.source, text) for clip, text in zip(prepared.clips, texts)], folder)
     if prepared.seconds < min_total_seconds:
         clips = f"{len(prepared.clips)} clips{_rejected(folder, prepared)}"
         raise DataError(
@@ -44,7 +45,8 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
             f"{min_total_seconds:.0f} s (more is better: 5-30 minutes for a real voice). Add recordings with "
             "transcripts, or lower --options.min_total_seconds"
         )
-    examples = [VoiceExample(_clip_name(c.source, c.segment), plain(c.text), c.audio, rate) for c in prepared.clips]
+    examples = [VoiceExample(_clip_name(c.source, c.segment), text, c.audio, rate)
+                for c, text in zip(prepared.clips, texts)]
     return examples, prepared.summary()
 
 
