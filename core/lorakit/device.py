@@ -51,6 +51,7 @@ def make_accelerator(precision: str = "auto", base_dtype: str = "fp32") -> Any:
 
 
 def describe(accelerator: Any) -> str:
-    """e.g. 'cuda:0, bf16, 1 process' for logs and benchmarks."""
+    """e.g. 'cuda:0, bf16, 1 process' or 'cpu, fp32, 1 process' for logs and benchmarks."""
     n = accelerator.num_processes
-    return f"{accelerator.device}, {accelerator.mixed_precision}, {n} process{'es' if n > 1 else ''}"
+    precision = "fp32" if accelerator.mixed_precision == "no" else accelerator.mixed_precision
+    return f"{accelerator.device}, {precision}, {n} process{'es' if n > 1 else ''}"

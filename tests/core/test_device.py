@@ -15,6 +15,13 @@ def test_cpu_falls_back_to_full_precision():
         mixed_precision("fp16")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_the_device_line_names_full_precision_as_fp32():
+    from lorakit.device import describe, make_accelerator
+
+    assert describe(make_accelerator()) == "cpu, fp32, 1 process"
+
+
 @pytest.mark.gpu
 @cuda
 def test_cuda_trains_with_bf16_autocast(toy_host, toy_data, tmp_path):
