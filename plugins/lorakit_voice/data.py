@@ -2,8 +2,9 @@
 
 Clip preparation (formats, mono, resampling, silence trimming, loudness,
 splitting, transcripts) is the core's ``lorakit.api.prepare_folder``; this module
-adds what is particular to a TTS model: every transcript must be speakable
-with the model's characters, and there must be enough audio to learn a voice.
+adds what is particular to a TTS model: a long recording is cut at its
+sentences (``long_clips``), every transcript must be speakable with the
+model's characters, and there must be enough audio to learn a voice.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ class VoiceExample:
 
 def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool = True) -> tuple[list[VoiceExample], dict]:
     """The usable clips of ``folder`` at the model's rate, and the data summary."""
+    from lorakit_voice.long_clips import recording_cutter
+
     rate = int(vits.config.audio.sample_rate)
-    prepared = prepare_folder(Path(folder), rate)
+    prepared = prepare_folder(Path(folder), rate, cut_long=recording_cutter(vits))
     if show:
         prepared.print_summary(f"{folder}")
     texts = [plain(clip.text) for clip in prepared.clips]

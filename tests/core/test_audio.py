@@ -69,6 +69,61 @@ def test_long_transcribed_clip_is_rejected_untranscribed_is_split(tmp_path):
     assert len(prepared.clips) == 3 and [c.segment for c in prepared.clips] == [0, 1, 2]
 
 
+def _cut_at(*seconds_and_texts):
+    """A cut_long that cuts where it is told: ((start, end, text) in seconds)."""
+    calls = []
+
+    def cut(audio, rate, text):
+        calls.append((len(audio), rate, text))
+        return [(int(a * rate), int(b * rate), words) for a, b, words in seconds_and_texts]
+
+    return cut, calls
+
+
+def test_long_transcribed_clip_is_cut_by_the_plugins_cutter(tmp_path):
+    soundfile.write(tmp_path / "long.wav", speechlike(20, 22050, pauses=(7.0, 14.0), lead=0, tail=0), 22050)
+    (tmp_path / "long.txt").write_text("One two. Three four. Five six.")
+    soundfile.write(tmp_path / "short.wav", speechlike(2.0), RATE)
+    (tmp_path / "short.txt").write_text("Short one.")
+    cut, calls = _cut_at((0, 7.2, "One two."), (7.2, 14.2, "Three four."), (14.2, 20, "Five six."))
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=cut)
+    # Called once, for the long recording only, at the model's rate, trimmed, with its whole transcript.
+    assert len(calls) == 1 and calls[0][1:] == (RATE, "One two. Three four. Five six.")
+    assert abs(calls[0][0] / RATE - 20) < 0.05
+    long = [c for c in prepared.clips if c.source == "long.wav"]
+    assert [(c.segment, c.text) for c in long] == [(0, "One two."), (1, "Three four."), (2, "Five six.")]
+    # Each piece is trimmed of the half pause it keeps at its edges.
+    assert [round(c.seconds, 1) for c in long] == [7.0, 6.6, 5.6]
+    assert prepared.cut == {"long.wav": 3} and prepared.summary()["cut_at_sentences"] == {"long.wav": 3}
+    assert [c.text for c in prepared.clips if c.source == "short.wav"] == ["Short one."]
+
+
+def test_a_cut_piece_still_too_long_or_short_is_rejected_alone(tmp_path):
+    soundfile.write(tmp_path / "long.wav", speechlike(20, pauses=(12.0,), lead=0, tail=0), RATE)
+    (tmp_path / "long.txt").write_text("A. B. C.")
+    cut, _ = _cut_at((0, 12.2, "A. B."), (12.2, 12.9, "C."), (12.9, 20, "D."))
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=cut)
+    assert [c.text for c in prepared.clips] == ["D."]
+    reasons = dict(prepared.rejected)
+    assert "no pause between them" in reasons["long.wav (piece 1)"] and "'A. B.'" in reasons["long.wav (piece 1)"]
+    assert "shorter than" in reasons["long.wav (piece 2)"]
+
+
+def test_a_recording_the_cutter_refuses_is_rejected_with_its_reason(tmp_path):
+    soundfile.write(tmp_path / "long.wav", speechlike(20, pauses=(7.0,)), RATE)
+    (tmp_path / "long.txt").write_text("A. B.")
+    soundfile.write(tmp_path / "short.wav", speechlike(2.0), RATE)
+    (tmp_path / "short.txt").write_text("Short one.")
+
+    def refuse(audio, rate, text):
+        raise DataError("its transcript does not follow its audio")
+
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=refuse)
+    assert [c.source for c in prepared.clips] == ["short.wav"] and not prepared.cut
+    reason = dict(prepared.rejected)["long.wav"]
+    assert "longer than 10 s and could not be cut at its sentences: its transcript does not follow" in reason
+
+
 def test_sidecar_transcripts_and_missing_ones(tmp_path):
     soundfile.write(tmp_path / "x.wav", speechlike(2), RATE)
     soundfile.write(tmp_path / "y.wav", speechlike(2), RATE)

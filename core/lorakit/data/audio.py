@@ -2,9 +2,10 @@
 
 Every clip soundfile reads (wav, flac, ogg, mp3) is made mono, resampled to
 the model's rate with soxr, trimmed of leading and trailing silence, and
-loudness-normalised; clips longer than a limit are split on silences (only
-when they have no transcript, which could not be split with them), and clips
-shorter than a limit are dropped. A file that cannot be used is *rejected with
+loudness-normalised; clips longer than a limit are split on silences when they
+have no transcript, and cut at their sentences by the plugin's ``cut_long``
+(a TTS plugin aligns the transcript to the recording) when they have one;
+pieces shorter than a limit are dropped. A file that cannot be used is *rejected with
 its reason* rather than stopping the run, and the summary says which and why;
 only a folder with nothing usable is an error. Two exceptions: a file holding
 NaN or infinite samples is an error naming it (a broken export, not a quiet
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from lorakit.data.files import inside, list_files, read_text, require_folder, warn
 from lorakit.errors import DataError
@@ -72,6 +73,8 @@ class PreparedAudio:
 
     clips: list[AudioClip] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    #: Long transcribed recordings cut at their sentences: file -> pieces.
+    cut: dict[str, int] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -93,6 +96,7 @@ class PreparedAudio:
             "minutes": round(self.seconds / 60, 2),
             "durations": self.histogram(),
             "rejected": [{"file": f, "reason": r} for f, r in self.rejected],
+            **({"cut_at_sentences": dict(self.cut)} if self.cut else {}),
         }
 
     def print_summary(self, title: str = "prepared audio") -> None:
@@ -106,6 +110,9 @@ class PreparedAudio:
         for label, count in self.histogram().items():
             table.add_row(label, str(count))
         console.print(table)
+        if self.cut:
+            console.print(f"  cut at their sentences: {len(self.cut)} long recording{'s' if len(self.cut) > 1 else ''} "
+                          f"into {sum(self.cut.values())} pieces")
         for source, reason in self.rejected:
             console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
 
@@ -258,6 +265,13 @@ def split_on_silence(audio: Any, sample_rate: int, settings: AudioSettings) -> l
     return [np.ascontiguousarray(p) for p in pieces]
 
 
+def pauses(audio: Any, sample_rate: int, top_db: float, min_seconds: float) -> list[tuple[float, float]]:
+    """(start, end) in seconds of every silence of ``audio`` at least ``min_seconds`` long."""
+    voiced = voiced_frames(audio, sample_rate, top_db)
+    return [(start * FRAME_SECONDS, (start + length) * FRAME_SECONDS) for start, length in _silent_runs(voiced)
+            if length * FRAME_SECONDS >= min_seconds - 1e-9]
+
+
 def _silent_runs(voiced: Any) -> list[tuple[int, int]]:
     runs, start = [], None
     for index, flag in enumerate(list(voiced) + [True]):
@@ -272,9 +286,16 @@ def _silent_runs(voiced: Any) -> list[tuple[int, int]]:
 # -- the folder --------------------------------------------------------------------
 
 
+#: ``cut_long(audio, sample_rate, text)``: (start, end, text) of each piece of a
+#: long transcribed recording, or a ``DataError`` saying why it cannot be cut.
+LongClipCutter = Callable[[Any, int, str], Sequence[tuple[int, int, str]]]
+
+
 def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = AudioSettings(),
-                   need_text: bool = True) -> PreparedAudio:
-    """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring."""
+                   need_text: bool = True, cut_long: LongClipCutter | None = None) -> PreparedAudio:
+    """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring.
+    A transcribed clip longer than ``settings.max_seconds`` is cut by
+    ``cut_long``, or refused without one."""
     folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
     files = list_files(folder, contained=True)  # first: links out of the folder are refused before anything is read
     texts = read_transcripts(folder)
@@ -293,7 +314,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
         used.update({key, path.stem})
         if text:
             readers.setdefault(key, []).append(path)
-        _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared)
+        _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long)
     _warn_shared_transcripts(readers)
     for key in sorted(set(texts) - used):
         prepared.rejected.append((key, "transcript without an audio file"))
@@ -315,7 +336,7 @@ def _warn_shared_transcripts(readers: dict[str, list[Path]]) -> None:
 
 
 def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, settings: AudioSettings,
-                  need_text: bool, prepared: PreparedAudio) -> None:
+                  need_text: bool, prepared: PreparedAudio, cut_long: LongClipCutter | None = None) -> None:
     if need_text and not text:
         prepared.rejected.append((name, f"no transcript: add a line to {TRANSCRIPTS_FILE} or a {path.stem}.txt"))
         return
@@ -335,18 +356,30 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         prepared.rejected.append((name, "silent"))
         return
     audio = normalize_loudness(audio, settings.target_dbfs)
-    if len(audio) / sample_rate > settings.max_seconds:
-        if text:
-            prepared.rejected.append((name, f"{len(audio) / sample_rate:.1f} s is longer than {settings.max_seconds} s and "
-                                            "its transcript cannot be split with it; cut the clip and its text"))
+    seconds = len(audio) / sample_rate
+    pieces: list[tuple[Any, str | None]] = [(audio, text)]
+    if seconds > settings.max_seconds and text:
+        too_long = f"{seconds:.1f} s is longer than {settings.max_seconds} s"
+        if cut_long is None:
+            prepared.rejected.append((name, f"{too_long} and its transcript cannot be split with it; cut the clip "
+                                            "and its text"))
             return
-        pieces = split_on_silence(audio, sample_rate, settings)
-    else:
-        pieces = [audio]
-    for index, piece in enumerate(pieces):
+        try:
+            cuts = cut_long(audio, sample_rate, text)
+        except DataError as exc:
+            prepared.rejected.append((name, f"{too_long} and could not be cut at its sentences: {exc}"))
+            return
+        pieces = [(trim_silence(audio[start:end], sample_rate, settings.top_db), words) for start, end, words in cuts]
+        prepared.cut[name] = len(pieces)
+    elif seconds > settings.max_seconds:
+        pieces = [(piece, None) for piece in split_on_silence(audio, sample_rate, settings)]
+    for index, (piece, words) in enumerate(pieces):
+        label = name if len(pieces) == 1 else f"{name} (piece {index + 1})"
         seconds = len(piece) / sample_rate
         if seconds < settings.min_seconds:
-            label = name if len(pieces) == 1 else f"{name} (piece {index + 1})"
             prepared.rejected.append((label, f"{seconds:.2f} s is shorter than {settings.min_seconds} s"))
-            continue
-        prepared.clips.append(AudioClip(name, piece, sample_rate, text, index))
+        elif seconds > settings.max_seconds:  # sentences read without a pause to cut at
+            prepared.rejected.append((label, f"{seconds:.1f} s is longer than {settings.max_seconds} s: its "
+                                             f"sentences have no pause between them to cut at ({(words or '')[:40]!r}...)"))
+        else:
+            prepared.clips.append(AudioClip(name, piece, sample_rate, words, index))

@@ -1,0 +1,289 @@
+"""Long recordings cut at their sentence ends, each piece with its own text.
+
+People record themselves reading a page, not one sentence per file, and a
+TTS model learns from clips of a few seconds, each with its words. With no
+speech recognizer to say where each word was spoken, the transcript is
+aligned to the recording the way subtitle aligners do it: espeak-ng speaks
+the transcript sentence by sentence (so every sentence's start and end in
+that speech is known exactly), and dynamic time warping over MFCCs (means and
+scales removed, so two voices compare) maps that speech onto the recording.
+Each sentence end is then cut in the recording's pause nearest to where the
+alignment puts it; a sentence end with no pause near it (sentences read
+without a break) is not cut, and its sentences stay in one piece.
+
+An alignment exists for any text, so it is checked before it is used. The
+recording is refused, with the reason, when its transcript does not follow it:
+
+- the transcript in reverse sentence order aligns nearly as well (the text is
+  another recording's);
+- the alignment holds one side still while the other speaks on for longer
+  than ``MAX_STALL_SECONDS`` (speech with no text, or text with no speech);
+- a sentence takes far longer or shorter than the recording's pace says it
+  should (``PACE_RANGE``: a sentence missing from the text, or one too many).
+
+Measured by ``bench/long_clips.py`` on 24 recordings of five to seven
+sentences (the sample speaker's clips joined, passages read by three
+espeak-ng voices the demo never heard and by Piper's joe at up to 1.43 times
+its pace): of 120 sentence ends, one or two had no pause and were left
+uncut, every other was cut within 0.1 s of the true end, and no recording
+was refused. Of 27 wrong transcripts for joe's recordings, another passage's
+and one with a sentence too many were refused every time, one with a
+sentence left out for all but the shortest ("Wait again!", "It was short.").
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from typing import Any, NamedTuple, Sequence
+
+from lorakit.api import DataError, pauses
+
+#: Longer recordings are refused: the alignment's cost grows with the square
+#: of the length (3 minutes: two 4,500 x 4,500 matrices, 320 MB).
+MAX_RECORDING_SECONDS = 180.0
+#: Alignment works at 16 kHz in 40 ms steps; cuts are then placed in 20 ms frames.
+ALIGN_RATE = 16000
+HOP_SECONDS = 0.04
+#: Silence put between espeak-ng's sentences, where their ends are cut.
+GAP_SECONDS = 0.3
+#: A sentence end is cut in a pause at least this long...
+MIN_PAUSE_SECONDS = 0.1
+#: ...that lies at most this far from where the alignment puts the end.
+SNAP_SECONDS = 0.3
+#: A piece shorter than this (a one-word sentence, pause included) joins its
+#: neighbour: clips under a second are dropped from training.
+MIN_PIECE_SECONDS = 1.2
+#: Longest run of speech on one side matched to a standstill on the other
+#: (0.16 s at most on matching transcripts; 0.5-1 s where a sentence is missing).
+MAX_STALL_SECONDS = 0.4
+#: A sentence's length over its espeak-ng length, relative to the whole
+#: recording's: 0.87-1.11 on matching transcripts. Outside it, and over
+#: MAX_STALL_SECONDS off, the sentence has speech or text too many.
+PACE_RANGE = (0.75, 1.33)
+#: How much closer the transcript must align than the same sentences in
+#: reverse order: at least 0.16 on 33 matching transcripts (sample speaker,
+#: espeak-ng voices, joe), at most 0.04 for 36 transcripts of another passage.
+MIN_ORDER_GAIN = 0.08
+
+
+class Piece(NamedTuple):
+    """Samples ``start``..``end`` of the recording and the sentences spoken there."""
+
+    start: int
+    end: int
+    text: str
+
+
+def recording_cutter(vits: Any) -> Any:
+    """``prepare_folder``'s ``cut_long`` for a speaker read by ``vits``: espeak-ng
+    speaks in the model's phonemizer language (a Piper voice's own espeak-ng
+    voice), English for a grapheme model."""
+    from lorakit_voice.sentences import split_sentences
+
+    voice = (getattr(vits.config, "phoneme_language", None) if vits.config.use_phonemes else None) or "en-us"
+
+    def cut(audio: Any, sample_rate: int, text: str) -> list[Piece]:
+        return cut_recording(audio, sample_rate, text, split_sentences(text), voice)
+
+    return cut
+
+
+def cut_recording(audio: Any, sample_rate: int, text: str, sentences: Sequence[str], espeak_voice: str,
+                  top_db: float = 40.0) -> list[Piece]:
+    """Pieces of ``audio`` (one trimmed recording of ``text``, split into
+    ``sentences``) cut at the sentence ends that have a pause; ``DataError``
+    with the reason when the transcript does not follow the recording."""
+    import numpy as np
+    import soxr
+
+    if len(sentences) < 2:
+        raise DataError("its transcript is one sentence, which cannot be cut; cut the clip and its text")
+    seconds = len(audio) / sample_rate
+    if seconds > MAX_RECORDING_SECONDS:
+        raise DataError(f"lorakit cuts recordings of up to {MAX_RECORDING_SECONDS:.0f} s at their sentences; cut it "
+                        "into parts of under 3 minutes (at a pause between sentences), each with its text")
+    real = audio if sample_rate == ALIGN_RATE else soxr.resample(audio, sample_rate, ALIGN_RATE).astype(np.float32)
+    speeches = _espeak_sentences(sentences, espeak_voice, top_db)
+    spoken, spans = _joined(speeches)
+    real_features = _features(real)
+    path, cost = _align(real_features, _features(spoken))
+    hop = int(ALIGN_RATE * HOP_SECONDS)
+    real_frames, spoken_frames = len(real) // hop + 1, len(spoken) // hop + 1
+    # The recording's frame (mean over the path) for each frame of espeak-ng's speech.
+    counts = np.bincount(path[:, 1], minlength=spoken_frames)
+    real_at = np.bincount(path[:, 1], weights=path[:, 0], minlength=spoken_frames) / np.maximum(counts, 1)
+
+    _check_order(real_features, cost, speeches)
+    _check_stalls(path, _voiced(real, top_db, real_frames), _voiced(spoken, top_db, spoken_frames))
+    pace = real_frames / spoken_frames
+    for number, (start, end) in enumerate(spans, start=1):
+        first, last = start // hop, min(end // hop, spoken_frames - 1)
+        length, expected = real_at[last] - real_at[first], max(1, last - first) * pace
+        ratio, off_seconds = length / expected, abs(length - expected) * HOP_SECONDS
+        # A short sentence's ratio is noisy (a 0.6 s sentence 0.1 s off is 15 % off): both must be off.
+        if not PACE_RANGE[0] <= ratio <= PACE_RANGE[1] and off_seconds > MAX_STALL_SECONDS:
+            raise DataError(
+                f"its transcript does not follow its audio: sentence {number} ({_quote(sentences[number - 1])}) "
+                f"takes {ratio:.1f}x as long as the recording's pace allows; check for a sentence missing from the "
+                "transcript or not spoken, or cut the clip and its text")
+
+    silences = pauses(audio, sample_rate, top_db, MIN_PAUSE_SECONDS)
+    cuts = []
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        aligned = real_at[min((end + start) // 2 // hop, spoken_frames - 1)] * HOP_SECONDS
+        cut = _nearest_pause(silences, aligned)
+        cuts.append(None if cut is None else int(cut * sample_rate))
+    for index in range(len(cuts) - 1):
+        if cuts[index] is not None and cuts[index] == cuts[index + 1]:
+            cuts[index] = None  # two sentence ends in one pause: the sentences between stay together
+    pieces, first_sentence, start = [], 0, 0
+    for number, cut in enumerate(cuts + [len(audio)], start=1):
+        if cut is None:
+            continue
+        pieces.append(Piece(start, cut, " ".join(sentences[first_sentence:number])))
+        first_sentence, start = number, cut
+    return _short_ones_joined(pieces, int(MIN_PIECE_SECONDS * sample_rate))
+
+
+def _short_ones_joined(pieces: list[Piece], shortest: int) -> list[Piece]:
+    """Each piece shorter than ``shortest`` samples ("Milk?") joined to the
+    next one (the last to the one before), rather than dropped as too short."""
+    joined: list[Piece] = []
+    for piece in pieces:
+        if joined and joined[-1].end - joined[-1].start < shortest:
+            last = joined.pop()
+            piece = Piece(last.start, piece.end, f"{last.text} {piece.text}")
+        joined.append(piece)
+    if len(joined) > 1 and joined[-1].end - joined[-1].start < shortest:
+        last, before = joined.pop(), joined.pop()
+        joined.append(Piece(before.start, last.end, f"{before.text} {last.text}"))
+    return joined
+
+
+def _espeak_sentences(sentences: Sequence[str], voice: str, top_db: float) -> list[Any]:
+    """espeak-ng's speech of each sentence at ALIGN_RATE, trimmed."""
+    if shutil.which("espeak-ng") is None:
+        raise DataError("cutting a long recording at its sentences needs espeak-ng (apt-get install espeak-ng); "
+                        "install it, or cut the clip and its text")
+    return [_espeak(sentence, voice, top_db) for sentence in sentences]
+
+
+def _joined(speeches: Sequence[Any]) -> tuple[Any, list[tuple[int, int]]]:
+    """The speeches one after another with GAP_SECONDS between them, and the
+    (start, end) sample of each in the whole."""
+    import numpy as np
+
+    gap = np.zeros(int(GAP_SECONDS * ALIGN_RATE), dtype=np.float32)
+    parts, spans, position = [], [], 0
+    for speech in speeches:
+        if parts:
+            parts.append(gap)
+            position += len(gap)
+        spans.append((position, position + len(speech)))
+        parts.append(speech)
+        position += len(speech)
+    return np.concatenate(parts), spans
+
+
+def _espeak(sentence: str, voice: str, top_db: float) -> Any:
+    import numpy as np
+    import soundfile
+    import soxr
+
+    from lorakit.api import trim_silence
+
+    done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", sentence], capture_output=True)
+    if done.returncode != 0 or not done.stdout:
+        message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        raise DataError(f"espeak-ng could not speak its transcript with voice {voice!r} ({message}), which cutting "
+                        "it at its sentences needs; cut the clip and its text")
+    speech, rate = soundfile.read(io.BytesIO(done.stdout), dtype="float32")
+    speech = soxr.resample(speech, rate, ALIGN_RATE).astype(np.float32)
+    trimmed = trim_silence(speech, ALIGN_RATE, top_db)
+    return trimmed if len(trimmed) else speech
+
+
+def _features(audio: Any) -> Any:
+    """MFCCs 0-4 and their deltas per HOP_SECONDS frame, each with its mean and
+    scale removed. Loudness, the spectrum's broad shape and how both move are
+    what two voices saying the same words share; the finer coefficients are
+    the voice itself (with 1-13, one sentence of the sample speaker was told
+    from other sentences 8 % of the time, with 0-4 and deltas every time)."""
+    import librosa
+    import numpy as np
+
+    hop = int(ALIGN_RATE * HOP_SECONDS)
+    # A noise floor (-80 dBFS, fixed seed) so that digital silence does not
+    # dominate the coefficients' scales: recordings have one, espeak-ng has none.
+    audio = audio + np.random.default_rng(0).normal(0.0, 1e-4, len(audio)).astype(np.float32)
+    mfcc = librosa.feature.mfcc(y=audio, sr=ALIGN_RATE, n_mfcc=5, n_fft=1024, hop_length=hop)
+    features = np.vstack([mfcc, librosa.feature.delta(mfcc)])
+    return (features - features.mean(axis=1, keepdims=True)) / (features.std(axis=1, keepdims=True) + 1e-6)
+
+
+def _align(real: Any, spoken: Any) -> tuple[Any, float]:
+    """(recording frame, espeak frame) pairs of the cheapest monotonic path,
+    in order, and the mean frame distance along it."""
+    import librosa
+
+    cost, path = librosa.sequence.dtw(X=real, Y=spoken, metric="euclidean")
+    return path[::-1], float(cost[-1, -1]) / len(path)
+
+
+def _check_order(real_features: Any, cost: float, speeches: Sequence[Any]) -> None:
+    """Refuse a transcript that aligns hardly better than its sentences
+    reversed (``cost`` is the transcript's): it is not this recording's."""
+    reversed_speech, _ = _joined(list(reversed(speeches)))
+    _, backward = _align(real_features, _features(reversed_speech))
+    gain = (backward - cost) / backward
+    if gain < MIN_ORDER_GAIN:
+        raise DataError("its transcript does not follow its audio (its sentences in reverse order match the "
+                        f"recording about as well: {gain:.3f}); check that the transcript is this recording's")
+
+
+def _check_stalls(path: Any, real_voiced: Any, spoken_voiced: Any) -> None:
+    """Refuse an alignment that holds one side still while the other speaks on."""
+    import numpy as np
+
+    steps = np.diff(path, axis=0)
+    for moving, still, voiced, what in ((0, 1, real_voiced, "speech with no text in its transcript"),
+                                        (1, 0, spoken_voiced, "text with no speech")):
+        stalled = (steps[:, still] == 0) & voiced[path[1:, moving]]
+        longest, run, where = 0, 0, 0
+        for index, flag in enumerate(stalled):
+            run = run + 1 if flag else 0
+            if run > longest:
+                longest, where = run, index
+        if longest * HOP_SECONDS > MAX_STALL_SECONDS:
+            at = path[where + 1, 0] * HOP_SECONDS
+            raise DataError(f"its transcript does not follow its audio: {longest * HOP_SECONDS:.1f} s of {what} "
+                            f"near {at:.1f} s; check for a sentence missing from the transcript or not spoken, or "
+                            "cut the clip and its text")
+
+
+def _voiced(audio: Any, top_db: float, frames: int) -> Any:
+    """Whether each HOP_SECONDS frame (two of the core's 20 ms frames) holds speech."""
+    import numpy as np
+
+    from lorakit.api import voiced_frames
+
+    fine = voiced_frames(audio, ALIGN_RATE, top_db)
+    fine = np.pad(fine, (0, len(fine) % 2))
+    voiced = fine[0::2] | fine[1::2]
+    return np.pad(voiced, (0, max(0, frames - len(voiced))))[:frames]
+
+
+def _nearest_pause(silences: list[tuple[float, float]], at: float) -> float | None:
+    """The middle of the pause holding ``at``, or of the nearest one within SNAP_SECONDS."""
+    best, distance = None, SNAP_SECONDS
+    for start, end in silences:
+        away = 0.0 if start <= at <= end else min(abs(at - start), abs(at - end))
+        if away <= distance:
+            best, distance = (start + end) / 2, away
+    return best
+
+
+def _quote(sentence: str) -> str:
+    return repr(sentence if len(sentence) <= 40 else sentence[:37] + "...")
