@@ -36,7 +36,7 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
     from lorakit_voice.long_clips import recording_cutter
 
     rate = int(vits.config.audio.sample_rate)
-    prepared = prepare_folder(Path(folder), rate, cut_long=recording_cutter(vits))
+    prepared = prepare_folder(Path(folder), rate, cut_long=recording_cutter(vits), show=show)
     if show:
         prepared.print_summary(f"{folder}")
     texts = [plain(clip.text) for clip in prepared.clips]

@@ -292,29 +292,34 @@ LongClipCutter = Callable[[Any, int, str], Sequence[tuple[int, int, str]]]
 
 
 def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = AudioSettings(),
-                   need_text: bool = True, cut_long: LongClipCutter | None = None) -> PreparedAudio:
+                   need_text: bool = True, cut_long: LongClipCutter | None = None,
+                   show: bool = False) -> PreparedAudio:
     """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring.
     A transcribed clip longer than ``settings.max_seconds`` is cut by
-    ``cut_long``, or refused without one."""
+    ``cut_long``, or refused without one. ``show``: a progress bar over the files."""
+    from lorakit.progress import work_progress
+
     folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
     files = list_files(folder, contained=True)  # first: links out of the folder are refused before anything is read
     texts = read_transcripts(folder)
     prepared = PreparedAudio()
     used = set()
     readers: dict[str, list[Path]] = {}  # transcript id -> the recordings that take it
+    recordings = [path for path in files if path.suffix.lower() in AUDIO_SUFFIXES]
     for path in files:
-        relative = path.relative_to(folder)
-        if path.suffix.lower() not in AUDIO_SUFFIXES:
-            if path.suffix.lower() != ".txt" and path.name != TRANSCRIPTS_FILE:
-                prepared.rejected.append((str(relative), "not an audio file (wav, flac, ogg, mp3)"))
-            continue
-        key = str(relative.with_suffix(""))
-        key = key if key in texts else path.stem
-        text = texts.get(key)
-        used.update({key, path.stem})
-        if text:
-            readers.setdefault(key, []).append(path)
-        _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long)
+        if path.suffix.lower() not in AUDIO_SUFFIXES and path.suffix.lower() != ".txt" and path.name != TRANSCRIPTS_FILE:
+            prepared.rejected.append((str(path.relative_to(folder)), "not an audio file (wav, flac, ogg, mp3)"))
+    with work_progress("preparing clips", len(recordings), enabled=show) as advance:
+        for path in recordings:
+            relative = path.relative_to(folder)
+            key = str(relative.with_suffix(""))
+            key = key if key in texts else path.stem
+            text = texts.get(key)
+            used.update({key, path.stem})
+            if text:
+                readers.setdefault(key, []).append(path)
+            _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long)
+            advance()
     _warn_shared_transcripts(readers)
     for key in sorted(set(texts) - used):
         prepared.rejected.append((key, "transcript without an audio file"))
