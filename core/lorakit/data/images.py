@@ -61,7 +61,9 @@ def _open(path: str | Path) -> Any:
     instead of Pillow's bomb warning or error."""
     from PIL import Image
 
-    if Path(path).suffix.lower() in _HEIF_SUFFIXES and not enable_heif():
+    # Registered for every file, not only .heic ones: phones' photos are often
+    # HEIC saved as .jpg, and Pillow tells formats by their bytes.
+    if not enable_heif() and Path(path).suffix.lower() in _HEIF_SUFFIXES:
         raise MissingDecoder("HEIC/HEIF photos need pillow-heif: pip install pillow-heif (lorakit[caption] and "
                              "lorakit[vqa] bring it), or convert them to JPEG")
     Image.MAX_IMAGE_PIXELS = None

@@ -158,6 +158,21 @@ def test_heic_without_its_decoder_says_what_to_install(tmp_path, monkeypatch):
         image_module.check_image(tmp_path / "phone.heic")
 
 
+def test_an_iphone_photo_saved_as_jpg_is_read_by_its_content(tmp_path):
+    """A HEIC photo renamed .jpg (exports and chat apps do it) decodes to the
+    pixels its .heic copy gives; in a fresh process, where nothing has yet
+    asked for HEIC by name."""
+    image_module.enable_heif()  # to write the files
+    source = Image.open(sorted(CATALOG.glob("*.png"))[0]).convert("RGB")
+    source.save(tmp_path / "phone.heic")
+    shutil.copy(tmp_path / "phone.heic", tmp_path / "IMG_0001.jpg")
+    read = ("import sys, numpy; from lorakit.data.images import open_rgb; o = open_rgb(sys.argv[1]); "
+            "print(o.error or numpy.asarray(o.image).tobytes().hex()[:4000])")
+    pixels = [subprocess.run([sys.executable, "-c", read, str(tmp_path / name)], capture_output=True, text=True,
+                             check=True).stdout for name in ("IMG_0001.jpg", "phone.heic")]
+    assert pixels[0] == pixels[1] and len(pixels[0]) > 1000
+
+
 def test_cli_exit_code_says_something_failed(folder, tmp_path):
     (folder / "zero.png").write_bytes(b"")
     result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "x.jsonl"),
