@@ -201,7 +201,10 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     weighted = [parse_adapter(a) for a in adapters]
     # One adapter without a weight opens as it always has; otherwise the adapters merge at their weights.
     adapter = adapters[0] if len(adapters) == 1 and weighted[0][0] == adapters[0] else weighted or None
-    results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
+    from lorakit.progress import watched
+
+    with watched():
+        results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
     if out and not out.endswith(".wav"):
         click.echo(f"{len(results)} predictions written to {out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Iterator
 
 from rich.console import Console
@@ -10,6 +11,19 @@ from rich.markup import escape  # noqa: F401  (re-exported: user text inside mar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, soft_wrap=True)
+#: Whether ``work_progress(..., enabled=None)`` draws: on within a command a
+#: person watches (``lorakit predict``), off in the server and library calls.
+_WATCHED = contextvars.ContextVar("lorakit_watched", default=False)
+
+
+@contextlib.contextmanager
+def watched() -> Iterator[None]:
+    """Within: bars asked for with ``enabled=None`` show."""
+    token = _WATCHED.set(True)
+    try:
+        yield
+    finally:
+        _WATCHED.reset(token)
 
 
 class _Bar:
@@ -52,8 +66,12 @@ def training_progress(total: int, done: int = 0, enabled: bool = True) -> Iterat
 
 
 @contextlib.contextmanager
-def work_progress(description: str, total: int, enabled: bool = True) -> Iterator[callable]:
-    """A bar for other long work (evaluation, prediction); yields ``advance(n)``."""
+def work_progress(description: str, total: int, enabled: bool | None = True) -> Iterator[callable]:
+    """A bar for other long work (evaluation, prediction); yields ``advance(n)``.
+    ``enabled=None``: only where a person watches (``watched()``), as a task's
+    ``predict`` wants it: on for ``lorakit predict``, off in the server."""
+    if enabled is None:
+        enabled = _WATCHED.get()
     if not enabled:
         yield lambda n=1: None
         return

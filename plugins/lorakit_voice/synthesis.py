@@ -29,10 +29,11 @@ class Voicing:
 SENTENCE_PAUSE_SECONDS = 0.2
 
 
-def synthesize_sentences(model: Any, text: str, voicing: Voicing) -> Any:
+def synthesize_sentences(model: Any, text: str, voicing: Voicing, spoken: Any = None) -> Any:
     """``text`` spoken sentence by sentence (``sentences.split_sentences``),
     joined by ``SENTENCE_PAUSE_SECONDS`` of silence: memory and time of one
-    pass stay those of one sentence, however long the text."""
+    pass stay those of one sentence, however long the text. ``spoken()`` is
+    called after each sentence (a progress bar)."""
     import numpy as np
 
     from lorakit_voice.sentences import split_sentences
@@ -44,6 +45,8 @@ def synthesize_sentences(model: Any, text: str, voicing: Voicing) -> Any:
         if index:
             pieces.append(pause)
         pieces.append(synthesize(model, sentence, voicing))
+        if spoken is not None:
+            spoken()
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 

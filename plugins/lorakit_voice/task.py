@@ -345,9 +345,14 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         if not texts or not all(texts):
             raise DataError("nothing to say: pass one or more non-empty texts (--text 'Hello there.')")
         check_speakable(base.model, [(f"text {i + 1}", t) for i, t in enumerate(texts)], "--text")
+        from lorakit.api import work_progress
+        from lorakit_voice.sentences import split_sentences
+
         rate = int(base.model.config.audio.sample_rate)
-        return [{"text": text, "audio": self._speak(base, model, text, by_sentence=True), "sample_rate": rate}
-                for text in texts]
+        sentences = sum(len(split_sentences(text)) for text in texts)
+        with work_progress("speaking", sentences, enabled=None) as advance:  # a bar for `lorakit predict` only
+            return [{"text": text, "audio": self._speak(base, model, text, advance), "sample_rate": rate}
+                    for text in texts]
 
     def probe(self, base: Base, model: Any) -> Any:
         """Waveform with fixed durations and no noise, plus predicted durations."""
@@ -448,13 +453,16 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
         return Voicing(self._speaker_id(base), self.options.noise_scale, self.options.length_scale, self.options.seed)
 
-    def _speak(self, base: Base, model: Any, text: str, by_sentence: bool = False) -> Any:
+    def _speak(self, base: Base, model: Any, text: str, each_sentence: Any = None) -> Any:
         """``text`` in one pass (a held-out clip's transcript, compared with the
-        clip), or ``by_sentence`` (any text a user sends)."""
+        clip), or with ``each_sentence`` sentence by sentence (any text a user
+        sends), calling ``each_sentence()`` after each."""
         from lorakit_voice.synthesis import synthesize, synthesize_sentences
 
         self._tell_slot(base)
-        return (synthesize_sentences if by_sentence else synthesize)(model, text, self._voicing(base))
+        if each_sentence is None:
+            return synthesize(model, text, self._voicing(base))
+        return synthesize_sentences(model, text, self._voicing(base), each_sentence)
 
     def _tell_slot(self, base: Base) -> None:
         """Say which slot a default choice picked, when it first speaks: not

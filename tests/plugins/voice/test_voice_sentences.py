@@ -37,3 +37,24 @@ def test_predict_speaks_each_sentence_as_alone_joined_by_a_pause(demo_base):
     expected = np.concatenate([alone[0], pause, alone[1], pause, alone[2]])
     assert together["audio"].shape == expected.shape
     np.testing.assert_allclose(together["audio"], expected, atol=1e-5)
+
+
+def test_a_bar_counts_the_sentences_for_lorakit_predict_only(demo_base, monkeypatch):
+    """`lorakit predict` on a long text shows how far it is; the server,
+    which calls the same predict, draws nothing."""
+    import io
+
+    from rich.console import Console
+
+    from lorakit import progress
+    from lorakit_voice.task import VoiceCloneTask, VoiceOptions
+
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=screen, force_terminal=True, width=100))
+    task = VoiceCloneTask(VoiceOptions(slot="low-male"))
+    text = ["The door was open. Nobody came in.", "It rained all day."]
+    task.predict(demo_base, demo_base.model, text)
+    assert "speaking" not in screen.getvalue()
+    with progress.watched():
+        task.predict(demo_base, demo_base.model, text)
+    assert "speaking" in screen.getvalue() and "3/3" in screen.getvalue()
