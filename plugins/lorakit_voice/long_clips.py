@@ -21,14 +21,17 @@ recording is refused, with the reason, when its transcript does not follow it:
 - a sentence takes far longer or shorter than the recording's pace says it
   should (``PACE_RANGE``: a sentence missing from the text, or one too many).
 
-Measured by ``bench/long_clips.py`` on 24 recordings of five to seven
-sentences (the sample speaker's clips joined, passages read by three
-espeak-ng voices the demo never heard and by Piper's joe at up to 1.43 times
-its pace): of 120 sentence ends, one or two had no pause and were left
-uncut, every other was cut within 0.1 s of the true end, and no recording
-was refused. Of 27 wrong transcripts for joe's recordings, another passage's
-and one with a sentence too many were refused every time, one with a
-sentence left out for all but the shortest ("Wait again!", "It was short.").
+Measured by ``bench/long_clips.py`` on 25 recordings (the sample speaker's
+clips joined six at a time; passages read by three espeak-ng voices the demo
+never heard and by Piper's joe at up to 1.43 times its pace; one take of
+3.1 minutes, halved before it was cut): every cut lies within 0.12 s of the
+true sentence end, every one-sentence piece within 0.1 s of the sentence's
+length spoken alone; 16 of 177 sentence ends stayed inside a piece (no
+pause, or a piece under MIN_PIECE_SECONDS such as "Wait again!" joined to its
+neighbour); no recording was refused. Of 27 wrong transcripts for joe's
+recordings, another passage's and one with a sentence too many were refused
+every time, one with a sentence left out for all but the shortest ("Wait
+again!", "It was short.").
 """
 
 from __future__ import annotations
@@ -40,9 +43,14 @@ from typing import Any, NamedTuple, Sequence
 
 from lorakit.api import DataError, pauses
 
-#: Longer recordings are refused: the alignment's cost grows with the square
-#: of the length (3 minutes: two 4,500 x 4,500 matrices, 320 MB).
-MAX_RECORDING_SECONDS = 180.0
+#: The longest stretch aligned at once: the alignment's memory grows with the
+#: square of the length (3 minutes: two 4,500 x 4,500 matrices, 320 MB)...
+MAX_ALIGNED_SECONDS = 180.0
+#: ...so a longer recording is first halved at the sentence end with a pause
+#: nearest its middle, found by an alignment in coarse steps (10 minutes: two
+#: 3,750 x 3,750 matrices), and each half is cut on its own. Longer ones are refused.
+MAX_RECORDING_SECONDS = 600.0
+COARSE_HOP_SECONDS = 0.16
 #: Alignment works at 16 kHz in 40 ms steps; cuts are then placed in 20 ms frames.
 ALIGN_RATE = 16000
 HOP_SECONDS = 0.04
@@ -95,37 +103,73 @@ def cut_recording(audio: Any, sample_rate: int, text: str, sentences: Sequence[s
     """Pieces of ``audio`` (one trimmed recording of ``text``, split into
     ``sentences``) cut at the sentence ends that have a pause; ``DataError``
     with the reason when the transcript does not follow the recording."""
-    import numpy as np
-    import soxr
-
     if len(sentences) < 2:
         raise DataError("its transcript is one sentence, which cannot be cut; cut the clip and its text")
-    seconds = len(audio) / sample_rate
-    if seconds > MAX_RECORDING_SECONDS:
-        raise DataError(f"lorakit cuts recordings of up to {MAX_RECORDING_SECONDS:.0f} s at their sentences; cut it "
-                        "into parts of under 3 minutes (at a pause between sentences), each with its text")
-    real = audio if sample_rate == ALIGN_RATE else soxr.resample(audio, sample_rate, ALIGN_RATE).astype(np.float32)
+    if len(audio) / sample_rate > MAX_RECORDING_SECONDS:
+        raise DataError(f"lorakit cuts recordings of up to {MAX_RECORDING_SECONDS / 60:g} minutes at their "
+                        "sentences; cut it into shorter parts (at a pause between sentences), each with its text")
     speeches = _espeak_sentences(sentences, espeak_voice, top_db)
+    pieces = _cut(audio, sample_rate, list(sentences), speeches, top_db, offset=0, first=1)
+    return _short_ones_joined(pieces, int(MIN_PIECE_SECONDS * sample_rate))
+
+
+def _cut(audio: Any, sample_rate: int, sentences: list[str], speeches: list[Any], top_db: float, offset: int,
+         first: int) -> list[Piece]:
+    """The pieces of ``audio``, which starts at sample ``offset`` of the
+    recording and holds sentences ``first``.. (for messages): aligned whole
+    when it is short enough, else halved at a sentence end first."""
+    if len(sentences) == 1:
+        return [Piece(offset, offset + len(audio), sentences[0])]
+    if len(audio) / sample_rate <= MAX_ALIGNED_SECONDS:
+        return _aligned_pieces(audio, sample_rate, sentences, speeches, top_db, offset, first)
+    cut, count = _halved(audio, sample_rate, speeches, top_db, offset)
+    return (_cut(audio[:cut], sample_rate, sentences[:count], speeches[:count], top_db, offset, first)
+            + _cut(audio[cut:], sample_rate, sentences[count:], speeches[count:], top_db, offset + cut, first + count))
+
+
+def _halved(audio: Any, sample_rate: int, speeches: list[Any], top_db: float, offset: int) -> tuple[int, int]:
+    """(sample, sentences before it) of the sentence end with a pause nearest
+    the middle of ``audio``, found by an alignment in COARSE_HOP_SECONDS steps."""
+    real = _at_align_rate(audio, sample_rate)
+    spoken, spans = _joined(speeches)
+    path, _ = _align(_features(real, COARSE_HOP_SECONDS), _features(spoken, COARSE_HOP_SECONDS))
+    real_at = _real_frame_at(path, len(spoken) // int(ALIGN_RATE * COARSE_HOP_SECONDS) + 1)
+    hop = int(ALIGN_RATE * COARSE_HOP_SECONDS)
+    silences = pauses(audio, sample_rate, top_db, MIN_PAUSE_SECONDS)
+    middle, best = len(audio) / sample_rate / 2, None
+    for count, ((_, end), (start, _)) in enumerate(zip(spans, spans[1:]), start=1):
+        pause = _nearest_pause(silences, real_at[min((end + start) // 2 // hop, len(real_at) - 1)] * COARSE_HOP_SECONDS)
+        if pause is not None and (best is None or abs(pause - middle) < abs(best[0] - middle)):
+            best = (pause, count)
+    if best is None:
+        raise DataError(f"no sentence end between {offset / sample_rate:.0f} s and "
+                        f"{(offset + len(audio)) / sample_rate:.0f} s has a pause to cut it at; cut the clip and its text")
+    return int(best[0] * sample_rate), best[1]
+
+
+def _aligned_pieces(audio: Any, sample_rate: int, sentences: list[str], speeches: list[Any], top_db: float,
+                    offset: int, first: int) -> list[Piece]:
+    """Pieces of ``audio`` (at most MAX_ALIGNED_SECONDS), after the checks of the module docstring."""
+    real = _at_align_rate(audio, sample_rate)
     spoken, spans = _joined(speeches)
     real_features = _features(real)
     path, cost = _align(real_features, _features(spoken))
     hop = int(ALIGN_RATE * HOP_SECONDS)
     real_frames, spoken_frames = len(real) // hop + 1, len(spoken) // hop + 1
-    # The recording's frame (mean over the path) for each frame of espeak-ng's speech.
-    counts = np.bincount(path[:, 1], minlength=spoken_frames)
-    real_at = np.bincount(path[:, 1], weights=path[:, 0], minlength=spoken_frames) / np.maximum(counts, 1)
+    real_at = _real_frame_at(path, spoken_frames)
 
     _check_order(real_features, cost, speeches)
-    _check_stalls(path, _voiced(real, top_db, real_frames), _voiced(spoken, top_db, spoken_frames))
+    _check_stalls(path, _voiced(real, top_db, real_frames), _voiced(spoken, top_db, spoken_frames),
+                  offset / sample_rate)
     pace = real_frames / spoken_frames
-    for number, (start, end) in enumerate(spans, start=1):
-        first, last = start // hop, min(end // hop, spoken_frames - 1)
-        length, expected = real_at[last] - real_at[first], max(1, last - first) * pace
+    for number, (start, end) in enumerate(spans):
+        head, tail = start // hop, min(end // hop, spoken_frames - 1)
+        length, expected = real_at[tail] - real_at[head], max(1, tail - head) * pace
         ratio, off_seconds = length / expected, abs(length - expected) * HOP_SECONDS
         # A short sentence's ratio is noisy (a 0.6 s sentence 0.1 s off is 15 % off): both must be off.
         if not PACE_RANGE[0] <= ratio <= PACE_RANGE[1] and off_seconds > MAX_STALL_SECONDS:
             raise DataError(
-                f"its transcript does not follow its audio: sentence {number} ({_quote(sentences[number - 1])}) "
+                f"its transcript does not follow its audio: sentence {first + number} ({_quote(sentences[number])}) "
                 f"takes {ratio:.1f}x as long as the recording's pace allows; check for a sentence missing from the "
                 "transcript or not spoken, or cut the clip and its text")
 
@@ -142,9 +186,24 @@ def cut_recording(audio: Any, sample_rate: int, text: str, sentences: Sequence[s
     for number, cut in enumerate(cuts + [len(audio)], start=1):
         if cut is None:
             continue
-        pieces.append(Piece(start, cut, " ".join(sentences[first_sentence:number])))
+        pieces.append(Piece(offset + start, offset + cut, " ".join(sentences[first_sentence:number])))
         first_sentence, start = number, cut
-    return _short_ones_joined(pieces, int(MIN_PIECE_SECONDS * sample_rate))
+    return pieces
+
+
+def _at_align_rate(audio: Any, sample_rate: int) -> Any:
+    import numpy as np
+    import soxr
+
+    return audio if sample_rate == ALIGN_RATE else soxr.resample(audio, sample_rate, ALIGN_RATE).astype(np.float32)
+
+
+def _real_frame_at(path: Any, spoken_frames: int) -> Any:
+    """The recording's frame (mean over the path) for each frame of espeak-ng's speech."""
+    import numpy as np
+
+    counts = np.bincount(path[:, 1], minlength=spoken_frames)
+    return np.bincount(path[:, 1], weights=path[:, 0], minlength=spoken_frames) / np.maximum(counts, 1)
 
 
 def _short_ones_joined(pieces: list[Piece], shortest: int) -> list[Piece]:
@@ -205,7 +264,7 @@ def _espeak(sentence: str, voice: str, top_db: float) -> Any:
     return trimmed if len(trimmed) else speech
 
 
-def _features(audio: Any) -> Any:
+def _features(audio: Any, hop_seconds: float = HOP_SECONDS) -> Any:
     """MFCCs 0-4 and their deltas per HOP_SECONDS frame, each with its mean and
     scale removed. Loudness, the spectrum's broad shape and how both move are
     what two voices saying the same words share; the finer coefficients are
@@ -214,7 +273,7 @@ def _features(audio: Any) -> Any:
     import librosa
     import numpy as np
 
-    hop = int(ALIGN_RATE * HOP_SECONDS)
+    hop = int(ALIGN_RATE * hop_seconds)
     # A noise floor (-80 dBFS, fixed seed) so that digital silence does not
     # dominate the coefficients' scales: recordings have one, espeak-ng has none.
     audio = audio + np.random.default_rng(0).normal(0.0, 1e-4, len(audio)).astype(np.float32)
@@ -243,7 +302,7 @@ def _check_order(real_features: Any, cost: float, speeches: Sequence[Any]) -> No
                         f"recording about as well: {gain:.3f}); check that the transcript is this recording's")
 
 
-def _check_stalls(path: Any, real_voiced: Any, spoken_voiced: Any) -> None:
+def _check_stalls(path: Any, real_voiced: Any, spoken_voiced: Any, offset_seconds: float) -> None:
     """Refuse an alignment that holds one side still while the other speaks on."""
     import numpy as np
 
@@ -257,7 +316,7 @@ def _check_stalls(path: Any, real_voiced: Any, spoken_voiced: Any) -> None:
             if run > longest:
                 longest, where = run, index
         if longest * HOP_SECONDS > MAX_STALL_SECONDS:
-            at = path[where + 1, 0] * HOP_SECONDS
+            at = offset_seconds + path[where + 1, 0] * HOP_SECONDS
             raise DataError(f"its transcript does not follow its audio: {longest * HOP_SECONDS:.1f} s of {what} "
                             f"near {at:.1f} s; check for a sentence missing from the transcript or not spoken, or "
                             "cut the clip and its text")

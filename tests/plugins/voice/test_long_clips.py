@@ -53,6 +53,26 @@ def test_each_sentence_end_is_cut_in_its_pause(first):
     assert pieces[0].start == 0 and pieces[-1].end == len(audio)
 
 
+def test_a_take_too_long_to_align_at_once_is_halved_at_a_sentence_end_first(monkeypatch):
+    monkeypatch.setattr(long_clips, "MAX_ALIGNED_SECONDS", 15.0)  # the take is 60 s: halved twice or more
+    names = [f"{n:04d}" for n in range(1, 23)]
+    audio, text, pauses = _take(names, seed=3)
+    assert len(audio) / RATE > 4 * 15
+    pieces = _cut(audio, text)
+    texts = read_transcripts(KAUKO)
+    assert [piece.text for piece in pieces] == [texts[name] for name in names]
+    for piece, (start, end) in zip(pieces[1:], pauses):
+        assert start <= piece.start <= end
+    assert pieces[-1].end == len(audio)
+
+
+def test_a_take_over_the_longest_cut_is_refused_saying_how_to_cut_it(monkeypatch):
+    monkeypatch.setattr(long_clips, "MAX_RECORDING_SECONDS", 12.0)
+    audio, text, _ = _take([f"{n:04d}" for n in range(1, 7)])
+    with pytest.raises(DataError, match=r"up to 0.2 minutes .*cut it into shorter parts"):
+        _cut(audio, text)
+
+
 def test_another_recordings_transcript_is_refused():
     audio, _, _ = _take([f"{n:04d}" for n in range(1, 7)])
     _, other, _ = _take([f"{n:04d}" for n in range(21, 27)])
