@@ -306,8 +306,13 @@ def _names_a_file(text: str) -> bool:
 
 
 def _model_list(service: Service) -> list[dict[str, Any]]:
-    """OpenAI's model objects: each base, then each adapter with its manifest."""
-    listed = [{"id": w.base_name, "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
+    """OpenAI's model objects: each base, then each adapter with its manifest.
+    Ids are unique, as OpenAI's clients expect: a base whose name another
+    task's base or an adapter also has is listed as ``TASK/BASE``, which
+    requests take as ``model`` too."""
+    names = [w.base_name for w in service.workers.values()] + list(service.adapters)
+    listed = [{"id": w.base_name if names.count(w.base_name) == 1 else f"{w.task_name}/{w.base_name}",
+               "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
                "ready": w.loaded is not None, "voices": _speakers(w.loaded.base.model) if w.loaded else []}
               for w in service.workers.values()]
     for entry in service.adapters.values():

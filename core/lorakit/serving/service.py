@@ -112,6 +112,8 @@ class Service:
         names that mean "this task's base", such as OpenAI's ``tts-1``)."""
         # Rewritten since the last look (at most rescan_seconds ago)? Trained since?
         self.refresh(force=any(name not in self.adapters for name, _ in adapters))
+        if model and model.startswith(f"{task}/"):  # a base as /v1/models lists a shared name
+            model = model[len(task) + 1:]
         entries = []
         for name, weight in adapters:
             entry = self.adapters.get(name)

@@ -128,6 +128,12 @@ def test_models_health_and_metrics_say_what_is_served(live):
     assert adapters["kauko"]["task"] == "voice-clone" and adapters["kauko"]["manifest"]["r"] == 4
     voice_base = next(m for m in models["data"] if m["kind"] == "base" and m["task"] == "voice-clone")
     assert voice_base["voices"] == ["high-female", "klatt", "low-male"]
+    # Both tasks serve a base named demo: listed by unique ids, which requests take.
+    ids = [m["id"] for m in models["data"]]
+    assert len(set(ids)) == len(ids) and {"voice-clone/demo", "caption/demo"} <= set(ids)
+    spoken = post(live, "/v1/audio/speech", json={"model": "voice-clone/demo", "voice": "low-male",
+                                                  "input": "Hello there.", "response_format": "wav"})
+    assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF"
     assert any("broken" in folder and "not valid JSON" in reason for folder, reason in models["refused"].items())
     health = httpx.get(f"{live.url}/healthz").json()
     assert health["status"] == "ok" and all(b["ready"] for b in health["bases"])
