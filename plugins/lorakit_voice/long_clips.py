@@ -253,7 +253,9 @@ def _espeak(sentence: str, voice: str, top_db: float) -> Any:
 
     from lorakit.api import trim_silence
 
-    done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", sentence], capture_output=True)
+    # The text goes in on stdin: as an argument, a sentence starting with "-" would be read as an option.
+    done = subprocess.run(["espeak-ng", "-v", voice, "--stdin", "--stdout"], input=sentence.encode(),
+                          capture_output=True)
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
         raise DataError(f"espeak-ng could not speak its transcript with voice {voice!r} ({message}), which cutting "

@@ -73,6 +73,12 @@ def test_a_take_over_the_longest_cut_is_refused_saying_how_to_cut_it(monkeypatch
         _cut(audio, text)
 
 
+def test_a_sentence_starting_with_a_dash_is_spoken_not_taken_for_an_option():
+    dialogue = long_clips._espeak("- Yes, she said, and closed the door.", "en-us", 40)
+    plain = long_clips._espeak("Yes, she said, and closed the door.", "en-us", 40)
+    assert abs(len(dialogue) - len(plain)) / RATE < 0.3 and len(plain) / RATE > 1.0
+
+
 def test_another_recordings_transcript_is_refused():
     audio, _, _ = _take([f"{n:04d}" for n in range(1, 7)])
     _, other, _ = _take([f"{n:04d}" for n in range(21, 27)])
