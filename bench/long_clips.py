@@ -77,7 +77,7 @@ class Tally:
         """A matching transcript; ``ends``: true sentence ends (s), or ``lengths``: each sentence spoken alone (s)."""
         sentences = split_sentences(text)
         try:
-            pieces = cut_recording(audio, RATE, text, sentences, "en-us")
+            pieces = cut_recording(audio, RATE, sentences, "en-us")
         except DataError as exc:
             self.refused_right += 1
             print(f"{name}: REFUSED (matching transcript): {exc}")
@@ -101,7 +101,7 @@ class Tally:
 
     def wrong(self, name: str, audio: np.ndarray, text: str) -> None:
         try:
-            pieces = cut_recording(audio, RATE, text, split_sentences(text), "en-us")
+            pieces = cut_recording(audio, RATE, split_sentences(text), "en-us")
         except DataError as exc:
             self.refused_wrong += 1
             print(f"{name}: refused: {str(exc).split(';')[0]}")

@@ -93,14 +93,14 @@ def recording_cutter(vits: Any) -> Any:
     voice = (getattr(vits.config, "phoneme_language", None) if vits.config.use_phonemes else None) or "en-us"
 
     def cut(audio: Any, sample_rate: int, text: str) -> list[Piece]:
-        return cut_recording(audio, sample_rate, text, split_sentences(text), voice)
+        return cut_recording(audio, sample_rate, split_sentences(text), voice)
 
     return cut
 
 
-def cut_recording(audio: Any, sample_rate: int, text: str, sentences: Sequence[str], espeak_voice: str,
+def cut_recording(audio: Any, sample_rate: int, sentences: Sequence[str], espeak_voice: str,
                   top_db: float = 40.0) -> list[Piece]:
-    """Pieces of ``audio`` (one trimmed recording of ``text``, split into
+    """Pieces of ``audio`` (one trimmed recording of a transcript, split into
     ``sentences``) cut at the sentence ends that have a pause; ``DataError``
     with the reason when the transcript does not follow the recording."""
     if len(sentences) < 2:
