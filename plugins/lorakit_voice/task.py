@@ -67,7 +67,8 @@ class VoiceOptions(TaskOptions):
     * ``piper_warm_file``: a warm-up file made ahead of time with
       ``python -m lorakit_voice.piper_warmup``, used instead.
 
-    ``--speaker`` is the speaker's folder of clips (``data.path``).
+    ``--speaker`` is the speaker's folder of clips (``data.path``), each with
+    its transcript; a take over 15 s is cut at its sentences (``long_clips``).
     """
 
     slot: str = "auto"
