@@ -28,7 +28,8 @@ never heard and by Piper's joe at up to 1.43 times its pace; one take of
 true sentence end, every one-sentence piece within 0.1 s of the sentence's
 length spoken alone; 16 of 177 sentence ends stayed inside a piece (no
 pause, or a piece under MIN_PIECE_SECONDS such as "Wait again!" joined to its
-neighbour); no recording was refused. Of 27 wrong transcripts for joe's
+neighbour); no recording was refused (of 225 more of joe's, one was: a
+stall just over MAX_STALL_SECONDS). Of 27 wrong transcripts for joe's
 recordings, another passage's and one with a sentence too many were refused
 every time, one with a sentence left out for all but the shortest ("Wait
 again!", "It was short.").
