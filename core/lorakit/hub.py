@@ -8,9 +8,10 @@ layers and no warning), and one error that says what to pass instead.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lorakit.errors import BaseModelError
 from lorakit.torch_files import refusal
@@ -60,6 +61,22 @@ def base_source(name: str, kind: BaseKind) -> str:
     return name
 
 
+@contextlib.contextmanager
+def _quiet_local_load(source: str) -> Iterator[None]:
+    """Without transformers' "Loading weights" tqdm line for a local folder
+    (it printed beside lorakit's own bars); a hub id keeps its download bars."""
+    from transformers.utils import logging as hf_logging
+
+    if not Path(source).is_dir() or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def check_architecture(name: str, source: str, kind: BaseKind) -> None:
     """Refuse a model of another type or head before loading its weights."""
     from transformers import AutoConfig
@@ -92,8 +109,9 @@ def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class
     source = base_source(name, kind)
     check_architecture(name, source, kind)
     try:
-        model, info = model_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
-        processor = processor_class.from_pretrained(source)
+        with _quiet_local_load(source):
+            model, info = model_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+            processor = processor_class.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise load_error(name, error, kind) from error
     except pickle.UnpicklingError as refused:  # a .bin checkpoint that torch's weights_only loading refused

@@ -178,6 +178,7 @@ def test_cli_exit_code_says_something_failed(folder, tmp_path):
     result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "x.jsonl"),
                              "--workers", "0", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 3 and "failed 1" in result.stderr and "x.errors.jsonl" in result.stderr
+    assert "Loading weights" not in result.stderr  # transformers' own bar, beside lorakit's
 
 
 def test_csv_and_sidecar_formats(folder, adapter, tmp_path):
