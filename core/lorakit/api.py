@@ -20,6 +20,7 @@ from lorakit.data.audio import (
     pauses,
     prepare_folder,
     read_transcripts,
+    speech_frames,
     trim_silence,
     voiced_frames,
 )
@@ -66,7 +67,7 @@ __all__ = [
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio
     "AUDIO_SUFFIXES", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
-    "pauses", "voiced_frames",
+    "pauses", "speech_frames", "voiced_frames",
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",

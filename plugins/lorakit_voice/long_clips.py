@@ -8,8 +8,9 @@ the transcript sentence by sentence (so every sentence's start and end in
 that speech is known exactly), and dynamic time warping over MFCCs (means and
 scales removed, so two voices compare) maps that speech onto the recording.
 Each sentence end is then cut in the recording's pause nearest to where the
-alignment puts it; a sentence end with no pause near it (sentences read
-without a break) is not cut, and its sentences stay in one piece.
+alignment puts it (pauses judged against the recording's noise floor, so
+hum and hiss do not hide them); a sentence end with no pause near it
+(sentences read without a break) is not cut, and its sentences stay in one piece.
 
 An alignment exists for any text, so it is checked before it is used. The
 recording is refused, with the reason, when its transcript does not follow it:
@@ -136,7 +137,7 @@ def _halved(audio: Any, sample_rate: int, speeches: list[Any], top_db: float, of
     path, _ = _align(_features(real, COARSE_HOP_SECONDS), _features(spoken, COARSE_HOP_SECONDS))
     real_at = _real_frame_at(path, len(spoken) // int(ALIGN_RATE * COARSE_HOP_SECONDS) + 1)
     hop = int(ALIGN_RATE * COARSE_HOP_SECONDS)
-    silences = pauses(audio, sample_rate, top_db, MIN_PAUSE_SECONDS)
+    silences = pauses(audio, sample_rate, MIN_PAUSE_SECONDS)
     middle, best = len(audio) / sample_rate / 2, None
     for count, ((_, end), (start, _)) in enumerate(zip(spans, spans[1:]), start=1):
         pause = _nearest_pause(silences, real_at[min((end + start) // 2 // hop, len(real_at) - 1)] * COARSE_HOP_SECONDS)
@@ -160,7 +161,7 @@ def _aligned_pieces(audio: Any, sample_rate: int, sentences: list[str], speeches
     real_at = _real_frame_at(path, spoken_frames)
 
     _check_order(real_features, cost, speeches)
-    _check_stalls(path, _voiced(real, top_db, real_frames), _voiced(spoken, top_db, spoken_frames),
+    _check_stalls(path, _voiced(real, real_frames), _voiced(spoken, spoken_frames),
                   offset / sample_rate)
     pace = real_frames / spoken_frames
     for number, (start, end) in enumerate(spans):
@@ -174,7 +175,7 @@ def _aligned_pieces(audio: Any, sample_rate: int, sentences: list[str], speeches
                 f"takes {ratio:.1f}x as long as the recording's pace allows; check for a sentence missing from the "
                 "transcript or not spoken, or cut the clip and its text")
 
-    silences = pauses(audio, sample_rate, top_db, MIN_PAUSE_SECONDS)
+    silences = pauses(audio, sample_rate, MIN_PAUSE_SECONDS)
     cuts = []
     for (_, end), (start, _) in zip(spans, spans[1:]):
         aligned = real_at[min((end + start) // 2 // hop, spoken_frames - 1)] * HOP_SECONDS
@@ -325,13 +326,14 @@ def _check_stalls(path: Any, real_voiced: Any, spoken_voiced: Any, offset_second
                             "cut the clip and its text")
 
 
-def _voiced(audio: Any, top_db: float, frames: int) -> Any:
-    """Whether each HOP_SECONDS frame (two of the core's 20 ms frames) holds speech."""
+def _voiced(audio: Any, frames: int) -> Any:
+    """Whether each HOP_SECONDS frame (two of the core's 20 ms frames) holds
+    speech, judged against the recording's noise floor."""
     import numpy as np
 
-    from lorakit.api import voiced_frames
+    from lorakit.api import speech_frames
 
-    fine = voiced_frames(audio, ALIGN_RATE, top_db)
+    fine = speech_frames(audio, ALIGN_RATE)
     fine = np.pad(fine, (0, len(fine) % 2))
     voiced = fine[0::2] | fine[1::2]
     return np.pad(voiced, (0, max(0, frames - len(voiced))))[:frames]

@@ -265,10 +265,29 @@ def split_on_silence(audio: Any, sample_rate: int, settings: AudioSettings) -> l
     return [np.ascontiguousarray(p) for p in pieces]
 
 
-def pauses(audio: Any, sample_rate: int, top_db: float, min_seconds: float) -> list[tuple[float, float]]:
-    """(start, end) in seconds of every silence of ``audio`` at least ``min_seconds`` long."""
-    voiced = voiced_frames(audio, sample_rate, top_db)
-    return [(start * FRAME_SECONDS, (start + length) * FRAME_SECONDS) for start, length in _silent_runs(voiced)
+#: Where speech begins between a recording's noise floor (its 5th percentile
+#: frame level) and its speech level (90th percentile), in dB: a pause in a
+#: recording with hum or hiss 30 dB under the voice is still a pause, which
+#: a threshold under the loudest frame (``voiced_frames``) misses.
+SPEECH_SHARE = 0.35
+
+
+def speech_frames(audio: Any, sample_rate: int) -> Any:
+    """Whether each FRAME_SECONDS frame holds speech, judged against the
+    recording's own noise floor (``SPEECH_SHARE``)."""
+    import numpy as np
+
+    levels = frame_db(audio, sample_rate)
+    floor = max(float(np.percentile(levels, 5)), -80.0)  # digital silence counts as -80 dBFS
+    speech = float(np.percentile(levels, 90))
+    return levels > floor + SPEECH_SHARE * (speech - floor)
+
+
+def pauses(audio: Any, sample_rate: int, min_seconds: float) -> list[tuple[float, float]]:
+    """(start, end) in seconds of every pause of ``audio`` at least
+    ``min_seconds`` long (``speech_frames``: over a noise floor too)."""
+    return [(start * FRAME_SECONDS, (start + length) * FRAME_SECONDS)
+            for start, length in _silent_runs(speech_frames(audio, sample_rate))
             if length * FRAME_SECONDS >= min_seconds - 1e-9]
 
 

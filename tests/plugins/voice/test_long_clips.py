@@ -53,6 +53,22 @@ def test_each_sentence_end_is_cut_in_its_pause(first):
     assert pieces[0].start == 0 and pieces[-1].end == len(audio)
 
 
+def test_a_take_with_hum_and_hiss_under_the_voice_is_cut_as_a_clean_one():
+    """A home recording: mains hum and hiss 25 dB under the voice fill every
+    pause, which a threshold under the loudest frame took for speech."""
+    names = [f"{n:04d}" for n in range(7, 13)]
+    audio, text, pauses = _take(names, seed=7)
+    rng = np.random.default_rng(0)
+    t = np.arange(len(audio)) / RATE
+    noise = rng.normal(0, 1, len(audio)) + 0.5 * np.sin(2 * np.pi * 50 * t)
+    noise *= np.sqrt(np.mean(audio ** 2) / np.mean(noise ** 2)) / 10 ** (25 / 20)
+    pieces = _cut((audio + noise).astype(np.float32), text)
+    texts = read_transcripts(KAUKO)
+    assert [piece.text for piece in pieces] == [texts[name] for name in names]
+    for piece, (start, end) in zip(pieces[1:], pauses):
+        assert start <= piece.start <= end
+
+
 def test_a_take_too_long_to_align_at_once_is_halved_at_a_sentence_end_first(monkeypatch):
     monkeypatch.setattr(long_clips, "MAX_ALIGNED_SECONDS", 15.0)  # the take is 60 s: halved twice or more
     names = [f"{n:04d}" for n in range(1, 23)]
