@@ -103,7 +103,7 @@ def test_a_cut_piece_still_too_long_or_short_is_rejected_alone(tmp_path):
     (tmp_path / "long.txt").write_text("A. B. C.")
     cut, _ = _cut_at((0, 12.2, "A. B."), (12.2, 12.9, "C."), (12.9, 20, "D."))
     prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=cut)
-    assert [c.text for c in prepared.clips] == ["D."]
+    assert [c.text for c in prepared.clips] == ["D."] and prepared.cut == {"long.wav": 1}  # the pieces kept
     reasons = dict(prepared.rejected)
     assert "no pause between them" in reasons["long.wav (piece 1)"] and "'A. B.'" in reasons["long.wav (piece 1)"]
     assert "shorter than" in reasons["long.wav (piece 2)"]

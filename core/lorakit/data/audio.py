@@ -73,7 +73,7 @@ class PreparedAudio:
 
     clips: list[AudioClip] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
-    #: Long transcribed recordings cut at their sentences: file -> pieces.
+    #: Long transcribed recordings cut at their sentences: file -> pieces kept.
     cut: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -381,6 +381,7 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         return
     audio = normalize_loudness(audio, settings.target_dbfs)
     seconds = len(audio) / sample_rate
+    was_cut = False
     pieces: list[tuple[Any, str | None]] = [(audio, text)]
     if seconds > settings.max_seconds and text:
         too_long = f"{seconds:.1f} s is longer than {settings.max_seconds} s"
@@ -394,7 +395,7 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
             prepared.rejected.append((name, f"{too_long} and could not be cut at its sentences: {exc}"))
             return
         pieces = [(trim_silence(audio[start:end], sample_rate, settings.top_db), words) for start, end, words in cuts]
-        prepared.cut[name] = len(pieces)
+        was_cut = True
     elif seconds > settings.max_seconds:
         pieces = [(piece, None) for piece in split_on_silence(audio, sample_rate, settings)]
     for index, (piece, words) in enumerate(pieces):
@@ -407,3 +408,5 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
                                              f"sentences have no pause between them to cut at ({(words or '')[:40]!r}...)"))
         else:
             prepared.clips.append(AudioClip(name, piece, sample_rate, words, index))
+            if was_cut:  # counted as kept: a piece rejected above is listed with its reason
+                prepared.cut[name] = prepared.cut.get(name, 0) + 1
