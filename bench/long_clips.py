@@ -38,7 +38,8 @@ import numpy as np
 import soundfile
 import soxr
 
-from lorakit.api import DataError, normalize_loudness, read_transcripts, trim_silence, voiced_frames
+from lorakit.api import DataError, normalize_loudness, read_transcripts, trim_silence
+from lorakit.data.audio import voiced_frames
 from lorakit_voice.long_clips import cut_recording
 from lorakit_voice.sentences import split_sentences
 

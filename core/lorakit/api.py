@@ -22,7 +22,6 @@ from lorakit.data.audio import (
     read_transcripts,
     speech_frames,
     trim_silence,
-    voiced_frames,
 )
 from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member, warn
 from lorakit.data.images import IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, is_image, load_images, open_rgb
@@ -67,7 +66,7 @@ __all__ = [
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio
     "AUDIO_SUFFIXES", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
-    "pauses", "speech_frames", "voiced_frames",
+    "pauses", "speech_frames",
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",

@@ -136,11 +136,8 @@ def _halved(audio: Any, sample_rate: int, speeches: list[Any], top_db: float, of
     spoken, spans = _joined(speeches)
     path, _ = _align(_features(real, COARSE_HOP_SECONDS), _features(spoken, COARSE_HOP_SECONDS))
     real_at = _real_frame_at(path, len(spoken) // int(ALIGN_RATE * COARSE_HOP_SECONDS) + 1)
-    hop = int(ALIGN_RATE * COARSE_HOP_SECONDS)
-    silences = pauses(audio, sample_rate, MIN_PAUSE_SECONDS)
     middle, best = len(audio) / sample_rate / 2, None
-    for count, ((_, end), (start, _)) in enumerate(zip(spans, spans[1:]), start=1):
-        pause = _nearest_pause(silences, real_at[min((end + start) // 2 // hop, len(real_at) - 1)] * COARSE_HOP_SECONDS)
+    for count, pause in enumerate(_end_pauses(audio, sample_rate, real_at, spans, COARSE_HOP_SECONDS), start=1):
         if pause is not None and (best is None or abs(pause - middle) < abs(best[0] - middle)):
             best = (pause, count)
     if best is None:
@@ -175,12 +172,8 @@ def _aligned_pieces(audio: Any, sample_rate: int, sentences: list[str], speeches
                 f"takes {ratio:.1f}x as long as the recording's pace allows; check for a sentence missing from the "
                 "transcript or not spoken, or cut the clip and its text")
 
-    silences = pauses(audio, sample_rate, MIN_PAUSE_SECONDS)
-    cuts = []
-    for (_, end), (start, _) in zip(spans, spans[1:]):
-        aligned = real_at[min((end + start) // 2 // hop, spoken_frames - 1)] * HOP_SECONDS
-        cut = _nearest_pause(silences, aligned)
-        cuts.append(None if cut is None else int(cut * sample_rate))
+    cuts = [None if pause is None else int(pause * sample_rate)
+            for pause in _end_pauses(audio, sample_rate, real_at, spans, HOP_SECONDS)]
     for index in range(len(cuts) - 1):
         if cuts[index] is not None and cuts[index] == cuts[index + 1]:
             cuts[index] = None  # two sentence ends in one pause: the sentences between stay together
@@ -191,6 +184,16 @@ def _aligned_pieces(audio: Any, sample_rate: int, sentences: list[str], speeches
         pieces.append(Piece(offset + start, offset + cut, " ".join(sentences[first_sentence:number])))
         first_sentence, start = number, cut
     return pieces
+
+
+def _end_pauses(audio: Any, sample_rate: int, real_at: Any, spans: list[tuple[int, int]],
+                hop_seconds: float) -> list[float | None]:
+    """For each sentence end but the last: the middle (s) of the recording's
+    pause nearest to where the alignment puts it, or None without one."""
+    hop = int(ALIGN_RATE * hop_seconds)
+    silences = pauses(audio, sample_rate, MIN_PAUSE_SECONDS)
+    return [_nearest_pause(silences, real_at[min((end + start) // 2 // hop, len(real_at) - 1)] * hop_seconds)
+            for (_, end), (start, _) in zip(spans, spans[1:])]
 
 
 def _at_align_rate(audio: Any, sample_rate: int) -> Any:
