@@ -124,6 +124,60 @@ def test_a_recording_the_cutter_refuses_is_rejected_with_its_reason(tmp_path):
     assert "longer than 10 s and could not be cut at its sentences: its transcript does not follow" in reason
 
 
+def _transcriber(texts, name="a recognizer"):
+    """A transcribe that hears ``texts`` by recording length in whole seconds,
+    and refuses a length it does not know; records its calls."""
+    calls = []
+
+    def transcribe(audio, rate):
+        calls.append((len(audio), rate))
+        heard = texts.get(round(len(audio) / rate))
+        if heard is None:
+            raise DataError("it was unsure")
+        return heard
+
+    transcribe.name = name
+    return transcribe, calls
+
+
+def test_a_recording_without_a_transcript_is_transcribed_and_summarised(tmp_path):
+    soundfile.write(tmp_path / "said.wav", speechlike(2.0), RATE)
+    (tmp_path / "said.txt").write_text("Written by hand.")
+    soundfile.write(tmp_path / "heard.wav", speechlike(3.0, 22050, seed=1), 22050)
+    soundfile.write(tmp_path / "unsure.wav", speechlike(4.0, seed=2), RATE)
+    transcribe, calls = _transcriber({3: "Heard by the recognizer."}, "Whisper test")
+    prepared = prepare_folder(tmp_path, RATE, transcribe=transcribe)
+    # Only recordings without a transcript are heard, prepared at the model's rate and trimmed.
+    assert len(calls) == 2 and {rate for _, rate in calls} == {RATE}
+    assert sorted(round(n / RATE) for n, _ in calls) == [3, 4]
+    assert {c.source: c.text for c in prepared.clips} == {"said.wav": "Written by hand.",
+                                                         "heard.wav": "Heard by the recognizer."}
+    reason = dict(prepared.rejected)["unsure.wav"]
+    assert "speech recognition gave none it trusts (it was unsure)" in reason and "unsure.txt" in reason
+    summary = prepared.summary()
+    assert summary["transcribed"] == {"heard.wav": "Heard by the recognizer."}
+    assert summary["transcribed_by"] == "Whisper test"
+
+
+def test_a_long_recording_without_a_transcript_is_transcribed_then_cut(tmp_path):
+    soundfile.write(tmp_path / "take.wav", speechlike(20, pauses=(7.0, 14.0), lead=0, tail=0), RATE)
+    transcribe, _ = _transcriber({20: "One two. Three four. Five six."})
+    cut, calls = _cut_at((0, 7.2, "One two."), (7.2, 14.2, "Three four."), (14.2, 20, "Five six."))
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=cut, transcribe=transcribe)
+    assert [c[2] for c in calls] == ["One two. Three four. Five six."]
+    assert [c.text for c in prepared.clips] == ["One two.", "Three four.", "Five six."]
+    assert prepared.transcribed == {"take.wav": "One two. Three four. Five six."} and prepared.cut == {"take.wav": 3}
+
+
+def test_without_a_transcriber_an_untranscribed_recording_is_rejected_unheard(tmp_path):
+    soundfile.write(tmp_path / "a.wav", speechlike(2.0), RATE)
+    soundfile.write(tmp_path / "b.wav", speechlike(2.0), RATE)
+    (tmp_path / "b.txt").write_text("Has one.")
+    prepared = prepare_folder(tmp_path, RATE)
+    assert dict(prepared.rejected)["a.wav"] == "no transcript: add a line to metadata.csv or a a.txt"
+    assert "transcribed" not in prepared.summary()
+
+
 def test_sidecar_transcripts_and_missing_ones(tmp_path):
     soundfile.write(tmp_path / "x.wav", speechlike(2), RATE)
     soundfile.write(tmp_path / "y.wav", speechlike(2), RATE)

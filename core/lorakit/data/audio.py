@@ -5,8 +5,10 @@ the model's rate with soxr, trimmed of leading and trailing silence, and
 loudness-normalised; clips longer than a limit are split on silences when they
 have no transcript, and cut at their sentences by the plugin's ``cut_long``
 (a TTS plugin aligns the transcript to the recording) when they have one;
-pieces shorter than a limit are dropped. A file that cannot be used is *rejected with
-its reason* rather than stopping the run, and the summary says which and why;
+pieces shorter than a limit are dropped. A clip without a transcript is
+given one by the plugin's ``transcribe`` (speech recognition) when it has
+one. A file that cannot be used is *rejected with its reason* rather than
+stopping the run, and the summary says which and why;
 only a folder with nothing usable is an error. Two exceptions: a file holding
 NaN or infinite samples is an error naming it (a broken export, not a quiet
 recording), and a symlink out of the folder is refused (``list_files``). A
@@ -75,6 +77,10 @@ class PreparedAudio:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     #: Long transcribed recordings cut at their sentences: file -> pieces kept.
     cut: dict[str, int] = field(default_factory=dict)
+    #: Recordings that had no transcript, with the text speech recognition gave them.
+    transcribed: dict[str, str] = field(default_factory=dict)
+    #: What gave them (the recognizer's ``name``), for the summary.
+    transcribed_by: str = ""
 
     @property
     def seconds(self) -> float:
@@ -97,6 +103,8 @@ class PreparedAudio:
             "durations": self.histogram(),
             "rejected": [{"file": f, "reason": r} for f, r in self.rejected],
             **({"cut_at_sentences": dict(self.cut)} if self.cut else {}),
+            **({"transcribed": dict(self.transcribed), "transcribed_by": self.transcribed_by}
+               if self.transcribed else {}),
         }
 
     def print_summary(self, title: str = "prepared audio") -> None:
@@ -113,6 +121,11 @@ class PreparedAudio:
         if self.cut:
             console.print(f"  cut at their sentences: {len(self.cut)} long recording{'s' if len(self.cut) > 1 else ''} "
                           f"into {sum(self.cut.values())} pieces")
+        if self.transcribed:
+            count = len(self.transcribed)
+            console.print(f"  transcribed by {self.transcribed_by}: {count} recording{'s' if count > 1 else ''} "
+                          "without a transcript (the texts: data.transcribed in the run's adapter/lorakit.json; "
+                          "a .txt beside a recording replaces its text)")
         for source, reason in self.rejected:
             console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
 
@@ -308,20 +321,26 @@ def _silent_runs(voiced: Any) -> list[tuple[int, int]]:
 #: ``cut_long(audio, sample_rate, text)``: (start, end, text) of each piece of a
 #: long transcribed recording, or a ``DataError`` saying why it cannot be cut.
 LongClipCutter = Callable[[Any, int, str], Sequence[tuple[int, int, str]]]
+#: ``transcribe(audio, sample_rate)``: the words spoken in a prepared recording
+#: (mono, trimmed, normalised), or a ``DataError`` saying why there are none it
+#: trusts. Its ``name`` attribute (e.g. "Whisper tiny.en") is shown in the summary.
+Transcriber = Callable[[Any, int], str]
 
 
 def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = AudioSettings(),
                    need_text: bool = True, cut_long: LongClipCutter | None = None,
-                   show: bool = False) -> PreparedAudio:
+                   transcribe: Transcriber | None = None, show: bool = False) -> PreparedAudio:
     """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring.
     A transcribed clip longer than ``settings.max_seconds`` is cut by
-    ``cut_long``, or refused without one. ``show``: a progress bar over the files."""
+    ``cut_long``, or refused without one. With ``need_text``, a recording
+    without a transcript is given one by ``transcribe`` (before it is cut), or
+    refused without one. ``show``: a progress bar over the files."""
     from lorakit.progress import work_progress
 
     folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
     files = list_files(folder, contained=True)  # first: links out of the folder are refused before anything is read
     texts = read_transcripts(folder)
-    prepared = PreparedAudio()
+    prepared = PreparedAudio(transcribed_by=getattr(transcribe, "name", "speech recognition"))
     used = set()
     readers: dict[str, list[Path]] = {}  # transcript id -> the recordings that take it
     recordings = [path for path in files if path.suffix.lower() in AUDIO_SUFFIXES]
@@ -337,7 +356,8 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
             used.update({key, path.stem})
             if text:
                 readers.setdefault(key, []).append(path)
-            _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long)
+            _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long,
+                          transcribe)
             advance()
     _warn_shared_transcripts(readers)
     for key in sorted(set(texts) - used):
@@ -360,9 +380,11 @@ def _warn_shared_transcripts(readers: dict[str, list[Path]]) -> None:
 
 
 def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, settings: AudioSettings,
-                  need_text: bool, prepared: PreparedAudio, cut_long: LongClipCutter | None = None) -> None:
-    if need_text and not text:
-        prepared.rejected.append((name, f"no transcript: add a line to {TRANSCRIPTS_FILE} or a {path.stem}.txt"))
+                  need_text: bool, prepared: PreparedAudio, cut_long: LongClipCutter | None = None,
+                  transcribe: Transcriber | None = None) -> None:
+    add_one = f"add a line to {TRANSCRIPTS_FILE} or a {path.stem}.txt"
+    if need_text and not text and transcribe is None:
+        prepared.rejected.append((name, f"no transcript: {add_one}"))
         return
     try:
         audio, rate = load_audio(path)
@@ -380,6 +402,14 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         prepared.rejected.append((name, "silent"))
         return
     audio = normalize_loudness(audio, settings.target_dbfs)
+    if need_text and not text:
+        try:
+            text = transcribe(audio, sample_rate)
+        except DataError as exc:
+            prepared.rejected.append((name, f"no transcript, and speech recognition gave none it trusts ({exc}): "
+                                            f"{add_one}"))
+            return
+        prepared.transcribed[name] = text
     seconds = len(audio) / sample_rate
     was_cut = False
     pieces: list[tuple[Any, str | None]] = [(audio, text)]
