@@ -2,9 +2,10 @@
 
 Clip preparation (formats, mono, resampling, silence trimming, loudness,
 splitting, transcripts) is the core's ``lorakit.api.prepare_folder``; this module
-adds what is particular to a TTS model: a long recording is cut at its
-sentences (``long_clips``), every transcript must be speakable with the
-model's characters, and there must be enough audio to learn a voice.
+adds what is particular to a TTS model: a recording without a transcript is
+transcribed (``transcribe``), a long recording is cut at its sentences
+(``long_clips``), every transcript must be speakable with the model's
+characters, and there must be enough audio to learn a voice.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ class VoiceExample:
         return len(self.audio) / self.sample_rate
 
 
-def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool = True) -> tuple[list[VoiceExample], dict]:
-    """The usable clips of ``folder`` at the model's rate, and the data summary."""
+def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool = True,
+                 transcribe: str = "auto") -> tuple[list[VoiceExample], dict]:
+    """The usable clips of ``folder`` at the model's rate, and the data summary;
+    recordings without a transcript are transcribed by ``transcribe`` (a
+    faster-whisper model, ``auto`` or ``no``: ``lorakit_voice.transcribe``)."""
     from lorakit_voice.long_clips import recording_cutter
 
     rate = int(vits.config.audio.sample_rate)
-    prepared = prepare_folder(Path(folder), rate, cut_long=recording_cutter(vits), show=show)
+    prepared = prepare_folder(Path(folder), rate, cut_long=recording_cutter(vits),
+                              transcribe=speakable_transcriber(vits, transcribe), show=show)
     if show:
         prepared.print_summary(f"{folder}")
     texts = [plain(clip.text) for clip in prepared.clips]
@@ -51,6 +56,30 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
     examples = [VoiceExample(_clip_name(c.source, c.segment), text, c.audio, rate)
                 for c, text in zip(prepared.clips, texts)]
     return examples, prepared.summary()
+
+
+def base_language(vits: Any) -> str:
+    """The espeak-ng language the model speaks (its phonemizer's); English for a grapheme model."""
+    return (getattr(vits.config, "phoneme_language", None) if vits.config.use_phonemes else None) or "en-us"
+
+
+def speakable_transcriber(vits: Any, choice: str) -> Any:
+    """``prepare_folder``'s ``transcribe`` for the model: speech recognition in
+    its language, refusing words it cannot speak (a "%" Whisper wrote); None for ``no``."""
+    from lorakit_voice.transcribe import recognizer_for
+
+    recognizer = recognizer_for(choice, base_language(vits))
+    if recognizer is None:
+        return None
+
+    def transcribe(audio: Any, sample_rate: int) -> str:
+        text = plain(recognizer(audio, sample_rate))
+        if found := unspeakable(vits, text):
+            raise DataError(f"it heard {text[:80]!r}, with characters this model cannot speak: {_positions(found)}")
+        return text
+
+    transcribe.name = recognizer.name  # type: ignore[attr-defined]
+    return transcribe
 
 
 def _rejected(folder: Path, prepared: Any) -> str:

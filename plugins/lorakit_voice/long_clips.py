@@ -90,9 +90,10 @@ def recording_cutter(vits: Any) -> Any:
     """``prepare_folder``'s ``cut_long`` for a speaker read by ``vits``: espeak-ng
     speaks in the model's phonemizer language (a Piper voice's own espeak-ng
     voice), English for a grapheme model."""
+    from lorakit_voice.data import base_language
     from lorakit_voice.sentences import split_sentences
 
-    voice = (getattr(vits.config, "phoneme_language", None) if vits.config.use_phonemes else None) or "en-us"
+    voice = base_language(vits)
 
     def cut(audio: Any, sample_rate: int, text: str) -> list[Piece]:
         return cut_recording(audio, sample_rate, split_sentences(text), voice)

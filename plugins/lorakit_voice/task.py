@@ -66,9 +66,13 @@ class VoiceOptions(TaskOptions):
       posterior encoder its ONNX lacks, this many steps (once per voice: cached).
     * ``piper_warm_file``: a warm-up file made ahead of time with
       ``python -m lorakit_voice.piper_warmup``, used instead.
+    * ``transcribe``: how a recording without a transcript gets one: ``auto``
+      (Whisper tiny.en, installed with lorakit[voice]), a faster-whisper model
+      name or CTranslate2 folder, or ``no`` (such recordings are not used).
 
-    ``--speaker`` is the speaker's folder of clips (``data.path``), each with
-    its transcript; a take over 15 s is cut at its sentences (``long_clips``).
+    ``--speaker`` is the speaker's folder of clips (``data.path``), with
+    transcripts where there are any (others are transcribed: ``transcribe``);
+    a take over 15 s is cut at its sentences (``long_clips``).
     """
 
     slot: str = "auto"
@@ -79,6 +83,7 @@ class VoiceOptions(TaskOptions):
     seed: int = 0
     piper_warm_steps: int = 150
     piper_warm_file: str = ""
+    transcribe: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.slot, str) or not self.slot.strip():
@@ -91,6 +96,11 @@ class VoiceOptions(TaskOptions):
         self.piper_warm_steps = int(number("piper_warm_steps", self.piper_warm_steps, 10, 100_000))
         if not isinstance(self.piper_warm_file, str):
             raise ConfigError(f"options.piper_warm_file must be a file path, got {self.piper_warm_file!r}")
+        if self.transcribe is False:  # "no" and "off" read as YAML
+            self.transcribe = "no"
+        if not isinstance(self.transcribe, str) or not self.transcribe.strip():
+            raise ConfigError("options.transcribe must be auto, no, or a faster-whisper model name or folder, "
+                              f"got {self.transcribe!r}")
 
 
 class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, MergedExport):
@@ -177,7 +187,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         the summary holds clip counts, minutes, durations and rejected files."""
         from lorakit_voice.data import read_speaker
 
-        examples, summary = read_speaker(Path(path), base.model, self.options.min_total_seconds)
+        examples, summary = read_speaker(Path(path), base.model, self.options.min_total_seconds,
+                                         transcribe=self.options.transcribe)
         return Data(examples, summary)
 
     def collate(self, base: Base, examples: Sequence[Any]) -> dict[str, Any]:

