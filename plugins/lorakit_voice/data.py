@@ -10,6 +10,8 @@ characters, and there must be enough audio to learn a voice.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,6 +48,7 @@ def read_speaker(folder: Path, vits: Any, min_total_seconds: float, show: bool =
         prepared.print_summary(f"{folder}")
     texts = [plain(clip.text) for clip in prepared.clips]
     check_speakable(vits, [(clip.source, text) for clip, text in zip(prepared.clips, texts)], folder)
+    texts = [speakable_form(vits, text) for text in texts]
     if prepared.seconds < min_total_seconds:
         clips = f"{len(prepared.clips)} clips{_rejected(folder, prepared)}"
         raise DataError(
@@ -107,22 +110,53 @@ def plain(text: str) -> str:
     return text.translate(_PLAIN)
 
 
+#: Symbols coqui's English cleaner leaves as they are, read as espeak-ng (and
+#: so a Piper voice) reads them: "50%" is "fifty percent", "and/or" "and slash or".
+_SYMBOL_WORDS = {"%": "percent", "&": "and", "/": "slash", "+": "plus", "=": "equals", "@": "at"}
+_SYMBOLS = re.compile("[" + re.escape("".join(_SYMBOL_WORDS)) + "]")
+
+
+def speakable_form(vits: Any, text: str) -> str:
+    """``text`` as a grapheme model with coqui's English cleaner (the demo)
+    can speak it: %, &, /, +, = and @ spelled out in words, and accents taken
+    off Latin letters ("café", "Zoë"); other models' text is returned as it is
+    (a phonemizer reads them)."""
+    cleaner = vits.tokenizer.text_cleaner
+    if vits.config.use_phonemes or getattr(cleaner, "__name__", "") != "english_cleaners":
+        return text
+    text = "".join(_unaccented(ch) for ch in text)
+    spelled = _SYMBOLS.sub(lambda match: f" {_SYMBOL_WORDS[match.group()]} ", text)
+    if spelled == text:
+        return text
+    return re.sub(r" +([.,!?;:])", r"\1", re.sub(r" {2,}", " ", spelled)).strip()
+
+
+def _unaccented(char: str) -> str:
+    """``char`` without its accent when it is a Latin letter with one ("é" -> "e"), else itself."""
+    base, *marks = unicodedata.normalize("NFD", char)
+    return base if marks and all(map(unicodedata.combining, marks)) and base.isascii() else char
+
+
 def unspeakable(vits: Any, text: str) -> list[tuple[int, str]]:
     """(position, character) of every character of ``text`` the model cannot
-    speak, after the model's own text cleaner. Empty for phoneme models: their
-    phonemizer speaks any text of the language."""
+    speak, after symbols are spelled out (``speakable_form``) and the model's own
+    text cleaner. Empty for phoneme models: their phonemizer speaks any text
+    of the language."""
     if vits.config.use_phonemes:
         return []
     vocabulary = set(vits.tokenizer.characters.vocab)
     cleaner = vits.tokenizer.text_cleaner
-    # Cleaned as the tokenizer cleans it: synthesis and training pass no
-    # language, and coqui's English cleaner then leaves "&" as it is.
-    cleaned = cleaner(text, lang=None) if cleaner is not None else text
-    bad = {ch for ch in cleaned if ch not in vocabulary}
+
+    def cleaned(part: str) -> str:
+        # Cleaned as the tokenizer cleans it: synthesis and training pass no
+        # language, and coqui's English cleaner then leaves "&" as it is.
+        part = speakable_form(vits, part)
+        return cleaner(part, lang=None) if cleaner is not None else part
+
+    bad = {ch for ch in cleaned(text) if ch not in vocabulary}
     if not bad:
         return []
-    found = [(i, ch) for i, ch in enumerate(text)
-             if ch in bad or (cleaner is not None and cleaner(ch, lang=None) in bad)]
+    found = [(i, ch) for i, ch in enumerate(text) if ch in bad or set(cleaned(ch)) & bad]
     # A character the cleaner made (not in the original) is named without a position.
     return found or [(-1, ch) for ch in sorted(bad)]
 

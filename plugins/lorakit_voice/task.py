@@ -351,7 +351,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""
-        from lorakit_voice.data import check_speakable, plain
+        from lorakit_voice.data import check_speakable, plain, speakable_form
 
         texts = [plain(" ".join(str(text).split())) for text in inputs]
         if not texts or not all(texts):
@@ -361,10 +361,11 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         from lorakit_voice.sentences import split_sentences
 
         rate = int(base.model.config.audio.sample_rate)
-        sentences = sum(len(split_sentences(text)) for text in texts)
+        spoken = [speakable_form(base.model, text) for text in texts]
+        sentences = sum(len(split_sentences(text)) for text in spoken)
         with work_progress("speaking", sentences, enabled=None) as advance:  # a bar for `lorakit predict` only
-            return [{"text": text, "audio": self._speak(base, model, text, advance), "sample_rate": rate}
-                    for text in texts]
+            return [{"text": text, "audio": self._speak(base, model, words, advance), "sample_rate": rate}
+                    for text, words in zip(texts, spoken)]
 
     def probe(self, base: Base, model: Any) -> Any:
         """Waveform with fixed durations and no noise, plus predicted durations."""

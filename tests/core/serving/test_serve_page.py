@@ -73,10 +73,10 @@ def test_an_error_is_shown_not_swallowed(live, browser):
     page = browser.new_page()
     page.goto(live.url + "/")
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
-    page.fill("#speech-text", "Half is 50%.")
+    page.fill("#speech-text", "It costs 5 €.")
     page.click("#speech-go")
     page.wait_for_selector("#speech-result .error", timeout=60_000)
-    assert "'%'" in page.inner_text("#speech-result .error")
+    assert "'€'" in page.inner_text("#speech-result .error")
 
 
 def test_runs_are_listed_with_their_reports(live, browser, tmp_path):

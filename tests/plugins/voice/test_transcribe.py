@@ -118,12 +118,12 @@ def test_words_the_model_cannot_speak_refuse_the_recording(tmp_path, demo_base, 
         name = "Whisper test"
 
         def __call__(self, audio, rate):
-            return "It costs 50% more."
+            return "It costs 5 € more."
 
     monkeypatch.setattr(transcribe, "recognizer_for", lambda choice, language: Hears())
     hear = speakable_transcriber(demo_base.model, "auto")
-    with pytest.raises(DataError, match=r"it heard 'It costs 50% more.', with characters this model cannot "
-                                        r"speak: '%' \(position 12\)"):
+    with pytest.raises(DataError, match=r"it heard 'It costs 5 € more.', with characters this model cannot "
+                                        r"speak: '€' \(position 12\)"):
         hear(np.zeros(16000, dtype=np.float32), 16000)
 
 

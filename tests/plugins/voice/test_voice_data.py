@@ -10,23 +10,43 @@ from lorakit_voice.task import VoiceCloneTask, VoiceOptions
 
 
 def test_unspeakable_characters_are_named_with_file_and_position(tmp_path, demo_base):
-    folder = write_speaker(tmp_path / "spk", ["The red box is here.", "We ate 50% of it.", "A cafe near the river."])
-    lines = (folder / "metadata.csv").read_text().replace("A cafe", "A café")
+    folder = write_speaker(tmp_path / "spk", ["The red box is here.", "It cost 5 euros each.", "The dial read 3 or 4."])
+    lines = (folder / "metadata.csv").read_text().replace("5 euros", "5 €").replace("3 or 4", "3 ± 1")
     (folder / "metadata.csv").write_text(lines)
     with pytest.raises(DataError) as error:
         read_speaker(folder, demo_base.model, min_total_seconds=1, show=False)
     message = str(error.value)
-    assert "002.wav: '%' (position 10)" in message
-    assert "003.wav: 'é' (position 6)" in message
+    assert "002.wav: '€' (position 11)" in message
+    assert "003.wav: '±' (position 17)" in message
     assert "001.wav" not in message and "spell out numbers" in message
+
+
+def test_symbols_and_accents_are_spoken_as_words(tmp_path, demo_base):
+    """The demo's characters hold no %, &, /, +, =, @ or accented letters:
+    they are read as espeak-ng reads them, in transcripts and in texts to speak."""
+    from lorakit_voice.data import speakable_form
+
+    assert speakable_form(demo_base.model, "We ate 100% of it & left.") == "We ate 100 percent of it and left."
+    assert speakable_form(demo_base.model, "A café, and/or a+b=c @ Zoë's") == \
+        "A cafe, and slash or a plus b equals c at Zoe's"
+    folder = write_speaker(tmp_path / "spk", ["We ate half of it.", "A cafe near the river."])
+    lines = (folder / "metadata.csv").read_text().replace("half", "50%").replace("cafe", "café")
+    (folder / "metadata.csv").write_text(lines)
+    examples, _ = read_speaker(folder, demo_base.model, min_total_seconds=1, show=False)
+    assert [e.text for e in examples] == ["We ate 50 percent of it.", "A cafe near the river."]
+    task = VoiceCloneTask(VoiceOptions(slot="klatt"))
+    [symbols], [words] = (task.predict(demo_base, demo_base.model, [text])
+                          for text in ("Half is 50% & more.", "Half is 50 percent and more."))
+    assert symbols["text"] == "Half is 50% & more."  # what was asked, spoken as words
+    assert symbols["audio"].shape == words["audio"].shape and (symbols["audio"] == words["audio"]).all()
 
 
 def test_each_bad_character_of_a_text_is_named_once_with_its_positions(demo_base):
     from lorakit_voice.task import VoiceCloneTask, VoiceOptions
 
     with pytest.raises(DataError) as error:
-        VoiceCloneTask(VoiceOptions(slot="klatt")).predict(demo_base, demo_base.model, ["Fine.", "It cost 50% on 3/4/21"])
-    assert "text 2: '%' (position 11), '/' (positions 17, 19). Rewrite" in str(error.value)
+        VoiceCloneTask(VoiceOptions(slot="klatt")).predict(demo_base, demo_base.model, ["Fine.", "It cost 5€ on 3~4~21"])
+    assert "text 2: '€' (position 10), '~' (positions 16, 18). Rewrite" in str(error.value)
     assert "text 1" not in str(error.value)
 
 
@@ -35,9 +55,10 @@ def test_unspeakable_ignores_what_the_cleaner_fixes(demo_base):
     # money as words.
     assert unspeakable(demo_base.model, "Hello There, Friend!") == []
     assert unspeakable(demo_base.model, "Mr. Smith paid $5.50 at 9:30 on the 3rd.") == []
-    assert unspeakable(demo_base.model, "50% off") == [(2, "%")]
-    # Cleaned as the tokenizer cleans (no language): "&" stays, and would be dropped.
-    assert unspeakable(demo_base.model, "salt & pepper") == [(5, "&")]
+    assert unspeakable(demo_base.model, "5 € off") == [(2, "€")]
+    # Spelled out before the cleaner, which (given no language, as the
+    # tokenizer gives it) would leave "&" and drop it.
+    assert unspeakable(demo_base.model, "salt & pepper, 50% off") == []
 
 
 def test_typographic_quotes_and_dashes_are_spoken_as_plain_ones(demo_base):
