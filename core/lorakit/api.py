@@ -12,6 +12,7 @@ change in any release. Importing this module does not import torch.
 from lorakit.atomic import atomic_dir, atomic_write_bytes, atomic_write_text
 from lorakit.capabilities import CommandLineInputs, MergedExport, OptimizerGroup, SeveralOptimizers, WritesSamples
 from lorakit.data.audio import (
+    AUDIO_FORMATS,
     AUDIO_SUFFIXES,
     TRANSCRIPTS_FILE,
     AudioSettings,
@@ -65,7 +66,7 @@ __all__ = [
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio
-    "AUDIO_SUFFIXES", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
+    "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
     "pauses", "speech_frames",
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models

@@ -1,8 +1,9 @@
 """Reading a folder of tracks into windows of codec codes, with descriptions.
 
-A track is any file soundfile reads. It is made mono, resampled to the
-codec's rate, trimmed of leading and trailing silence and loudness-normalised
-(the core's audio helpers in ``lorakit.api``; to -12 dBFS), then cut into windows of
+A track is any audio file the core reads (``lorakit.api.load_audio``). It is
+made mono, resampled to the codec's rate, trimmed of leading and trailing
+silence and loudness-normalised (the core's audio helpers in ``lorakit.api``;
+to -12 dBFS), then cut into windows of
 ``window_seconds`` (a last partial window is kept, aligned to the end, when it
 is at least half a window). Each window is encoded to codes once; the codes
 are cached under the file's content, the codec and these settings, so a
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import (AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files,
-                         load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
+from lorakit.api import (AUDIO_FORMATS, AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError,
+                         list_files, load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
                          trim_silence, warn)
 
 METADATA = "metadata.jsonl"
@@ -157,14 +158,14 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
     from lorakit.api import work_progress
     from lorakit_music.codes import codec_key
 
-    folder = require_folder(Path(folder), "music tracks (wav, flac, ogg, mp3)").resolve()
+    folder = require_folder(Path(folder), f"music tracks ({AUDIO_FORMATS})").resolve()
     files = list_files(folder, contained=True)  # a symlink out of the folder is refused
     tracks = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
     found = TrackFolder(tracks=len(tracks))
     for path in files:
         described = path.suffix.lower() == ".txt" or path.name in (METADATA, TRANSCRIPTS_FILE)
         if path.suffix.lower() not in AUDIO_SUFFIXES and not described:
-            found.rejected.append((str(path.relative_to(folder)), "not an audio file (wav, flac, ogg, mp3)"))
+            found.rejected.append((str(path.relative_to(folder)), f"not an audio file ({AUDIO_FORMATS})"))
     texts = read_descriptions(folder, tracks)
     fallback = default_description(folder, trigger)
     codec_print = codec_key(codec)
@@ -180,7 +181,7 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
     if not found.examples:
         reasons = "; ".join(f"{f}: {r}" for f, r in found.rejected[:5]) or "the folder holds no audio tracks"
         raise DataError(f"{folder} has no usable music ({reasons}); add tracks of at least {windowing.seconds:g} s "
-                        "(wav, flac, ogg, mp3), or lower --window_seconds")
+                        f"({AUDIO_FORMATS}), or lower --window_seconds")
     return found
 
 

@@ -233,3 +233,40 @@ def test_zero_length_clip_is_rejected(tmp_path):
     reasons = dict(prepared.rejected)
     assert [c.source for c in prepared.clips] == ["ok.wav"]
     assert reasons["empty.wav"] == "silent" and "not readable" in reasons["zero.wav"]
+
+
+def _encode(path, codec, audio, rate=48000):
+    """``audio`` (channels x samples) written with PyAV's encoder ``codec``."""
+    import av
+
+    layout = "mono" if len(audio) == 1 else "stereo"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(audio.astype(np.float32), format="fltp", layout=layout)
+        frame.rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+def test_phone_and_browser_recordings_are_read(tmp_path):
+    """m4a and aac (phones' voice memos), webm (a browser's recorder) and opus
+    (voice messages): decoded, made mono, at their own rate."""
+    from lorakit.data.audio import load_audio
+
+    pytest.importorskip("av")
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)
+    _encode(tmp_path / "memo.m4a", "aac", np.stack([tone, tone]))  # stereo
+    _encode(tmp_path / "raw.aac", "aac", tone[None])
+    _encode(tmp_path / "browser.webm", "libopus", tone[None])
+    soundfile.write(tmp_path / "message.opus", tone, 48000, format="OGG", subtype="OPUS")
+    for name in ("memo.m4a", "raw.aac", "browser.webm", "message.opus"):
+        audio, rate = load_audio(tmp_path / name)
+        assert audio.ndim == 1 and audio.dtype == np.float32 and rate == 48000, name
+        assert 1.0 <= len(audio) / rate < 1.05, name  # the codec's priming samples at most
+        peak = np.argmax(np.abs(np.fft.rfft(audio))) * rate / len(audio)
+        assert abs(peak - 440) < 2, name
+    (tmp_path / "broken.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A not really")
+    prepared = prepare_folder(tmp_path, RATE, need_text=False)
+    assert sorted(c.source for c in prepared.clips) == ["browser.webm", "memo.m4a", "message.opus", "raw.aac"]
+    reason = dict(prepared.rejected)["broken.m4a"]
+    assert reason.startswith("not readable audio (") and "convert it to wav or flac" in reason

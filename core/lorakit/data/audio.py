@@ -1,6 +1,7 @@
 """Preparing a folder of recordings for training: any plugin that learns from audio.
 
-Every clip soundfile reads (wav, flac, ogg, mp3) is made mono, resampled to
+Every clip (wav, flac, ogg, opus and mp3 read by soundfile; m4a, aac and webm,
+what phones and browsers record, decoded by PyAV) is made mono, resampled to
 the model's rate with soxr, trimmed of leading and trailing silence, and
 loudness-normalised; clips longer than a limit are split on silences when they
 have no transcript, and cut at their sentences by the plugin's ``cut_long``
@@ -28,7 +29,11 @@ from typing import Any, Callable, Sequence
 from lorakit.data.files import inside, list_files, read_text, require_folder, warn
 from lorakit.errors import DataError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm")
+#: The formats, for messages: "wav, flac, ogg, ...".
+AUDIO_FORMATS = ", ".join(suffix[1:] for suffix in AUDIO_SUFFIXES)
+#: Containers libsndfile cannot open, decoded with PyAV (FFmpeg's libraries).
+DECODED_BY_AV = (".m4a", ".aac", ".webm")
 TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
@@ -150,10 +155,13 @@ def load_audio(path: Path) -> tuple[Any, int]:
     import soundfile
 
     try:
-        with soundfile.SoundFile(str(path)) as file:
-            rate, subtype = file.samplerate, file.subtype
-            data = file.read(dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, OSError) as exc:
+        if Path(path).suffix.lower() in DECODED_BY_AV:
+            data, rate, subtype = _decode_with_av(Path(path))
+        else:
+            with soundfile.SoundFile(str(path)) as file:
+                rate, subtype = file.samplerate, file.subtype
+                data = file.read(dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not readable audio ({exc}); convert it to wav or flac, or remove it") from None
     if rate < 4000 or rate > 384000:
         raise DataError(f"{path}: sample rate {rate} Hz is implausible; re-export it at e.g. 22050 or 44100 Hz")
@@ -166,6 +174,27 @@ def load_audio(path: Path) -> tuple[Any, int]:
         warn(f"{path}: hard-clipped ({clipped:.1%} of its samples sit at full scale); the model learns the distortion "
              "too. Use an unclipped recording if you have one")
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def _decode_with_av(path: Path) -> tuple[Any, int, str]:
+    """(samples x channels float32, rate, "AV") of a file's first audio stream,
+    decoded by PyAV; its errors are OSErrors or ValueErrors."""
+    import numpy as np
+
+    try:
+        import av
+    except ImportError:
+        raise OSError(f"{path.suffix} files are decoded by PyAV, which is not installed: pip install av") from None
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError("it holds no audio stream")
+        stream = container.streams.audio[0]
+        to_float = av.AudioResampler(format="fltp")  # planar float32, channels and rate kept
+        frames = [out.to_ndarray() for frame in container.decode(stream) for out in to_float.resample(frame)]
+        frames += [out.to_ndarray() for out in to_float.resample(None)]
+    if not frames:
+        raise ValueError("its audio stream holds no samples")
+    return np.ascontiguousarray(np.concatenate(frames, axis=1).T), int(stream.rate), "AV"
 
 
 def clipped_share(data: Any, level: float = CLIP_LEVEL) -> float:
@@ -337,7 +366,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     refused without one. ``show``: a progress bar over the files."""
     from lorakit.progress import work_progress
 
-    folder = require_folder(Path(folder), "audio clips (wav, flac, ogg, mp3)")
+    folder = require_folder(Path(folder), f"audio clips ({AUDIO_FORMATS})")
     files = list_files(folder, contained=True)  # first: links out of the folder are refused before anything is read
     texts = read_transcripts(folder)
     prepared = PreparedAudio(transcribed_by=getattr(transcribe, "name", "speech recognition"))
@@ -346,7 +375,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     recordings = [path for path in files if path.suffix.lower() in AUDIO_SUFFIXES]
     for path in files:
         if path.suffix.lower() not in AUDIO_SUFFIXES and path.suffix.lower() != ".txt" and path.name != TRANSCRIPTS_FILE:
-            prepared.rejected.append((str(path.relative_to(folder)), "not an audio file (wav, flac, ogg, mp3)"))
+            prepared.rejected.append((str(path.relative_to(folder)), f"not an audio file ({AUDIO_FORMATS})"))
     with work_progress("preparing clips", len(recordings), enabled=show) as advance:
         for path in recordings:
             relative = path.relative_to(folder)
@@ -364,7 +393,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
         prepared.rejected.append((key, "transcript without an audio file"))
     if not prepared.clips:
         reasons = "; ".join(f"{f}: {r}" for f, r in prepared.rejected[:5]) or "the folder holds no audio files"
-        raise DataError(f"{folder} has no usable clips ({reasons}); add recordings (wav, flac, ogg, mp3)"
+        raise DataError(f"{folder} has no usable clips ({reasons}); add recordings ({AUDIO_FORMATS})"
                         + (" with transcripts in metadata.csv or .txt files" if need_text else ""))
     return prepared
 
