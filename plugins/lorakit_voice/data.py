@@ -121,8 +121,7 @@ def speakable_form(vits: Any, text: str) -> str:
     can speak it: %, &, /, +, = and @ spelled out in words, and accents taken
     off Latin letters ("café", "Zoë"); other models' text is returned as it is
     (a phonemizer reads them)."""
-    cleaner = vits.tokenizer.text_cleaner
-    if vits.config.use_phonemes or getattr(cleaner, "__name__", "") != "english_cleaners":
+    if vits.config.use_phonemes or getattr(vits.tokenizer.text_cleaner, "__name__", "") != "english_cleaners":
         return text
     text = "".join(_unaccented(ch) for ch in text)
     spelled = _SYMBOLS.sub(lambda match: f" {_SYMBOL_WORDS[match.group()]} ", text)
