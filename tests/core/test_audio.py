@@ -36,6 +36,19 @@ def test_split_cuts_in_pauses_under_the_limit():
     assert all(np.abs(p[-int(0.1 * RATE):]).max() < 1e-3 for p in pieces[:-1])
 
 
+def test_split_finds_the_pauses_under_hum_and_hiss():
+    """A home recording: mains hum and hiss 30 dB under the voice fill its
+    pauses, which a threshold under the loudest frame misses (cutting mid-word
+    at the limit); judged against the noise floor, they are pauses."""
+    rng = np.random.default_rng(1)
+    audio = speechlike(20.0, pauses=(6.0, 13.0), lead=0, tail=0)
+    t = np.arange(len(audio)) / RATE
+    noise = np.sin(2 * np.pi * 50 * t) + rng.standard_normal(len(audio))
+    audio = (audio + noise * 0.3 / np.sqrt(2) / 10 ** (30 / 20) / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+    pieces = split_on_silence(audio, RATE, AudioSettings(max_seconds=8))
+    assert [round(len(p) / RATE, 1) for p in pieces] == pytest.approx([6.2, 7.0, 6.8], abs=0.1)
+
+
 def test_prepare_folder_cleans_resamples_and_reports(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.stack([speechlike(3.0, 44100)] * 2, axis=1), 44100)  # stereo, 44.1 kHz
     soundfile.write(tmp_path / "b.flac", speechlike(2.0, 22050, seed=1) * 0.05, 22050)           # quiet
@@ -159,14 +172,30 @@ def test_a_recording_without_a_transcript_is_transcribed_and_summarised(tmp_path
     assert summary["transcribed_by"] == "Whisper test"
 
 
-def test_a_long_recording_without_a_transcript_is_transcribed_then_cut(tmp_path):
-    soundfile.write(tmp_path / "take.wav", speechlike(20, pauses=(7.0, 14.0), lead=0, tail=0), RATE)
-    transcribe, _ = _transcriber({20: "One two. Three four. Five six."})
-    cut, calls = _cut_at((0, 7.2, "One two."), (7.2, 14.2, "Three four."), (14.2, 20, "Five six."))
-    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=10), cut_long=cut, transcribe=transcribe)
-    assert [c[2] for c in calls] == ["One two. Three four. Five six."]
-    assert [c.text for c in prepared.clips] == ["One two.", "Three four.", "Five six."]
-    assert prepared.transcribed == {"take.wav": "One two. Three four. Five six."} and prepared.cut == {"take.wav": 3}
+def test_a_long_recording_without_a_transcript_is_split_at_pauses_and_each_part_heard(tmp_path, capsys):
+    """Split as a recording is when no text is needed, then each part heard
+    alone: a part the recognizer doubts is refused on its own."""
+    soundfile.write(tmp_path / "talk.wav", speechlike(20, pauses=(6.0, 13.0), lead=0, tail=0), RATE)
+    heard = []
+
+    def transcribe(audio, rate):
+        heard.append(len(audio) / rate)
+        if len(heard) == 2:
+            raise DataError("it was unsure")
+        return f"Part {len(heard)}."
+
+    def cut(audio, rate, text):
+        raise AssertionError("a part under the limit needs no cutting")
+
+    prepared = prepare_folder(tmp_path, RATE, AudioSettings(max_seconds=8.0), cut_long=cut, transcribe=transcribe)
+    assert len(heard) == 3 and all(5.5 < seconds <= 8.0 for seconds in heard)
+    assert prepared.transcribed == {"talk.wav (part 1)": "Part 1.", "talk.wav (part 3)": "Part 3."}
+    assert "it was unsure" in dict(prepared.rejected)["talk.wav (part 2)"]
+    assert [(c.source, c.segment, c.text) for c in prepared.clips] == [("talk.wav", 0, "Part 1."),
+                                                                        ("talk.wav", 1, "Part 3.")]
+    assert not prepared.cut
+    prepared.print_summary()
+    assert "1 recording without a transcript, in 2 parts" in capsys.readouterr().err
 
 
 def test_without_a_transcriber_an_untranscribed_recording_is_rejected_unheard(tmp_path):

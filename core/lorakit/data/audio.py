@@ -3,13 +3,13 @@
 Every clip (wav, flac, ogg, opus and mp3 read by soundfile; m4a, aac and webm,
 what phones and browsers record, decoded by PyAV) is made mono, resampled to
 the model's rate with soxr, trimmed of leading and trailing silence, and
-loudness-normalised; clips longer than a limit are split on silences when they
-have no transcript, and cut at their sentences by the plugin's ``cut_long``
-(a TTS plugin aligns the transcript to the recording) when they have one;
-pieces shorter than a limit are dropped. A clip without a transcript is
-given one by the plugin's ``transcribe`` (speech recognition) when it has
-one. A file that cannot be used is *rejected with its reason* rather than
-stopping the run, and the summary says which and why;
+loudness-normalised; clips longer than a limit are split at their pauses when
+they have no transcript, and cut at their sentences by the plugin's
+``cut_long`` (a TTS plugin aligns the transcript to the recording) when they
+have one; pieces shorter than a limit are dropped. A clip (or piece) without a
+transcript is given one by the plugin's ``transcribe`` (speech recognition)
+when it has one. A file that cannot be used is *rejected with its reason*
+rather than stopping the run, and the summary says which and why;
 only a folder with nothing usable is an error. Two exceptions: a file holding
 NaN or infinite samples is an error naming it (a broken export, not a quiet
 recording), and a symlink out of the folder is refused (``list_files``). A
@@ -37,6 +37,8 @@ DECODED_BY_AV = (".m4a", ".aac", ".webm")
 TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
+#: ``take.wav (part 2)``: a part of a recording without a transcript, heard alone.
+PART_LABEL = " (part "
 #: A sample this close to full scale is at the ceiling (16-bit full scale reads 0.99997)...
 CLIP_LEVEL = 0.999
 #: ...and a file with more than this share of its samples in runs of three or
@@ -127,10 +129,11 @@ class PreparedAudio:
             console.print(f"  cut at their sentences: {len(self.cut)} long recording{'s' if len(self.cut) > 1 else ''} "
                           f"into {sum(self.cut.values())} pieces")
         if self.transcribed:
-            count = len(self.transcribed)
-            console.print(f"  transcribed by {self.transcribed_by}: {count} recording{'s' if count > 1 else ''} "
-                          "without a transcript (the texts: data.transcribed in the run's adapter/lorakit.json; "
-                          "a .txt beside a recording replaces its text)")
+            files = len({label.split(PART_LABEL)[0] for label in self.transcribed})
+            parts = f", in {len(self.transcribed)} parts" if len(self.transcribed) > files else ""
+            console.print(f"  transcribed by {self.transcribed_by}: {files} recording{'s' if files > 1 else ''} "
+                          f"without a transcript{parts} (the texts: data.transcribed in the run's "
+                          "adapter/lorakit.json; a .txt beside a recording replaces its text)")
         for source, reason in self.rejected:
             console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
 
@@ -288,11 +291,12 @@ def normalize_loudness(audio: Any, target_dbfs: float) -> Any:
 def split_on_silence(audio: Any, sample_rate: int, settings: AudioSettings) -> list[Any]:
     """Cut ``audio`` into pieces of at most ``max_seconds``, each cut in the
     middle of the latest pause that keeps the piece under the limit (a hard
-    cut at the limit where there is no pause)."""
+    cut at the limit where there is no pause). Pauses are judged against the
+    recording's noise floor (``speech_frames``), so hum and hiss do not hide them."""
     import numpy as np
 
     size = max(1, int(sample_rate * FRAME_SECONDS))
-    voiced = voiced_frames(audio, sample_rate, settings.top_db)
+    voiced = speech_frames(audio, sample_rate)
     pause = max(1, int(settings.min_pause_seconds / FRAME_SECONDS))
     centres = [start + length // 2 for start, length in _silent_runs(voiced) if length >= pause]
     limit = int(settings.max_seconds / FRAME_SECONDS)
@@ -362,8 +366,9 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     """Every usable clip of ``folder`` at ``sample_rate``; see the module docstring.
     A transcribed clip longer than ``settings.max_seconds`` is cut by
     ``cut_long``, or refused without one. With ``need_text``, a recording
-    without a transcript is given one by ``transcribe`` (before it is cut), or
-    refused without one. ``show``: a progress bar over the files."""
+    without a transcript is given one by ``transcribe``, or refused without
+    one; a long one is split at its pauses first and each part heard alone.
+    ``show``: a progress bar over the files."""
     from lorakit.progress import work_progress
 
     folder = require_folder(Path(folder), f"audio clips ({AUDIO_FORMATS})")
@@ -431,41 +436,62 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         prepared.rejected.append((name, "silent"))
         return
     audio = normalize_loudness(audio, settings.target_dbfs)
-    if need_text and not text:
+    if not need_text or text:
+        _add_pieces(name, name, audio, text, sample_rate, settings, prepared, cut_long)
+        return
+    # A long one is split at its pauses first, as a recording is when no text is
+    # needed, and each part heard on its own: a doubtful stretch loses one
+    # part, not an hour, and no part needs cutting at its sentences.
+    parts = split_on_silence(audio, sample_rate, settings) if len(audio) > settings.max_seconds * sample_rate else [audio]
+    for number, part in enumerate(parts, start=1):
+        label = name if len(parts) == 1 else f"{name}{PART_LABEL}{number})"
+        part = trim_silence(part, sample_rate, settings.top_db)
+        if len(part) == 0:
+            prepared.rejected.append((label, "silent"))
+            continue
         try:
-            text = transcribe(audio, sample_rate)
+            heard = transcribe(part, sample_rate)
         except DataError as exc:
-            prepared.rejected.append((name, f"no transcript, and speech recognition gave none it trusts ({exc}): "
-                                            f"{add_one}"))
-            return
-        prepared.transcribed[name] = text
+            prepared.rejected.append((label, f"no transcript, and speech recognition gave none it trusts ({exc}): "
+                                             f"{add_one}"))
+            continue
+        prepared.transcribed[label] = heard
+        _add_pieces(name, label, part, heard, sample_rate, settings, prepared, cut_long)
+
+
+def _add_pieces(name: str, label: str, audio: Any, text: str | None, sample_rate: int, settings: AudioSettings,
+                prepared: PreparedAudio, cut_long: LongClipCutter | None) -> None:
+    """Add the clips of ``audio`` (all of file ``name``, or its part ``label``):
+    itself, or its pieces when it is long; rejected pieces are listed with why."""
     seconds = len(audio) / sample_rate
     was_cut = False
     pieces: list[tuple[Any, str | None]] = [(audio, text)]
     if seconds > settings.max_seconds and text:
         too_long = f"{seconds:.1f} s is longer than {settings.max_seconds} s"
         if cut_long is None:
-            prepared.rejected.append((name, f"{too_long} and its transcript cannot be split with it; cut the clip "
-                                            "and its text"))
+            prepared.rejected.append((label, f"{too_long} and its transcript cannot be split with it; cut the clip "
+                                             "and its text"))
             return
         try:
             cuts = cut_long(audio, sample_rate, text)
         except DataError as exc:
-            prepared.rejected.append((name, f"{too_long} and could not be cut at its sentences: {exc}"))
+            prepared.rejected.append((label, f"{too_long} and could not be cut at its sentences: {exc}"))
             return
         pieces = [(trim_silence(audio[start:end], sample_rate, settings.top_db), words) for start, end, words in cuts]
         was_cut = True
     elif seconds > settings.max_seconds:
         pieces = [(piece, None) for piece in split_on_silence(audio, sample_rate, settings)]
+    first = sum(clip.source == name for clip in prepared.clips)  # pieces of earlier parts of the file
     for index, (piece, words) in enumerate(pieces):
-        label = name if len(pieces) == 1 else f"{name} (piece {index + 1})"
+        piece_label = label if len(pieces) == 1 else f"{label} (piece {index + 1})"
         seconds = len(piece) / sample_rate
         if seconds < settings.min_seconds:
-            prepared.rejected.append((label, f"{seconds:.2f} s is shorter than {settings.min_seconds} s"))
+            prepared.rejected.append((piece_label, f"{seconds:.2f} s is shorter than {settings.min_seconds} s"))
         elif seconds > settings.max_seconds:  # sentences read without a pause to cut at
-            prepared.rejected.append((label, f"{seconds:.1f} s is longer than {settings.max_seconds} s: its "
-                                             f"sentences have no pause between them to cut at ({(words or '')[:40]!r}...)"))
+            prepared.rejected.append((piece_label, f"{seconds:.1f} s is longer than {settings.max_seconds} s: its "
+                                                   f"sentences have no pause between them to cut at "
+                                                   f"({(words or '')[:40]!r}...)"))
         else:
-            prepared.clips.append(AudioClip(name, piece, sample_rate, words, index))
+            prepared.clips.append(AudioClip(name, piece, sample_rate, words, first + index))
             if was_cut:  # counted as kept: a piece rejected above is listed with its reason
                 prepared.cut[name] = prepared.cut.get(name, 0) + 1
