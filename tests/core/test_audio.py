@@ -299,3 +299,29 @@ def test_phone_and_browser_recordings_are_read(tmp_path):
     assert sorted(c.source for c in prepared.clips) == ["browser.webm", "memo.m4a", "message.opus", "raw.aac"]
     reason = dict(prepared.rejected)["broken.m4a"]
     assert reason.startswith("not readable audio (") and "convert it to wav or flac" in reason
+
+
+def test_the_sound_of_a_video_is_read_and_a_silent_video_refused(tmp_path):
+    """A phone video of someone speaking (mp4, mov): its first sound track."""
+    av = pytest.importorskip("av")
+    from lorakit.data.audio import load_audio
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(960 * 50) / 48000)).astype(np.float32)
+    for name, with_sound in (("talk.mp4", True), ("talk.mov", True), ("silent.mp4", False)):
+        with av.open(str(tmp_path / name), "w") as out:
+            video = out.add_stream("mpeg4", rate=25)
+            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+            sound = out.add_stream("aac", rate=48000, layout="mono") if with_sound else None
+            for index in range(25):
+                picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 9, np.uint8), format="rgb24")
+                out.mux(video.encode(picture))
+            out.mux(video.encode(None))
+            if sound:
+                frame = av.AudioFrame.from_ndarray(tone[None], format="fltp", layout="mono")
+                frame.rate = 48000
+                out.mux([*sound.encode(frame), *sound.encode(None)])
+    for name in ("talk.mp4", "talk.mov"):
+        audio, rate = load_audio(tmp_path / name)
+        assert rate == 48000 and 1.0 <= len(audio) / rate < 1.05, name
+    with pytest.raises(DataError, match="silent.mp4: not readable audio \\(it holds no audio stream\\)"):
+        load_audio(tmp_path / "silent.mp4")

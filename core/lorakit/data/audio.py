@@ -1,7 +1,8 @@
 """Preparing a folder of recordings for training: any plugin that learns from audio.
 
-Every clip (wav, flac, ogg, opus and mp3 read by soundfile; m4a, aac and webm,
-what phones and browsers record, decoded by PyAV) is made mono, resampled to
+Every clip (wav, flac, ogg, opus and mp3 read by soundfile; m4a, aac, webm,
+mp4 and mov, what phones and browsers record, decoded by PyAV: a video's first
+sound track) is made mono, resampled to
 the model's rate with soxr, trimmed of leading and trailing silence, and
 loudness-normalised; clips longer than a limit are split at their pauses when
 they have no transcript, and cut at their sentences by the plugin's
@@ -29,11 +30,12 @@ from typing import Any, Callable, Sequence
 from lorakit.data.files import inside, list_files, read_text, require_folder, warn
 from lorakit.errors import DataError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm")
+#: Containers libsndfile cannot open, decoded with PyAV (FFmpeg's libraries):
+#: phones' voice memos, browsers' recordings, and the sound of videos.
+DECODED_BY_AV = (".m4a", ".aac", ".webm", ".mp4", ".mov")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3") + DECODED_BY_AV
 #: The formats, for messages: "wav, flac, ogg, ...".
 AUDIO_FORMATS = ", ".join(suffix[1:] for suffix in AUDIO_SUFFIXES)
-#: Containers libsndfile cannot open, decoded with PyAV (FFmpeg's libraries).
-DECODED_BY_AV = (".m4a", ".aac", ".webm")
 TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
