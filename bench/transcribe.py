@@ -15,7 +15,6 @@ American spellings and number words as Whisper writes them left as errors.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -27,21 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from voice_panel import PANEL  # noqa: E402
 
 SEED = 11
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
-
-
-def word_errors(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance over words: substitutions, insertions and deletions."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        current = [i] + [0] * len(hypothesis)
-        for j, hyp in enumerate(hypothesis, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp))
-        previous = current
-    return previous[-1]
 
 
 def joe_folder(folder: Path, count: int) -> Path:
@@ -67,7 +51,7 @@ def recognised(folder: Path, recognizer) -> list[dict]:
     import soxr
 
     from lorakit.api import prepare_folder, read_transcripts
-    from lorakit_voice.transcribe import judge
+    from lorakit_voice.transcribe import judge, words
 
     truth = read_transcripts(folder)
     clips = prepare_folder(folder, 22050).clips
@@ -84,6 +68,8 @@ def recognised(folder: Path, recognizer) -> list[dict]:
 
 
 def wer(rows: list[dict]) -> float:
+    from lorakit_voice.transcribe import word_errors
+
     total = sum(len(r["truth"]) for r in rows)
     return sum(word_errors(r["truth"], r["heard"]) for r in rows) / total if total else float("nan")
 

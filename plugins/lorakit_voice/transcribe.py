@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -157,3 +158,20 @@ def load_whisper(model: str, language: str) -> Any:
     except Exception as exc:  # a missing folder, a model name with no network, a broken file
         raise DataError(f"cannot load the speech recognizer {model!r} ({exc}); pass --transcribe with a "
                         "faster-whisper model name or a CTranslate2 folder, or no") from None
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` for a word error rate: lower case, no punctuation."""
+    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
+
+
+def word_errors(truth: list[str], heard: list[str]) -> int:
+    """Words substituted, inserted and deleted between ``truth`` and ``heard``
+    (Levenshtein distance over words): a word error rate's numerator."""
+    previous = list(range(len(heard) + 1))
+    for i, word in enumerate(truth, start=1):
+        current = [i] + [0] * len(heard)
+        for j, other in enumerate(heard, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
+        previous = current
+    return previous[-1]
