@@ -66,8 +66,8 @@ __all__ = [
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio
-    "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts", "normalize_loudness",
-    "pauses", "speech_frames",
+    "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts",
+    "normalize_loudness", "pauses", "speech_frames",
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",

