@@ -96,7 +96,7 @@ def recording_cutter(vits: Any) -> Any:
     voice = base_language(vits)
 
     def cut(audio: Any, sample_rate: int, text: str) -> list[Piece]:
-        return cut_recording(audio, sample_rate, split_sentences(text), voice)
+        return cut_recording(audio, sample_rate, split_sentences(text, language=voice), voice)
 
     return cut
 

@@ -5,7 +5,9 @@ utterance: a 4,000-character text (what an OpenAI speech client may send)
 spoken whole held gigabytes. Spoken sentence by sentence, a text of any length
 costs what its longest sentence costs, and each sentence is the length of the
 clips the voice learned from. Sentences are found by pysbd (coqui-tts's own
-segmenter, which knows "Dr." and "$5.50" do not end one); a sentence longer
+segmenter, which knows "Dr." and "$5.50" do not end one), with the rules of
+the voice's language where pysbd has them (German "z. B." and "am 3. Mai" end
+no sentence; English rules otherwise); a sentence longer
 than ``MAX_PART_CHARS`` is cut at its last comma, semicolon or colon that
 fits, else at a space.
 """
@@ -20,15 +22,19 @@ MAX_PART_CHARS = 300
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
 
 
-def split_sentences(text: str, max_chars: int = MAX_PART_CHARS) -> list[str]:
-    """The sentences of ``text`` (whitespace collapsed), none longer than
-    ``max_chars`` unless a single word is."""
+def split_sentences(text: str, max_chars: int = MAX_PART_CHARS, language: str = "en") -> list[str]:
+    """The sentences of ``text`` (whitespace collapsed) in ``language`` (an
+    espeak-ng or ISO code: ``de``, ``en-us``), none longer than ``max_chars``
+    unless a single word is."""
     import pysbd
+    from pysbd.languages import LANGUAGE_CODES
 
     text = " ".join(text.split())
     if not text:
         return []
-    found = [s.strip() for s in pysbd.Segmenter(language="en", clean=False).segment(text)]
+    code = language.split("-")[0].split("_")[0].lower()
+    rules = code if code in LANGUAGE_CODES else "en"
+    found = [s.strip() for s in pysbd.Segmenter(language=rules, clean=False).segment(text)]
     return [part for sentence in found if sentence for part in _parts(sentence, max_chars)]
 
 

@@ -36,12 +36,14 @@ def synthesize_sentences(model: Any, text: str, voicing: Voicing, spoken: Any = 
     called after each sentence (a progress bar)."""
     import numpy as np
 
+    from lorakit_voice.data import base_language
     from lorakit_voice.sentences import split_sentences
 
-    rate = int(inner_model(model).config.audio.sample_rate)
+    vits = inner_model(model)
+    rate = int(vits.config.audio.sample_rate)
     pause = np.zeros(round(SENTENCE_PAUSE_SECONDS * rate), dtype=np.float32)
     pieces: list[Any] = []
-    for index, sentence in enumerate(split_sentences(text)):
+    for index, sentence in enumerate(split_sentences(text, language=base_language(vits))):
         if index:
             pieces.append(pause)
         pieces.append(synthesize(model, sentence, voicing))

@@ -351,7 +351,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""
-        from lorakit_voice.data import check_speakable, plain, speakable_form
+        from lorakit_voice.data import base_language, check_speakable, plain, speakable_form
 
         texts = [plain(" ".join(str(text).split())) for text in inputs]
         if not texts or not all(texts):
@@ -362,7 +362,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
         rate = int(base.model.config.audio.sample_rate)
         spoken = [speakable_form(base.model, text) for text in texts]
-        sentences = sum(len(split_sentences(text)) for text in spoken)
+        sentences = sum(len(split_sentences(text, language=base_language(base.model))) for text in spoken)
         with work_progress("speaking", sentences, enabled=None) as advance:  # a bar for `lorakit predict` only
             return [{"text": text, "audio": self._speak(base, model, words, advance), "sample_rate": rate}
                     for text, words in zip(texts, spoken)]

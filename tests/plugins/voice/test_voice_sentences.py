@@ -11,6 +11,20 @@ def test_sentences_are_cut_where_they_end_not_at_abbreviations_or_decimals():
     assert split_sentences(text) == ["Dr. Smith lives at 221B Baker St. in London.", "It cost $5.50!", "Really?"]
 
 
+def test_sentences_are_found_with_the_rules_of_the_voices_language():
+    """A German Piper voice (espeak-ng "de") reads "z. B." and "am 3. Mai"
+    inside one sentence; English rules would end sentences there."""
+    from types import SimpleNamespace
+
+    from lorakit_voice.data import base_language
+
+    german = SimpleNamespace(config=SimpleNamespace(use_phonemes=True, phoneme_language="de"))
+    text = "Das ist z. B. gut. Am 3. Mai kam er."
+    assert split_sentences(text, language=base_language(german)) == ["Das ist z. B. gut.", "Am 3. Mai kam er."]
+    assert len(split_sentences(text, language="en-us")) == 4
+    assert split_sentences("One. Two.", language="tlh") == ["One.", "Two."]  # no rules of its own: English
+
+
 def test_a_sentence_over_the_limit_is_cut_at_clauses_then_spaces_and_loses_no_word():
     clauses = ", ".join(f"then the {i}th clause went on" for i in range(30)) + "."
     words = " ".join(f"word{i}" for i in range(150))
