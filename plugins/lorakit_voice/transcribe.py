@@ -55,9 +55,11 @@ def recognizer_for(choice: str, language: str) -> Callable[[Any, int], str] | No
     and a base that speaks ``language`` (an espeak-ng or ISO code: ``en-us``);
     None for ``no``. The model loads on first use, so a folder whose every
     recording has a transcript never loads it."""
-    if choice.strip().lower() in OFF:
+    choice = choice.strip()
+    if choice.lower() in OFF:
         return None
-    return Recognizer(BUNDLED_NAME if choice == "auto" else choice, language.split("-")[0].split("_")[0].lower())
+    model = BUNDLED_NAME if choice.lower() == "auto" else choice
+    return Recognizer(model, language.split("-")[0].split("_")[0].lower())
 
 
 class Recognizer:
