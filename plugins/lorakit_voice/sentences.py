@@ -32,10 +32,15 @@ def split_sentences(text: str, max_chars: int = MAX_PART_CHARS, language: str = 
     text = " ".join(text.split())
     if not text:
         return []
-    code = language.split("-")[0].split("_")[0].lower()
+    code = language_code(language)
     rules = code if code in LANGUAGE_CODES else "en"
     found = [s.strip() for s in pysbd.Segmenter(language=rules, clean=False).segment(text)]
     return [part for sentence in found if sentence for part in _parts(sentence, max_chars)]
+
+
+def language_code(language: str) -> str:
+    """The two- or three-letter code of an espeak-ng or locale name: ``en-us``, ``de_DE`` -> ``en``, ``de``."""
+    return language.split("-")[0].split("_")[0].lower()
 
 
 def _parts(sentence: str, max_chars: int) -> list[str]:

@@ -59,7 +59,9 @@ def recognizer_for(choice: str, language: str) -> Callable[[Any, int], str] | No
     if choice.lower() in OFF:
         return None
     model = BUNDLED_NAME if choice.lower() == "auto" else choice
-    return Recognizer(model, language.split("-")[0].split("_")[0].lower())
+    from lorakit_voice.sentences import language_code
+
+    return Recognizer(model, language_code(language))
 
 
 class Recognizer:

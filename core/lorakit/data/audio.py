@@ -439,13 +439,14 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
         return
     audio = normalize_loudness(audio, settings.target_dbfs)
     if not need_text or text:
-        _add_pieces(name, name, audio, text, sample_rate, settings, prepared, cut_long)
+        _add_pieces(name, name, audio, text, sample_rate, settings, prepared, cut_long, first=0)
         return
     # A long one is split at its pauses first, as a recording is when no text is
     # needed, and each part heard on its own: a doubtful stretch loses one
     # part, not an hour, and no part needs cutting at its sentences.
     long = len(audio) > settings.max_seconds * sample_rate
     parts = split_on_silence(audio, sample_rate, settings) if long else [audio]
+    added = 0  # clips of the file so far: each part's are numbered on from them
     for number, part in enumerate(parts, start=1):
         label = name if len(parts) == 1 else f"{name}{PART_LABEL}{number})"
         part = trim_silence(part, sample_rate, settings.top_db)
@@ -459,13 +460,14 @@ def _prepare_file(path: Path, name: str, text: str | None, sample_rate: int, set
                                              f"{add_one}"))
             continue
         prepared.transcribed[label] = heard
-        _add_pieces(name, label, part, heard, sample_rate, settings, prepared, cut_long)
+        added += _add_pieces(name, label, part, heard, sample_rate, settings, prepared, cut_long, first=added)
 
 
 def _add_pieces(name: str, label: str, audio: Any, text: str | None, sample_rate: int, settings: AudioSettings,
-                prepared: PreparedAudio, cut_long: LongClipCutter | None) -> None:
-    """Add the clips of ``audio`` (all of file ``name``, or its part ``label``):
-    itself, or its pieces when it is long; rejected pieces are listed with why."""
+                prepared: PreparedAudio, cut_long: LongClipCutter | None, first: int) -> int:
+    """Add the clips of ``audio`` (all of file ``name``, or its part ``label``),
+    numbered from ``first``: itself, or its pieces when it is long; rejected
+    pieces are listed with why. Returns how many were added."""
     seconds = len(audio) / sample_rate
     was_cut = False
     pieces: list[tuple[Any, str | None]] = [(audio, text)]
@@ -474,17 +476,17 @@ def _add_pieces(name: str, label: str, audio: Any, text: str | None, sample_rate
         if cut_long is None:
             prepared.rejected.append((label, f"{too_long} and its transcript cannot be split with it; cut the clip "
                                              "and its text"))
-            return
+            return 0
         try:
             cuts = cut_long(audio, sample_rate, text)
         except DataError as exc:
             prepared.rejected.append((label, f"{too_long} and could not be cut at its sentences: {exc}"))
-            return
+            return 0
         pieces = [(trim_silence(audio[start:end], sample_rate, settings.top_db), words) for start, end, words in cuts]
         was_cut = True
     elif seconds > settings.max_seconds:
         pieces = [(piece, None) for piece in split_on_silence(audio, sample_rate, settings)]
-    first = sum(clip.source == name for clip in prepared.clips)  # pieces of earlier parts of the file
+    added = 0
     for index, (piece, words) in enumerate(pieces):
         piece_label = label if len(pieces) == 1 else f"{label} (piece {index + 1})"
         seconds = len(piece) / sample_rate
@@ -496,5 +498,7 @@ def _add_pieces(name: str, label: str, audio: Any, text: str | None, sample_rate
                                                    f"({(words or '')[:40]!r}...)"))
         else:
             prepared.clips.append(AudioClip(name, piece, sample_rate, words, first + index))
+            added += 1
             if was_cut:  # counted as kept: a piece rejected above is listed with its reason
                 prepared.cut[name] = prepared.cut.get(name, 0) + 1
+    return added
