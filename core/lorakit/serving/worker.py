@@ -29,8 +29,9 @@ class Stopped(Exception):
 
 
 def _tell_stopped(item: Job | AdapterLoad) -> None:
-    """Answer a queued job, or adapter load, that will not run."""
-    item.future.set_exception(Stopped("the server is shutting down"))
+    """Answer a queued job, or adapter load, that will not run (unless its client gave it up)."""
+    if item.future.set_running_or_notify_cancel():
+        item.future.set_exception(Stopped("the server is shutting down"))
 
 
 class Capacity:
@@ -143,7 +144,7 @@ class BaseWorker(threading.Thread):
                 return
             if isinstance(item, AdapterLoad):
                 self._load(item)
-            else:
+            elif item:
                 self._answer(item)
 
     def _next(self) -> AdapterLoad | list[Job] | None:
@@ -166,7 +167,8 @@ class BaseWorker(threading.Thread):
                 if item.key == first.key:
                     self._work.remove(item)
                     batch.append(item)
-            return batch
+            # A job its client gave up (cancelled) is dropped; the others can no longer be cancelled.
+            return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _load(self, load: AdapterLoad) -> None:
         if self.loaded is not None:

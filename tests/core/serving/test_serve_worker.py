@@ -21,3 +21,40 @@ def test_stopping_answers_what_is_queued_and_refuses_what_comes_later():
     with pytest.raises(Stopped):
         later.result(timeout=1)
     assert capacity.taken == 0  # every refused request gave its place back
+
+
+def test_a_request_given_up_while_queued_is_skipped_and_the_worker_goes_on(monkeypatch):
+    """A client that hangs up cancels its queued job (a streamed answer's next
+    sentence): the worker drops it instead of answering it, which would
+    raise in its thread and leave every later request waiting."""
+    import threading
+
+    from lorakit.serving.loaded_base import LoadedBase
+
+    busy, go_on, seen = threading.Event(), threading.Event(), []
+
+    class EchoWorker(BaseWorker):
+        def _predict(self, batch):
+            seen.extend(x for job in batch for x in job.inputs)
+            busy.set()
+            go_on.wait(10)
+            return [{"echo": x} for job in batch for x in job.inputs]
+
+    class Loaded:
+        def provenance(self, mix):
+            return {"adapters": [name for name, _ in mix]}
+
+    monkeypatch.setattr(LoadedBase, "load", classmethod(lambda cls, *args: Loaded()))
+    capacity = Capacity(4)
+    worker = EchoWorker("echo", "demo", capacity)
+    worker.start()
+    first = worker.submit(Job((), (), ["a"]))
+    assert busy.wait(10)
+    given_up = worker.submit(Job((("calm", 1.0),), (), ["b"]))
+    later = worker.submit(Job((), (), ["c"]))
+    assert given_up.cancel()
+    go_on.set()
+    assert first.result(timeout=10) == [{"echo": "a"}]
+    assert later.result(timeout=10) == [{"echo": "c"}]
+    assert seen == ["a", "c"] and capacity.taken == 0
+    worker.stop()
