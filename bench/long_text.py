@@ -69,9 +69,14 @@ def speak_once(args: argparse.Namespace) -> dict:
     chars, way = args.one.split(":")
     base = VoiceCloneTask().load_base(args.base)
     voicing = Voicing(speaker_id=0 if base.model.num_speakers > 1 else None)
-    speak = synthesize_sentences if way == "by sentence" else synthesize
     text = text_of(int(chars))
-    peak, seconds, samples = measure(lambda: speak(base.model, text, voicing))
+    if way == "by sentence":
+        from lorakit_voice.sentences import split_sentences
+
+        sentences = split_sentences(text)
+        peak, seconds, samples = measure(lambda: synthesize_sentences(base.model, sentences, voicing))
+    else:
+        peak, seconds, samples = measure(lambda: synthesize(base.model, text, voicing))
     return {"chars": len(text), "peak": peak, "seconds": seconds,
             "audio": samples / int(base.model.config.audio.sample_rate), "threads": torch.get_num_threads()}
 

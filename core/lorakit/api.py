@@ -10,7 +10,8 @@ change in any release. Importing this module does not import torch.
 """
 
 from lorakit.atomic import atomic_dir, atomic_write_bytes, atomic_write_text
-from lorakit.capabilities import CommandLineInputs, MergedExport, OptimizerGroup, SeveralOptimizers, WritesSamples
+from lorakit.capabilities import (CommandLineInputs, MergedExport, OptimizerGroup, PredictsInParts, SeveralOptimizers,
+                                  WritesSamples)
 from lorakit.data.audio import (
     AUDIO_FORMATS,
     AUDIO_SUFFIXES,
@@ -55,6 +56,7 @@ __all__ = [
     # the contract
     "CONTRACT_VERSION", "hookimpl", "Task", "Base", "Data", "TaskOptions",
     "SeveralOptimizers", "OptimizerGroup", "CommandLineInputs", "WritesSamples", "MergedExport",
+    "PredictsInParts",
     # errors the CLI prints as one message
     "LorakitError", "ConfigError", "DataError", "BaseModelError", "AdapterError", "OutputError", "PluginError",
     "TrainingError",

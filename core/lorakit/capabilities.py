@@ -120,12 +120,34 @@ class MergedExport:
         raise NotImplementedError
 
 
+class PredictsInParts:
+    """A long input answered part by part, so that ``lorakit serve`` can send
+    each part's answer as soon as it is ready (speech, sentence by sentence)
+    instead of after the whole, and stop working when the client goes away.
+
+    For a task whose predictions are audio (``predicts_audio``): predicting
+    each of ``input_parts(base, x)`` alone and joining the audio with
+    ``part_gap_seconds`` of silence between parts gives what ``predict`` gives
+    for ``x`` (the conformance kit checks it).
+    """
+
+    #: Silence between two parts' audio, in seconds.
+    part_gap_seconds: ClassVar[float] = 0.0
+
+    def input_parts(self, base: Any, input: Any) -> list[Any]:
+        """The parts of ``input``, in order, each an input ``predict`` takes.
+        Refuse an input ``predict`` would refuse (``DataError``, naming what
+        is wrong) here, before any part is predicted."""
+        raise NotImplementedError
+
+
 #: Every capability, by the name the conformance kit reports.
 CAPABILITIES = {
     "several-optimizers": SeveralOptimizers,
     "command-line-inputs": CommandLineInputs,
     "writes-samples": WritesSamples,
     "merged-export": MergedExport,
+    "predicts-in-parts": PredictsInParts,
 }
 
 

@@ -17,7 +17,8 @@ input), resume an interrupted run (same weights as an uninterrupted one) and
 merge (same outputs). Each capability the task declares is exercised:
 several optimizers (groups cover the trainable parameters, the steps name
 known groups), command-line inputs (aliases name real config fields),
-samples (written for base and adapter) and merged export.
+samples (written for base and adapter), merged export, and predicting in
+parts (the parts predicted alone and joined are the input predicted whole).
 
 Every failure is an ``AssertionError`` aimed at the plugin's author: which
 step of the contract failed, what lorakit said, and what to fix.
@@ -35,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from lorakit.capabilities import CommandLineInputs, MergedExport, OptimizerGroup, SeveralOptimizers, WritesSamples
+from lorakit.capabilities import (CommandLineInputs, MergedExport, OptimizerGroup, PredictsInParts, SeveralOptimizers,
+                                  WritesSamples)
 from lorakit.task import Task, TaskOptions
 
 REQUIRED = ("load_base", "load_data", "collate", "loss", "evaluate", "predict", "probe")
@@ -45,6 +47,7 @@ CAPABILITY_METHODS = {
     SeveralOptimizers: ("optimizer_groups", "training_step"),
     WritesSamples: ("write_samples",),
     MergedExport: ("save_merged",),
+    PredictsInParts: ("input_parts",),
 }
 
 #: Training steps of the round trip: enough for LoRA to move, few enough to stay fast.
@@ -53,6 +56,7 @@ STEPS = 6
 #: Names of the round trip's steps, as failures report them.
 RUN_STEP = "train, evaluate and export (lorakit run)"
 PREDICT_STEP = "predict through the CLI (lorakit predict)"
+PARTS_STEP = "predict part by part (input_parts)"
 RESUME_STEP = "resume an interrupted run (lorakit run --resume)"
 EXPORT_STEP = "merged export (lorakit export --merged)"
 
@@ -102,6 +106,11 @@ def check_contract(task_class: type[Task]) -> list[str]:
     if issubclass(task_class, CommandLineInputs):
         _check_command_line_inputs(task_class)
         checks.append("command-line-inputs")
+    if issubclass(task_class, PredictsInParts):
+        assert task_class.predicts_audio, (
+            f"task {name!r} declares PredictsInParts, whose parts are joined as audio; set predicts_audio = True "
+            "or drop the mixin")
+        assert task_class.part_gap_seconds >= 0, f"task {name!r}: part_gap_seconds must be 0 or more"
     return checks
 
 
@@ -251,6 +260,10 @@ def _round_trip(task_class: type[Task], report: ConformanceReport, data: Path, w
 
     report.predictions = _check_predict_cli(task_class, whole.run_dir, predict_args)
     report.checks.append("predict-cli")
+
+    if issubclass(task_class, PredictsInParts):
+        _check_parts(task_class, whole.run_dir, predict_args)
+        report.checks.append("predicts-in-parts")
 
     _check_resume(task_class, config, whole.adapter_dir, steps)
     report.checks.append("exact-resume")
@@ -431,7 +444,7 @@ def _check_predict_cli(task_class: type[Task], run_dir: Path, predict_args: list
     name = task_class.name
     where = _where(name, PREDICT_STEP)
     assert "--adapter" not in predict_args, "predict_args must not hold --adapter: the kit passes the trained run"
-    expected, out = _predict_inputs(task_class, predict_args)
+    expected, out, _ = _predict_inputs(task_class, predict_args)
     assert expected, (f"{where}: predict_args {predict_args!r} give `lorakit predict` no inputs; give files, "
                       "--text, or the task's input flags")
     command = ["predict", name, "--adapter", str(run_dir), *predict_args]
@@ -465,9 +478,48 @@ def _check_predict_cli(task_class: type[Task], run_dir: Path, predict_args: list
     return records
 
 
-def _predict_inputs(task_class: type[Task], predict_args: list[str]) -> tuple[int, str | None]:
+def _check_parts(task_class: type[Task], run_dir: Path, predict_args: list[str], tolerance: float = 1e-4) -> None:
+    """Each input predicted part by part, the parts' audio joined with
+    ``part_gap_seconds`` of silence, sounds as the input predicted whole."""
+    import numpy as np
+    import torch
+
+    from lorakit import runs
+    from lorakit.merge import merge
+
+    name = task_class.name
+    where = _where(name, PARTS_STEP)
+    fix = ("input_parts(base, x) must cut x where predict(base, model, [x]) joins its pieces, and each part must "
+           "be predicted as predict predicts that piece")
+    inputs = _predict_inputs(task_class, predict_args)[2]
+    with _step(name, PARTS_STEP, fix):
+        task, base, model, _, _ = runs.open_adapter(run_dir)
+        model = merge(model).eval()
+        with torch.inference_mode():
+            for given in inputs:
+                parts = task.input_parts(base, given)
+                assert parts, f"{where}: input_parts gave no parts for {given!r}; give at least the input itself"
+                whole = task.predict(base, model, [given])[0]
+                pieces = task.predict(base, model, parts)
+                rate = int(whole["sample_rate"])
+                gap = np.zeros(round(task.part_gap_seconds * rate), dtype=np.float32)
+                joined = []
+                for index, piece in enumerate(pieces):
+                    assert int(piece["sample_rate"]) == rate, f"{where}: parts are spoken at another sample rate"
+                    joined += [gap, piece["audio"]] if index else [piece["audio"]]
+                joined_audio = np.concatenate(joined).astype(np.float32)
+                expected = np.asarray(whole["audio"], dtype=np.float32).reshape(-1)
+                assert joined_audio.shape == expected.shape, (
+                    f"{where}: {given!r} in {len(parts)} parts joined makes {joined_audio.size} samples, predicted "
+                    f"whole {expected.size}; {fix}")
+                difference = float(np.abs(joined_audio - expected).max()) if expected.size else 0.0
+                assert difference <= tolerance, (
+                    f"{where}: {given!r} in parts differs from it whole by up to {difference:.2e}; {fix}")
+
+
+def _predict_inputs(task_class: type[Task], predict_args: list[str]) -> tuple[int, str | None, list[Any]]:
     """How many inputs ``predict_args`` give ``predict``, parsed as the CLI
-    parses them, and the ``--out`` they name."""
+    parses them, the ``--out`` they name, and the inputs themselves."""
     from lorakit import runs
     from lorakit.cli import predict, split_predict_arguments
     from lorakit.config import RunConfig
@@ -481,7 +533,7 @@ def _predict_inputs(task_class: type[Task], predict_args: list[str]) -> tuple[in
         task = runs.make_task(RunConfig(task=name, options=options))
         if isinstance(task, CommandLineInputs):
             given = task.prediction_inputs(given, input_flags)
-    return len(given), params.get("out")
+    return len(given), params.get("out"), list(given)
 
 
 def _check_resume(task_class: type[Task], config: Any, whole_adapter: Path, steps: int) -> None:

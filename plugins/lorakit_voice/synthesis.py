@@ -29,21 +29,17 @@ class Voicing:
 SENTENCE_PAUSE_SECONDS = 0.2
 
 
-def synthesize_sentences(model: Any, text: str, voicing: Voicing, spoken: Any = None) -> Any:
-    """``text`` spoken sentence by sentence (``sentences.split_sentences``),
-    joined by ``SENTENCE_PAUSE_SECONDS`` of silence: memory and time of one
-    pass stay those of one sentence, however long the text. ``spoken()`` is
-    called after each sentence (a progress bar)."""
+def synthesize_sentences(model: Any, sentences: list[str], voicing: Voicing, spoken: Any = None) -> Any:
+    """``sentences`` (``sentences.split_sentences``) spoken one by one, joined
+    by ``SENTENCE_PAUSE_SECONDS`` of silence: memory and time of one pass stay
+    those of one sentence, however long the text. ``spoken()`` is called
+    after each sentence (a progress bar)."""
     import numpy as np
 
-    from lorakit_voice.data import base_language
-    from lorakit_voice.sentences import split_sentences
-
-    vits = inner_model(model)
-    rate = int(vits.config.audio.sample_rate)
+    rate = int(inner_model(model).config.audio.sample_rate)
     pause = np.zeros(round(SENTENCE_PAUSE_SECONDS * rate), dtype=np.float32)
     pieces: list[Any] = []
-    for index, sentence in enumerate(split_sentences(text, language=base_language(vits))):
+    for index, sentence in enumerate(sentences):
         if index:
             pieces.append(pause)
         pieces.append(synthesize(model, sentence, voicing))

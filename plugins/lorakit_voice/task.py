@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lorakit.api import (Base, CommandLineInputs, ConfigError, Data, DataError, MergedExport, OptimizerGroup,
-                         SeveralOptimizers, Task, TaskOptions, WritesSamples, number)
+                         PredictsInParts, SeveralOptimizers, Task, TaskOptions, WritesSamples, number)
 from lorakit_voice.base import PIPER_PREFIX
+from lorakit_voice.synthesis import SENTENCE_PAUSE_SECONDS
 from lorakit_voice.targets import DEFAULT_TARGETS
 from lorakit_voice.transcribe import OFF as TRANSCRIBE_OFF
 
@@ -104,7 +105,7 @@ class VoiceOptions(TaskOptions):
                               f"got {self.transcribe!r}")
 
 
-class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, MergedExport):
+class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, MergedExport, PredictsInParts):
     """Voice cloning on coqui-tts VITS.
 
     The speaker slot the adapter speaks through is an option (``slot``):
@@ -114,6 +115,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     """
 
     name = "voice-clone"
+    part_gap_seconds = SENTENCE_PAUSE_SECONDS
     description = "Voice cloning with coqui VITS: make a TTS model speak in a new voice from a folder of clips"
     options_class = VoiceOptions
     metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "pitch_gap": "min",
@@ -352,21 +354,29 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""
-        from lorakit_voice.data import base_language, check_speakable, plain, speakable_form
+        from lorakit.api import work_progress
+        from lorakit_voice.data import check_speakable
 
-        texts = [plain(" ".join(str(text).split())) for text in inputs]
+        texts = [_spoken_text(text) for text in inputs]
         if not texts or not all(texts):
             raise DataError("nothing to say: pass one or more non-empty texts (--text 'Hello there.')")
         check_speakable(base.model, [(f"text {i + 1}", t) for i, t in enumerate(texts)], "--text")
-        from lorakit.api import work_progress
-        from lorakit_voice.sentences import split_sentences
-
         rate = int(base.model.config.audio.sample_rate)
-        spoken = [speakable_form(base.model, text) for text in texts]
-        sentences = sum(len(split_sentences(text, language=base_language(base.model))) for text in spoken)
-        with work_progress("speaking", sentences, enabled=None) as advance:  # a bar for `lorakit predict` only
-            return [{"text": text, "audio": self._speak(base, model, words, advance), "sample_rate": rate}
-                    for text, words in zip(texts, spoken)]
+        sentences = [self._sentences(base, text) for text in texts]
+        with work_progress("speaking", sum(map(len, sentences)), enabled=None) as advance:  # `lorakit predict` only
+            return [{"text": text, "audio": self._speak(base, model, parts, advance), "sample_rate": rate}
+                    for text, parts in zip(texts, sentences)]
+
+    def input_parts(self, base: Base, input: Any) -> list[str]:
+        """A text's sentences, as ``predict`` speaks them (a server streams
+        them one by one)."""
+        from lorakit_voice.data import check_speakable
+
+        text = _spoken_text(input)
+        if not text:
+            raise DataError("nothing to say: the text is empty")
+        check_speakable(base.model, [("text", text)], "--text")
+        return self._sentences(base, text)
 
     def probe(self, base: Base, model: Any) -> Any:
         """Waveform with fixed durations and no noise, plus predicted durations."""
@@ -467,16 +477,24 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
         return Voicing(self._speaker_id(base), self.options.noise_scale, self.options.length_scale, self.options.seed)
 
-    def _speak(self, base: Base, model: Any, text: str, each_sentence: Any = None) -> Any:
+    def _speak(self, base: Base, model: Any, text: str | list[str], each_sentence: Any = None) -> Any:
         """``text`` in one pass (a held-out clip's transcript, compared with the
-        clip), or with ``each_sentence`` sentence by sentence (any text a user
-        sends), calling ``each_sentence()`` after each."""
+        clip), or a list of sentences one by one (any text a user sends),
+        calling ``each_sentence()`` after each."""
         from lorakit_voice.synthesis import synthesize, synthesize_sentences
 
         self._tell_slot(base)
-        if each_sentence is None:
+        if isinstance(text, str):
             return synthesize(model, text, self._voicing(base))
         return synthesize_sentences(model, text, self._voicing(base), each_sentence)
+
+    def _sentences(self, base: Base, text: str) -> list[str]:
+        """The sentences ``text`` is spoken in: in the form the model speaks
+        (symbols spelled out), cut by the rules of the base's language."""
+        from lorakit_voice.data import base_language, speakable_form
+        from lorakit_voice.sentences import split_sentences
+
+        return split_sentences(speakable_form(base.model, text), language=base_language(base.model))
 
     def _tell_slot(self, base: Base) -> None:
         """Say which slot a default choice picked, when it first speaks: not
@@ -518,6 +536,13 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                 audio = [self._speak(base, model, text) for text in REFERENCE_TEXTS]
             self._cache[key] = mean_embedding(audio, int(base.model.config.audio.sample_rate))
         return self._cache[key]
+
+
+def _spoken_text(text: Any) -> str:
+    """A text to speak as one line of plain characters (``data.plain``)."""
+    from lorakit_voice.data import plain
+
+    return plain(" ".join(str(text).split()))
 
 
 def _slots(base: Base) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lorakit.api import ConfigError, Task
+from lorakit.api import ConfigError, PredictsInParts, Task
 from lorakit.plugins import get_host
 from lorakit.testing import check_contract, check_task
 
@@ -238,3 +238,46 @@ def test_caption_task_passes_the_conformance_kit(tmp_path):
     image = str(small / json.loads(rows[0])["file_name"])
     report = check_task(CaptionTask, data=small, workdir=tmp_path / "work", steps=4, predict_args=[image])
     assert set(report.metrics["test"]["adapter"]) == {"cider", "bleu4"}
+
+
+class PartsToy(ToyTask, PredictsInParts):
+    """Speaks a toy "text" of points joined by ';' as audio, part by part:
+    each point's outputs are samples, parts joined by one sample of silence."""
+
+    predicts_audio = True
+    part_gap_seconds = 0.001
+
+    def input_parts(self, base, input):
+        return [part for part in str(input).split(";") if part]
+
+    def predict(self, base, model, inputs):
+        import numpy as np
+
+        records = []
+        for text in inputs:
+            pieces = [np.asarray(r["y"], dtype=np.float32).reshape(-1)
+                      for r in super().predict(base, model, self.input_parts(base, text))]
+            gap = np.zeros(1, dtype=np.float32)  # part_gap_seconds at 1000 samples a second
+            audio = np.concatenate([x for i, piece in enumerate(pieces) for x in ([gap, piece] if i else [piece])])
+            records.append({"input": text, "audio": audio, "sample_rate": 1000})
+        return records
+
+
+def test_parts_joined_must_sound_as_the_whole(toy_data, tmp_path):
+    """A task that predicts in parts passes when its parts, predicted alone
+    and joined by its gap, are the whole; a gap that lies fails the kit."""
+    args = ["0.1,0.2,0.3,0.4;1,1,1,1;0,0,0,1", "--out", str(tmp_path / "wavs")]
+    report = check_task(PartsToy, data=toy_data, workdir=tmp_path / "good", predict_args=args)
+    assert "predicts-in-parts" in report.checks
+
+    class WrongGap(PartsToy):
+        part_gap_seconds = 0.003  # says 3 samples, joins with 1
+
+    with pytest.raises(AssertionError, match=r"predict part by part \(input_parts\).*3 parts joined makes"):
+        check_task(WrongGap, data=toy_data, workdir=tmp_path / "bad", predict_args=args)
+
+    class NotAudio(PartsToy):
+        predicts_audio = False
+
+    with pytest.raises(AssertionError, match="declares PredictsInParts.*set predicts_audio = True"):
+        check_contract(NotAudio)

@@ -72,3 +72,26 @@ def test_a_bar_counts_the_sentences_for_lorakit_predict_only(demo_base, monkeypa
     with progress.watched():
         task.predict(demo_base, demo_base.model, text)
     assert "speaking" in screen.getvalue() and "3/3" in screen.getvalue()
+
+
+def test_a_text_spoken_part_by_part_is_the_text_spoken_whole(demo_base):
+    """The parts a server streams one by one (input_parts), spoken alone and
+    joined by the task's gap, are what predict speaks for the whole text:
+    symbols spelled out, cut as predict cuts."""
+    import pytest
+
+    from lorakit.api import DataError
+    from lorakit_voice.task import VoiceCloneTask, VoiceOptions
+
+    task = VoiceCloneTask(VoiceOptions(slot="klatt"))
+    text = "Prices fell 50% at Tom & Jerry's.  Was it late?\nYes!"
+    parts = task.input_parts(demo_base, text)
+    assert parts == ["Prices fell 50 percent at Tom and Jerry's.", "Was it late?", "Yes!"]
+    [whole] = task.predict(demo_base, demo_base.model, [text])
+    alone = [r["audio"] for r in task.predict(demo_base, demo_base.model, parts)]
+    gap = np.zeros(round(task.part_gap_seconds * whole["sample_rate"]), dtype=np.float32)
+    np.testing.assert_array_equal(whole["audio"], np.concatenate([alone[0], gap, alone[1], gap, alone[2]]))
+    with pytest.raises(DataError, match=r"cannot speak: text: '€' \(position 11\)"):
+        task.input_parts(demo_base, "It costs 5€.")
+    with pytest.raises(DataError, match="nothing to say"):
+        task.input_parts(demo_base, " \n ")
