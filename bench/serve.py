@@ -19,6 +19,11 @@ into its base (``lorakit export --merged``) served as a plain base.
    the merged one (the cost of LoRA kept unmerged), and cycling with
    ``--hot-mixes 8`` (each adapter merged into a private copy on its second
    use: 8 more copies of the model in memory).
+4. A long text (``--long-sentences``, 20): time to the first audio byte and
+   to the last of ``/v1/audio/speech`` (sent sentence by sentence, pcm) vs
+   the same text as one job (``/v1/predict/voice-clone``: how speech was
+   answered before), and the latency of a one-sentence request sent while
+   each is being spoken.
 Rounds alternate the variants so a busy machine slows each alike.
 """
 
@@ -44,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base", default="demo", help="voice-clone base: demo, or a real-size folder")
+    parser.add_argument("--long-sentences", type=int, default=20, help="sentences of the long text (section 4)")
     return parser.parse_args()
 
 
@@ -68,6 +74,38 @@ def concurrent_clients(url: str, voice: str, count: int, clients: int) -> tuple[
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda i: speak(url, voice, SENTENCES[i % len(SENTENCES)]), range(count)))
     return time.perf_counter() - started, [t for _, t in results], [code for code, _ in results]
+
+
+def long_text(url: str, voice: str, text: str, streamed: bool) -> tuple[float, float]:
+    """(seconds to the first byte, to the last) of ``text`` spoken as speech
+    sent sentence by sentence, or as one /v1/predict job."""
+    import httpx
+
+    started = time.perf_counter()
+    if streamed:
+        request = ("POST", f"{url}/v1/audio/speech",
+                   {"model": "tts-1", "voice": voice, "input": text, "response_format": "pcm"})
+    else:
+        request = ("POST", f"{url}/v1/predict/voice-clone",
+                   {"inputs": [text], "adapters": [{"name": voice, "weight": 1.0}]})
+    first = None
+    with httpx.stream(request[0], request[1], json=request[2], timeout=600) as response:
+        for chunk in response.iter_bytes():
+            if first is None and chunk:
+                first = time.perf_counter() - started
+        assert response.status_code == 200, response.status_code
+    return first, time.perf_counter() - started
+
+
+def short_during_long(url: str, voice: str, text: str, streamed: bool) -> float:
+    """Latency of a one-sentence request sent a moment after a long text."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        long = pool.submit(long_text, url, voice, text, streamed)
+        time.sleep(0.2)  # the long one is being spoken
+        code, seconds = speak(url, voice, SENTENCES[0])
+        assert code == 200
+        long.result()
+    return seconds
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -147,6 +185,27 @@ def main() -> None:
     print(f"   latency of one unmerged adapter / merged: {unmerged_cost:.2f}")
     print(f"   cycling {ADAPTERS} adapters with --hot-mixes {ADAPTERS}: {n / statistics.median(hot_times):.2f} req/s; "
           f"switching / merged {statistics.median(same_merged_times) / statistics.median(hot_times):.2f} (goal >= 0.8)")
+
+    from lorakit_voice.synthetic import sentences
+
+    text = " ".join(sentences(args.long_sentences, 7))
+    firsts: dict[bool, list[float]] = {True: [], False: []}
+    lasts: dict[bool, list[float]] = {True: [], False: []}
+    shorts: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.rounds):
+        for streamed in (True, False):
+            first, last = long_text(url, voices[0], text, streamed)
+            firsts[streamed].append(first), lasts[streamed].append(last)
+            shorts[streamed].append(short_during_long(url, voices[0], text, streamed))
+    med = {key: {s: statistics.median(v[s]) for s in v} for key, v in
+           (("first", firsts), ("last", lasts), ("short", shorts))}
+    print(f"\n4. a long text ({args.long_sentences} sentences, {len(text)} characters)")
+    for streamed, name in ((True, "speech, sentence by sentence"), (False, "one job (/v1/predict)")):
+        print(f"   {name}: first byte {med['first'][streamed]:.2f} s, last {med['last'][streamed]:.2f} s; "
+              f"a one-sentence request sent meanwhile: {med['short'][streamed]:.2f} s")
+    print(f"   first byte streamed / one job: {med['first'][True] / med['first'][False]:.3f}; "
+          f"last byte: {med['last'][True] / med['last'][False]:.3f}; "
+          f"one-sentence request meanwhile: {med['short'][True] / med['short'][False]:.3f}")
     for server in servers:
         server.stop()
     for service in services:

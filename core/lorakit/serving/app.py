@@ -39,7 +39,8 @@ from lorakit.serving.requests import (
     image_suffix,
 )
 from lorakit.serving.service import RequestError, Service
-from lorakit.serving.worker import Job, QueueFull, Stopped
+from lorakit.serving.speech import speak
+from lorakit.serving.worker import BaseWorker, Job, QueueFull, Stopped
 
 # The built-in tasks behind the named endpoints.
 SPEECH_TASK, CAPTION_TASK, VQA_TASK, MUSIC_TASK = "voice-clone", "caption", "vqa", "music-style"
@@ -60,19 +61,12 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
     app.router.on_shutdown.append(lambda: shutil.rmtree(uploads, ignore_errors=True))
     _errors(app)
 
-    @app.middleware("http")
-    async def limit_and_count(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            response: Response = _error(f"the request body is over {max_body // (1024 * 1024)} MB", None, 413)
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
-        return response
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
+        metrics.rejected.inc()
+        return _error(f"{exc}; retry in a moment", None, 503, {"Retry-After": "1"})
+
+    app.add_middleware(LimitAndCount, metrics=metrics, max_body=max_body)
 
     async def answer(task: str, adapters: list[tuple[str, float]], model: str | None, inputs: list[Any],
                      options: dict[str, Any] | None = None, aliases: tuple[str, ...] = (),
@@ -81,14 +75,16 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         is the request field the inputs came from, named when the task
         refuses them."""
         worker, mix = await run_in_threadpool(service.resolve, task, adapters, model, aliases)
+        job = Job(mix, tuple(sorted((options or {}).items())), inputs)
+        records = await run(worker, job, field)
+        return records, job.provenance
+
+    async def run(worker: BaseWorker, job: Job, field: str | None, reserved: bool = False) -> list:
+        """``job``'s records from ``worker``, its failures as the client's (400)
+        or the server's (500, logged) errors."""
+        future = worker.submit(job, reserved)  # QueueFull: a 503, below
         try:
-            job = Job(mix, tuple(sorted((options or {}).items())), inputs)
-            future = worker.submit(job)
-        except QueueFull as exc:
-            metrics.rejected.inc()
-            raise RequestError(f"{exc}; retry in a moment", None, 503) from None
-        try:
-            records = await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(future)
         except Stopped:
             raise  # 503, by its handler
         except LorakitError as exc:  # the task refused the input (a character it cannot speak...)
@@ -96,17 +92,15 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - one failed request, logged; the server goes on
             traceback.print_exception(exc)
             raise RequestError(f"the model failed on this request ({type(exc).__name__}: {exc})", None, 500) from None
-        return records, job.provenance
 
     # -- OpenAI speech -------------------------------------------------------------
 
     @app.post("/v1/audio/speech")
     async def speech(body: SpeechRequest) -> Response:
         adapters, options = await run_in_threadpool(_voice, service, body)
-        records, provenance = await answer(SPEECH_TASK, adapters, body.model, [body.input], options,
-                                           OPENAI_SPEECH_MODELS, field="input")
-        data, media_type = encode(records[0]["audio"], records[0]["sample_rate"], body.response_format)
-        return Response(data, media_type=media_type, headers={"X-Lorakit-Provenance": json.dumps(provenance)})
+        worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, body.model,
+                                              OPENAI_SPEECH_MODELS)
+        return await speak(body, worker, Job(mix, tuple(sorted(options.items())), [body.input]), run)
 
     # -- images --------------------------------------------------------------------
 
@@ -205,6 +199,41 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         return FileResponse(path)
 
     return app
+
+
+class LimitAndCount:
+    """Refuses bodies over ``max_body`` (413) and counts every request by
+    route and status, with its time to the last byte. Plain ASGI, so a
+    streamed answer's bytes pass as they come and a failure halfway through
+    reaches the server, which breaks the transfer rather than end it as if
+    whole."""
+
+    def __init__(self, app: Any, metrics: Metrics, max_body: int):
+        self.app, self.metrics, self.max_body = app, metrics, max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                too_big = _error(f"the request body is over {self.max_body // (1024 * 1024)} MB", None, 413)
+                await too_big(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
 
 def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float]], dict[str, Any]]:

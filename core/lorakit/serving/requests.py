@@ -40,15 +40,32 @@ class Composed(BaseModel):
         return [(a.name, a.weight) for a in self.adapters or []]
 
 
+class VoiceId(BaseModel):
+    """OpenAI's custom voice reference: a cloned voice is one."""
+
+    id: str
+
+
 class SpeechRequest(Composed):
     """OpenAI's ``/v1/audio/speech`` body; ``adapters`` is lorakit's addition."""
 
     model: str = Field(max_length=1000)
     input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARACTERS)
-    voice: str = Field(min_length=1, max_length=300)
-    response_format: Literal["wav", "flac", "mp3", "opus", "pcm"] = "mp3"
+    voice: str | VoiceId
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False)
     instructions: str | None = Field(None, max_length=MAX_SPEECH_CHARACTERS)  # VITS has no way to follow it
+    #: ``audio``: the format's bytes; ``sse``: OpenAI's speech.audio.delta / .done events.
+    stream_format: Literal["audio", "sse"] = "audio"
+
+    @field_validator("voice")
+    @classmethod
+    def _voice_name(cls, value: str | VoiceId) -> str:
+        """A voice by name, or as OpenAI's custom voice object ``{"id": name}``."""
+        name = value.id if isinstance(value, VoiceId) else value
+        if not 1 <= len(name) <= 300:
+            raise ValueError("voice must name a voice in 1 to 300 characters")
+        return name
 
     @field_validator("input")
     @classmethod

@@ -55,11 +55,14 @@ class Capacity:
 
 @dataclasses.dataclass
 class Job:
-    """A request's inputs for one base: answered as ``task.predict``'s records."""
+    """A request's inputs for one base: answered as ``task.predict``'s records,
+    or with ``parts`` as each input's parts (``PredictsInParts.input_parts``;
+    an input alone for a task without them)."""
 
     mix: Mix
     options: tuple[tuple[str, Any], ...]  # task option overrides, hashable
     inputs: list[Any]
+    parts: bool = False
     future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
     #: The base and adapter versions that answered, set before the future's result.
     provenance: dict[str, Any] | None = None
@@ -67,7 +70,7 @@ class Job:
     @property
     def key(self) -> tuple[Any, ...]:
         """Jobs with the same key run as one ``predict`` call."""
-        return self.mix, self.options
+        return self.mix, self.options, self.parts
 
 
 @dataclasses.dataclass
@@ -97,10 +100,13 @@ class BaseWorker(threading.Thread):
 
     # -- called from request threads -------------------------------------------
 
-    def submit(self, job: Job) -> concurrent.futures.Future:
-        """Queue ``job`` (raises ``QueueFull``); its future gets the records."""
-        self.capacity.take()
-        job.future.add_done_callback(lambda _: self.capacity.give_back())
+    def submit(self, job: Job, reserved: bool = False) -> concurrent.futures.Future:
+        """Queue ``job`` (raises ``QueueFull``); its future gets the records.
+        A ``reserved`` job runs on a queue place its request already holds
+        (a streamed answer's later parts)."""
+        if not reserved:
+            self.capacity.take()
+            job.future.add_done_callback(lambda _: self.capacity.give_back())
         self._put(job)
         return job.future
 
@@ -213,8 +219,14 @@ class BaseWorker(threading.Thread):
 
         if self.loaded is None:
             raise RuntimeError(f"the base {self.base_name!r} could not be loaded: {self.error}")
+        from lorakit.capabilities import PredictsInParts
+
         first = batch[0]
         task = self.loaded.task_for(first.mix, dict(first.options))
         inputs = [x for job in batch for x in job.inputs]
+        if first.parts:
+            if not isinstance(task, PredictsInParts):
+                return [[x] for x in inputs]
+            return [list(task.input_parts(self.loaded.base, x)) for x in inputs]
         with self.loaded.mixed(first.mix) as model, torch.inference_mode():
             return task.predict(self.loaded.base, model, inputs)

@@ -63,7 +63,7 @@ def test_base_speakers_are_voices_too(client):
     ({"input": "   "}, "input", "blank"),
     ({"input": "x" * 5000}, "input", "at most 4096"),
     ({"model": "other-base"}, "model", "trained on base 'demo'"),
-    ({"response_format": "aac"}, "response_format", "'wav'"),
+    ({"response_format": "ogg"}, "response_format", "'aac'"),
     ({"speed": 9}, "speed", "less than or equal to 4"),
     ({"extra_body": {"adapters": [{"name": "caption-a"}]}}, "adapters", "not a 'voice-clone' one"),
     ({"extra_body": {"adapters": [{"name": "kauko", "weight": "much"}]}}, "adapters.0.weight", "number"),

@@ -1,0 +1,118 @@
+"""OpenAI's speech answer, sent sentence by sentence.
+
+The text is cut into the parts the voice task speaks it in (its sentences,
+``PredictsInParts``), and each part is queued on the base's worker as a job
+of its own. In mp3, opus, aac and pcm the first sentence's audio leaves as
+soon as it is spoken, through one encoder for the whole answer (or, with
+``stream_format: "sse"``, as OpenAI's ``speech.audio.delta`` events). A
+text of one sentence is sent whole (an MP3 file then names its encoder's
+delay, so players cut it: gapless), and so are wav and flac, whose headers
+carry the length. Other requests
+take turns between the parts, a client that hangs up stops the work after
+the part in hand, and the request holds one queue place from start to end.
+Whatever fails before the first byte (a character the voice cannot speak,
+a full queue) is an ordinary JSON error; a failure later cuts the stream
+short, which the client sees as a broken transfer, never as a whole answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import weakref
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from fastapi.responses import Response, StreamingResponse
+
+from lorakit.serving.audio_formats import STREAMED, StreamEncoder, encode
+from lorakit.serving.worker import BaseWorker, Job
+
+#: ``run(worker, job, field, reserved)``: the app's way to get a job's records.
+Run = Callable[[BaseWorker, Job, str, bool], Awaitable[list]]
+
+
+async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Response:
+    """The answer to ``body`` (a ``SpeechRequest``) from ``worker``, whose
+    mix and options ``request`` carries."""
+    import numpy as np
+
+    from lorakit.plugins import get_host
+
+    gap_seconds = float(getattr(get_host().task(worker.task_name), "part_gap_seconds", 0.0))
+    worker.capacity.take()  # QueueFull: a 503, by the app's handler
+    streaming = False
+    try:
+        [parts] = await run(worker, Job(request.mix, request.options, [body.input], parts=True), "input", True)
+        first = Job(request.mix, request.options, [parts[0]])
+        [spoken] = await run(worker, first, "input", True)
+        rate = int(spoken["sample_rate"])
+        gap = np.zeros(round(gap_seconds * rate), dtype=np.float32)
+        headers = {"X-Lorakit-Provenance": json.dumps(first.provenance)}
+
+        async def audio() -> AsyncIterator[Any]:
+            """Each part's audio, the gap before every part but the first."""
+            yield spoken["audio"]
+            for part in parts[1:]:
+                [record] = await run(worker, Job(request.mix, request.options, [part]), "input", True)
+                yield np.concatenate([gap, np.asarray(record["audio"], dtype=np.float32).reshape(-1)])
+
+        if body.response_format not in STREAMED or len(parts) == 1:  # one sentence: sent whole, gapless
+            whole = np.concatenate([piece async for piece in audio()])
+            data, media_type = encode(whole, rate, body.response_format)
+            if body.stream_format == "sse":
+                return Response(_event(data) + _done(), media_type="text/event-stream", headers=headers)
+            return Response(data, media_type=media_type, headers=headers)
+        encoder = StreamEncoder(body.response_format, rate)
+        media_type = "text/event-stream" if body.stream_format == "sse" else encoder.media_type
+        release = _once(worker.capacity.give_back)
+        stream = _sent(audio(), encoder, body.stream_format == "sse", release)
+        weakref.finalize(stream, release)  # a stream never started (its client gone first) gives the place back too
+        streaming = True
+        return StreamingResponse(stream, media_type=media_type, headers=headers)
+    finally:
+        if not streaming:
+            worker.capacity.give_back()
+
+
+async def _sent(audio: AsyncIterator[Any], encoder: StreamEncoder, sse: bool,
+                release: Callable[[], None]) -> AsyncIterator[bytes]:
+    """The encoded stream, piece by piece; the queue place is given back
+    however it ends (done, failed, or the client gone)."""
+    try:
+        async for piece in audio:
+            data = encoder.push(piece)
+            if data:
+                yield _event(data) if sse else data
+        data = encoder.finish()
+        if sse:
+            yield (_event(data) if data else b"") + _done()
+        elif data:
+            yield data
+    finally:
+        release()
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, done at the first call only."""
+    done = threading.Lock()
+
+    def once() -> None:
+        if done.acquire(blocking=False):
+            action()
+
+    return once
+
+
+def _event(data: bytes) -> bytes:
+    """One server-sent ``speech.audio.delta`` event carrying ``data``."""
+    return _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+
+
+def _done() -> bytes:
+    # VITS reads characters and makes samples, not tokens: nothing to count.
+    return _sse({"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}})
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(event)}\n\n".encode()
