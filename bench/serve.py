@@ -192,8 +192,8 @@ def main() -> None:
     firsts: dict[bool, list[float]] = {True: [], False: []}
     lasts: dict[bool, list[float]] = {True: [], False: []}
     shorts: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(args.rounds):
-        for streamed in (True, False):
+    for round_ in range(args.rounds):
+        for streamed in ((True, False) if round_ % 2 == 0 else (False, True)):  # neither always goes first
             first, last = long_text(url, voices[0], text, streamed)
             firsts[streamed].append(first), lasts[streamed].append(last)
             shorts[streamed].append(short_during_long(url, voices[0], text, streamed))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from lorakit.errors import AdapterError
 
@@ -97,16 +97,28 @@ def weighted(model: Any, weights: dict[str, float]) -> Iterator[Any]:
         with adapter_disabled(model):
             yield model
         return
+    put_back = set_weights(model, weights)
+    try:
+        yield model
+    finally:
+        put_back()
+
+
+def set_weights(model: Any, weights: dict[str, float]) -> Callable[[], None]:
+    """Make exactly the adapters named in ``weights`` active, each scaled by
+    its weight (as ``weighted`` does, until undone); returns the function
+    that puts back the active set and scalings that were there."""
     tuner = model.base_model
     active = list(tuner.active_adapters)
     tuner.set_adapter(list(weights), inference_mode=True)
     saved = scale(model, weights)
-    try:
-        yield model
-    finally:
+
+    def put_back() -> None:
         for module, name, scaling in saved:
             module.scaling[name] = scaling
         tuner.set_adapter(active, inference_mode=True)
+
+    return put_back
 
 
 def scale(model: Any, weights: dict[str, float]) -> list[tuple[Any, str, float]]:

@@ -16,7 +16,7 @@ import collections
 import contextlib
 import dataclasses
 import itertools
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from lorakit.apply import load_base
 from lorakit.artifact import WEIGHTS, check_base, peft_load_errors
@@ -51,6 +51,9 @@ class LoadedBase:
     #: The version of each adapter last offered (loaded or refused), to see a rewrite.
     versions: dict[str, AdapterEntry] = dataclasses.field(default_factory=dict)
     _peft_numbers: Iterator[int] = dataclasses.field(default_factory=itertools.count)
+    #: The mix the shared model is left set to, and how to undo it: the next
+    #: request for the same mix (a streamed text's next sentence) runs as is.
+    _applied: tuple[Mix, Callable[[], None]] | None = None
 
     @classmethod
     def load(cls, task_name: str, name: str, hot_limit: int = 0) -> "LoadedBase":
@@ -76,6 +79,7 @@ class LoadedBase:
 
         if self.versions.get(entry.name) == entry:
             return
+        self._settle()
         old = self._forget(entry.name)
         self.versions[entry.name] = entry
         try:
@@ -100,6 +104,7 @@ class LoadedBase:
 
     def remove(self, name: str) -> None:
         """Unload an adapter whose folder is gone."""
+        self._settle()
         self._unload(name, self._forget(name))
 
     def _forget(self, name: str) -> str | None:
@@ -146,10 +151,12 @@ class LoadedBase:
     @contextlib.contextmanager
     def mixed(self, mix: Mix) -> Iterator[Any]:
         """The model with exactly ``mix`` active, each adapter scaled by its
-        weight (a hot mix's merged copy instead); put back afterwards."""
+        weight (a hot mix's merged copy instead). The shared model stays set
+        to the mix until another one, or a change of adapters, needs it."""
         from peft import PeftModel
 
-        from lorakit.merge import weighted
+        from lorakit.merge import set_weights
+        from lorakit.modeling import adapter_disabled
 
         self.check_mix(mix)
         if not isinstance(self.model, PeftModel):
@@ -159,8 +166,21 @@ class LoadedBase:
         if hot is not None:
             yield hot
             return
-        with weighted(self.model, {self.peft_names[name]: weight for name, weight in mix}) as model:
-            yield model
+        if not mix:
+            with adapter_disabled(self.model):
+                yield self.model
+            return
+        if self._applied is None or self._applied[0] != mix:
+            self._settle()
+            self._applied = mix, set_weights(self.model, {self.peft_names[name]: weight for name, weight in mix})
+        yield self.model
+
+    def _settle(self) -> None:
+        """Put the shared model back to its adapters' own active set and scalings."""
+        if self._applied is not None:
+            _, put_back = self._applied
+            self._applied = None
+            put_back()
 
     def _hot_copy(self, mix: Mix) -> Any:
         """The private merged copy of ``mix``, made on its second use while
@@ -187,6 +207,7 @@ class LoadedBase:
 
         from lorakit.merge import merge, scale
 
+        self._settle()  # the copy starts from the adapters' own scalings
         clone = copy.deepcopy(self.model)
         names = {self.peft_names[name]: weight for name, weight in mix}
         scale(clone, names)

@@ -134,3 +134,19 @@ def test_hot_mixes_are_merged_into_private_copies(service):
         loaded.hot.clear()
         loaded.uses.clear()
     assert all(torch.equal(p, shared[name]) for name, p in loaded.model.named_parameters())
+
+
+def test_the_same_mix_again_runs_without_switching(service, monkeypatch):
+    """A streamed text's sentences are jobs of one mix in a row: the shared
+    model stays set to it, so only a change of mix pays for the switch."""
+    loaded = service.workers[("voice-clone", "demo")].loaded
+    tuner, switches = loaded.model.base_model, []
+    original = tuner.set_adapter
+    monkeypatch.setattr(tuner, "set_adapter", lambda *args, **kwargs: (switches.append(args), original(*args, **kwargs)))
+    kauko, calm = (("kauko", 1.0),), (("calm", 0.5),)
+    first = probe(service, "voice-clone", kauko)
+    switched = len(switches)
+    assert torch.equal(probe(service, "voice-clone", kauko), first) and len(switches) == switched
+    probe(service, "voice-clone", calm)
+    assert len(switches) > switched
+    assert torch.equal(probe(service, "voice-clone", kauko), first)  # and back, exactly
