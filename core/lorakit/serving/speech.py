@@ -7,12 +7,12 @@ soon as it is spoken, through one encoder for the whole answer (or, with
 ``stream_format: "sse"``, as OpenAI's ``speech.audio.delta`` events). A
 text of one sentence is sent whole (an MP3 file then names its encoder's
 delay, so players cut it: gapless), and so are wav and flac, whose headers
-carry the length. Other requests
-take turns between the parts, a client that hangs up stops the work after
-the part in hand, and the request holds one queue place from start to end.
-Whatever fails before the first byte (a character the voice cannot speak,
-a full queue) is an ordinary JSON error; a failure later cuts the stream
-short, which the client sees as a broken transfer, never as a whole answer.
+carry the length. Other requests take turns between the parts, a client
+that hangs up stops the work after the part in hand, and the request holds
+one queue place from start to end. Whatever fails before the first byte (a
+character the voice cannot speak, a full queue) is an ordinary JSON error;
+a failure later cuts the stream short, which the client sees as a broken
+transfer, never as a whole answer.
 """
 
 from __future__ import annotations
