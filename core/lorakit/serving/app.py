@@ -277,9 +277,12 @@ def _speakers(model: Any) -> list[str]:
 def _voice_name(base_name: str) -> str:
     """What a one-voice base's voice is called: its name's last part, without
     a ``piper:``-like prefix or a model file's suffix (``piper:en_US-joe-medium``
-    -> ``en_US-joe-medium``, ``/voices/kauko`` -> ``kauko``)."""
+    -> ``en_US-joe-medium``, ``/voices/kauko`` -> ``kauko``,
+    ``piper:kauko-voice/voice.onnx`` -> ``kauko-voice``)."""
     last = PurePosixPath(base_name.replace("\\", "/").rsplit(":", 1)[-1].rstrip("/"))
-    return (last.stem if last.suffix in (".onnx", ".pth") else last.name) or base_name
+    if last.suffix in (".onnx", ".pth"):  # a model file: by its name, or its folder's when the name says nothing
+        last = last.parent if last.stem in ("voice", "model") else PurePosixPath(last.stem)
+    return last.name or base_name
 
 
 def _base_voices(worker: BaseWorker) -> list[str]:

@@ -60,3 +60,14 @@ def test_a_long_text_streams_from_a_phoneme_base(client):
     whole, rate = sf.read(io.BytesIO(client.audio.speech.create(
         model="tts-1", voice="en_US-joe-medium", input=TEXT, response_format="wav").read()))
     assert abs(sum(map(len, chunks)) / 2 / 24000 - len(whole) / rate) < 0.01
+
+
+@pytest.mark.parametrize("base, voice", [
+    ("piper:en_US-joe-medium", "en_US-joe-medium"), ("/voices/kauko/", "kauko"), ("C:\\voices\\kauko", "kauko"),
+    ("piper:/x/en_GB-alan-low.onnx", "en_GB-alan-low"), ("piper:exports/kauko-voice/voice.onnx", "kauko-voice"),
+    ("runs/kauko.v2", "kauko.v2"),
+])
+def test_a_one_voice_base_is_named_by_the_last_part_of_its_name(base, voice):
+    from lorakit.serving.app import _voice_name
+
+    assert _voice_name(base) == voice

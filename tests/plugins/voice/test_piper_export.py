@@ -176,6 +176,16 @@ def test_export_formats_a_run_cannot_take_are_refused_before_loading(joe_base, t
     assert not (tmp_path / "out").exists() and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_export_merged_of_a_piper_clone_names_piper(joe_base, tmp_path):
+    """A coqui checkpoint cannot carry a Piper voice's phoneme ids (it would
+    not load again): the export is refused, pointing to --piper, and nothing
+    is written."""
+    task, base = joe_base
+    _adapter(task, base, tmp_path / "adapter")
+    fails_cleanly("export", tmp_path / "adapter", "--merged", tmp_path / "out", names=("Piper voice", "--piper OUT"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_export_piper_of_a_voice_not_trained_from_piper_names_merged(demo_base, tmp_path):
     from lorakit.config import RunConfig
