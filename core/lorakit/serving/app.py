@@ -97,9 +97,8 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
 
     @app.post("/v1/audio/speech")
     async def speech(body: SpeechRequest) -> Response:
-        adapters, options = await run_in_threadpool(_voice, service, body)
-        worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, body.model,
-                                              OPENAI_SPEECH_MODELS)
+        adapters, options, model = await run_in_threadpool(_voice, service, body)
+        worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, model, OPENAI_SPEECH_MODELS)
         return await speak(body, worker, Job(mix, tuple(sorted(options.items())), [body.input]), run)
 
     # -- images --------------------------------------------------------------------
@@ -236,36 +235,59 @@ class LimitAndCount:
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
 
-def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float]], dict[str, Any]]:
-    """A speech request's adapters and voice options: ``voice`` names an
-    adapter, or one of the base's own speakers; ``speed`` scales durations."""
+def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float]], dict[str, Any], str]:
+    """A speech request's adapters, voice options and base: ``voice`` names
+    an adapter, or one of a base's own voices (which names the base when
+    ``model`` does not); ``speed`` scales durations."""
     from lorakit.plugins import get_host
 
     adapters = body.mix()
     options: dict[str, Any] = {}
+    model = body.model
     if not adapters:
-        speakers: list[str] = []
-        own: list[str] = []  # a one-voice base's voice: its name, short or whole
-        if body.voice not in service.adapters:
-            worker, _ = service.resolve(SPEECH_TASK, [], body.model, OPENAI_SPEECH_MODELS)
-            speakers = _speakers(worker.loaded.base.model)
-            own = [] if speakers else [_voice_name(worker.base_name), worker.base_name]
-            if body.voice not in speakers + own:
-                service.refresh(force=True)  # an adapter trained since the last look?
+        if body.voice not in service.adapters and not _bases_speaking(service, body.voice):
+            service.refresh(force=True)  # an adapter trained since the last look?
         if body.voice in service.adapters:
             adapters = [(body.voice, 1.0)]
-        elif body.voice in speakers:
-            options["slot"] = body.voice
-        elif body.voice not in own:
-            raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
-                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of the base "
-                               f"({', '.join(speakers or own[:1])})", "voice")
+        else:
+            worker = _base_with_voice(service, body.voice, body.model)
+            model = worker.base_name
+            speakers = _speakers(worker.loaded.base.model)
+            if body.voice in speakers:
+                options["slot"] = body.voice
+            elif speakers or body.voice not in (_voice_name(worker.base_name), worker.base_name):
+                raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
+                                   f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of the base "
+                                   f"({', '.join(_base_voices(worker))})", "voice")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
     saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
     default = get_host().task(SPEECH_TASK).options_class()
     options["length_scale"] = float(saved.get("length_scale", default.length_scale)) / body.speed
-    return adapters, options
+    return adapters, options, model
+
+
+def _bases_speaking(service: Service, voice: str) -> list[BaseWorker]:
+    """The loaded voice bases with ``voice`` among their own voices (or as their name)."""
+    return [w for w in service.bases_of(SPEECH_TASK)
+            if w.loaded is not None and voice in [*_base_voices(w), w.base_name]]
+
+
+def _base_with_voice(service: Service, voice: str, model: str) -> BaseWorker:
+    """The voice base ``model`` names; for OpenAI's model names (``tts-1``),
+    the one served, or of several the only one with ``voice`` among its
+    voices, so a client whose model name is fixed reaches every base."""
+    if model in OPENAI_SPEECH_MODELS and len(service.bases_of(SPEECH_TASK)) > 1:
+        speaking = _bases_speaking(service, voice)
+        if len(speaking) == 1:
+            return speaking[0]
+        if not speaking:
+            voices = "; ".join(f"{w.base_name}: {', '.join(_base_voices(w))}" for w in service.bases_of(SPEECH_TASK)
+                               if w.loaded is not None)
+            raise RequestError(f"no voice {voice!r}: name a served voice-clone adapter "
+                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of a base ({voices})",
+                               "voice")
+    return service.resolve(SPEECH_TASK, [], model, OPENAI_SPEECH_MODELS)[0]
 
 
 def _speakers(model: Any) -> list[str]:

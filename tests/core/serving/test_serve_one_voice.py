@@ -1,5 +1,6 @@
 """A base with one voice (a Piper voice, a merged export of a clone) is
-served under its own name: a client names it as it names a cloned voice."""
+served under its own name: a client names it as it names a cloned voice,
+and a voice names its base for a client whose model name is fixed."""
 
 import io
 
@@ -22,7 +23,7 @@ def client():
     from lorakit.serving.background import BackgroundServer
     from lorakit.serving.service import Service
 
-    service = Service([], [("voice-clone", BASE)])
+    service = Service([], [("voice-clone", BASE), ("voice-clone", "demo")])  # two voice bases
     service.start()
     server = BackgroundServer(create_app(service))
     yield OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
@@ -45,11 +46,22 @@ def test_a_one_voice_base_speaks_under_its_name(client):
     assert again == data  # its whole name too
 
 
-def test_another_name_is_refused_naming_the_voice(client):
+def test_tts_1_reaches_each_base_by_its_voices(client):
+    """tts-1 (what many clients always send) and a voice of one base: that base."""
+    demo = client.audio.speech.create(model="tts-1", voice="klatt", input=TEXT, response_format="wav").read()
+    assert demo == client.audio.speech.create(model="demo", voice="klatt", input=TEXT, response_format="wav").read()
+    assert sf.info(io.BytesIO(demo)).samplerate == 16000  # the demo's, not joe's 22050
+
+
+def test_another_name_is_refused_naming_the_voices(client):
     from openai import BadRequestError
 
     with pytest.raises(BadRequestError) as caught:
         client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
+    message = caught.value.body["message"]
+    assert caught.value.body["param"] == "voice" and f"{BASE}: en_US-joe-medium" in message and "klatt" in message
+    with pytest.raises(BadRequestError) as caught:
+        client.audio.speech.create(model=BASE, voice="klatt", input=TEXT)  # a voice of the other base
     assert caught.value.body["param"] == "voice" and "(en_US-joe-medium)" in caught.value.body["message"]
 
 
