@@ -258,7 +258,7 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
             elif speakers or body.voice not in (_voice_name(worker.base_name), worker.base_name):
                 raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
                                    f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of the base "
-                                   f"({', '.join(_base_voices(worker))})", "voice")
+                                   f"({', '.join(base_voices(worker))})", "voice")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
     saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
@@ -270,7 +270,7 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
 def _bases_speaking(service: Service, voice: str) -> list[BaseWorker]:
     """The loaded voice bases with ``voice`` among their own voices (or as their name)."""
     return [w for w in service.bases_of(SPEECH_TASK)
-            if w.loaded is not None and voice in [*_base_voices(w), w.base_name]]
+            if w.loaded is not None and voice in [*base_voices(w), w.base_name]]
 
 
 def _base_with_voice(service: Service, voice: str, model: str) -> BaseWorker:
@@ -282,7 +282,7 @@ def _base_with_voice(service: Service, voice: str, model: str) -> BaseWorker:
         if len(speaking) == 1:
             return speaking[0]
         if not speaking:
-            voices = "; ".join(f"{w.base_name}: {', '.join(_base_voices(w))}" for w in service.bases_of(SPEECH_TASK)
+            voices = "; ".join(f"{w.base_name}: {', '.join(base_voices(w))}" for w in service.bases_of(SPEECH_TASK)
                                if w.loaded is not None)
             raise RequestError(f"no voice {voice!r}: name a served voice-clone adapter "
                                f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of a base ({voices})",
@@ -307,7 +307,7 @@ def _voice_name(base_name: str) -> str:
     return last.name or base_name
 
 
-def _base_voices(worker: BaseWorker) -> list[str]:
+def base_voices(worker: BaseWorker) -> list[str]:
     """The voices a served base speaks: its speakers, or its one voice."""
     if worker.loaded is None:
         return []
@@ -384,7 +384,7 @@ def _model_list(service: Service) -> list[dict[str, Any]]:
     names = [w.base_name for w in service.workers.values()] + list(service.adapters)
     listed = [{"id": w.base_name if names.count(w.base_name) == 1 else f"{w.task_name}/{w.base_name}",
                "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
-               "ready": w.loaded is not None, "voices": _base_voices(w) if w.task_name == SPEECH_TASK else []}
+               "ready": w.loaded is not None, "voices": base_voices(w) if w.task_name == SPEECH_TASK else []}
               for w in service.workers.values()]
     for entry in service.adapters.values():
         worker = service.workers.get((entry.task, entry.base))

@@ -50,7 +50,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
     try:
         import uvicorn
 
-        from lorakit.serving.app import create_app
+        from lorakit.serving.app import SPEECH_TASK, base_voices, create_app
     except ImportError as exc:
         raise ConfigError(f"lorakit serve needs the serve extra ({exc.name} is missing): "
                           'pip install "lorakit[serve]"') from None
@@ -65,7 +65,9 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                           f"{escape(worker.error or '')}")
         else:
             names = ", ".join(worker.loaded.adapters) or "no adapters"
-            console.print(f"{worker.task_name} on {escape(worker.base_name)}: {escape(names)}")
+            voices = base_voices(worker) if worker.task_name == SPEECH_TASK else []
+            own = f"; its voice{'s' if len(voices) > 1 else ''}: {', '.join(voices)}" if voices else ""
+            console.print(f"{worker.task_name} on {escape(worker.base_name)}: {escape(names)}{escape(own)}")
             for name, reason in worker.loaded.refused.items():
                 console.print(f"[yellow]refused {escape(name)}:[/yellow] {escape(reason)}")
     for folder, reason in service.broken.items():

@@ -39,6 +39,8 @@ def test_the_command_serves_the_runs_of_a_folder(served):
         output = server.communicate(timeout=30)[0]
     caption_line = next(line for line in output.splitlines() if line.startswith("caption on demo:"))
     assert "caption-a" in caption_line and "styles/caption-b" in caption_line
+    voice_line = next(line for line in output.splitlines() if line.startswith("voice-clone on demo:"))
+    assert "calm" in voice_line and "its voices: " in voice_line and "klatt" in voice_line  # names a client can send
     assert "skipped" in output and "broken" in output  # the unreadable folder is reported, not fatal
 
 
