@@ -36,10 +36,17 @@ def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
     page.select_option("#speech-voice", "kauko")
     page.fill("#speech-text", "Hello from the browser.")
     page.click("#speech-go")
-    page.wait_for_selector("#speech-audio", timeout=60_000)
+    page.wait_for_selector("#speech-audio[data-complete=yes]", timeout=60_000)
     duration = page.eval_on_selector("#speech-audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
                                                       ": a.onloadedmetadata = () => r(a.duration))")
     assert 0.5 < duration < 10
+    long_text = "The first sentence plays at once. The second follows it. And a third ends the answer."
+    page.fill("#speech-text", long_text)  # streamed: MP3 through MediaSource, sentence by sentence
+    page.click("#speech-go")
+    page.wait_for_selector("#speech-audio[data-complete=yes]", timeout=60_000)
+    longer = page.eval_on_selector("#speech-audio", "a => a.duration")
+    assert page.get_attribute("#speech-audio", "data-streamed") == "yes"  # chromium plays MP3 via MediaSource
+    assert 3 * duration * 0.6 < longer < 3 * duration * 3 and not page.query_selector("#speech-result .error")
     assert "kauko x1" in page.inner_text("#speech-result .provenance")
     shot = picture(page.screenshot(path=str(tmp_path / "speak.png")))
     assert shot.size == (1000, 700)
