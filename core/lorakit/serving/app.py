@@ -255,10 +255,8 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
             speakers = _speakers(worker.loaded.base.model)
             if body.voice in speakers:
                 options["slot"] = body.voice
-            elif speakers or body.voice not in (_voice_name(worker.base_name), worker.base_name):
-                raise RequestError(f"no voice {body.voice!r}: name a served voice-clone adapter "
-                                   f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of the base "
-                                   f"({', '.join(base_voices(worker))})", "voice")
+            elif not _speaks(worker, body.voice):
+                raise _no_voice(service, body.voice, f"a voice of the base ({', '.join(base_voices(worker))})")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
     saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
@@ -268,9 +266,21 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
 
 
 def _bases_speaking(service: Service, voice: str) -> list[BaseWorker]:
-    """The loaded voice bases with ``voice`` among their own voices (or as their name)."""
-    return [w for w in service.bases_of(SPEECH_TASK)
-            if w.loaded is not None and voice in [*base_voices(w), w.base_name]]
+    """The loaded voice bases with ``voice`` among their own voices."""
+    return [w for w in service.bases_of(SPEECH_TASK) if _speaks(w, voice)]
+
+
+def _speaks(worker: BaseWorker, voice: str) -> bool:
+    """``voice`` is one of the base's speakers, or its one voice (by short or whole name)."""
+    if worker.loaded is None:
+        return False
+    speakers = _speakers(worker.loaded.base.model)
+    return voice in speakers if speakers else voice in (_voice_name(worker.base_name), worker.base_name)
+
+
+def _no_voice(service: Service, voice: str, bases: str) -> RequestError:
+    return RequestError(f"no voice {voice!r}: name a served voice-clone adapter "
+                        f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or {bases}", "voice")
 
 
 def _base_with_voice(service: Service, voice: str, model: str) -> BaseWorker:
@@ -284,9 +294,7 @@ def _base_with_voice(service: Service, voice: str, model: str) -> BaseWorker:
         if not speaking:
             voices = "; ".join(f"{w.base_name}: {', '.join(base_voices(w))}" for w in service.bases_of(SPEECH_TASK)
                                if w.loaded is not None)
-            raise RequestError(f"no voice {voice!r}: name a served voice-clone adapter "
-                               f"({', '.join(service.names(SPEECH_TASK)) or 'none'}) or a voice of a base ({voices})",
-                               "voice")
+            raise _no_voice(service, voice, f"a voice of a base ({voices})")
     return service.resolve(SPEECH_TASK, [], model, OPENAI_SPEECH_MODELS)[0]
 
 

@@ -45,9 +45,9 @@ def encode(audio: Any, sample_rate: int, response_format: str) -> tuple[bytes, s
     if container is None:  # pcm, or aac (PyAV's encoder only)
         encoder = StreamEncoder(response_format, sample_rate)
         return encoder.push(audio) + encoder.finish(), media_type
-    sample_rate, clip = _resampled(audio, sample_rate, _rate_for(response_format, sample_rate))
+    rate = _rate_for(response_format, sample_rate)
     buffer = io.BytesIO()
-    sf.write(buffer, clip, sample_rate, format=container, subtype=subtype)
+    sf.write(buffer, _resampled(audio, sample_rate, rate), rate, format=container, subtype=subtype)
     return buffer.getvalue(), media_type
 
 
@@ -71,7 +71,7 @@ class StreamEncoder:
 
     def push(self, audio: Any) -> bytes:
         """The bytes ready after ``audio`` (mono float at ``sample_rate``)."""
-        _, clip = _resampled(audio, self.sample_rate, self.rate)
+        clip = _resampled(audio, self.sample_rate, self.rate)
         if self._container is None:
             import numpy as np
 
@@ -112,8 +112,8 @@ def _rate_for(response_format: str, sample_rate: int) -> int:
     return min(allowed, key=lambda r: abs(r - sample_rate)) if allowed else sample_rate
 
 
-def _resampled(audio: Any, sample_rate: int, rate: int) -> tuple[int, Any]:
-    """``(rate, clip)``: mono float32 in [-1, 1] at ``rate``."""
+def _resampled(audio: Any, sample_rate: int, rate: int) -> Any:
+    """``audio`` as mono float32 in [-1, 1] at ``rate``."""
     import numpy as np
 
     clip = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
@@ -121,4 +121,4 @@ def _resampled(audio: Any, sample_rate: int, rate: int) -> tuple[int, Any]:
         import soxr
 
         clip = soxr.resample(clip, sample_rate, rate).astype(np.float32)
-    return rate, clip
+    return clip
