@@ -1,7 +1,8 @@
 """The FastAPI app of ``lorakit serve``.
 
-Routes: OpenAI's ``POST /v1/audio/speech`` (voice-clone adapters as voices),
-``POST /v1/captions``, ``POST /v1/vqa``, ``POST /v1/music``, and
+Routes: OpenAI's ``POST /v1/audio/speech`` (voice-clone adapters as voices)
+and ``POST /v1/chat/completions`` (caption and VQA models answering about
+an image), ``POST /v1/captions``, ``POST /v1/vqa``, ``POST /v1/music``, and
 ``POST /v1/predict/{task}`` for any task whose inputs are texts (a plugin's
 own); ``GET /v1/models``, ``/healthz``, ``/metrics``; the web page ``/`` and
 run reports under ``/runs``. Every model call goes through the base's worker
@@ -25,12 +26,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from lorakit.errors import LorakitError
 from lorakit.serving.audio_formats import encode
+from lorakit.serving.chat import ANSWER_FIELDS, chat_input, chat_target, completion, completion_chunks, vqa_question
 from lorakit.serving.metrics import Metrics
 from lorakit.serving.requests import (
+    ChatRequest,
     MusicRequest,
     PredictRequest,
     SpeechRequest,
@@ -126,6 +129,23 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         finally:
             fields["path"].unlink(missing_ok=True)
         return {"question": question, "answer": records[0]["answer"], **provenance}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest) -> Any:
+        task, adapters, model = await run_in_threadpool(chat_target, service, _model_list, body.model,
+                                                        body.mix())
+        said = chat_input(body.messages)
+        path = await _saved_image(said.image, uploads, said.image_param)
+        try:
+            inputs = [str(path)] if task == CAPTION_TASK else [{"image": str(path), "question": vqa_question(said)}]
+            records, provenance = await answer(task, adapters, model, inputs, aliases=tuple(n for n, _ in adapters),
+                                               field=said.image_param if task == CAPTION_TASK else said.text_param)
+        finally:
+            path.unlink(missing_ok=True)
+        content = records[0][ANSWER_FIELDS[task]]
+        if body.stream:
+            return StreamingResponse(completion_chunks(body.model, content, provenance), media_type="text/event-stream")
+        return completion(body.model, content, provenance)
 
     # -- music and any text-input task ---------------------------------------------
 
@@ -356,7 +376,17 @@ async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
                   "question": body.get("question")}
     else:
         raise RequestError("send multipart/form-data with an 'image' file, or JSON with 'image' in base64", None, 415)
-    suffix = await run_in_threadpool(image_suffix, data)
+    fields["path"] = await _saved_image(data, uploads, "image")
+    return fields
+
+
+async def _saved_image(data: bytes, uploads: Path, param: str) -> Path:
+    """``data`` checked as an image and written under ``uploads`` by a name of
+    ours, never the client's; refusals name the request field ``param``."""
+    try:
+        suffix = await run_in_threadpool(image_suffix, data)
+    except RequestError as exc:
+        raise RequestError(exc.message, param, exc.status) from None
     path = uploads / f"{uuid.uuid4().hex}{suffix}"
     path.write_bytes(data)
     try:
@@ -365,9 +395,8 @@ async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
         await run_in_threadpool(check_image, path)
     except LorakitError as exc:
         path.unlink(missing_ok=True)
-        raise RequestError(f"image: {str(exc).replace(str(path), 'the image')}", "image") from None
-    fields["path"] = path
-    return fields
+        raise RequestError(f"image: {str(exc).replace(str(path), 'the image')}", param) from None
+    return path
 
 
 def _without_flag(message: str) -> str:

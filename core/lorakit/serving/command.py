@@ -31,8 +31,9 @@ def parse_base(spec: str) -> tuple[str, str]:
 def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
           max_batch: int, hot_mixes: int) -> None:
     """Serve the adapters under PATHS (run folders, adapter folders, or folders
-    of runs) over HTTP: OpenAI's /v1/audio/speech, /v1/captions, /v1/vqa,
-    /v1/music, a web page at /, and reports of the runs.
+    of runs) over HTTP: OpenAI's /v1/audio/speech and /v1/chat/completions
+    (images: caption and VQA models), /v1/captions, /v1/vqa, /v1/music, a web
+    page at /, and reports of the runs.
 
     \b
     lorakit serve runs/

@@ -81,6 +81,17 @@ class MusicRequest(Composed):
     response_format: Literal["wav", "flac", "mp3", "opus"] = "wav"
 
 
+class ChatRequest(Composed):
+    """OpenAI's ``/v1/chat/completions`` body, as far as BLIP can follow it.
+    Sampling fields (``temperature``, ``max_tokens``...) are accepted and
+    ignored: the model decodes as its adapter was set to."""
+
+    model: str = Field(min_length=1, max_length=1000)
+    messages: list[Any] = Field(min_length=1, max_length=256)
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1)  # one answer: BLIP's decoding gives one
+
+
 class PredictRequest(Composed):
     inputs: list[str] = Field(min_length=1, max_length=MAX_INPUTS)
 
