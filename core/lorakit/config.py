@@ -219,7 +219,8 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         options = typing.get_args(hint)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in options):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+                             and type(None) in options):
             if type(None) in options:
                 return None
         errors = []
@@ -272,7 +273,7 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     if hint is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{name} = {value!r} is invalid: expected text")
-        return str(value)
+        return "" if value is None else str(value)  # a blank YAML value (trigger:) is no text, not "None"
     return value
 
 

@@ -243,6 +243,8 @@ def valid_flags(task_options: list[str], aliases: list[str] = ()) -> list[str]:
 
 
 def _parse_value(raw: str) -> Any:
+    if not raw.strip():  # --trigger "": empty text (YAML would read null); unsets an optional setting
+        return ""
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:

@@ -7,9 +7,11 @@ import pytest
 import yaml
 
 from lorakit import runs
+from lorakit.config import coerce
 from lorakit.errors import ConfigError
 from lorakit.plugins import PluginHost
 from lorakit.recipes import find_recipe, list_recipes, parse_flags, resolve_key
+from lorakit.runs import load_config, make_task
 
 from toy_plugin import write_toy_data
 
@@ -137,6 +139,17 @@ def test_values_are_yaml():
         ("lora.targets", ["query", "value"]), ("dora", True), ("train.lr", 0.001)]
     assert parse_flags(["--question", "note: what is broken?", "--precision", "no"]) == [
         ("question", "note: what is broken?"), ("precision", "no")]
+
+
+def test_an_empty_flag_is_empty_text_and_unsets_an_optional_setting():
+    # Not "None": --trigger "" would have started every training caption with the word None.
+    assert parse_flags(["--trigger", "", "--slot", " "]) == [("trigger", ""), ("slot", "")]
+    config = load_config("caption-demo", ["--trigger", "", "--clip", "", "--retain", "", "--replay", "0",
+                                          "--train.max_steps", "", "--lora.targets", ""])
+    task = make_task(config)
+    assert (task.options.trigger, task.options.clip) == ("", "")
+    assert config.data.retain is None and config.train.max_steps is None and config.lora.targets is None
+    assert coerce(None, str, "trigger") == ""  # a blank YAML value (trigger:) in a recipe
 
 
 def test_listed_recipes_name_their_task_and_command(toy_host, tmp_path, monkeypatch):
