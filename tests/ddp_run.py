@@ -13,10 +13,14 @@ step counts, so a test can check that the ranks never diverge:
     rank 1 step 3 weights: 0123456789abcdef
     rank weights: 0123456789abcdef
     rank done: steps=4 total=4
+
+and when each rank read its data (``rank 0 read data from T0 to T1``).
 """
 
 import hashlib
+import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -64,7 +68,20 @@ def step_and_digest(self, state, *args, **kwargs):
     return stop
 
 
+load_splits = runs.load_splits
+
+
+def timed_load_splits(*args, **kwargs):
+    """Reading the data, taking ``DDP_RUN_DATA_SECONDS`` longer, said with its start and end."""
+    started = time.time()
+    splits = load_splits(*args, **kwargs)
+    time.sleep(float(os.environ.get("DDP_RUN_DATA_SECONDS", "0")))
+    say(f"rank {os.environ.get('RANK', '0')} read data from {started:.3f} to {time.time():.3f}")
+    return splits
+
+
 Trainer.fit, Trainer._after_step = fit_and_digest, step_and_digest
+runs.load_splits = timed_load_splits
 get_host().add_plugin(toy_plugin, "toy-tests")
 flags = sys.argv[2:]
 resume = "--resume" in flags

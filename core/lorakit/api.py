@@ -43,7 +43,7 @@ from lorakit.fingerprints import file_fingerprint, fingerprint
 from lorakit.hookspecs import hookimpl
 from lorakit.hub import BaseKind, load_pretrained
 from lorakit.listening import write_mel_png, write_wav
-from lorakit.device import inference_device
+from lorakit.device import inference_device, main_process_first
 from lorakit.modeling import adapter_disabled, device_and_dtype, eval_mode, inner_model, seeded, to_device, unwrap
 from lorakit.options import number, text, whole_number
 from lorakit.progress import console, escape, rate_progress, work_progress
@@ -73,7 +73,7 @@ __all__ = [
     "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
-    "adapter_disabled", "inference_device", "seeded", "fingerprint", "file_fingerprint", "cache_root",
+    "adapter_disabled", "inference_device", "main_process_first", "seeded", "fingerprint", "file_fingerprint", "cache_root",
     "pretrain_on_tensors", "load_tensors",
     # using adapters outside a run (batch jobs a plugin adds as commands)
     "AdapterSpec", "parse_adapter", "read_adapters", "open_with_adapters",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from lorakit.errors import ConfigError
 
@@ -55,3 +56,26 @@ def describe(accelerator: Any) -> str:
     n = accelerator.num_processes
     precision = "fp32" if accelerator.mixed_precision == "no" else accelerator.mixed_precision
     return f"{accelerator.device}, {precision}, {n} process{'es' if n > 1 else ''}"
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """In a run of several processes, the main process does the work first
+    (reading and transcribing the data, warming a voice up: what it caches)
+    and the others wait, then do it themselves from its cache. Should the main
+    process fail, the others still go on and meet the same error themselves,
+    so every process ends with the message rather than waiting for the main
+    one. One process: nothing."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        yield
+        return
+    main = dist.get_rank() == 0
+    if not main:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if main:
+            dist.barrier()

@@ -26,7 +26,7 @@ from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, no_room
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
 from lorakit.checkpoints import checkpoint_step, has_checkpoint
 from lorakit.config import RunConfig, build
-from lorakit.device import inference_device
+from lorakit.device import inference_device, main_process_first
 from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
 from lorakit.evaluation import evaluate_pair, write_samples
 from lorakit.fingerprints import base_fingerprint
@@ -92,7 +92,8 @@ def training_model(task: Task, config: RunConfig) -> TrainingModel:
 
     base = load_base(task, config.base)
     base_print = base_fingerprint(base, task.name)
-    splits = load_splits(task, base, config)
+    with main_process_first():  # several processes: one transcribes and caches, the others read its cache
+        splits = load_splits(task, base, config)
     chosen = list(task.prepare_base(base, Data(splits.train, splits.summary)))
     targets = config.lora.targets or task.lora_targets
     to_save = list(config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lorakit.api import (BaseModelError, atomic_write_bytes, cache_root, console, file_fingerprint, inference_device,
-                         seeded)
+                         main_process_first, seeded)
 
 #: Warm-up of a training run: steps of 8 utterances, each utterance seen
 #: about ``EPOCHS`` times, out of at most ``RUN_SENTENCES`` sentences the
@@ -264,7 +264,7 @@ def ensure_warm(vits: Any, onnx_path: Path, steps: int, file: Path | None = None
         return file
     cached = cached_warm_file(onnx_path, steps)
     # Several processes: the main one warms up and caches, the others wait, then read its file.
-    with _main_process_first():
+    with main_process_first():
         if cached.is_file():
             load_warm(vits, cached, onnx_path)
             console.print(f"posterior encoder: warmed-up weights from the cache ({cached})")
@@ -280,21 +280,6 @@ def ensure_warm(vits: Any, onnx_path: Path, steps: int, file: Path | None = None
         save_warm(vits, cached, onnx_path, steps, history)
         load_warm(vits, cached, onnx_path)  # the run trains from exactly what later runs will read
         return cached
-
-
-def _main_process_first() -> Any:
-    """In a run of several processes, the main process goes first and the
-    others wait for it (every process enters, so none waits alone); one
-    process: nothing."""
-    import contextlib
-
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return contextlib.nullcontext()
-    from accelerate import PartialState
-
-    return PartialState().main_process_first()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -123,6 +123,19 @@ def test_every_process_follows_the_main_process_s_validation(toy_data, tmp_path)
 
 
 @pytest.mark.slow
+def test_the_main_process_reads_the_data_first_and_the_others_after_it(toy_data, tmp_path, monkeypatch):
+    """What reading the data caches (voice clips transcribed by Whisper) is
+    done by the main process alone; the others read after it, from its cache."""
+    monkeypatch.setenv("DDP_RUN_DATA_SECONDS", "1")
+    result = _torchrun("toy", "--data", str(toy_data), "--output", str(tmp_path / "ddp"), "--train.max_steps", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = {int(rank): (float(start), float(end))
+            for rank, start, end in re.findall(r"rank (\d+) read data from ([\d.]+) to ([\d.]+)", result.stdout)}
+    assert sorted(read) == [0, 1], result.stdout
+    assert read[1][0] >= read[0][1], read
+
+
+@pytest.mark.slow
 def test_two_processes_resume_exactly_with_each_rank_s_own_dropout(toy_data, tmp_path):
     """With dropout each process draws its own masks; a run stopped and resumed
     under two processes ends with the weights of an uninterrupted one (each
