@@ -30,6 +30,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from lorakit.errors import LorakitError
 from lorakit.serving.audio_formats import encode
+from lorakit.serving.auth import RequireKey
 from lorakit.serving.chat import ANSWER_FIELDS, chat_input, chat_target, completion, completion_chunks, vqa_question
 from lorakit.serving.metrics import Metrics
 from lorakit.serving.requests import (
@@ -53,8 +54,9 @@ OPENAI_SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 MAX_BODY = 16 * 1024 * 1024
 
 
-def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
-    """The app over a started ``service``."""
+def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None = None) -> FastAPI:
+    """The app over a started ``service``; with ``api_key``, requests must
+    carry it (``lorakit.serving.auth``)."""
     app = FastAPI(title="lorakit", docs_url="/docs", redoc_url=None)
     metrics = Metrics()
     service.on_batch = metrics.observe_batch
@@ -69,7 +71,9 @@ def create_app(service: Service, max_body: int = MAX_BODY) -> FastAPI:
         metrics.rejected.inc()
         return _error(f"{exc}; retry in a moment", None, 503, {"Retry-After": "1"})
 
-    app.add_middleware(LimitAndCount, metrics=metrics, max_body=max_body)
+    if api_key is not None:
+        app.add_middleware(RequireKey, key=api_key)
+    app.add_middleware(LimitAndCount, metrics=metrics, max_body=max_body)  # the outer one: refusals counted too
 
     async def answer(task: str, adapters: list[tuple[str, float]], model: str | None, inputs: list[Any],
                      options: dict[str, Any] | None = None, aliases: tuple[str, ...] = (),

@@ -28,8 +28,12 @@ def parse_base(spec: str) -> tuple[str, str]:
 @click.option("--hot-mixes", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Keep this many adapter mixes that are asked for again merged into private copies of their "
                    "base (one more copy of the model in memory each): merged speed for the voices in use.")
+@click.option("--api-key", envvar="LORAKIT_API_KEY", metavar="KEY",
+              help="Answer only requests that carry KEY (Authorization: Bearer KEY, an OpenAI client's api_key; "
+                   "the web page asks for it once). Also read from LORAKIT_API_KEY, which keeps it out of the "
+                   "process list.")
 def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
-          max_batch: int, hot_mixes: int) -> None:
+          max_batch: int, hot_mixes: int, api_key: str | None) -> None:
     """Serve the adapters under PATHS (run folders, adapter folders, or folders
     of runs) over HTTP: OpenAI's /v1/audio/speech and /v1/chat/completions
     (images: caption and VQA models), /v1/captions, /v1/vqa, /v1/music, a web
@@ -39,6 +43,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
     lorakit serve runs/
     lorakit serve runs/ --base voice-clone=demo --port 8000
     """
+    import os
     from pathlib import Path
 
     from lorakit.progress import console, escape
@@ -48,6 +53,10 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
         raise ConfigError(f"{missing[0]}: no such folder; pass run folders, adapter folders or folders of runs")
     if not paths and not bases:
         raise ConfigError("nothing to serve: pass folders of runs (lorakit serve runs/) or --base TASK=BASE")
+    if api_key is None:  # click reads an empty variable as unset; a key set empty is a mistake to say
+        api_key = os.environ.get("LORAKIT_API_KEY")
+    if api_key is not None and not api_key.strip():
+        raise ConfigError("--api-key (or LORAKIT_API_KEY) is empty: give the key clients must send, or leave it out")
     try:
         import uvicorn
 
@@ -73,8 +82,24 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                 console.print(f"[yellow]refused {escape(name)}:[/yellow] {escape(reason)}")
     for folder, reason in service.broken.items():
         console.print(f"[yellow]skipped {escape(folder)}:[/yellow] {escape(reason)}")
-    console.print(f"serving at http://{host}:{port}/ (OpenAI base_url http://{host}:{port}/v1)")
+    console.print(f"serving at http://{host}:{port}/ (OpenAI base_url http://{host}:{port}/v1)"
+                  + ("; requests must carry the API key" if api_key else ""))
+    if not api_key and not _loopback(host):
+        console.print(f"[yellow]{escape(host)} is reachable from other machines and no --api-key is set:[/yellow] "
+                      "anyone who reaches it can use the models and read the runs' files")
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(service, api_key=api_key), host=host, port=port, log_level="warning")
     finally:
         service.stop()
+
+
+def _loopback(host: str) -> bool:
+    """``host`` is this machine only (127.0.0.1, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may well be reachable
+        return False

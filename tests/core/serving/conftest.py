@@ -44,3 +44,22 @@ def live(service):
     server = BackgroundServer(create_app(service))
     yield server
     server.stop()
+
+
+#: The key of the ``keyed`` server.
+API_KEY = "k3y-for tests;=%"
+
+
+@pytest.fixture(scope="module")
+def keyed(service):
+    """A second server over the same service that answers only requests carrying ``API_KEY``."""
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+
+    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
+    server = BackgroundServer(create_app(service, api_key=API_KEY))
+    yield server
+    server.stop()
+    service.on_batch = hooks[0]  # the batch metrics go back to the main server's app
+    for key, hook in hooks[1].items():
+        service.workers[key].on_batch = hook

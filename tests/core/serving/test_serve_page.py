@@ -99,3 +99,26 @@ def test_runs_are_listed_with_their_reports(live, browser, tmp_path):
     cells = page.locator("#metrics td").all_inner_texts()
     assert "0.5000" in cells and "0.7000" in cells and "+0.2000" in cells
     page.screenshot(path=str(tmp_path / "report.png"))
+
+
+def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
+    from conftest import API_KEY
+
+    page = browser.new_page()
+    page.goto(keyed.url + "/")
+    page.wait_for_selector("#key-form:not([hidden])", timeout=30_000)
+    assert "needs its API key" in page.inner_text("#key-message")
+    page.fill("#api-key", "a guess")
+    page.click("#key-go")
+    page.wait_for_function("document.querySelector('#key-message').textContent.includes(\"not this server's\")",
+                           timeout=30_000)
+    page.fill("#api-key", API_KEY)
+    page.click("#key-go")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    assert "Runs" in page.locator("#tabs button").all_inner_texts()
+    page.click("#runs-button")
+    assert "calm" in page.inner_text("#runs-table")  # /runs answered: the cookie went with the page's requests
+    with page.expect_navigation():
+        page.click("#runs-table a >> text=calm")
+    assert page.url.endswith("/runs/calm/report") and "401" not in page.title()
+    assert "invalid_api_key" not in page.content()
