@@ -4,7 +4,8 @@ Routes: OpenAI's ``POST /v1/audio/speech`` (voice-clone adapters as voices)
 and ``POST /v1/chat/completions`` (caption and VQA models answering about
 an image), ``POST /v1/captions``, ``POST /v1/vqa``, ``POST /v1/music``, and
 ``POST /v1/predict/{task}`` for any task whose inputs are texts (a plugin's
-own); ``GET /v1/models``, ``/healthz``, ``/metrics``; the web page ``/`` and
+own); ``GET /v1/models``, ``/v1/audio/voices`` and ``/v1/audio/models``
+(speech clients' lists), ``/healthz``, ``/metrics``; the web page ``/`` and
 run reports under ``/runs``. Every model call goes through the base's worker
 (``lorakit.serving.worker``); errors are OpenAI-style JSON naming the field.
 """
@@ -187,6 +188,20 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
                 "refused": {**service.broken, **{name: reason for w in service.workers.values() if w.loaded
                                                  for name, reason in w.loaded.refused.items()}}}
 
+    @app.get("/v1/audio/voices")
+    async def voices() -> dict[str, Any]:
+        """The voices ``/v1/audio/speech`` takes, in the shape speech clients
+        (Open WebUI) read from an OpenAI-compatible server."""
+        await run_in_threadpool(service.refresh)
+        return {"voices": _voice_list(service)}
+
+    @app.get("/v1/audio/models")
+    async def speech_models() -> dict[str, Any]:
+        """The speech model names ``/v1/audio/speech`` takes: OpenAI's, which
+        mean the voice base served, and each voice base by name."""
+        served = [m["id"] for m in _model_list(service) if m["task"] == SPEECH_TASK and m["kind"] == "base"]
+        return {"models": [{"id": name} for name in (*OPENAI_SPEECH_MODELS, *served)] if served else []}
+
     @app.get("/metrics")
     async def prometheus() -> Response:
         return Response(metrics.exposition(service), media_type="text/plain; version=0.0.4")
@@ -344,6 +359,18 @@ def base_voices(worker: BaseWorker) -> list[str]:
     if worker.loaded is None:
         return []
     return _speakers(worker.loaded.base.model) or [_voice_name(worker.base_name)]
+
+
+def _voice_list(service: Service) -> list[dict[str, str]]:
+    """Each voice-clone adapter loaded, then each voice base's own voices, once each."""
+    listed: dict[str, str] = {}
+    for worker in service.bases_of(SPEECH_TASK):
+        for name in worker.loaded.adapters if worker.loaded else ():
+            listed.setdefault(name, f"{name} (cloned on {worker.base_name})")
+    for worker in service.bases_of(SPEECH_TASK):
+        for voice in base_voices(worker):
+            listed.setdefault(voice, f"{voice} (base {worker.base_name})")
+    return [{"id": voice, "name": name} for voice, name in listed.items()]
 
 
 def _speakers_of_base(service: Service, adapters: list[tuple[str, float]]) -> list[str]:

@@ -87,3 +87,18 @@ def test_a_character_the_model_cannot_speak_is_a_400(client):
     assert not error["message"].startswith("--"), error  # no command-line flag: the field is in param
     assert get_host().task("voice-clone")  # the server is still there:
     assert len(wav(speak(client))[0]) > 0
+
+
+def test_speech_clients_list_the_voices_and_models_each_of_which_speaks(live, client):
+    """Open WebUI fills its voice and model menus from these two lists."""
+    import httpx
+
+    voices = httpx.get(f"{live.url}/v1/audio/voices").json()["voices"]
+    ids = [v["id"] for v in voices]
+    assert {"kauko", "calm", "low-male", "high-female", "klatt"} == set(ids) and len(ids) == len(set(ids))
+    assert {v["id"]: v["name"] for v in voices}["kauko"] == "kauko (cloned on demo)"
+    models = [m["id"] for m in httpx.get(f"{live.url}/v1/audio/models").json()["models"]]
+    assert models == ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "voice-clone/demo"]
+    spoken = {voice: wav(speak(client, voice=voice, model=models[-1]))[0] for voice in ids}
+    assert all(len(audio) > 1000 for audio in spoken.values())
+    assert len({audio.tobytes() for audio in spoken.values()}) == len(ids)  # five voices, five different clips
