@@ -1,6 +1,7 @@
 """The run folder: where a run writes, and the checks that keep runs apart.
 
     config.yaml            the resolved config (a resume must match it)
+    .lock                  while a run writes the folder: held by it
     log.jsonl, tb/         metrics
     checkpoints/last/      resumable state; checkpoints/best/ the best weights
     adapter/               the adapter artifact (peft folder + lorakit.json + README.md)
@@ -10,7 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -21,11 +25,48 @@ CONFIG_FILE = "config.yaml"
 REPORT_FILE = "report.json"
 
 
-def prepare_output(config: RunConfig, resume: bool) -> Path:
-    """The run folder: new and empty, or (with resume) an earlier run of the same config."""
+#: Held (flock) by the run writing the folder, while it writes.
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
+    """The run folder, held by this run alone while it lasts: a new, empty
+    one (``runs/TASK-N`` by default, the first N no other run has taken), or
+    with ``resume`` an earlier run of the same config. A second run started
+    on a folder in use (two runs with one --output, a --resume while the run
+    still goes) is refused. In a run of several processes the main process
+    holds it; the others only check it."""
+    run_dir = _checked_output(config, resume)
+    if _rank() != 0:
+        yield run_dir
+        return
+    try:
+        if config.output is None:
+            run_dir, new = _claim_numbered(config.task)
+        else:
+            new = _first_missing(run_dir)  # the folder this run makes, with the parents it makes
+            if not resume:
+                run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no permission, a full disk, a read-only mount
+        raise OutputError(f"cannot make the run folder {exc.filename or run_dir} ({exc.strerror}); choose an "
+                          "--output where you can write") from None
+    try:
+        with _locked(run_dir):
+            _checked_output(config, resume)  # again, held: a run that ended meanwhile may have filled it
+            yield run_dir
+    finally:
+        if new is not None:
+            _remove_if_empty(run_dir, new)  # a run that failed before writing anything leaves no folder behind
+
+
+def _checked_output(config: RunConfig, resume: bool) -> Path:
+    """The run folder ``config`` names, checked: new and empty, or (with resume) an earlier run of the same config."""
     if config.output is None:
         if resume:
             raise ConfigError("--resume needs --output RUN_DIR, the folder of the run to continue")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("a run of several processes needs --output RUN_DIR: every process writes that folder")
         return next_run_dir(config.task)
     run_dir = Path(config.output)
     if run_dir.exists() and not run_dir.is_dir():
@@ -40,10 +81,87 @@ def prepare_output(config: RunConfig, resume: bool) -> Path:
             raise ConfigError(f"the run in {run_dir} was started with another config ({'; '.join(differences)}); "
                               "resume with the same recipe and flags, or start a new --output")
         return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(path.name != LOCK_FILE for path in run_dir.iterdir()):
         raise OutputError(f"{run_dir} already holds files (a run?); choose another --output, "
                           "add --resume to continue that run, or remove the folder")
     return run_dir
+
+
+def _claim_numbered(task: str, root: Path = Path("runs")) -> tuple[Path, Path | None]:
+    """``runs/TASK-N``, made by this process (two runs started at once take
+    two folders), and the outermost folder it made (``runs/`` the first time)."""
+    n = 1
+    while True:
+        candidate = root / f"{task}-{n}"
+        new = _first_missing(candidate)
+        try:
+            candidate.mkdir(parents=True)
+            return candidate, new
+        except FileExistsError:
+            n += 1
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _remove_if_empty(run_dir: Path, outermost: Path) -> None:
+    """Remove ``run_dir`` and its parents up to ``outermost`` while they are empty."""
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():  # a failed run may have removed its folder already
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: keep it and what holds it
+                return
+        if folder == outermost:
+            return
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """An exclusive lock on ``run_dir`` while the block runs, the holder's pid
+    in the lock file for the message another run gets; the file goes when
+    the block ends (a run that opens it meanwhile checks the folder again
+    under its own lock). Where the system has no flock (Windows), nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = run_dir / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot write in the run folder {run_dir} ({exc.strerror}); choose an --output where "
+                          "you can write") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+        except BlockingIOError:
+            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
+            raise OutputError(f"{run_dir} is in use by another lorakit run (process {holder}); let it finish "
+                              "(then --resume continues it, if it was stopped), or choose another --output") from None
+        except OSError:  # a file system without locks (some network mounts): the run goes unguarded
+            pass
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still held
+    finally:
+        os.close(descriptor)
+
+
+def _rank() -> int:
+    """This process's rank in a run of several (torchrun and accelerate set RANK); 0 alone."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def read_config(run_dir: Path) -> RunConfig:

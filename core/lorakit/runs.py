@@ -35,7 +35,7 @@ from lorakit.merge import merge
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape
 from lorakit.run_data import Splits, load_splits, read_data
-from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, prepare_output, read_config
+from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, claim_output, read_config
 from lorakit.task import Base, Data, Task
 from lorakit.threads import configure as configure_threads
 
@@ -117,8 +117,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
     if not config.data.path:
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
     config = config.with_absolute_data_paths()
-    run_dir = prepare_output(config, resume)
-    with _no_room_explained(run_dir):
+    with claim_output(config, resume) as run_dir, _no_room_explained(run_dir):
         return _train_and_export(task, config, run_dir, resume, evaluate, stop_after, show_progress)
 
 
