@@ -12,7 +12,9 @@ that hangs up stops the work after the part in hand, and the request holds
 one queue place from start to end. Whatever fails before the first byte (a
 character the voice cannot speak, a full queue) is an ordinary JSON error;
 a failure later cuts the stream short, which the client sees as a broken
-transfer, never as a whole answer.
+transfer, never as a whole answer. So does an adapter rewritten while the
+answer is spoken: the provenance header names the versions that speak all
+of it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from fastapi.responses import Response, StreamingResponse
 
 from lorakit.serving.audio_formats import STREAMED, StreamEncoder, encode
+from lorakit.serving.service import RequestError
 from lorakit.serving.worker import BaseWorker, Job
 
 #: ``run(worker, job, field, reserved)``: the app's way to get a job's records.
@@ -51,14 +54,23 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
         headers = {"X-Lorakit-Provenance": json.dumps(first.provenance)}
 
         async def audio() -> AsyncIterator[Any]:
-            """Each part's audio, the gap before every part but the first."""
+            """Each part's audio, the gap before every part but the first; an
+            adapter rewritten meanwhile (a run resumed in place) breaks the
+            answer rather than finish it in another voice than its header names."""
             yield spoken["audio"]
             for part in parts[1:]:
-                [record] = await run(worker, Job(request.mix, request.options, [part]), "input", True)
+                job = Job(request.mix, request.options, [part])
+                [record] = await run(worker, job, "input", True)
+                if job.provenance != first.provenance:
+                    raise VoiceChanged("an adapter of this answer was rewritten while it was spoken; the answer was "
+                                       "cut short rather than finished in the new voice: ask again")
                 yield np.concatenate([gap, np.asarray(record["audio"], dtype=np.float32).reshape(-1)])
 
         if body.response_format not in STREAMED or len(parts) == 1:  # one sentence: sent whole, gapless
-            whole = np.concatenate([piece async for piece in audio()])
+            try:
+                whole = np.concatenate([piece async for piece in audio()])
+            except VoiceChanged as exc:  # nothing sent yet: an ordinary error, to retry
+                raise RequestError(str(exc), "voice", 503) from None
             data, media_type = encode(whole, rate, body.response_format)
             if body.stream_format == "sse":
                 return Response(_event(data) + _done(), media_type="text/event-stream", headers=headers)
@@ -73,6 +85,10 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
     finally:
         if not streaming:
             worker.capacity.give_back()
+
+
+class VoiceChanged(RuntimeError):
+    """The adapters speaking an answer changed between two of its parts."""
 
 
 async def _sent(audio: AsyncIterator[Any], encoder: StreamEncoder, sse: bool,

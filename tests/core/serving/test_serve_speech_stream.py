@@ -171,3 +171,51 @@ def test_a_failure_after_the_first_sentence_breaks_the_transfer(live, service, s
             assert response.status_code == 200
             b"".join(response.iter_bytes())
     assert _settled(service)
+
+
+@pytest.mark.parametrize("response_format", ["pcm", "wav"])
+def test_an_adapter_rewritten_mid_answer_cuts_it_rather_than_change_voice(live, service, served, spy,
+                                                                         response_format):
+    """The header names the adapter versions of the whole answer: a run
+    resumed in place while a long text is spoken must not finish it in the
+    new voice. Streamed, the transfer breaks; sent whole, a 503 to retry."""
+    import shutil
+
+    from serving_support import rewrite_adapter
+
+    many = [f"Sentence number {word} was read." for word in ("one", "two", "three", "four", "five")]
+    body = {"model": "tts-1", "voice": "kauko-v", "input": " ".join(many), "response_format": response_format}
+    outcome = {}
+
+    def ask():
+        try:
+            with httpx.stream("POST", f"{live.url}/v1/audio/speech", json=body, timeout=60) as response:
+                outcome["status"] = response.status_code
+                outcome["body"] = b"".join(response.iter_bytes())
+        except httpx.HTTPError as exc:
+            outcome["broken"] = exc
+
+    shutil.copytree(served / "kauko", served / "kauko-v")
+    try:
+        spy.hold = many[1]
+        asking = threading.Thread(target=ask)
+        asking.start()
+        deadline = time.monotonic() + 30
+        while len(spy.texts) < 2 and time.monotonic() < deadline:  # the second sentence: held, old weights
+            time.sleep(0.05)
+        rewrite_adapter(served / "kauko-v", served / "calm")
+        rescanned = threading.Thread(target=service.refresh, kwargs={"force": True})
+        rescanned.start()  # queues the new weights behind the sentence in hand
+        time.sleep(0.5)
+        spy.release.set()
+        asking.join(60)
+        rescanned.join(60)
+        if response_format == "pcm":
+            assert outcome.get("status") == 200 and "broken" in outcome, outcome  # began, then cut
+        else:
+            assert outcome["status"] == 503 and b"rewritten" in outcome["body"], outcome
+        assert spy.texts[:3] == many[:3] and len(spy.texts) == 3  # nothing after the first new one
+    finally:
+        shutil.rmtree(served / "kauko-v")
+        service.refresh(force=True)
+    assert _settled(service)
