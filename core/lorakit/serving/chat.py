@@ -1,6 +1,6 @@
-"""OpenAI's chat completions over the image models: a chat client (the
-``openai`` package, Open WebUI, LangChain) sends a picture and gets its
-caption, or asks about it and gets the VQA answer.
+"""OpenAI's chat completions over the image models: a client of OpenAI's
+chat API sends a picture and gets its caption, or asks about it and gets
+the VQA answer.
 
 BLIP is not a chat model: it looks at one image and reads one text. The
 image is the last user message's (one only), or, for a follow-up question
@@ -21,7 +21,7 @@ import uuid
 from typing import Any, Callable, Iterator
 
 from lorakit.serving.service import RequestError, Service
-from lorakit.serving.speech import _sse
+from lorakit.serving.speech import sse_event
 
 #: The tasks chat answers with, and the record field each answers in.
 ANSWER_FIELDS = {"caption": "caption", "vqa": "answer"}
@@ -60,7 +60,7 @@ def chat_target(service: Service, list_models: Callable[[Service], list[dict[str
         _check_image_task(entry.task, f"adapter {name!r}", listed, "adapters")
         return entry.task, adapters, model
     found = _listed(listed, model)
-    if found is None and model not in {m.get("base") for m in listed}:
+    if found is None and model not in {w.base_name for w in service.workers.values()}:
         service.refresh(force=True)  # trained since the last look?
         listed = list_models(service)
         found = _listed(listed, model)
@@ -182,7 +182,7 @@ def completion_chunks(model: str, content: str, provenance: dict[str, Any]) -> I
     deltas = [({"role": "assistant", "content": ""}, None), ({"content": content}, None), ({}, "stop")]
     for delta, finish in deltas:
         chunk = {**first, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        yield _sse({**chunk, **provenance} if finish else chunk)
+        yield sse_event({**chunk, **provenance} if finish else chunk)
     yield b"data: [DONE]\n\n"
 
 

@@ -122,13 +122,14 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 
 def _event(data: bytes) -> bytes:
     """One server-sent ``speech.audio.delta`` event carrying ``data``."""
-    return _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+    return sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
 
 
 def _done() -> bytes:
     # VITS reads characters and makes samples, not tokens: nothing to count.
-    return _sse({"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}})
+    return sse_event({"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}})
 
 
-def _sse(event: dict[str, Any]) -> bytes:
+def sse_event(event: dict[str, Any]) -> bytes:
+    """One server-sent event carrying ``event`` as JSON."""
     return f"data: {json.dumps(event)}\n\n".encode()
