@@ -46,15 +46,13 @@ def live(service):
     server.stop()
 
 
-#: The key of the ``keyed`` server.
-API_KEY = "k3y-for tests;=%"
-
-
 @pytest.fixture(scope="module")
 def keyed(service):
     """A second server over the same service that answers only requests carrying ``API_KEY``."""
     from lorakit.serving.app import create_app
     from lorakit.serving.background import BackgroundServer
+
+    from serving_support import API_KEY
 
     hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
     server = BackgroundServer(create_app(service, api_key=API_KEY))

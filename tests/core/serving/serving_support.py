@@ -4,6 +4,9 @@ import io
 import json
 import shutil
 
+#: The key of the ``keyed`` server (conftest): characters a cookie must carry encoded.
+API_KEY = "k3y-for tests;=%"
+
 
 def png_bytes(color=(200, 40, 40), size=(32, 32)) -> bytes:
     """A PNG file's bytes: a plain square with a darker stripe."""

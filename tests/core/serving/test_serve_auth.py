@@ -8,8 +8,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from conftest import API_KEY
-from serving_support import png_bytes
+from serving_support import API_KEY, png_bytes
 
 openai = pytest.importorskip("openai")
 

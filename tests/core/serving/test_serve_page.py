@@ -102,7 +102,7 @@ def test_runs_are_listed_with_their_reports(live, browser, tmp_path):
 
 
 def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
-    from conftest import API_KEY
+    from serving_support import API_KEY
 
     page = browser.new_page()
     page.goto(keyed.url + "/")
