@@ -38,7 +38,7 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
     still goes) is refused. In a run of several processes the main process
     holds it; the others only check it."""
     run_dir = _checked_output(config, resume)
-    if _rank() != 0:
+    if _rank() != 0:  # several processes always name --output
         yield run_dir
         return
     try:
@@ -60,14 +60,16 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
             _remove_if_empty(run_dir, new)  # a run that failed before writing anything leaves no folder behind
 
 
-def _checked_output(config: RunConfig, resume: bool) -> Path:
-    """The run folder ``config`` names, checked: new and empty, or (with resume) an earlier run of the same config."""
+def _checked_output(config: RunConfig, resume: bool) -> Path | None:
+    """The run folder ``config`` names, checked: new and empty, or (with
+    resume) an earlier run of the same config; None without --output (a
+    numbered folder is claimed)."""
     if config.output is None:
         if resume:
             raise ConfigError("--resume needs --output RUN_DIR, the folder of the run to continue")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ConfigError("a run of several processes needs --output RUN_DIR: every process writes that folder")
-        return next_run_dir(config.task)
+        return None
     run_dir = Path(config.output)
     if run_dir.exists() and not run_dir.is_dir():
         raise OutputError(f"--output {run_dir} is a file, not a folder; choose a folder for the run")
@@ -167,14 +169,6 @@ def _rank() -> int:
 def read_config(run_dir: Path) -> RunConfig:
     """The config a run was started with."""
     return build(RunConfig, yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
-
-
-def next_run_dir(task: str, root: Path = Path("runs")) -> Path:
-    """``runs/TASK-N`` with the first N not taken."""
-    n = 1
-    while (root / f"{task}-{n}").exists():
-        n += 1
-    return root / f"{task}-{n}"
 
 
 #: Settings of how a run computes, not of what it computes: a resume may change them.

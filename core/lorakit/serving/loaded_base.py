@@ -155,8 +155,7 @@ class LoadedBase:
         to the mix until another one, or a change of adapters, needs it."""
         from peft import PeftModel
 
-        from lorakit.merge import set_weights
-        from lorakit.modeling import adapter_disabled
+        from lorakit.merge import set_weights, weighted
 
         self.check_mix(mix)
         if not isinstance(self.model, PeftModel):
@@ -166,9 +165,9 @@ class LoadedBase:
         if hot is not None:
             yield hot
             return
-        if not mix:
-            with adapter_disabled(self.model):
-                yield self.model
+        if not mix:  # the base alone
+            with weighted(self.model, {}) as model:
+                yield model
             return
         if self._applied is None or self._applied[0] != mix:
             self._settle()
