@@ -40,6 +40,7 @@ from lorakit.errors import (
 )
 from lorakit.cache import cache_root
 from lorakit.fingerprints import file_fingerprint, fingerprint
+from lorakit.locking import exclusive_lock
 from lorakit.hookspecs import hookimpl
 from lorakit.hub import BaseKind, load_pretrained
 from lorakit.listening import write_mel_png, write_wav
@@ -64,7 +65,7 @@ __all__ = [
     "whole_number", "number", "text",
     # data folders and files
     "list_files", "read_text", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
-    "atomic_write_bytes",
+    "atomic_write_bytes", "exclusive_lock",
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
     # audio

@@ -20,6 +20,7 @@ import yaml
 
 from lorakit.config import RunConfig, build
 from lorakit.errors import ConfigError, OutputError
+from lorakit.locking import exclusive_lock, first_missing, remove_if_empty
 
 CONFIG_FILE = "config.yaml"
 REPORT_FILE = "report.json"
@@ -45,7 +46,7 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
         if config.output is None:
             run_dir, new = _claim_numbered(config.task)
         else:
-            new = _first_missing(run_dir)  # the folder this run makes, with the parents it makes
+            new = first_missing(run_dir)  # the folder this run makes, with the parents it makes
             if not resume:
                 run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # no permission, a full disk, a read-only mount
@@ -57,7 +58,7 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
             yield run_dir
     finally:
         if new is not None:
-            _remove_if_empty(run_dir, new)  # a run that failed before writing anything leaves no folder behind
+            remove_if_empty(run_dir, new)  # a run that failed before writing anything leaves no folder behind
 
 
 def _checked_output(config: RunConfig, resume: bool) -> Path | None:
@@ -95,7 +96,7 @@ def _claim_numbered(task: str, root: Path = Path("runs")) -> tuple[Path, Path | 
     n = 1
     while True:
         candidate = root / f"{task}-{n}"
-        new = _first_missing(candidate)
+        new = first_missing(candidate)
         try:
             candidate.mkdir(parents=True)
             return candidate, new
@@ -103,62 +104,13 @@ def _claim_numbered(task: str, root: Path = Path("runs")) -> tuple[Path, Path | 
             n += 1
 
 
-def _first_missing(path: Path) -> Path | None:
-    """The outermost of ``path`` and its parents that does not exist yet."""
-    missing = None
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing = folder
-    return missing
-
-
-def _remove_if_empty(run_dir: Path, outermost: Path) -> None:
-    """Remove ``run_dir`` and its parents up to ``outermost`` while they are empty."""
-    for folder in (run_dir, *run_dir.parents):
-        if folder.exists():  # a failed run may have removed its folder already
-            try:
-                folder.rmdir()
-            except OSError:  # not empty: keep it and what holds it
-                return
-        if folder == outermost:
-            return
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    """An exclusive lock on ``run_dir`` while the block runs, the holder's pid
-    in the lock file for the message another run gets; the file goes when
-    the block ends (a run that opens it meanwhile checks the folder again
-    under its own lock). Where the system has no flock (Windows), nothing."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path = run_dir / LOCK_FILE
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OutputError(f"cannot write in the run folder {run_dir} ({exc.strerror}); choose an --output where "
-                          "you can write") from None
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, f"{os.getpid()}\n".encode())
-        except BlockingIOError:
-            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
-            raise OutputError(f"{run_dir} is in use by another lorakit run (process {holder}); let it finish "
-                              "(then --resume continues it, if it was stopped), or choose another --output") from None
-        except OSError:  # a file system without locks (some network mounts): the run goes unguarded
-            pass
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)  # while still held
-    finally:
-        os.close(descriptor)
+def _locked(run_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """``run_dir`` held by this run while the block runs (see ``locking``)."""
+    return exclusive_lock(run_dir / LOCK_FILE,
+                          in_use=f"{run_dir} is in use by another lorakit run (process {{pid}}); let it finish "
+                                 "(then --resume continues it, if it was stopped), or choose another --output",
+                          cannot_write=f"cannot write in the run folder {run_dir} ({{reason}}); choose an --output "
+                                       "where you can write")
 
 
 def _rank() -> int:

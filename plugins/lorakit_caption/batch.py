@@ -14,6 +14,7 @@ what is written is whole, and ``--resume`` finishes the job.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import os
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from lorakit.api import IMAGE_SUFFIXES, ConfigError, DataError, LorakitError, OutputError, is_image, list_files, warn
+from lorakit.api import (IMAGE_SUFFIXES, ConfigError, DataError, LorakitError, OutputError, exclusive_lock, is_image,
+                         list_files, warn)
 
 from lorakit_caption import loading
 from lorakit_caption.loading import image_batches
 from lorakit_caption.outputs import EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, write_sidecar
-
 
 
 @dataclass
@@ -134,8 +135,6 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     import torch
     from accelerate import PartialState
 
-    from lorakit_caption.captioner import load_captioner
-
     # cpu=True is what makes accelerate join the launched processes without CUDA.
     state = PartialState(cpu=not torch.cuda.is_available())
     if job.existing not in EXISTING:
@@ -147,6 +146,13 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
                         + (f"; it holds {_not_images(others)}" if others else ""))
     if others and state.is_main_process:
         warn(f"not captioned: {_not_images(others)}; convert them to caption them")
+    with _held(job.out, state.is_main_process):
+        return _caption_missing(job, images, state, show_progress)
+
+
+def _caption_missing(job: CaptionJob, images: list[str], state: Any, show_progress: bool) -> CaptionSummary:
+    from lorakit_caption.captioner import load_captioner
+
     sharded = state.num_processes > 1
     out = shard_path(job.out, state.process_index, state.num_processes) if sharded else job.out
     # What any earlier run left (the output, shards of any number of processes)
@@ -179,6 +185,18 @@ def run_caption_job(job: CaptionJob, show_progress: bool = True) -> CaptionSumma
     if state.is_main_process:
         merge_shards(job.out, job.format)
     return summary
+
+
+def _held(out: Path, main: bool) -> contextlib.AbstractContextManager[None]:
+    """``out`` written by this job alone (two jobs on one --out would caption
+    every image twice); in a job of several processes the first holds it."""
+    if not main:
+        return contextlib.nullcontext()
+    return exclusive_lock(out.with_name(f".{out.name}.lock"),
+                          in_use=f"{out} is being written by another lorakit caption (process {{pid}}); let it "
+                                 "finish, then run the same command with --resume for what is missing, or choose "
+                                 "another --out",
+                          cannot_write=f"cannot write beside {out} ({{reason}}); choose an --out where you can write")
 
 
 def _is_done(image: str, done: set[str], listed: set[str]) -> bool:

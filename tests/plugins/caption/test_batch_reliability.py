@@ -227,6 +227,38 @@ def test_resume_after_a_worker_failure_finishes(folder, tmp_path):
     _exactly_once(out, folder)
 
 
+def test_a_second_job_on_an_output_in_use_is_refused(folder, tmp_path, monkeypatch):
+    """Two jobs on one --out (a --resume started while the first still goes)
+    each captioned every image, twice in all: the second is refused."""
+    from lorakit.api import OutputError
+    from lorakit_caption import captioner
+
+    out = tmp_path / "new" / "c.jsonl"
+    second = []
+    load = captioner.load_captioner
+
+    def second_job_while_loading(job):  # the first job holds --out, its model still loading
+        if not second:
+            second.append(job)
+            with pytest.raises(OutputError, match=f"c.jsonl is being written by another lorakit caption "
+                                                  f"\\(process {os.getpid()}\\).*--resume"):
+                run_caption_job(CaptionJob(inputs=[folder], out=out, workers=0, resume=True), show_progress=False)
+        return load(job)
+
+    monkeypatch.setattr(captioner, "load_captioner", second_job_while_loading)
+    summary = run_caption_job(CaptionJob(inputs=[folder], out=out, workers=0, resume=True), show_progress=False)
+    assert summary.done == 12
+    _exactly_once(out, folder)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["c.jsonl"]  # the lock file is gone
+
+
+def test_a_job_that_fails_before_captioning_leaves_no_folder(folder, tmp_path):
+    out = tmp_path / "new" / "c.jsonl"
+    run = _caption(folder, "--out", out, "--base", tmp_path / "no-such-model")
+    _one_error(run, "no such model folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
+
+
 # -- several processes -------------------------------------------------------------
 
 
