@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from lorakit.errors import DiskFull
+from lorakit.errors import DiskFull, OutputError
 
 #: The errnos of a write that found no room, and how a user would say it.
 _NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file-size limit (ulimit -f) was reached",
@@ -47,6 +47,27 @@ _LIVE: set[str] = set()
 
 
 
+def unwritable(path: Path, folder: bool = False) -> str | None:
+    """Why nothing can be written at ``path`` as a file (with ``folder``, as a
+    folder): a folder (a file) is there, or a file stands where a folder on the
+    way should be; None when it can be tried."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        return f"{path} is a {'file' if folder else 'folder'}"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a folder"
+    return None
+
+
+def check_writable(path: Path, option: str | None = None, folder: bool = False) -> None:
+    """``unwritable`` as one error naming the path (and the option that gave it)."""
+    problem = unwritable(path, folder)
+    if problem:
+        where, hint = (f"{option} {path}", f"; choose another {option}") if option else (str(path), "")
+        raise OutputError(f"cannot write {where}: {problem}{hint}")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; rename it to ``target`` on success.
@@ -56,6 +77,7 @@ def atomic_dir(target: Path, replace: bool = False) -> Iterator[Path]:
     one is complete.
     """
     target = Path(target)
+    check_writable(target, folder=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
     tmp = _new_temp(target, "tmp", os.mkdir)
@@ -93,6 +115,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, an fsync and a rename."""
     path = Path(path)
+    check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
     tmp = _new_temp(path, "tmp", _create_file)

@@ -192,12 +192,15 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     With several --adapter RUN:WEIGHT, the task options are the first adapter's unless given here."""
     from lorakit import runs
     from lorakit.apply import parse_adapter
+    from lorakit.atomic import check_writable
     from lorakit.predictions import check_audio_target, write_predictions
 
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
     probe, given = runs.prediction_inputs(task, [*inputs, *texts], options, input_flags)
     if probe.predicts_audio:  # said before the base loads and the work is done
         check_audio_target(Path(out) if out else None, len(given))
+    elif out:
+        check_writable(Path(out), "--out")
     weighted = [parse_adapter(a) for a in adapters]
     # One adapter without a weight opens as it always has; otherwise the adapters merge at their weights.
     adapter = adapters[0] if len(adapters) == 1 and weighted[0][0] == adapters[0] else weighted or None
@@ -237,12 +240,13 @@ def export(ctx: click.Context, run_dir: str, out: str | None, ignore_base_mismat
 def report(run_dir: str, out: str | None) -> None:
     """Write RUN_DIR's report as one HTML file to share: base vs adapter, the
     training curves, and the samples to listen to and look at, embedded."""
-    from lorakit.atomic import atomic_write_text
+    from lorakit.atomic import atomic_write_text, check_writable
     from lorakit.report_page import run_report_html
 
     if not Path(run_dir).is_dir():
         raise ConfigError(f"{run_dir}: no such folder; pass a run folder made by `lorakit run`")
     target = Path(out) if out else Path(run_dir) / "report.html"
+    check_writable(target, "--out")
     atomic_write_text(target, run_report_html(run_dir))
     click.echo(f"report written to {target}")
 

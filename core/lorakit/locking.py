@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from lorakit.atomic import unwritable
 from lorakit.errors import OutputError
 
 #: How long a lock whose holder died is waited for, while its children let go.
@@ -40,9 +41,7 @@ def exclusive_lock(lock_file: Path, in_use: str, cannot_write: str) -> Iterator[
         lock_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        in_the_way = next((folder for folder in lock_file.parents if folder.exists()), None)
-        reason = (f"{in_the_way} is a file, not a folder" if in_the_way and not in_the_way.is_dir()
-                  else exc.strerror)
+        reason = unwritable(lock_file) or exc.strerror
         raise OutputError(cannot_write.replace("{reason}", str(reason))) from None
     try:
         try:

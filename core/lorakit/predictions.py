@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lorakit.atomic import atomic_write_text
+from lorakit.atomic import atomic_write_text, check_writable
 from lorakit.errors import ConfigError, OutputError
 
 LINES_FILE = "predictions.jsonl"
@@ -44,8 +44,11 @@ def check_audio_target(out: Path | None, count: int) -> None:
     if out.suffix.lower() == ".wav":
         if count != 1:
             raise ConfigError(f"{count} audio predictions cannot go to one file {out}; pass --out FOLDER")
+        check_writable(out, "--out")
     elif out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; pass a folder (or a .wav path for a single prediction)")
+    else:
+        check_writable(out, "--out", folder=True)
 
 
 def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import yaml
 
 from lorakit.apply import Adapted, check_composable, load_base, open_with_adapters, read_adapters
 from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, resolve_adapter_dir, save_adapter
-from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, no_room
+from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, check_writable, no_room
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
 from lorakit.checkpoints import checkpoint_step, has_checkpoint
 from lorakit.config import RunConfig, build
@@ -382,6 +382,7 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
     out = Path(out)
     if out.exists():
         raise OutputError(f"{out} already exists; choose another folder for --{format} or remove it")
+    check_writable(out, f"--{format}", folder=True)
     if format != "merged":
         check_export_format(run, format)
     task, base, model, manifest, adapter_dir = open_adapter(run, ignore_base_mismatch=ignore_base_mismatch)

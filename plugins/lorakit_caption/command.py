@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import ConfigError, console, parse_adapter
+from lorakit.api import ConfigError, OutputError, console, parse_adapter
 
 
 @click.command("caption")
@@ -49,6 +49,8 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, r
 
     if batch_size < 1 or workers < 0 or candidates < 1:
         raise ConfigError("--batch-size and --candidates must be >= 1 and --workers >= 0")
+    if Path(out).is_dir():
+        raise OutputError(f"--out {out} is a folder; name the captions file, e.g. --out {Path(out) / 'captions.jsonl'}")
     if existing and fmt != "sidecar":
         raise ConfigError(f"--existing {existing} is for --format sidecar (the image.txt files); {fmt} output "
                           "is one file, continued with --resume")

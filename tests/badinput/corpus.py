@@ -466,6 +466,18 @@ def batch_out_is_a_folder(kit, here):
 
 
 @case
+def batch_resume_out_is_a_folder(kit, here):
+    (here / "results").mkdir()
+    return caption(here, photos(here), "--resume", names=(str(here / "results"), "is a folder"), out=here / "results")
+
+
+@case
+def batch_out_under_a_file(kit, here):
+    (here / "results").write_text("not a folder\n")
+    return caption(here, photos(here), names=(str(here / "results"), "is a file"), out=here / "results" / "c.jsonl")
+
+
+@case
 def batch_out_exists(kit, here):
     out = here / "results" / "c.jsonl"
     out.parent.mkdir()
@@ -602,6 +614,28 @@ def export_into_a_file(kit, here):
     (here / "merged").write_text("not a folder\n")
     return Invocation(["export", str(kit.adapter()), "--merged", str(here / "merged")], (str(here / "merged"),),
                       here / "merged")
+
+
+@case
+def export_under_a_file(kit, here):
+    (here / "models").write_text("not a folder\n")
+    return Invocation(["export", str(kit.adapter()), "--merged", str(here / "models" / "merged")],
+                      (str(here / "models"), "is a file"), here / "models")
+
+
+@case
+def predict_out_is_a_folder(kit, here):
+    image = write_png(here / "photo.png", (5, 5, 5))
+    (here / "results").mkdir()
+    return Invocation(["predict", "caption", "--adapter", str(kit.adapter()), str(image), "--out",
+                       str(here / "results")], (str(here / "results"), "is a folder"), here / "results")
+
+
+@case
+def report_out_under_a_file(kit, here):
+    (here / "site").write_text("not a folder\n")
+    return Invocation(["report", str(kit.adapter()), "--out", str(here / "site" / "report.html")],
+                      (str(here / "site"), "is a file"), here / "site")
 
 
 @case
@@ -818,6 +852,13 @@ def voice_predict_no_text(kit, here):
 def voice_predict_two_texts_one_wav(kit, here):
     return Invocation(["predict", "voice-clone", "--base", "demo", "--text", "Hello.", "--text", "Goodbye.",
                        "--out", str(here / "out.wav")], ("2 audio predictions", "--out FOLDER"), here / "out.wav")
+
+
+@case
+def voice_predict_out_under_a_file(kit, here):
+    (here / "clips").write_text("not a folder\n")
+    return Invocation(["predict", "voice-clone", "--base", "demo", "--text", "Hello.",
+                       "--out", str(here / "clips" / "hello.wav")], (str(here / "clips"), "is a file"), here / "clips")
 
 
 # music style

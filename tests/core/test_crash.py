@@ -165,6 +165,21 @@ def test_a_failed_write_keeps_the_previous_copy_and_no_temporary(tmp_path):
     assert (tmp_path / "last" / "state.json").read_text() == "old" and leftovers(tmp_path) == []
 
 
+def test_a_target_that_cannot_be_written_is_one_error_and_nothing_made(tmp_path):
+    from lorakit.errors import OutputError
+
+    (tmp_path / "file").write_text("in the way")
+    (tmp_path / "folder").mkdir()
+    cases = [(lambda: atomic_write_text(tmp_path / "folder", "x"), "folder is a folder"),
+             (lambda: atomic_write_text(tmp_path / "file" / "sub" / "a.json", "x"), "file is a file, not a folder"),
+             (lambda: atomic_dir(tmp_path / "file").__enter__(), "file is a file$"),
+             (lambda: atomic_dir(tmp_path / "file" / "adapter").__enter__(), "file is a file, not a folder")]
+    for write, problem in cases:
+        with pytest.raises(OutputError, match=problem):
+            write()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"] and leftovers(tmp_path) == []
+
+
 def test_resume_finds_the_checkpoint_a_kill_between_the_renames_left(toy_host, toy_data, tmp_path):
     """In process: the state a kill between the renames leaves is made by hand
     (the subprocess test below makes it with a real kill)."""
