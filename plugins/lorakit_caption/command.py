@@ -14,7 +14,8 @@ from lorakit.api import ConfigError, OutputError, console, parse_adapter
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(), default="captions.jsonl", show_default=True,
               help="Captions file (jsonl or csv); for --format sidecar, the provenance ledger.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "sidecar"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "sidecar"]),
+              help="jsonl, csv or sidecar (image.txt files); default: csv for an --out ending in .csv, else jsonl.")
 @click.option("--adapter", "adapters", multiple=True, metavar="RUN[:WEIGHT]", help="Adapter(s) to merge, with weights.")
 @click.option("--base", help="Base model (default: the adapters' base, or demo).")
 @click.option("--trigger", help="Trigger word the adapter was trained with (default: the adapter's); it prompts "
@@ -49,6 +50,7 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, r
 
     if batch_size < 1 or workers < 0 or candidates < 1:
         raise ConfigError("--batch-size and --candidates must be >= 1 and --workers >= 0")
+    fmt = _format(fmt, Path(out))
     if Path(out).is_dir():
         raise OutputError(f"--out {out} is a folder; name the captions file, e.g. --out {Path(out) / 'captions.jsonl'}")
     if existing and fmt != "sidecar":
@@ -70,3 +72,16 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, r
     console.print(f"captions: {summary.out}" + (f"; failures and why: {summary.errors}" if summary.failed else ""))
     if summary.failed:
         sys.exit(3)
+
+
+def _format(given: str | None, out: Path) -> str:
+    """``--format``, or the one ``--out``'s suffix names; a file named for one format is not written in another."""
+    named = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(out.suffix.lower())
+    if given is None:
+        return named or "jsonl"
+    written = "jsonl" if given == "sidecar" else given  # the sidecar ledger is JSON lines
+    if named and named != written:
+        what = "the sidecar ledger" if given == "sidecar" else f"--format {given}"
+        raise ConfigError(f"{what} is {written.upper()}, but --out {out} is named .{out.suffix[1:]}; name it "
+                          f"{out.with_suffix('.' + written)}" + ("" if given == "sidecar" else f" or pass --format {named}"))
+    return given

@@ -204,6 +204,23 @@ def test_csv_and_sidecar_formats(folder, adapter, tmp_path):
         assert not text.startswith("sks") and text.endswith(", studio photo")
 
 
+def test_the_format_follows_the_out_name_and_never_contradicts_it(folder, tmp_path):
+    """`--out captions.csv` used to be written as JSON lines (the default format)."""
+    def caption(*args):
+        return subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), *args, "--workers", "0",
+                               "--quiet"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    assert caption("--out", str(tmp_path / "c.csv")).returncode == 0
+    rows = list(csv.DictReader(open(tmp_path / "c.csv")))
+    assert len(rows) == 40 and rows[0]["image"].endswith(".png") and rows[0]["caption"]
+    for fmt, out, fix in (("jsonl", "x.csv", "x.jsonl or pass --format csv"),
+                          ("csv", "x.jsonl", "x.csv or pass --format jsonl"),
+                          ("sidecar", "x.csv", "the sidecar ledger is JSONL")):
+        refused = caption("--out", str(tmp_path / out), "--format", fmt)
+        assert refused.returncode == 2 and fix in refused.stderr and "Traceback" not in refused.stderr
+        assert not (tmp_path / out).exists()
+
+
 def test_adapter_weights_add_up(folder, adapter, tmp_path):
     """The same adapter twice at 0.5 is the adapter once at 1.0."""
     run_caption_job(_job(folder, tmp_path / "one.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
