@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
 
 from lorakit.errors import ConfigError
@@ -66,6 +69,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                           'pip install "lorakit[serve]"') from None
     from lorakit.serving.service import Service
 
+    listening = _bound(host, port)  # a port in use is said before the bases load, and kept while they do
     service = Service(list(paths), [parse_base(b) for b in bases], queue_size, max_batch, hot_mixes=hot_mixes)
     console.print("loading bases and adapters...")
     service.start()
@@ -82,15 +86,45 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                 console.print(f"[yellow]refused {escape(name)}:[/yellow] {escape(reason)}")
     for folder, reason in service.broken.items():
         console.print(f"[yellow]skipped {escape(folder)}:[/yellow] {escape(reason)}")
-    console.print(f"serving at http://{host}:{port}/ (OpenAI base_url http://{host}:{port}/v1)"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in a URL
+    console.print(f"serving at http://{where}/ (OpenAI base_url http://{where}/v1)"
                   + ("; requests must carry the API key" if api_key else ""))
     if not api_key and not _loopback(host):
         console.print(f"[yellow]{escape(host)} is reachable from other machines and no --api-key is set:[/yellow] "
                       "anyone who reaches it can use the models and read the runs' files")
     try:
-        uvicorn.run(create_app(service, api_key=api_key), host=host, port=port, log_level="warning")
+        server = uvicorn.Server(uvicorn.Config(create_app(service, api_key=api_key), host=host, port=port,
+                                               log_level="warning"))
+        server.run(sockets=[listening])
     finally:
         service.stop()
+        listening.close()
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` for the server, or one error saying why it cannot be."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError):
+        raise ConfigError(f"--host {host}: no such address or host name; use 127.0.0.1 (this machine only) or "
+                          "0.0.0.0 (every network)") from None
+    except OverflowError:
+        raise ConfigError(f"--port {port} is not a port number (1 to 65535)") from None
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses its port
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        why = {errno.EADDRINUSE: f"port {port} is in use by another program (another lorakit serve?); pass "
+                                 "another --port",
+               errno.EACCES: f"port {port} needs more privileges (ports below 1024); pass --port 8000 or above",
+               errno.EADDRNOTAVAIL: f"{host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0"}
+        raise ConfigError(f"cannot listen on {host}:{port}: {why.get(exc.errno, exc.strerror)}") from None
+    except OverflowError:
+        listening.close()
+        raise ConfigError(f"--port {port} is not a port number (1 to 65535)") from None
+    return listening
 
 
 def _loopback(host: str) -> bool:

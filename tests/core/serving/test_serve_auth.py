@@ -65,7 +65,7 @@ def test_an_empty_key_is_refused_before_anything_loads(tmp_path, monkeypatch):
     def serving(*args, **kwargs):
         raise AssertionError("the server started without a key")
 
-    monkeypatch.setattr("uvicorn.run", serving)
+    monkeypatch.setattr("uvicorn.Server.run", serving)
 
     result = CliRunner().invoke(cli, ["serve", str(tmp_path), "--api-key", " "])
     assert result.exit_code != 0 and "--api-key (or LORAKIT_API_KEY) is empty" in result.output

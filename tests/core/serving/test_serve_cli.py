@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from cli_failure import fails_cleanly
+from cli_failure import fails_cleanly, one_error
 from lorakit.serving.background import _free_port
 
 
@@ -48,3 +48,19 @@ def test_refusals_are_one_line(tmp_path):
     fails_cleanly("serve", names=("nothing to serve",))
     fails_cleanly("serve", tmp_path / "missing", names=("missing", "no such folder"))
     fails_cleanly("serve", "--base", "demo", names=("TASK=BASE",))
+    fails_cleanly("serve", "--base", "caption=demo", "--port", "70000", names=("--port 70000", "1 to 65535"))
+
+
+def test_a_port_in_use_is_said_before_the_bases_load():
+    """It was said by uvicorn after every base had loaded (minutes for real
+    voices), under a line announcing the server, and the exit was 0."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "lorakit", "serve", "--base", "caption=demo", "--port", str(port)],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    one_error(done, (f"127.0.0.1:{port}", f"port {port} is in use", "another --port"))
+    assert "loading bases" not in done.stdout + done.stderr and "serving at" not in done.stdout + done.stderr
