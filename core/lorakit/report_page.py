@@ -31,7 +31,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .samples { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .sample { margin: 6px 0; } .sample img { max-width: 100%; }
 pre { white-space: pre-wrap; background: #f4f4f4; padding: 6px; }
-svg.curve { background: #fafafa; border: 1px solid #ddd; margin: 4px 8px 4px 0; }
+svg.curve { background: #fafafa; border: 1px solid #ddd; margin: 4px 8px 4px 0; max-width: 100%; height: auto; }
+#facts td { overflow-wrap: anywhere; } .scroll { overflow-x: auto; } audio { max-width: 100%; }
+@media (max-width: 640px) { body { margin: 12px; } .samples { grid-template-columns: 1fr; } }
 """
 
 
@@ -45,7 +47,9 @@ def run_report_html(run_dir: str | Path, embed: bool = True) -> str:
     report = _read_json(run_dir / "report.json") or manifest.get("metrics") or {}
     log = _read_log(run_dir / "log.jsonl")
     title = f"{run_dir.name}: {manifest.get('task', '?')} on {manifest.get('base', '?')}"
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # a shared link opens on phones
+             f"<title>{_e(title)}</title>",
              f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(title)}</h1>",
              _facts(manifest), _metrics(report, _directions(manifest.get("task", ""))), _curves(log),
              _samples(run_dir, embed), "</body></html>"]
@@ -61,9 +65,21 @@ def _facts(manifest: dict[str, Any]) -> str:
             ("steps", f"{training.get('steps')} (best checkpoint: step {training.get('best_step')}, by "
                       f"{training.get('metric')}{', stopped early' if training.get('stopped_early') else ''})"),
             ("trigger words", ", ".join(manifest.get("trigger_words") or []) or "none"),
-            ("data", json.dumps(manifest.get("data") or {})), ("made", manifest.get("created"))]
+            ("data", _plain(manifest.get("data")) or "not recorded"), ("made", manifest.get("created"))]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f"<h2>Adapter</h2><table id='facts'>{body}</table>"
+
+
+def _plain(value: Any) -> str:
+    """A summary the data step recorded, as words: ``clips 40, splits: train 30, test 6; rejected: none``."""
+    if isinstance(value, dict):
+        flat = [f"{k.replace('_', ' ')} {_plain(v)}" for k, v in value.items() if not isinstance(v, (dict, list))]
+        nested = [f"{k.replace('_', ' ')}: {_plain(v) or 'none'}" for k, v in value.items()
+                  if isinstance(v, (dict, list))]
+        return "; ".join(filter(None, [", ".join(flat), *nested]))
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return "" if value is None else str(value)
 
 
 def _metrics(report: dict[str, Any], directions: dict[str, str]) -> str:
@@ -83,7 +99,7 @@ def _metrics(report: dict[str, Any], directions: dict[str, str]) -> str:
                         f"<td class='num'>{_number(base)}</td><td class='num'>{_number(value)}</td>"
                         f"<td class='num {kind}'>{_number(change, signed=True)}</td></tr>")
     head = "<tr><th>split</th><th>metric</th><th>base</th><th>adapter</th><th>change</th></tr>"
-    return f"<h2>Base vs adapter</h2><table id='metrics'>{head}{''.join(rows)}</table>"
+    return f"<h2>Base vs adapter</h2><div class='scroll'><table id='metrics'>{head}{''.join(rows)}</table></div>"
 
 
 def _curves(log: list[dict[str, Any]]) -> str:

@@ -49,6 +49,14 @@ def test_the_page_holds_metrics_curves_and_embedded_samples(run_dir):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_the_data_summary_reads_as_words(run_dir):
+    page = run_report_html(run_dir)
+    data = json.loads((run_dir / "adapter" / "lorakit.json").read_text())["data"]
+    row = re.search(r"<tr><th>data</th><td>(.*?)</td></tr>", page).group(1)
+    splits = ", ".join(f"{name} {count}" for name, count in data["splits"].items())
+    assert f"splits: {splits}" in row and "{" not in row and "&quot;" not in row
+
+
 def test_served_pages_link_media_instead(run_dir):
     page = run_report_html(run_dir, embed=False)
     assert "src='files/samples/adapter/hello.wav'" in page and "data:audio" not in page

@@ -101,6 +101,18 @@ def test_runs_are_listed_with_their_reports(live, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "report.png"))
 
 
+def test_a_report_reads_on_a_phone(live, browser):
+    """A shared report opens on phones: without a viewport it was laid out
+    980 px wide and shrunk, its metrics table wider than the screen."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(live.url + "/runs/kauko/report")
+    page.wait_for_selector("#metrics")
+    assert page.evaluate("window.innerWidth") == 390 and page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontSize") == "22px"  # not shrunk
+    context.close()
+
+
 def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
     from serving_support import API_KEY
 
