@@ -18,6 +18,7 @@ example and the evaluation scores against all of them. Every problem raises
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +80,23 @@ def _read_metadata(folder: Path, metadata: Path) -> list[tuple[Path, str]]:
 
 
 def _csv_rows(path: Path) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(read_text(path).splitlines())
+    """The rows of a ``metadata.csv`` with the line each starts on (the header is
+    line 1, as an editor shows). Separated by commas, or by semicolons or tabs
+    as spreadsheets save CSV in many locales; a quoted caption may hold a line
+    break (a spreadsheet cell with several lines)."""
+    text = read_text(path)
+    header = text.split("\n", 1)[0]
+    delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     missing = {"file_name", "text"} - set(reader.fieldnames or ())
     if missing:
-        raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))}; the header must name file_name and text")
-    # Line numbers count the header as line 1, as an editor shows them.
-    return [(number, row) for number, row in enumerate(reader, start=2)]
+        raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))} (it reads "
+                        f"{header.strip()!r}); the header must name file_name and text")
+    rows, start = [], reader.line_num + 1
+    for row in reader:
+        rows.append((start, row))
+        start = reader.line_num + 1
+    return rows
 
 
 def _checked_row(folder: Path, where: str, row: dict) -> tuple[Path, str]:

@@ -22,6 +22,19 @@ def test_reads_metadata_csv(tmp_path):
     assert read_caption_folder(tmp_path) == [CaptionExample(str(tmp_path / "imgs" / "a.png"), "a red, square thing")]
 
 
+def test_reads_metadata_csv_as_spreadsheets_save_it(tmp_path):
+    """A spreadsheet's CSV: a byte-order mark, CRLF, semicolons (the comma is
+    the decimal mark in many locales) and a cell of two lines, which was read
+    with its words glued together ("oneline")."""
+    for name in ("a.png", "b.png", "c.png"):
+        write_png(tmp_path / name)
+    text = 'file_name;text\r\na.png;"a mug, red\r\nside view"\r\nb.png;a blue bowl\r\nc.png;"a ""tall"" vase"\r\n'
+    (tmp_path / "metadata.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert [e.text for e in read_caption_folder(tmp_path)] == ["a mug, red side view", "a blue bowl", 'a "tall" vase']
+    (tmp_path / "metadata.csv").write_text('file_name\ttext\na.png\t"one\nmore"\nb.png\ttwo\nc.png\t\n')
+    assert "metadata.csv:5: empty caption" in _error(tmp_path)  # a row after a multi-line one is named by its line
+
+
 def test_reads_sidecar_captions(tmp_path):
     write_png(tmp_path / "a.png")
     write_png(tmp_path / "sub" / "b.png")
