@@ -183,7 +183,8 @@ def evaluate(ctx: click.Context, run_dir: str | None, adapters: tuple[str, ...],
                    "none = the base alone.")
 @click.option("--base", "base_name", help="The base model (default: the adapter's own base, or demo).")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
-@click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav (one input) or a folder.")
+@click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav, .flac, .mp3 or .ogg (one input) "
+                                               "or a folder.")
 @click.pass_context
 def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple[str, ...], adapters: tuple[str, ...],
             base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:
@@ -193,7 +194,7 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     from lorakit import runs
     from lorakit.apply import parse_adapter
     from lorakit.atomic import check_writable
-    from lorakit.predictions import check_audio_target, write_predictions
+    from lorakit.predictions import check_audio_target, is_audio_file, write_predictions
 
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
     probe, given = runs.prediction_inputs(task, [*inputs, *texts], options, input_flags)
@@ -209,7 +210,7 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     with watched():
         results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
-    if out and not out.endswith(".wav"):
+    if out and not is_audio_file(out):
         click.echo(f"{len(results)} predictions written to {out}")
     else:
         click.echo(lines, nl=False)

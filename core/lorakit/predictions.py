@@ -1,4 +1,4 @@
-"""Writing predictions: JSON lines, and audio predictions as wav files."""
+"""Writing predictions: JSON lines, and audio predictions as audio files."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lorakit.atomic import atomic_write_text, check_writable
+from lorakit.atomic import atomic_write_bytes, atomic_write_text, check_writable
+from lorakit.data.audio import AUDIO_SUFFIXES
 from lorakit.errors import ConfigError, OutputError
 
 LINES_FILE = "predictions.jsonl"
+#: The audio file an ``--out`` of one audio prediction may name, by suffix -> format written.
+AUDIO_FILES = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "opus", ".opus": "opus"}
 
 
 def write_predictions(records: list[dict[str, Any]], out: Path | None) -> str:
     """Write ``records`` and return them as JSON lines (audio replaced by its file).
 
     Without audio, ``out`` (optional) is a JSON-lines file. Audio needs ``out``:
-    a ``.wav`` path for a single prediction, else a folder that receives
-    ``0001.wav``... and ``predictions.jsonl``.
+    an audio file (``AUDIO_FILES``: .wav, .flac, .mp3, .ogg) for a single
+    prediction, else a folder that receives ``0001.wav``... and ``predictions.jsonl``.
     """
     has_audio = any("audio" in r for r in records)
     if not has_audio:
@@ -26,46 +29,46 @@ def write_predictions(records: list[dict[str, Any]], out: Path | None) -> str:
             atomic_write_text(out, lines)
         return lines
     check_audio_target(out, len(records))
-    if out.suffix.lower() == ".wav":
+    if is_audio_file(out):
         targets = [out]
     else:
         targets = [out / f"{i:04d}.wav" for i in range(1, len(records) + 1)]
     written = [_write_audio(record, target) for record, target in zip(records, targets)]
     lines = _lines(written)
-    if out.suffix.lower() != ".wav":
+    if not is_audio_file(out):
         atomic_write_text(out / LINES_FILE, lines)
     return lines
 
 
+def is_audio_file(out: Path | str) -> bool:
+    """``out`` names one audio file (``clip.mp3``) rather than a folder of them."""
+    return Path(out).suffix.lower() in AUDIO_FILES
+
+
 def check_audio_target(out: Path | None, count: int) -> None:
     """Refuse an ``--out`` that ``count`` audio predictions cannot be written to."""
+    files = ", ".join(AUDIO_FILES)
     if out is None:
-        raise ConfigError("these predictions are audio: pass --out FILE.wav (one input) or --out FOLDER")
-    if out.suffix.lower() == ".wav":
+        raise ConfigError(f"these predictions are audio: pass --out FILE.wav (one input; or {files}) or --out FOLDER")
+    if is_audio_file(out):
         if count != 1:
             raise ConfigError(f"{count} audio predictions cannot go to one file {out}; pass --out FOLDER")
         check_writable(out, "--out")
+    elif out.suffix.lower() in AUDIO_SUFFIXES:  # it would have become a folder named song.m4a
+        raise ConfigError(f"--out {out}: lorakit writes audio as {files}; name the file with one of them")
     elif out.exists() and not out.is_dir():
-        raise OutputError(f"{out} is a file; pass a folder (or a .wav path for a single prediction)")
+        raise OutputError(f"{out} is a file; pass a folder (or an audio file path, {files}, for a single "
+                          "prediction)")
     else:
         check_writable(out, "--out", folder=True)
 
 
 def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:
-    import os
-    import tempfile
+    """The clip written to ``target`` in the format its suffix names (a folder's clips are wav)."""
+    from lorakit.serving.audio_formats import encode
 
-    import soundfile
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".wav", dir=target.parent)
-    os.close(fd)
-    try:
-        soundfile.write(tmp, record["audio"], int(record["sample_rate"]), subtype="PCM_16")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data, _ = encode(record["audio"], int(record["sample_rate"]), AUDIO_FILES.get(target.suffix.lower(), "wav"))
+    atomic_write_bytes(target, data)
     rest = {k: v for k, v in record.items() if k not in ("audio",)}
     return {**rest, "audio": str(target)}
 

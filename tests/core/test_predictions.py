@@ -20,6 +20,26 @@ def test_single_audio_prediction_to_a_wav(tmp_path):
     assert json.loads(lines) == {"text": "t0", "audio": str(tmp_path / "hello.wav"), "sample_rate": 8000}
 
 
+@pytest.mark.parametrize("name, container", [("song.mp3", "MP3"), ("song.ogg", "OGG"), ("song.flac", "FLAC")])
+def test_one_audio_prediction_in_the_format_its_name_says(tmp_path, name, container):
+    """`--out song.mp3` was a folder named song.mp3 holding 0001.wav."""
+    import os
+
+    lines = write_predictions(_audio(1), tmp_path / name)
+    info = soundfile.info(tmp_path / name)
+    assert (tmp_path / name).is_file() and info.format == container and abs(info.duration - 0.1) < 0.03
+    assert json.loads(lines)["audio"] == str(tmp_path / name)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_an_audio_name_lorakit_does_not_write_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="song.m4a: lorakit writes audio as .wav, .flac, .mp3"):
+        write_predictions(_audio(1), tmp_path / "song.m4a")
+    assert not list(tmp_path.iterdir())
+
+
 def test_several_audio_predictions_to_a_folder(tmp_path):
     write_predictions(_audio(3), tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0001.wav", "0002.wav", "0003.wav", "predictions.jsonl"]
