@@ -36,7 +36,8 @@ def main() -> None:
 
     folder = real_size.ensure("caption", args.cache)
     config = runs.load_config("caption-blip-base", ["--base", str(folder),
-                                                    "--data", str(real_size.MODELS["caption"][2])])
+                                                    "--data", str(real_size.MODELS["caption"][2]),
+                                                    *real_size.CAPTION_LORA_ONLY])
     models = {"eager": runs.training_model(runs.make_task(config), config),
               "fused": runs.training_model(runs.make_task(config), config)}
     layers = unfuse_attention(models["eager"].model)

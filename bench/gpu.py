@@ -52,12 +52,14 @@ def peak_tflops(name: str) -> float | None:
 
 def training_setup(folder: Path, batch_size: int, flags: list[str]):
     """The model a caption run would train on ``folder`` and one batch of the sample catalog, on the GPU."""
+    import real_size
     from accelerate.utils import set_seed
 
     from lorakit import runs
 
     config = runs.load_config("caption", ["--data", str(REPO / "samples/caption/catalog"), "--base", str(folder),
-                                          "--train.batch_size", str(batch_size), *flags])
+                                          "--train.batch_size", str(batch_size), *real_size.CAPTION_LORA_ONLY,
+                                          *flags])
     made = runs.training_model(runs.make_task(config), config)
     set_seed(0)
     batch = made.task.collate(made.base, made.splits.train[:batch_size])

@@ -125,7 +125,8 @@ def main() -> None:
     from lorakit.runs import load_config
 
     folder = real_size.ensure("caption", args.cache)
-    config = load_config("caption-blip-base", ["--base", str(folder), "--data", str(real_size.MODELS["caption"][2])])
+    config = load_config("caption-blip-base", ["--base", str(folder), "--data", str(real_size.MODELS["caption"][2]),
+                                               *real_size.CAPTION_LORA_ONLY])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
           f"{describe(make_accelerator(config.train.precision, config.base_dtype))}; LoRA r {config.lora.r}, "
           f"dropout {config.lora.dropout}, batch {args.batch}")

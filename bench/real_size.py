@@ -43,6 +43,10 @@ MODELS = {
     "music": ("musicgen-small", "music-style", REPO / "samples/music/chiptune"),
     "voice": ("vits-vctk", "voice-clone", REPO / "samples/voice/kauko"),
 }
+#: A config-built BLIP's head has no bias, so ``train_head auto`` would train the caption
+#: head whole (23 M parameters), which a pretrained BLIP-base needs only for words it never
+#: says: the benches measure the caption LoRA a pretrained base trains, with these flags.
+CAPTION_LORA_ONLY = ["--train_head", "never"]
 
 # -- BLIP -----------------------------------------------------------------------------
 

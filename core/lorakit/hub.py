@@ -65,9 +65,23 @@ def base_source(name: str, kind: BaseKind) -> str:
 def _quiet_local_load(source: str) -> Iterator[None]:
     """Without transformers' "Loading weights" tqdm line for a local folder
     (it printed beside lorakit's own bars); a hub id keeps its download bars."""
-    from transformers.utils import logging as hf_logging
+    if not Path(source).is_dir():
+        yield
+        return
+    with transformers_bars_off():
+        yield
 
-    if not Path(source).is_dir() or not hf_logging.is_progress_bar_enabled():
+
+@contextlib.contextmanager
+def transformers_bars_off() -> Iterator[None]:
+    """transformers' own tqdm bars ("Loading weights", "Writing model shards")
+    off while the block runs: they would print beside lorakit's own output."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    if not hf_logging.is_progress_bar_enabled():
         yield
         return
     hf_logging.disable_progress_bar()

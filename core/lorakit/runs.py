@@ -30,6 +30,7 @@ from lorakit.device import inference_device, main_process_first
 from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
 from lorakit.evaluation import evaluate_pair, write_samples
 from lorakit.fingerprints import base_fingerprint
+from lorakit.hub import transformers_bars_off
 from lorakit.lora import trainable_state
 from lorakit.merge import merge
 from lorakit.plugins import get_host
@@ -399,7 +400,7 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
         raise AdapterError(f"merging {adapter_dir} changes the model's outputs by {difference:.3g} "
                            f"(tolerance {tolerance * scale:.3g}); the merged model was not written")
     merged = merged.to("cpu")  # written from the CPU, whatever device it was checked on
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp, transformers_bars_off():
         if format != "merged":
             task.save_export(base, merged, tmp, format, manifest)
         elif isinstance(task, MergedExport):

@@ -4,7 +4,8 @@ An adapter learns a new domain or a house style of captions from a folder of
 images and captions (see ``data.py``). An optional trigger word is written
 before every training caption and given to the model as a prompt at
 generation, so the adapter's style is tied to it, as with Stable Diffusion
-trigger words; it is never part of the caption the user gets back.
+trigger words; it is never part of the caption the user gets back. Captions
+with words the base never says train its output head too (``train_head``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from lorakit.api import (
     Base,
     BaseKind,
     CommandLineInputs,
+    ConfigError,
     Data,
     DataError,
+    MergedExport,
     Task,
     TaskOptions,
     check_image,
@@ -31,6 +34,7 @@ from lorakit.api import (
 )
 from lorakit.api import text as text_option
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
+from lorakit_blip.head import TRAIN_HEAD_CHOICES
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
@@ -53,6 +57,11 @@ class CaptionOptions(TaskOptions):
     * ``num_beams``: beam-search width; 1 is greedy decoding.
     * ``clip``: a CLIP model ("demo", or NAME:PRETRAINED for open_clip) whose
       reference-free CLIPScore is reported beside CIDEr and BLEU; empty: off.
+    * ``train_head``: train the text decoder's output head fully and save it
+      with the adapter: ``auto`` when the training captions hold words the base
+      never says (``lorakit_blip/head.py``), ``always``, or ``never`` (LoRA
+      only: a smaller adapter, mixable with others, that cannot learn new
+      words). ``--lora.modules_to_save`` overrides it.
     """
 
     trigger: str = ""
@@ -61,6 +70,7 @@ class CaptionOptions(TaskOptions):
     num_beams: int = 1
     #: CLIP model for the reference-free CLIPScore in evaluation ("demo", NAME:PRETRAINED); empty: off.
     clip: str = ""
+    train_head: str = "auto"
 
     def __post_init__(self) -> None:
         self.trigger = text_option("trigger", self.trigger)
@@ -68,9 +78,12 @@ class CaptionOptions(TaskOptions):
         self.prompt = text_option("prompt", self.prompt)
         self.max_new_tokens = whole_number("max_new_tokens", self.max_new_tokens, 1, 512)
         self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
+        if self.train_head not in TRAIN_HEAD_CHOICES:
+            raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, "
+                              f"got {self.train_head!r}")
 
 
-class CaptionTask(Task, CommandLineInputs):
+class CaptionTask(Task, CommandLineInputs, MergedExport):
     """BLIP image captioning (``BlipForConditionalGeneration``).
 
     Recommended settings (lr 2e-3, batch 16, 20 epochs: held-out CIDEr ~7 on
@@ -100,6 +113,19 @@ class CaptionTask(Task, CommandLineInputs):
         model, processor, _ = load_pretrained(name, BASE_KIND, BlipForConditionalGeneration, BlipProcessor)
         fuse_attention(model)
         return Base(model=model, processor=processor, name=name)
+
+    def prepare_base(self, base: Base, data: Data | None) -> Sequence[str]:
+        """The decoder head to train fully when ``options.train_head`` asks for
+        it, or (``auto``) when the training captions need words the base never
+        says: LoRA alone cannot teach them (on the demo, captions of counted
+        dots reach held-out CIDEr 0.13 without the head, 7.0 with it). The
+        trigger and prompt are given to the model, not learned, so they do not
+        count. With no data (an adapter opened for use) nothing is decided."""
+        if data is None:
+            return list(self.modules_to_save)
+        from lorakit_blip.head import head_to_train
+
+        return head_to_train(self.options.train_head, base, [e.text for e in data.examples])
 
     # -- data -----------------------------------------------------------------
 
@@ -194,6 +220,15 @@ class CaptionTask(Task, CommandLineInputs):
         with eval_mode(model), torch.inference_mode():
             logits = model(**inputs).logits
         return logits.float().cpu()
+
+    def save_merged(self, base: Base, model: Any, path: Path) -> None:
+        """Save as Hugging Face does (model and processor, safetensors), untying
+        the head from the word embeddings when the adapter trained it: a tied
+        save would keep only the embeddings and reload the head without its
+        new words."""
+        from lorakit_blip.head import save_merged
+
+        save_merged(base, model, path)
 
     # -- helpers --------------------------------------------------------------
 

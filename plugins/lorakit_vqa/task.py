@@ -7,7 +7,7 @@ vision tower, the question encoder and the answer decoder. An answer word the
 base has never said cannot be learned by LoRA alone (the output head ranks it
 far below every word it knows), so the decoder head is then trained fully
 and saved with the adapter; ``options.train_head`` decides when (see
-``head.py``).
+``lorakit_blip/head.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ from lorakit.api import (
     whole_number,
 )
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
-
-#: The answer decoder's output head: trained fully when answers are new words.
-HEAD = "text_decoder.cls.predictions"
-TRAIN_HEAD_CHOICES = ("auto", "always", "never")
+from lorakit_blip.head import TRAIN_HEAD_CHOICES
 
 _PROBE_QUESTION, _PROBE_ANSWER = "what is in the picture?", "yes"
 #: Held-out questions ``write_samples`` shows.
@@ -50,7 +47,7 @@ class VqaOptions(TaskOptions):
     * ``num_beams``: beam-search width; 1 is greedy decoding.
     * ``train_head``: train the answer decoder's output head fully and save it
       with the adapter (``text_decoder.cls.predictions``): ``auto`` when the
-      training answers hold words the base does not say (``head.py``),
+      training answers hold words the base does not say (``lorakit_blip/head.py``),
       ``always``, or ``never`` (LoRA only: a smaller adapter that cannot
       learn new answer words). ``--lora.modules_to_save`` overrides it.
     """
@@ -104,13 +101,11 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         not emit. The base itself is not changed, and an opened adapter names
         its own trained modules, so with no data (an adapter opened for use)
         there is nothing to decide."""
-        if data is None or self.options.train_head == "never":
+        if data is None:
             return list(self.modules_to_save)
-        if self.options.train_head == "always":
-            return [HEAD]
-        from lorakit_vqa.head import unsaid_answer_tokens
+        from lorakit_blip.head import head_to_train
 
-        return [HEAD] if unsaid_answer_tokens(base, data.examples) else []
+        return head_to_train(self.options.train_head, base, [a for e in data.examples for a in e.answers])
 
     # -- data -----------------------------------------------------------------
 
@@ -204,11 +199,9 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         the answer head from the word embeddings when the adapter trained it:
         a tied save would keep only the embeddings and reload the head without
         its new words."""
-        from lorakit_vqa.head import untie_trained_head
+        from lorakit_blip.head import save_merged
 
-        untie_trained_head(model)
-        model.save_pretrained(path, safe_serialization=True)
-        base.processor.save_pretrained(path)
+        save_merged(base, model, path)
 
     # -- helpers --------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from lorakit import runs
 from lorakit.cli import cli
 from lorakit_vqa.data import read_vqa_folder
 from lorakit_vqa.loading import DEMO_BASE
-from lorakit_vqa.task import HEAD, VqaTask
+from lorakit_blip.head import HEAD
+from lorakit_vqa.task import VqaTask
 
 SAMPLES = Path(lorakit_vqa.__file__).parent / "samples"
 

@@ -16,7 +16,8 @@ import lorakit_vqa
 from lorakit.api import Data
 from lorakit.errors import BaseModelError, ConfigError, DataError
 from lorakit_vqa.data import VqaExample, read_vqa_folder
-from lorakit_vqa.task import HEAD, VqaOptions, VqaTask
+from lorakit_blip.head import HEAD
+from lorakit_vqa.task import VqaOptions, VqaTask
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = Path(lorakit_vqa.__file__).parent / "samples"
@@ -134,9 +135,9 @@ def test_load_data_returns_examples_and_their_summary(small_folder):
 
 
 def test_unsaid_tokens_are_the_damage_words(vqa_base):
-    from lorakit_vqa.head import unsaid_answer_tokens
+    from lorakit_blip.head import unsaid_tokens
 
-    unsaid = unsaid_answer_tokens(vqa_base, [VqaExample("x.png", "q?", ("crack", "star", "yes", "red"))])
+    unsaid = unsaid_tokens(vqa_base, ["crack", "star", "yes", "red"])
     assert {"c", "##r", "##a", "##k"} <= set(unsaid)
     assert not {"star", "red", "y", "##e", "##s"} & set(unsaid)
 

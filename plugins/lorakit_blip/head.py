@@ -1,10 +1,12 @@
-"""The answer decoder's output head: does an adapter need to train it?
+"""The text decoder's output head: does an adapter need to train it?
 
 LoRA changes the decoder's hidden states, not the head that turns them into
 word scores, so it can only make the decoder say words the head already
-scores as answers. A token the head was never trained to emit keeps a row
-near its random start and cannot be reached (FACTS: "a new answer word
-cannot be learned by LoRA alone").
+scores. A token the head was never trained to emit keeps a row near its
+random start and cannot be reached (FACTS: "a new answer word cannot be
+learned by LoRA alone"): a VQA answer or a caption with a word the base
+never says (a product name, "dots" for the demo) is learned only with the
+head trained fully and saved with the adapter.
 
 Such tokens are recognisable by the head's output bias: softmax training
 lowers the bias of every token that is not the target by the same small
@@ -14,27 +16,47 @@ Measured on the demo base (139 tokens): the words it answers have biases from
 -0.035 to 0.052, the median is -0.112, and every character piece the damage
 words need (c, ##r, ##a, ##k...) lies between -0.118 and -0.111.
 
-An answer token counts as *unsaid* when its bias lies in the lower quarter of
-the span from the median to the highest bias. A head without a bias (all
-equal) makes every token unsaid, so the head is then trained: the safe side.
+A token counts as *unsaid* when its bias lies in the lower quarter of the
+span from the median to the highest bias. A head without a bias (all equal,
+as in a model built from its config) makes every token unsaid, so the head
+is then trained: the safe side.
+
+Both BLIP tasks decide with ``head_to_train`` from their ``train_head``
+option: ``auto`` (when the training texts need an unsaid token), ``always``
+or ``never``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+#: The text decoder's output head, the module trained fully when it must be.
+HEAD = "text_decoder.cls.predictions"
+#: Values of the tasks' ``train_head`` option.
+TRAIN_HEAD_CHOICES = ("auto", "always", "never")
 #: Where between the median bias (0) and the highest one (1) "said" begins.
 SAID_FRACTION = 0.25
 
 
-def unsaid_answer_tokens(base: Any, examples: Sequence[Any]) -> list[str]:
-    """Tokens of the training answers that the base's head does not emit."""
+def head_to_train(choice: str, base: Any, texts: Sequence[str]) -> list[str]:
+    """``[HEAD]`` when ``choice`` (a ``train_head`` value) asks for it, or
+    (``auto``) when ``texts``, the training targets, need a token the base's
+    head does not emit; else nothing."""
+    if choice == "always":
+        return [HEAD]
+    if choice == "never":
+        return []
+    return [HEAD] if unsaid_tokens(base, texts) else []
+
+
+def unsaid_tokens(base: Any, texts: Sequence[str]) -> list[str]:
+    """Tokens of ``texts`` that the base's head does not emit."""
     tokenizer = base.processor.tokenizer
     bias = head_bias(base.model)
     if bias is None:
         return []
     threshold = said_threshold(bias)
-    ids = {i for e in examples for a in e.answers for i in tokenizer(a, add_special_tokens=False)["input_ids"]}
+    ids = {i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
     return sorted(tokenizer.convert_ids_to_tokens(i) for i in ids if float(bias[i]) < threshold)
 
 
@@ -45,7 +67,7 @@ def said_threshold(bias: Any) -> float:
 
 
 def head_bias(model: Any) -> Any:
-    """The output bias of the answer head, or None when it has none."""
+    """The output bias of the decoder's head, or None when it has none."""
     predictions = model.text_decoder.cls.predictions
     bias = getattr(predictions, "bias", None)
     return None if bias is None else bias.detach().float().cpu()
@@ -71,3 +93,11 @@ def untie_trained_head(model: Any) -> None:
         config.tie_word_embeddings = False
     if predictions.decoder.bias is predictions.bias:
         predictions.decoder.bias = torch.nn.Parameter(predictions.bias.detach().clone())
+
+
+def save_merged(base: Any, model: Any, path: Any) -> None:
+    """A merged BLIP saved as Hugging Face does (model and processor,
+    safetensors), its head untied first (``untie_trained_head``)."""
+    untie_trained_head(model)
+    model.save_pretrained(path, safe_serialization=True)
+    base.processor.save_pretrained(path)
