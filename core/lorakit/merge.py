@@ -62,7 +62,8 @@ def refuse_whole_modules_in_mix(saving: list[str], count: int) -> None:
     """A module trained whole replaces the base's, so two adapters cannot both
     have theirs: refuse ``saving`` (adapters with modules_to_save) among ``count``."""
     if saving and count > 1:
-        raise AdapterError(f"{', '.join(saving)} train whole modules (modules_to_save), which cannot be mixed "
+        verb = "trains" if len(saving) == 1 else "train"
+        raise AdapterError(f"{', '.join(saving)} {verb} whole modules (modules_to_save), which cannot be mixed "
                            "with other adapters; use such an adapter alone")
 
 
