@@ -49,7 +49,8 @@ def check_audio_target(out: Path | None, count: int) -> None:
     """Refuse an ``--out`` that ``count`` audio predictions cannot be written to."""
     files = ", ".join(AUDIO_FILES)
     if out is None:
-        raise ConfigError(f"these predictions are audio: pass --out FILE.wav (one input; or {files}) or --out FOLDER")
+        raise ConfigError("these predictions are audio: pass --out FILE.wav (one input; .flac, .mp3 and .ogg too) "
+                          "or --out FOLDER")
     if is_audio_file(out):
         if count != 1:
             raise ConfigError(f"{count} audio predictions cannot go to one file {out}; pass --out FOLDER")
