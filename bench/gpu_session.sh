@@ -217,6 +217,7 @@ name, task, data = real_size.MODELS['$key']; print(name, task, data)")
     [[ -d $REAL/$folder ]] || python3 bench/real_size.py "$REAL" --only "$key" || return 1
     local extra=()
     [[ $key == voice ]] && extra=(--slot p225)   # not "auto": that synthesises in all 109 speaker slots
+    [[ $key == caption ]] && extra=(--train_head never)   # LoRA alone, as the benches (real_size.CAPTION_LORA_ONLY)
     local run=/tmp/real-runs/$task
     rm -rf "$run"
     echo "lorakit run $task --base $REAL/$folder --data $data --train.max_steps ${REAL_STEPS:-10} ${extra[*]}"
