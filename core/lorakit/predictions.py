@@ -65,13 +65,15 @@ def check_audio_target(out: Path | None, count: int) -> None:
 
 
 def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:
-    """The clip written to ``target`` in the format its suffix names (a folder's clips are wav)."""
-    from lorakit.serving.audio_formats import encode
+    """The clip written to ``target`` in the format its suffix names (a folder's clips are wav);
+    the record says the file's sample rate (Opus is always 48 kHz)."""
+    from lorakit.serving.audio_formats import encode, rate_for
 
-    data, _ = encode(record["audio"], int(record["sample_rate"]), AUDIO_FILES.get(target.suffix.lower(), "wav"))
+    kind, rate = AUDIO_FILES.get(target.suffix.lower(), "wav"), int(record["sample_rate"])
+    data, _ = encode(record["audio"], rate, kind)
     atomic_write_bytes(target, data)
     rest = {k: v for k, v in record.items() if k not in ("audio",)}
-    return {**rest, "audio": str(target)}
+    return {**rest, "sample_rate": rate_for(kind, rate), "audio": str(target)}
 
 
 def _lines(records: list[dict[str, Any]]) -> str:

@@ -29,6 +29,7 @@ def test_one_audio_prediction_in_the_format_its_name_says(tmp_path, name, contai
     info = soundfile.info(tmp_path / name)
     assert (tmp_path / name).is_file() and info.format == container and abs(info.duration - 0.1) < 0.03
     assert json.loads(lines)["audio"] == str(tmp_path / name)
+    assert json.loads(lines)["sample_rate"] == info.samplerate  # 48000 for Opus, not the model's 8000
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600

@@ -45,7 +45,7 @@ def encode(audio: Any, sample_rate: int, response_format: str) -> tuple[bytes, s
     if container is None:  # pcm, or aac (PyAV's encoder only)
         encoder = StreamEncoder(response_format, sample_rate)
         return encoder.push(audio) + encoder.finish(), media_type
-    rate = _rate_for(response_format, sample_rate)
+    rate = rate_for(response_format, sample_rate)
     buffer = io.BytesIO()
     sf.write(buffer, _resampled(audio, sample_rate, rate), rate, format=container, subtype=subtype)
     return buffer.getvalue(), media_type
@@ -59,7 +59,7 @@ class StreamEncoder:
     def __init__(self, response_format: str, sample_rate: int):
         self.media_type = FORMATS[response_format][0]
         self.sample_rate = sample_rate
-        self.rate = _rate_for(response_format, sample_rate)
+        self.rate = rate_for(response_format, sample_rate)
         self._out: list[bytes] = []
         self._container = self._stream = None
         if response_format != "pcm":
@@ -103,7 +103,7 @@ class StreamEncoder:
         return data
 
 
-def _rate_for(response_format: str, sample_rate: int) -> int:
+def rate_for(response_format: str, sample_rate: int) -> int:
     """The rate a format is sent at: its fixed one, or the nearest it can carry."""
     fixed = FORMATS[response_format][3]
     if fixed is not None:
