@@ -150,8 +150,9 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
         console.print(f"[bold]{task.name}[/bold] on {escape(config.base)}: {len(splits.train)} train, {len(splits.val)} "
                       f"validation, {len(splits.test)} held-out examples{retain}; device {describe(accelerator)}, "
                       f"{threads.describe()}")
+        whole = f"; trained fully: {escape(', '.join(to_save))}" if to_save else ""
         console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {trainable:,} trainable of {total:,} "
-                      f"parameters ({100 * trainable / total:.2f}%)")
+                      f"parameters ({100 * trainable / total:.2f}%){whole}")
     trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
                       replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress,
                       best_keys=adapter_weights)
