@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -199,6 +200,9 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
     probe, given = runs.prediction_inputs(task, [*inputs, *texts], options, input_flags)
     if probe.predicts_audio:  # said before the base loads and the work is done
+        if out and out.endswith(("/", os.sep)) and is_audio_file(out):  # Path() would drop the "/" that says folder
+            raise ConfigError(f"--out {out} names a folder like an audio file: drop the final / to write one "
+                              f"{Path(out).suffix} file, or name the folder otherwise")
         check_audio_target(Path(out) if out else None, len(given))
     elif out:
         check_writable(Path(out), "--out")

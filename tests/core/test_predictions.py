@@ -75,6 +75,8 @@ def test_audio_tasks_ask_for_out_before_anything_loads(task, given, monkeypatch,
     result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, *given,
                                       "--out", str(tmp_path / "one.wav")])
     assert result.exit_code == 2 and "2 audio predictions cannot go to one file" in result.output
+    result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", str(tmp_path / "clips.wav") + "/"])
+    assert result.exit_code == 2 and "names a folder like an audio file" in result.output  # it wrote a file clips.wav
     (tmp_path / "taken").write_text("x")
     result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", str(tmp_path / "taken")])
     assert result.exit_code == 1 and "taken is a file; pass a folder" in result.output
