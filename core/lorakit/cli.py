@@ -433,7 +433,8 @@ def print_plan(plan: Any, measured: Any = None) -> None:
     fixed = f" + {size(e.activations.fixed)}" if e.activations.fixed else ""
     table.add_row("activations", size(e.activations.at(batch)), f"{size(e.activations.per_example)} per example "
                   f"x {batch}{fixed}")
-    table.add_row("total", size(plan.peak), f"{plan.device}, mixed precision {'off' if plan.precision == 'no' else plan.precision}, checkpointing "
+    mixed = "off" if plan.precision == "no" else plan.precision
+    table.add_row("total", size(plan.peak), f"{plan.device}, mixed precision {mixed}, checkpointing "
                   f"{'on' if plan.gradient_checkpointing else 'off'}", style="bold")
     if measured is not None:
         table.add_row("measured", size(measured.peak), f"{measured.steps} real steps: predicted / measured "

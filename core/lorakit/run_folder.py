@@ -18,6 +18,7 @@ from typing import Iterator
 
 import yaml
 
+from lorakit.atomic import unwritable
 from lorakit.config import RunConfig, build
 from lorakit.errors import ConfigError, OutputError
 from lorakit.locking import exclusive_lock, first_missing, remove_if_empty
@@ -49,8 +50,9 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
             new = first_missing(run_dir)  # the folder this run makes, with the parents it makes
             if not resume:
                 run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # no permission, a full disk, a read-only mount
-        raise OutputError(f"cannot make the run folder {exc.filename or run_dir} ({exc.strerror}); choose an "
+    except OSError as exc:  # a file in the way, no permission, a full disk, a read-only mount
+        reason = unwritable(run_dir, folder=True) or exc.strerror
+        raise OutputError(f"cannot make the run folder {exc.filename or run_dir} ({reason}); choose an "
                           "--output where you can write") from None
     try:
         with _locked(run_dir):

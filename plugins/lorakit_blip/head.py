@@ -32,12 +32,21 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from lorakit.api import ConfigError
+
 #: The text decoder's output head, the module trained fully when it must be.
 HEAD = "text_decoder.cls.predictions"
 #: Values of the tasks' ``train_head`` option.
 TRAIN_HEAD_CHOICES = ("auto", "always", "never")
 #: Where between the median bias (0) and the highest one (1) "said" begins.
 SAID_FRACTION = 0.25
+
+
+def checked_choice(choice: str) -> str:
+    """``choice`` as a ``train_head`` option value, or the error naming the values."""
+    if choice not in TRAIN_HEAD_CHOICES:
+        raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, got {choice!r}")
+    return choice
 
 
 def head_to_train(choice: str, base: Any, texts: Sequence[str]) -> list[str]:

@@ -18,7 +18,6 @@ from lorakit.api import (
     Base,
     BaseKind,
     CommandLineInputs,
-    ConfigError,
     Data,
     DataError,
     MergedExport,
@@ -34,7 +33,7 @@ from lorakit.api import (
 )
 from lorakit.api import text as text_option
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
-from lorakit_blip.head import TRAIN_HEAD_CHOICES
+from lorakit_blip.head import checked_choice
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
@@ -78,9 +77,7 @@ class CaptionOptions(TaskOptions):
         self.prompt = text_option("prompt", self.prompt)
         self.max_new_tokens = whole_number("max_new_tokens", self.max_new_tokens, 1, 512)
         self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
-        if self.train_head not in TRAIN_HEAD_CHOICES:
-            raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, "
-                              f"got {self.train_head!r}")
+        self.train_head = checked_choice(self.train_head)
 
 
 class CaptionTask(Task, CommandLineInputs, MergedExport):

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 from lorakit.api import (
     Base,
     CommandLineInputs,
-    ConfigError,
     Data,
     MergedExport,
     Task,
@@ -32,7 +31,7 @@ from lorakit.api import (
     whole_number,
 )
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
-from lorakit_blip.head import TRAIN_HEAD_CHOICES
+from lorakit_blip.head import checked_choice
 
 _PROBE_QUESTION, _PROBE_ANSWER = "what is in the picture?", "yes"
 #: Held-out questions ``write_samples`` shows.
@@ -59,8 +58,7 @@ class VqaOptions(TaskOptions):
     def __post_init__(self) -> None:
         self.max_answer_tokens = whole_number("max_answer_tokens", self.max_answer_tokens, 1, 64)
         self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
-        if self.train_head not in TRAIN_HEAD_CHOICES:
-            raise ConfigError(f"options.train_head must be one of {', '.join(TRAIN_HEAD_CHOICES)}, got {self.train_head!r}")
+        self.train_head = checked_choice(self.train_head)
 
 
 class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):

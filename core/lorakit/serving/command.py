@@ -103,13 +103,13 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
 
 def _bound(host: str, port: int) -> socket.socket:
     """A socket bound to ``host``:``port`` for the server, or one error saying why it cannot be."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a port number (1 to 65535)")
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     except (socket.gaierror, UnicodeError):
         raise ConfigError(f"--host {host}: no such address or host name; use 127.0.0.1 (this machine only) or "
                           "0.0.0.0 (every network)") from None
-    except OverflowError:
-        raise ConfigError(f"--port {port} is not a port number (1 to 65535)") from None
     listening = socket.socket(family, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses its port
     try:
@@ -121,9 +121,6 @@ def _bound(host: str, port: int) -> socket.socket:
                errno.EACCES: f"port {port} needs more privileges (ports below 1024); pass --port 8000 or above",
                errno.EADDRNOTAVAIL: f"{host} is not an address of this machine; use 127.0.0.1 or 0.0.0.0"}
         raise ConfigError(f"cannot listen on {host}:{port}: {why.get(exc.errno, exc.strerror)}") from None
-    except OverflowError:
-        listening.close()
-        raise ConfigError(f"--port {port} is not a port number (1 to 65535)") from None
     return listening
 
 
