@@ -108,7 +108,8 @@ def _curves(log: list[dict[str, Any]]) -> str:
     for record in log:
         prefix = "" if record.get("event") == "train" else f"{record.get('event')} "
         for key, value in record.items():
-            if key in ("event", "step", "time", "epoch", "lr") or not isinstance(value, (int, float)):
+            learning_rate = key == "lr" or key.startswith("lr_")
+            if key in ("event", "step", "time", "epoch") or learning_rate or not isinstance(value, (int, float)):
                 continue
             if isinstance(value, bool) or value != value:  # NaN: not drawable
                 continue

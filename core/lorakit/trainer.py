@@ -343,6 +343,15 @@ class Trainer:
         if scaled:
             self._count_skipped(optimizer.step_was_skipped, state)
 
+    def _learning_rates(self) -> dict[str, float]:
+        """``lr``: the current rate of the groups on the run's ``train.lr``; a
+        group with a rate of its own (a GAN's discriminator) as ``lr_<group>``."""
+        rates = {}
+        for name, scheduler in self.schedulers.items():
+            own = self.groups[name].lr is not None
+            rates.setdefault(f"lr_{name}" if own else "lr", scheduler.get_last_lr()[0])
+        return rates
+
     def _count_skipped(self, skipped: bool, state: dict) -> None:
         self._skipped_in_a_row = self._skipped_in_a_row + 1 if skipped else 0
         self.skipped_steps += int(skipped)
@@ -360,7 +369,6 @@ class Trainer:
         if epoch_done:
             state["epoch"] += 1
         step = state["step"]
-        lr = self.schedulers[next(iter(self.schedulers))].get_last_lr()[0]
         evaluate = (self.settings.eval_every and step % self.settings.eval_every == 0) or (
             not self.settings.eval_every and epoch_done) or step == self.total_steps
         save = self.run_dir is not None and (evaluate or (self.settings.save_every and step % self.settings.save_every == 0))
@@ -372,7 +380,7 @@ class Trainer:
         progress.advance(shown)
         if logged:
             scaler = {"skipped_steps": self.skipped_steps} if self.accelerator.scaler is not None else {}
-            self.log.write("train", step, lr=lr, epoch=state["epoch"], **scaler,
+            self.log.write("train", step, **self._learning_rates(), epoch=state["epoch"], **scaler,
                            **{f"loss_{k}" if k != "main" else "loss": v for k, v in shown.items()})
         stop = False
         if evaluate and self.val_examples:

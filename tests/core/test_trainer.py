@@ -92,6 +92,11 @@ def test_each_optimizer_group_gets_its_own_lr_and_betas(toy_host, toy_data, tmp_
     assert head["weight_decay"] == encoder["weight_decay"] == pytest.approx(0.01)
     # Both follow the same warmup + cosine schedule, each from its own peak.
     assert head["lr"] / head["initial_lr"] == pytest.approx(encoder["lr"] / encoder["initial_lr"])
+    # The log's lr is the run's train.lr schedule; the head's own rate is named.
+    log = [json.loads(line) for line in (tmp_path / "groups" / "log.jsonl").read_text().splitlines()]
+    last = [record for record in log if record["event"] == "train"][-1]
+    assert last["step"] == 4
+    assert last["lr"] == pytest.approx(encoder["lr"]) and last["lr_head"] == pytest.approx(head["lr"])
 
 
 def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_path):
