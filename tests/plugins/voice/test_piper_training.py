@@ -2,10 +2,14 @@
 
 The main job from ``piper:en_US-joe-medium`` with a short warm-up (60
 steps) and 60 steps of 8 (the best of three validations kept), through the
-CLI: the held-out metrics of the report must move. 16 steps of 4 after a
-40-step warm-up did not (-0.02); 30 steps of 8 gained +0.12 on one machine
-and +0.03 on another (a GAN's numerics differ across CPUs): too close to the
-noise of 6 held-out clips. The longer measurement is in the README.
+CLI: the held-out metrics of the report must move. How far similarity moves
+in 60 GAN steps varies with the seed and the CPU (a GAN's numerics differ
+across CPUs): over seeds 0-4 on one machine +0.09, +0.19, +0.09, +0.10,
++0.03, seeds 0 and 1 with torch's AVX2 kernels +0.15 and +0.13, seed 0 on another machine
++0.03; MCD fell 1.2-2.0 dB in every one. So the test asks for the direction
+(similarity up, MCD down by at least 0.5 dB), not a size; 16 steps of 4
+after a 40-step warm-up moved similarity by -0.02 and fails it. The longer
+measurement is in the README.
 """
 
 import json
@@ -36,6 +40,6 @@ def test_a_short_run_from_the_piper_voice_moves_it_toward_the_speaker(tmp_path):
     assert list((tmp_path / "cache" / "piper-warm").glob("en_US-joe-medium-*-60-v1.safetensors"))
     test = json.loads((run / "report.json").read_text())["test"]
     base, adapter = test["base"], test["adapter"]
-    assert adapter["speaker_similarity"] > base["speaker_similarity"] + 0.05, test
-    assert adapter["mcd"] < base["mcd"], test
+    assert adapter["speaker_similarity"] > base["speaker_similarity"], test
+    assert adapter["mcd"] < base["mcd"] - 0.5, test
     assert (run / "samples" / "adapter").is_dir() and (run / "adapter" / "adapter_model.safetensors").is_file()
