@@ -375,7 +375,7 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
                           f"{task.name} examples)")
     # A 4-bit or fp16 base is measured as a bf16 one on the CPU: the same activations.
     measured = dataclasses.replace(config, base_dtype="bf16" if config.base_dtype in ("fp16", "4bit") else config.base_dtype)
-    made = training_model(task, measured)
+    made = training_model(task, measured, measuring=True)
     model = made.model.to("cpu")
     if isinstance(task, SeveralOptimizers):
         task.prepare_training(made.base, model)

@@ -89,6 +89,9 @@ class Data:
 
     examples: list[Any]
     summary: dict[str, Any] = field(default_factory=dict)
+    #: True when ``lorakit plan`` measures memory with it: shapes matter, not
+    #: weights, so ``prepare_base`` skips what only trains the base (a warm-up).
+    measuring: bool = False
 
 
 @dataclass

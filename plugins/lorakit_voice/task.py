@@ -160,7 +160,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         self._slot_count = len(_slots(base))
         if base.name.startswith(PIPER_PREFIX):
             if data is not None:
-                self._warm_piper(base)
+                self._warm_piper(base, data.measuring)
         elif self.options.piper_warm_file:
             raise ConfigError(f"options.piper_warm_file is for Piper bases (--base piper:NAME), not {base.name!r}")
         if data is not None and self.options.slot == "auto" and _slots(base):
@@ -171,8 +171,9 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                 self.options.slot = named[0]
         return list(self.modules_to_save)
 
-    def _warm_piper(self, base: Base) -> None:
-        """Train what a Piper ONNX lacks (``lorakit_voice.piper_warmup``) before LoRA goes on."""
+    def _warm_piper(self, base: Base, measuring: bool) -> None:
+        """Train what a Piper ONNX lacks (``lorakit_voice.piper_warmup``) before
+        LoRA goes on; not for ``lorakit plan`` (minutes, and no shape changes)."""
         from lorakit_voice.piper import resolve_voice
         from lorakit_voice.piper_warmup import ensure_warm
 
@@ -181,7 +182,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         if file is not None and not file.is_file():
             raise ConfigError(f"options.piper_warm_file: no such file {file}; make one with python -m "
                               f"lorakit_voice.piper_warmup --voice {onnx_path} --out {file}")
-        ensure_warm(base.model, onnx_path, self.options.piper_warm_steps, file)
+        if not measuring:
+            ensure_warm(base.model, onnx_path, self.options.piper_warm_steps, file)
 
     # -- data -----------------------------------------------------------------
 

@@ -97,6 +97,25 @@ def test_a_run_warms_up_once_per_voice_and_reads_the_cache_after(joe_base, tmp_p
     assert all(torch.equal(v, _warm_parts(first)[k]) for k, v in _warm_parts(second).items())
 
 
+def test_only_a_run_warms_up_lorakit_plan_measures_without(joe_base, monkeypatch):
+    """The warm-up trains weights and changes no shape: ``lorakit plan``
+    (Data.measuring) measures memory without it, in seconds instead of minutes."""
+    from lorakit import runs
+    from lorakit.api import Data
+    from lorakit.planning import plan
+    from voice_speakers import SAMPLES
+
+    warmed = []
+    monkeypatch.setattr(piper_warmup, "ensure_warm", lambda model, *args, **kwargs: warmed.append(model))
+    task, base = joe_base
+    task.prepare_base(base, Data([], {}))
+    assert warmed == [base.model]
+    warmed.clear()
+    config = runs.load_config("voice-clone", ["--speaker", str(SAMPLES / "kauko"), "--base", f"piper:{VOICE}"])
+    measured = plan(config)
+    assert warmed == [] and measured.estimate.weights > 50e6
+
+
 def _adapter(task, base, folder, seed=0):
     """A voice adapter on ``base`` whose LoRA changes the voice (random B), saved as runs save them."""
     from lorakit.artifact import Manifest, save_adapter
