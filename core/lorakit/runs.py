@@ -82,9 +82,10 @@ class TrainingModel:
 
 def training_model(task: Task, config: RunConfig, measuring: bool = False) -> TrainingModel:
     """Load and fingerprint the base (full precision), read the data, let the
-    task fit the base to it (``measuring``: for ``lorakit plan``), hold the frozen base as ``base_dtype`` says,
-    turn on gradient checkpointing if asked, and inject seeded LoRA (its
-    dropout recomputed in the backward pass unless ``recompute_dropout`` is off)."""
+    task fit the base to it (``measuring``: for ``lorakit plan``), hold the
+    frozen base as ``base_dtype`` says, turn on gradient checkpointing if
+    asked, and inject seeded LoRA (its dropout recomputed in the backward
+    pass unless ``recompute_dropout`` is off)."""
     from accelerate.utils import set_seed
 
     from lorakit.lora import check_targets, inject
@@ -95,7 +96,7 @@ def training_model(task: Task, config: RunConfig, measuring: bool = False) -> Tr
     base_print = base_fingerprint(base, task.name)
     with main_process_first():  # several processes: one transcribes and caches, the others read its cache
         splits = load_splits(task, base, config)
-    chosen = list(task.prepare_base(base, Data(splits.train, splits.summary, measuring)))
+    chosen = list(task.prepare_base(base, Data(splits.train, splits.summary, measuring=measuring)))
     targets = config.lora.targets or task.lora_targets
     to_save = list(config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen)
     check_targets(base.model, targets)
