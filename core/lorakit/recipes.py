@@ -225,10 +225,10 @@ def resolve_key(key: str, task_options: list[str], aliases: list[str] = ()) -> l
     if key == "data":
         return ["data", "path"]
     owners = [s for s, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if key in task_options:  # a task option named as a core field (seed) is as ambiguous as two fields
+        owners.append("options")
     if len(owners) == 1:
         return [owners[0], key]
-    if key in task_options:
-        return ["options", key]
     if len(owners) > 1:
         raise ConfigError(f"--{key} is ambiguous: write one of {', '.join(f'--{s}.{key}' for s in owners)}")
     raise ConfigError(f"unknown option --{key}; valid options: {', '.join(valid_flags(task_options, aliases))}")

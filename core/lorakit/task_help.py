@@ -53,7 +53,7 @@ def settings_help(target: str) -> str:
     names no task (the generic help alone is then shown)."""
     from lorakit.capabilities import CommandLineInputs
     from lorakit.errors import LorakitError
-    from lorakit.recipes import load_run_config
+    from lorakit.recipes import SECTIONS, load_run_config
 
     try:
         config = load_run_config(target, [])
@@ -66,8 +66,10 @@ def settings_help(target: str) -> str:
              f"{'recipe ' + target if target != config.task else 'its own recipe'}:"]
     options = task_class.options_class(**config.options)
     meanings = option_meanings(task_class.options_class)
+    core_fields = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
     for field in dataclasses.fields(options):
-        flag = f"  --{field.name} {_shown(getattr(options, field.name))}"
+        name = f"options.{field.name}" if field.name in core_fields else field.name  # --seed is train.seed's too
+        flag = f"  --{name} {_shown(getattr(options, field.name))}"
         lines += _described(flag, meanings.get(field.name, ""))
     if issubclass(task_class, CommandLineInputs) and task_class.aliases:
         lines.append("Flags of this task:")

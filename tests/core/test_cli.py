@@ -181,6 +181,11 @@ def test_run_task_help_lists_the_tasks_options_with_defaults_and_meanings(runner
     assert any(line.strip().startswith("--outputs 1") for line in lines)
     assert "--train.epochs 10" in result.output and "--lora.r 8" in result.output
 
+    # An option named as a core field is shown by the flag that reaches it.
+    voice = runner.invoke(cli, ["run", "voice-clone", "--help"]).output.splitlines()
+    assert any(line.strip().startswith("--options.seed 0") for line in voice)
+    assert not any(line.strip().startswith("--seed") for line in voice)
+
     bare = runner.invoke(cli, ["run", "--help"])
     assert bare.exit_code == 0 and "--nan_at_call" not in bare.output and "lorakit run TASK --help" in bare.output
     missing = runner.invoke(cli, ["run"])

@@ -58,6 +58,18 @@ def test_flags_resolve_sections_short_names_and_task_options(toy_host):
     assert runs.load_config("toy", ["--options.rounded", "true"]).options == {"rounded": True}
 
 
+def test_a_task_option_named_as_a_core_field_is_written_in_full():
+    """voice-clone and music-style have options.seed (synthesis) beside
+    train.seed: --seed set the training's silently; now it asks which."""
+    with pytest.raises(ConfigError, match=r"^--seed is ambiguous: write one of --train.seed, --options.seed$"):
+        resolve_key("seed", ["seed", "slot"])
+    assert resolve_key("train.seed", ["seed"]) == ["train", "seed"]
+    assert resolve_key("options.seed", ["seed"]) == ["options", "seed"]
+    assert resolve_key("seed", []) == ["train", "seed"]
+    config = runs.load_config("voice-clone", ["--speaker", "clips", "--options.seed", "3", "--train.seed", "5"])
+    assert config.options["seed"] == 3 and config.train.seed == 5
+
+
 def test_task_aliases_set_their_config_field(toy_host):
     assert runs.load_config("toy", ["--points", "somewhere"]).data.path == "somewhere"
 
