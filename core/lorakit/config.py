@@ -141,6 +141,9 @@ class DataSettings:
     replay: float = 0.0
     #: Use at most this many training examples (after splitting); None = all.
     max_examples: Union[int, None] = None
+    #: Seed of the train/validation/held-out split; None = train.seed. Set it
+    #: to compare training seeds on one held-out set.
+    split_seed: Union[int, None] = None
 
     def __post_init__(self):
         _require(0 <= self.val_fraction < 0.5, "data.val_fraction", self.val_fraction, "must be in [0, 0.5)")
@@ -148,6 +151,7 @@ class DataSettings:
         _require(0 <= self.replay < 1, "data.replay", self.replay, "must be in [0, 1)")
         _require(self.replay == 0 or self.retain, "data.replay", self.replay, "needs data.retain (--retain DIR)")
         _require(self.max_examples is None or self.max_examples >= 1, "data.max_examples", self.max_examples, "must be >= 1")
+        _require(self.split_seed is None or self.split_seed >= 0, "data.split_seed", self.split_seed, "must be >= 0")
 
 
 @dataclass

@@ -38,9 +38,10 @@ def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
     Without ``data.eval_path``, ``data.test_fraction`` of the data is held
     out, then ``data.val_fraction`` of it validates. The retain set is all
     held out for evaluation, unless ``data.replay`` is set: then half of it
-    (by group) is replayed and the other half measures forgetting.
+    (by group) is replayed and the other half measures forgetting. The
+    split is seeded by ``data.split_seed``, else by ``train.seed``.
     """
-    seed = config.train.seed
+    seed = config.train.seed if config.data.split_seed is None else config.data.split_seed
     data = read_data(task, base, config.data.path, "data.path")
     if config.data.eval_path:
         test = read_data(task, base, config.data.eval_path, "data.eval_path").examples

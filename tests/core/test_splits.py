@@ -3,6 +3,7 @@ track) never split across train and held-out, classes kept in proportion."""
 
 from dataclasses import dataclass
 
+from lorakit import runs
 from lorakit.data.splits import split_examples
 
 
@@ -73,3 +74,19 @@ def test_groups_stay_whole_within_their_class():
     images = [{q.image for q in part} for part in (test, val, train)]
     assert not (images[0] & images[2]) and not (images[0] & images[1]) and not (images[1] & images[2])
     assert sum(q.label == "yes" for q in test) == sum(q.label == "no" for q in test) == 6
+
+
+def test_split_seed_holds_the_held_out_set_across_training_seeds(toy_host, toy_data):
+    """The split follows train.seed unless data.split_seed fixes it: a seed
+    sweep can then compare its runs on one held-out set."""
+    from lorakit.apply import load_base
+    from lorakit.run_data import load_splits
+
+    def held_out(*flags):
+        config = runs.load_config("toy", ["--data", str(toy_data), *flags])
+        task = runs.make_task(config)
+        return load_splits(task, load_base(task, config.base), config).test
+
+    assert held_out("--train.seed", "1") != held_out("--train.seed", "2")
+    assert held_out("--train.seed", "1", "--split_seed", "4") == held_out("--train.seed", "2", "--split_seed", "4")
+    assert held_out("--split_seed", "1") == held_out("--train.seed", "1")
