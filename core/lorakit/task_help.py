@@ -53,7 +53,7 @@ def settings_help(target: str) -> str:
     names no task (the generic help alone is then shown)."""
     from lorakit.capabilities import CommandLineInputs
     from lorakit.errors import LorakitError
-    from lorakit.recipes import SECTIONS, load_run_config
+    from lorakit.recipes import load_run_config
 
     try:
         config = load_run_config(target, [])
@@ -66,10 +66,9 @@ def settings_help(target: str) -> str:
              f"{'recipe ' + target if target != config.task else 'its own recipe'}:"]
     options = task_class.options_class(**config.options)
     meanings = option_meanings(task_class.options_class)
-    core_fields = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    names = [field.name for field in dataclasses.fields(options)]
     for field in dataclasses.fields(options):
-        name = f"options.{field.name}" if field.name in core_fields else field.name  # --seed is train.seed's too
-        flag = f"  --{name} {_shown(getattr(options, field.name))}"
+        flag = f"  --{_option_flag(field.name, names)} {_shown(getattr(options, field.name))}"
         lines += _described(flag, meanings.get(field.name, ""))
     if issubclass(task_class, CommandLineInputs) and task_class.aliases:
         lines.append("Flags of this task:")
@@ -85,6 +84,19 @@ def settings_help(target: str) -> str:
                             break_on_hyphens=False)
     lines += [line.replace("\u00a0", " ") for line in wrapped]
     return "\n".join(lines)
+
+
+def _option_flag(name: str, option_names: list[str]) -> str:
+    """The flag that reaches option ``name``: the short one unless the flag
+    resolver gives it to another field or finds it ambiguous (``seed``)."""
+    from lorakit.errors import ConfigError
+    from lorakit.recipes import resolve_key
+
+    try:
+        short = resolve_key(name, option_names) == ["options", name]
+    except ConfigError:
+        short = False
+    return name if short else f"options.{name}"
 
 
 def _described(flag: str, meaning: str) -> list[str]:
