@@ -68,6 +68,17 @@ def test_32_bit_grey_is_read_as_16_bit_data():
     assert np.asarray(to_rgb(image))[0, :, 0].tolist() == [0, 128, 255, 255]
 
 
+def test_a_float_tiff_is_not_black(tmp_path):
+    """Science and medical TIFFs store floats: 0..1 maps to 0..255, any other
+    range is stretched (Pillow's own conversion clips 0..1 to black)."""
+    ramp = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(ramp, "F").save(tmp_path / "unit.tif")
+    Image.fromarray(ramp * 4000 - 1000, "F").save(tmp_path / "hounsfield.tif")
+    expected = np.arange(256).reshape(16, 16)
+    assert np.abs(pixels(tmp_path / "unit.tif")[..., 0].astype(int) - expected).max() <= 1
+    assert np.abs(pixels(tmp_path / "hounsfield.tif")[..., 0].astype(int) - expected).max() <= 1
+
+
 def test_transparent_pixels_become_white_with_a_warning_naming_the_file(tmp_path, capsys):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0], rgba[:2, :, 3] = 200, 255  # red on top, fully transparent black below

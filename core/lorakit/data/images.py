@@ -175,6 +175,10 @@ def to_rgb(image: Any) -> Any:
     maps 65535 to 255, as 16-bit RGB PNGs already arrive from Pillow (8-bit,
     full range): ``convert("RGB")`` would clip every value above 255 to white.
     A dark image stays dark: the scale is the format's, not the image's peak.
+    A float image (mode ``F``: science and medical TIFFs) has no format
+    range: values within 0..1 (the usual convention) map to 0..255, others
+    are stretched from their minimum to their maximum, as viewers show them
+    (``convert("RGB")`` would clip 0..1 to black).
     """
     from PIL import Image
 
@@ -183,11 +187,25 @@ def to_rgb(image: Any) -> Any:
 
         data = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
         image = Image.fromarray(np.round(data / 257).astype("uint8"), "L")
+    elif image.mode == "F":
+        image = Image.fromarray(_float_to_uint8(image), "L")
     if _has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _float_to_uint8(image: Any) -> Any:
+    import numpy as np
+
+    data = np.asarray(image, dtype=np.float64)
+    finite = data[np.isfinite(data)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low >= 0.0 and high <= 1.0:
+        low, high = 0.0, 1.0
+    scaled = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) / max(high - low, 1e-12)
+    return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype("uint8")
 
 
 def load_images(paths: Sequence[str | Path]) -> list[Any]:
