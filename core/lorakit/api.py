@@ -26,7 +26,8 @@ from lorakit.data.audio import (
     trim_silence,
 )
 from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member, warn
-from lorakit.data.images import IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, is_image, load_images, open_rgb
+from lorakit.data.images import (IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, image_stem, is_image, load_images,
+                                 open_rgb)
 from lorakit.demo import pretrain_on_tensors
 from lorakit.errors import (
     AdapterError,
@@ -67,7 +68,7 @@ __all__ = [
     "list_files", "read_text", "read_jsonl", "require_folder", "resolve_member", "atomic_dir", "atomic_write_text",
     "atomic_write_bytes", "exclusive_lock",
     # images
-    "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "check_image", "open_rgb", "load_images",
+    "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "image_stem", "check_image", "open_rgb", "load_images",
     # audio
     "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts",
     "normalize_loudness", "pauses", "speech_frames",

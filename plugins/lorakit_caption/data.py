@@ -22,8 +22,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorakit.api import (IMAGE_SUFFIXES, DataError, check_image, is_image, list_files, read_jsonl, read_text,
-                         require_folder, resolve_member, warn)
+from lorakit.api import (IMAGE_SUFFIXES, DataError, check_image, image_stem, is_image, list_files, read_jsonl,
+                         read_text, require_folder, resolve_member, warn)
 
 METADATA_FILES = ("metadata.jsonl", "metadata.csv")
 _SUPPORTED = ", ".join(IMAGE_SUFFIXES)
@@ -127,8 +127,8 @@ def _check_all_captioned(files: list[Path], pairs: list[tuple[Path, str]], metad
 
 
 def _read_sidecars(folder: Path, files: list[Path]) -> list[tuple[Path, str]]:
-    images = _by_stem(path for path in files if is_image(path))
-    captions = _by_stem(path for path in files if path.suffix.lower() == ".txt")
+    images = _by_stem((path for path in files if is_image(path)), image_stem)
+    captions = _by_stem((path for path in files if path.suffix.lower() == ".txt"), lambda path: path.with_suffix(""))
     for path in files:
         if not is_image(path) and path.suffix.lower() != ".txt":
             raise DataError(f"{path}: unsupported file type; use images ({_SUPPORTED}) with .txt captions, or move it out")
@@ -155,8 +155,8 @@ def _read_sidecars(folder: Path, files: list[Path]) -> list[tuple[Path, str]]:
     return pairs
 
 
-def _by_stem(paths) -> dict[Path, list[Path]]:
+def _by_stem(paths, stem) -> dict[Path, list[Path]]:
     groups: dict[Path, list[Path]] = {}
     for path in paths:
-        groups.setdefault(path.with_suffix(""), []).append(path)
+        groups.setdefault(stem(path), []).append(path)
     return groups

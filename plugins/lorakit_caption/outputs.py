@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import OutputError
+from lorakit.api import OutputError, image_stem
 
 FORMATS = ("jsonl", "csv", "sidecar")
 CSV_FIELDS = ("image", "caption", "clip_score", "base", "base_fingerprint", "adapters", "generation")
@@ -155,7 +155,8 @@ def write_error(path: Path, exc: OSError, state: str) -> OutputError:
 
 
 def sidecar_path(image: str) -> Path:
-    return Path(image).with_suffix(".txt")
+    stem = image_stem(image)
+    return stem.with_name(stem.name + ".txt")
 
 
 def sidecar_blocker(image: str, roots: list[Path], existing: str) -> str | None:

@@ -16,8 +16,9 @@ from typing import Iterator
 
 from lorakit.errors import DataError
 
-#: Files a data folder may hold besides its data, ignored by readers...
-IGNORED_NAMES = ("readme", "license", "licence")
+#: Files a data folder may hold besides its data, ignored by readers
+#: (DICOMDIR: the index of a DICOM export from a PACS or a CD)...
+IGNORED_NAMES = ("readme", "license", "licence", "dicomdir")
 #: ...when they are notes: ``license.png`` is an image like any other.
 NOTE_SUFFIXES = ("", ".md", ".txt", ".rst")
 

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lorakit.data.dicom import DICOM_SUFFIXES, UnusableDicom, enable_dicom, has_dicom_marker
 from lorakit.data.files import warn
 from lorakit.errors import DataError
 
 #: Image file suffixes every vision plugin accepts. Pillow decodes them
-#: (TIFF and GIF: the first page or frame); HEIC/HEIF, the photos iPhones
-#: take, through pillow-heif (in the caption and vqa extras).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif")
+#: (TIFF, GIF and DICOM: the first page or frame); HEIC/HEIF, the photos
+#: iPhones take, through pillow-heif, and DICOM (X-ray, CT, MR...) through
+#: pydicom (both in the caption and vqa extras).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif",
+                  *DICOM_SUFFIXES)
 _HEIF_SUFFIXES = (".heic", ".heif")
 
 # Decoding a thumbnail is enough to find a truncated file: JPEG decoders scale
@@ -62,10 +65,13 @@ def _open(path: str | Path) -> Any:
     from PIL import Image
 
     # Registered for every file, not only .heic ones: phones' photos are often
-    # HEIC saved as .jpg, and Pillow tells formats by their bytes.
+    # HEIC saved as .jpg, and Pillow tells formats by their bytes (DICOM too).
     if not enable_heif() and Path(path).suffix.lower() in _HEIF_SUFFIXES:
         raise MissingDecoder("HEIC/HEIF photos need pillow-heif: pip install pillow-heif (lorakit[caption] and "
                              "lorakit[vqa] bring it), or convert them to JPEG")
+    if not enable_dicom() and Path(path).suffix.lower() in DICOM_SUFFIXES:
+        raise MissingDecoder("DICOM images need pydicom: pip install pydicom (lorakit[caption] and "
+                             "lorakit[vqa] bring it)")
     Image.MAX_IMAGE_PIXELS = None
     return Image.open(path)
 
@@ -88,8 +94,23 @@ def _too_large(width: int, height: int, limit: int) -> str:
 
 
 def is_image(path: Path) -> bool:
-    """True when ``path`` has a suffix in ``IMAGE_SUFFIXES`` (any case)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    """True when ``path`` has a suffix in ``IMAGE_SUFFIXES`` (any case), or
+    is a DICOM file named as PACS and CD exports name them: without a
+    suffix (IM000001) or by a UID (1.2.840.113619.2.55.3), other than the
+    export's index (DICOMDIR), which holds no image."""
+    suffix = path.suffix.lower()
+    if suffix and not suffix[1:].isdigit():
+        return suffix in IMAGE_SUFFIXES
+    return path.name.upper() != "DICOMDIR" and has_dicom_marker(path)
+
+
+def image_stem(path: str | Path) -> Path:
+    """``path`` without its image suffix: what a caption file beside it is
+    named after (``a.png`` -> ``a``, then ``a.txt``). A DICOM file named by
+    its UID (``1.2.840.113619.2.55.3``) or without a suffix is its whole
+    name: ``1.2.840.113619.2.55.3.txt``, never a name its series shares."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in IMAGE_SUFFIXES else path
 
 
 def check_image(path: Path) -> None:
@@ -106,7 +127,7 @@ def check_image(path: Path) -> None:
             image.draft("RGB", _CHECK_SIZE)
             image.load()  # decoding finds truncated data that verify() misses
             transparent = _transparent_share(image)
-    except MissingDecoder as error:
+    except (MissingDecoder, UnusableDicom) as error:
         raise DataError(f"{path}: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports bad files as OSError (UnidentifiedImageError, truncation),
@@ -160,7 +181,7 @@ def open_rgb(path: str | Path, max_pixels: int | None = None) -> Opened:
             image.load()
             # A phone photo stored sideways with an EXIF "rotate" tag: upright, as the user sees it.
             return Opened(path, to_rgb(ImageOps.exif_transpose(image)))
-    except MissingDecoder as exc:
+    except (MissingDecoder, UnusableDicom) as exc:
         return Opened(path, error=str(exc))
     except UnidentifiedImageError:
         return Opened(path, error="not an image Pillow can read")

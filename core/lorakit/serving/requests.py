@@ -22,7 +22,7 @@ MAX_SPEECH_CHARACTERS = 4096
 MAX_INPUTS = 16
 #: Image formats a request may carry, with the suffix the file is written with.
 IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
-                 "AVIF": ".avif", "HEIF": ".heic"}
+                 "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm"}
 
 
 class AdapterWeight(BaseModel):
@@ -121,11 +121,12 @@ def image_suffix(data: bytes) -> str:
     """The suffix of an image's format, refusing what is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
-    from lorakit.data.images import enable_heif
+    from lorakit.data.images import enable_dicom, enable_heif
 
     if not data:
         raise RequestError("image is empty", "image")
-    enable_heif()  # Pillow reads HEIC photos once pillow-heif has registered them
+    enable_heif()  # Pillow reads HEIC photos once pillow-heif has registered them, DICOM once pydicom is
+    enable_dicom()
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format
@@ -135,6 +136,7 @@ def image_suffix(data: bytes) -> str:
     except (OSError, SyntaxError, ValueError) as exc:
         raise RequestError(f"image is not an image Pillow can read ({exc})", "image") from None
     if kind not in IMAGE_FORMATS:
-        raise RequestError(f"image is a {kind} file; send PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF or HEIC", "image")
+        raise RequestError(f"image is a {kind} file; send PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, HEIC or DICOM",
+                           "image")
     return IMAGE_FORMATS[kind]
 

@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import shutil
+from pathlib import Path
 
 import httpx
 import pytest
@@ -49,6 +50,25 @@ def test_a_photo_in_another_format_is_captioned_as_its_png(live, fmt):
     Image.open(io.BytesIO(png_bytes())).save(buffer, format=fmt)
     other = post(live, "/v1/captions", files={"image": ("photo", buffer.getvalue(), "image/*")}).json()
     assert other["caption"] == post(live, "/v1/captions", files={"image": ("p.png", png_bytes(), "image/png")}).json()["caption"]
+
+
+def test_a_dicom_scan_is_answered_as_the_picture_a_viewer_shows(live):
+    """An X-ray or CT uploaded as .dcm (told by its bytes, whatever its name)
+    gets the answers its windowed picture gets as a PNG."""
+    pydicom = pytest.importorskip("pydicom")  # lorakit[caption] brings it
+    from lorakit.api import open_rgb
+
+    scan = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    picture = io.BytesIO()
+    open_rgb(scan).image.save(picture, format="PNG")
+    for route, form in (("/v1/captions", {}), ("/v1/vqa", {"question": "what is shown?"})):
+        as_dicom = post(live, route, files={"image": ("IM000001", scan.read_bytes(), "application/dicom")}, data=form)
+        as_png = post(live, route, files={"image": ("scan.png", picture.getvalue(), "image/png")}, data=form)
+        assert as_dicom.status_code == 200, as_dicom.text
+        assert as_dicom.json() == as_png.json()
+    report = (Path(pydicom.__file__).parent / "data" / "test_files" / "reportsi.dcm").read_bytes()
+    refused = post(live, "/v1/captions", files={"image": ("report.dcm", report, "application/dicom")})
+    assert "without an image (SR" in error_of(refused, 400, "image")
 
 
 def test_vqa_answers_and_music_plays(live):

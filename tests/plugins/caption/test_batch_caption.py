@@ -129,6 +129,30 @@ def test_tiff_gif_avif_and_heic_photos_are_captioned(tmp_path):
         assert np.array_equal(np.asarray(image_module.open_rgb(folder / name).image), np.asarray(picture))
 
 
+def test_a_pacs_export_of_dicom_scans_is_captioned_into_one_caption_file_each(tmp_path):
+    """A CD or PACS export: DICOMDIR (its index, skipped), a series of files
+    named by UID (sharing all but the last number: each gets its own .txt),
+    suffix-less IM files, and a structured report, which holds no image."""
+    pydicom = pytest.importorskip("pydicom")  # lorakit[caption] brings it
+    scans = Path(pydicom.__file__).parent / "data" / "test_files"
+    export = tmp_path / "export"
+    (export / "series").mkdir(parents=True)
+    shutil.copy(scans / "CT_small.dcm", export / "DICOMDIR")
+    for number, scan in enumerate(("CT_small.dcm", "MR_small.dcm", "693_J2KI.dcm"), 1):
+        shutil.copy(scans / scan, export / "series" / f"1.2.840.113619.2.55.3.{number}")
+    shutil.copy(scans / "examples_ybr_color.dcm", export / "IM000001")
+    shutil.copy(scans / "reportsi.dcm", export / "IM000002")
+    summary = run_caption_job(_job(export, tmp_path / "d.jsonl", format="sidecar", recursive=True), show_progress=False)
+    assert (summary.done, summary.failed) == (4, 1)
+    assert "without an image (SR" in _records(tmp_path / "d.errors.jsonl")[0]["error"]
+    ledger = {Path(r["image"]).name: r["caption"] for r in _records(tmp_path / "d.jsonl")}
+    assert set(ledger) == {"1.2.840.113619.2.55.3.1", "1.2.840.113619.2.55.3.2", "1.2.840.113619.2.55.3.3",
+                           "IM000001"}
+    for name, caption in ledger.items():
+        sidecar = next(export.rglob(name)).with_name(name + ".txt")
+        assert sidecar.read_text().strip() == caption
+
+
 def test_files_that_are_not_images_are_told_not_silently_passed_over(folder, tmp_path):
     from lorakit.api import DataError, console
 

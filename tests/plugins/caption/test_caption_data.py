@@ -2,10 +2,13 @@
 for every kind of bad input."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from caption_images import write_png
 
+from lorakit.api import load_images
 from lorakit.errors import DataError
 from lorakit_caption.data import CaptionExample, read_caption_folder
 
@@ -188,3 +191,20 @@ def test_several_captions_of_one_image_stay_in_one_split(tmp_path):
     test, train = split_examples(examples, [0.2], 0)
     assert (len(test), len(train)) == (12, 48)
     assert not {e.image for e in test} & {e.image for e in train}
+
+
+def test_reads_dicom_scans_as_a_pacs_export_lays_them_out(tmp_path):
+    """A CD or PACS export: suffix-less images, an index (DICOMDIR, skipped),
+    captions written next to them."""
+    pydicom = pytest.importorskip("pydicom")  # lorakit[caption] brings it
+    scans = Path(pydicom.__file__).parent / "data" / "test_files"
+    (tmp_path / "series2").mkdir()
+    shutil.copy(scans / "CT_small.dcm", tmp_path / "IM000001")
+    shutil.copy(scans / "MR_small.dcm", tmp_path / "series2" / "1.2.840.113619.2.55.3.604688")
+    shutil.copy(scans / "CT_small.dcm", tmp_path / "DICOMDIR")
+    (tmp_path / "IM000001.txt").write_text("axial ct of the spine")
+    (tmp_path / "series2" / "1.2.840.113619.2.55.3.604688.txt").write_text("mr of the knee")
+    examples = read_caption_folder(tmp_path)
+    assert [(Path(e.image).name, e.text) for e in examples] == [
+        ("IM000001", "axial ct of the spine"), ("1.2.840.113619.2.55.3.604688", "mr of the knee")]
+    assert [image.size for image in load_images([e.image for e in examples])] == [(128, 128), (64, 64)]

@@ -1,6 +1,7 @@
 """VQA folders and the VQA v2 importer: good input read, bad input named."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ def test_held_out_questions_ask_about_images_training_never_saw(tmp_path):
     assert (len(test), len(val), len(train)) == (18, 12, 90)  # 6, 4 and 30 images
     seen = {e.image for e in train}
     assert not seen & {e.image for e in test} and not seen & {e.image for e in val}
+
+
+def test_questions_about_dicom_scans_name_them_as_the_export_does(tmp_path):
+    pydicom = pytest.importorskip("pydicom")  # lorakit[vqa] brings it
+    scans = Path(pydicom.__file__).parent / "data" / "test_files"
+    (tmp_path / "study").mkdir()
+    shutil.copy(scans / "CT_small.dcm", tmp_path / "study" / "IM000001")
+    shutil.copy(scans / "MR_small.dcm", tmp_path / "mr.dcm")
+    _write(tmp_path, {"image": "study/IM000001", "question": "which modality?", "answer": "ct"},
+           {"image": "mr.dcm", "question": "which modality?", "answer": "mr"})
+    assert [(Path(e.image).name, e.answers) for e in read_vqa_folder(tmp_path)] == [
+        ("IM000001", ("ct",)), ("mr.dcm", ("mr",))]
+    shutil.copy(scans / "rtplan.dcm", tmp_path / "plan.dcm")
+    _write(tmp_path, {"image": "plan.dcm", "question": "which modality?", "answer": "rt"})
+    with pytest.raises(DataError, match=r"plan\.dcm: a DICOM file without an image \(RTPLAN"):
+        read_vqa_folder(tmp_path)
