@@ -2,6 +2,7 @@
 
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +75,27 @@ def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
                           data={"adapters": '[{"name": "caption-a", "weight": 0.5}]'}, timeout=60).json()["caption"]
     assert caption == expected
     page.screenshot(path=str(tmp_path / "caption.png"))
+
+
+def test_a_dicom_scan_is_asked_about_and_named_where_the_browser_cannot_show_it(live, browser):
+    pydicom = pytest.importorskip("pydicom")  # lorakit[vqa] brings it
+    scan = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#vqa-button")
+    page.set_input_files("#vqa-image", str(scan))
+    page.fill("#vqa-question", "what is shown?")
+    page.click("#vqa-go")
+    page.wait_for_selector("#vqa-result .answer", timeout=60_000)
+    import httpx
+
+    expected = httpx.post(f"{live.url}/v1/vqa", files={"image": ("CT_small.dcm", scan.read_bytes())},
+                          data={"question": "what is shown?"}, timeout=60).json()["answer"]
+    assert page.inner_text("#vqa-result .answer") == expected
+    page.wait_for_selector("#vqa-result .note", timeout=10_000)
+    assert "CT_small.dcm (read by the model" in page.inner_text("#vqa-result .note")
+    assert page.locator("#vqa-result img").count() == 0
 
 
 def test_an_error_is_shown_not_swallowed(live, browser):
