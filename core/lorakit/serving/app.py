@@ -253,21 +253,43 @@ class LimitAndCount:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
+        started, status, answered, received, over = time.perf_counter(), 500, False, 0, False
 
         async def sending(message: dict) -> None:
-            nonlocal status
+            nonlocal status, answered
+            if over and not answered:
+                return  # the app's answer to a body it saw cut short: the 413 below replaces it
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
             await send(message)
 
+        async def counted(message_source: Any = receive) -> dict:
+            # A body sent in chunks has no Content-Length to check up front: it is
+            # counted as it comes, and the app sees the client leave at the limit.
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await message_source()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                over = received > self.max_body
+            return {"type": "http.disconnect"} if over else message
+
+        too_big = _error(f"the request body is over {self.max_body // (1024 * 1024)} MB (the server takes up to "
+                         f"lorakit serve --max-upload MB)", None, 413)
         length = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                too_big = _error(f"the request body is over {self.max_body // (1024 * 1024)} MB", None, 413)
                 await too_big(scope, receive, sending)
             else:
-                await self.app(scope, receive, sending)
+                try:
+                    await self.app(scope, counted, sending)
+                except Exception:  # a route that reads the body itself fails on the client leaving
+                    if not over or answered:
+                        raise
+                if over and not answered:
+                    over = False  # let the 413 through
+                    await too_big(scope, receive, sending)
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(path, str(status)).inc()

@@ -31,12 +31,15 @@ def parse_base(spec: str) -> tuple[str, str]:
 @click.option("--hot-mixes", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Keep this many adapter mixes that are asked for again merged into private copies of their "
                    "base (one more copy of the model in memory each): merged speed for the voices in use.")
+@click.option("--max-upload", default=16, show_default=True, type=click.IntRange(1, 4096), metavar="MB",
+              help="Largest request body in MB; larger ones get 413 (an uncompressed DICOM X-ray runs 10-30 MB, "
+                   "a mammogram 50).")
 @click.option("--api-key", envvar="LORAKIT_API_KEY", metavar="KEY",
               help="Answer only requests that carry KEY (Authorization: Bearer KEY, an OpenAI client's api_key; "
                    "the web page asks for it once). Also read from LORAKIT_API_KEY, which keeps it out of the "
                    "process list.")
 def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
-          max_batch: int, hot_mixes: int, api_key: str | None) -> None:
+          max_batch: int, hot_mixes: int, max_upload: int, api_key: str | None) -> None:
     """Serve the adapters under PATHS (run folders, adapter folders, or folders
     of runs) over HTTP: OpenAI's /v1/audio/speech and /v1/chat/completions
     (images: caption and VQA models), /v1/captions, /v1/vqa, /v1/music, a web
@@ -93,8 +96,8 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
         console.print(f"[yellow]{escape(host)} is reachable from other machines and no --api-key is set:[/yellow] "
                       "anyone who reaches it can use the models and read the runs' files")
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(service, api_key=api_key), host=host, port=port,
-                                               log_level="warning"))
+        app = create_app(service, max_body=max_upload * 1024 * 1024, api_key=api_key)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
         server.run(sockets=[listening])
     finally:
         service.stop()

@@ -126,6 +126,28 @@ def test_a_huge_body_is_refused_before_it_is_read(live):
     assert response.status_code == 413 and "16 MB" in response.json()["error"]["message"]
 
 
+UPLOAD_HEAD = (b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.dcm"\r\n'
+               b"Content-Type: application/dicom\r\n\r\n")
+
+
+@pytest.mark.parametrize("route, kind, head", [
+    ("/v1/captions", "application/json", b'{"image": "'),
+    ("/v1/captions", "multipart/form-data; boundary=b", UPLOAD_HEAD),
+    ("/v1/chat/completions", "application/json", b'{"model": "caption-a", "messages": [{"role": "user", "content": "'),
+])
+def test_a_huge_body_sent_in_chunks_without_a_length_is_refused_too(live, route, kind, head):
+    """No Content-Length to check up front: the body is counted as it comes,
+    and the server stops reading at the limit."""
+    def chunks():
+        yield head
+        for _ in range(40):
+            yield b"A" * (1024 * 1024)
+
+    response = post(live, route, content=chunks(), headers={"content-type": kind})
+    assert response.status_code == 413 and "16 MB" in response.json()["error"]["message"]
+    assert "--max-upload" in response.json()["error"]["message"]
+
+
 def test_a_full_queue_answers_503_with_retry_after(live, service):
     for _ in range(service.capacity.size):
         service.capacity.take()

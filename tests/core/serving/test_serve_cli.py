@@ -17,7 +17,7 @@ def test_the_command_serves_the_runs_of_a_folder(served):
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", str(served), "--port", str(port),
-                               "--queue-size", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               "--queue-size", "4", "--max-upload", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     try:
         deadline = time.monotonic() + 120
@@ -34,6 +34,9 @@ def test_the_command_serves_the_runs_of_a_folder(served):
         speech = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", timeout=60,
                             json={"model": "tts-1", "voice": "calm", "input": "Hi.", "response_format": "wav"})
         assert speech.status_code == 200 and speech.content[:4] == b"RIFF"
+        upload = httpx.post(f"http://127.0.0.1:{port}/v1/captions", timeout=60,
+                            files={"image": ("scan.dcm", b"A" * (2 * 1024 * 1024), "application/dicom")})
+        assert upload.status_code == 413 and "over 1 MB" in upload.json()["error"]["message"]
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
