@@ -21,10 +21,12 @@ def register_tasks(register):
 
 @hookimpl
 def register_commands(cli):
-    """``lorakit caption``: batch captioning of image folders."""
-    from lorakit_caption.command import caption
+    """``lorakit caption``: batch captioning of image folders; ``lorakit
+    caption-import``: a Hugging Face captioning dataset as a caption folder."""
+    from lorakit_caption.command import caption, caption_import
 
     cli.add_command(caption)
+    cli.add_command(caption_import)
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""``lorakit vqa-import``: turn the VQA v2 file pair into a lorakit VQA folder."""
+"""``lorakit vqa-import``: a VQA dataset as a lorakit VQA folder, from the VQA
+v2 file pair or from a Hugging Face dataset on disk."""
 
 from __future__ import annotations
 
@@ -6,15 +7,50 @@ from pathlib import Path
 
 import click
 
+from lorakit.api import ConfigError, console
+
 
 @click.command("vqa-import")
-@click.option("--questions", required=True, type=click.Path(), help="VQA v2 questions JSON (v2_OpenEnded_mscoco_*_questions.json).")
-@click.option("--annotations", required=True, type=click.Path(), help="VQA v2 annotations JSON (v2_mscoco_*_annotations.json).")
-@click.option("--images", required=True, type=click.Path(), help="Folder of the split's COCO images; questions.jsonl is written here.")
+@click.argument("dataset", required=False, type=click.Path())
+@click.option("--out", type=click.Path(), help="With DATASET: the VQA folder to write (images + questions.jsonl).")
+@click.option("--split", default="train", show_default=True, help="With DATASET: the split to import.")
+@click.option("--image-column", help="With DATASET: the images' column (default: its one Image column).")
+@click.option("--question-column", help="With DATASET: the questions' column (default: question).")
+@click.option("--answer-column", help="With DATASET: the answers' column (default: the first of answers, answer, "
+                                      "multiple_choice_answer, label).")
+@click.option("--questions", type=click.Path(), help="VQA v2 questions JSON (v2_OpenEnded_mscoco_*_questions.json).")
+@click.option("--annotations", type=click.Path(), help="VQA v2 annotations JSON (v2_mscoco_*_annotations.json).")
+@click.option("--images", type=click.Path(), help="Folder of the split's COCO images; questions.jsonl is written here.")
 @click.option("--limit", type=click.IntRange(min=1), help="Import at most this many questions.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing questions.jsonl.")
-def vqa_import(questions: str, annotations: str, images: str, limit: int | None, overwrite: bool) -> None:
-    """Write IMAGES/questions.jsonl from a VQA v2 questions + annotations pair."""
+@click.option("--overwrite", is_flag=True, help="Replace an existing questions.jsonl (with DATASET: --out folder).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def vqa_import(dataset: str | None, out: str | None, split: str, image_column: str | None,
+               question_column: str | None, answer_column: str | None, questions: str | None,
+               annotations: str | None, images: str | None, limit: int | None, overwrite: bool, quiet: bool) -> None:
+    """Write a VQA folder: from a Hugging Face dataset on disk (DATASET: its
+    folder as downloaded from the Hub, with .parquet files, or saved with
+    save_to_disk; or one .parquet file) into --out, or from a VQA v2
+    questions + annotations pair (--questions, --annotations) into --images."""
+    v2 = {"--questions": questions, "--annotations": annotations, "--images": images}
+    if dataset is not None:
+        given = [flag for flag, value in v2.items() if value is not None]
+        if given or out is None:
+            raise ConfigError("with DATASET, pass --out FOLDER" + (f" and not {', '.join(given)} (the VQA v2 "
+                              "pair's options)" if given else ""))
+        from lorakit_vqa.hf_import import import_vqa_dataset
+
+        summary = import_vqa_dataset(Path(dataset), Path(out), split, image_column, question_column,
+                                     answer_column, limit, overwrite, show_progress=not quiet)
+        skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
+        console.print(f"{summary.records} questions about {summary.images} images written to {summary.out}"
+                      f"{skipped}", highlight=False)
+        return
+    missing = [flag for flag, value in v2.items() if value is None]
+    if len(missing) == len(v2):
+        raise ConfigError("pass a Hugging Face DATASET folder with --out FOLDER, or the VQA v2 pair: --questions, "
+                          "--annotations and --images")
+    if missing:
+        raise ConfigError(f"the VQA v2 pair needs {' and '.join(missing)} too")
     from lorakit_vqa.vqa_v2 import import_vqa_v2
 
     summary = import_vqa_v2(Path(questions), Path(annotations), Path(images), limit=limit, overwrite=overwrite)

@@ -1,0 +1,315 @@
+"""Hugging Face datasets on disk: the rows of one split, and their images.
+
+Reads what a user has after downloading a dataset from the Hub (its
+parquet files: ``data/train-00000-of-00002.parquet``, ``train/0000.parquet``,
+``train.parquet``) or after ``Dataset.save_to_disk`` (``train/data-00000-of-
+00001.arrow``), or one such file, through pyarrow. Images are the datasets
+library's ``Image`` feature (a struct of the file's ``bytes`` and its
+``path``), found by the feature type the files record, or by that shape.
+``import_split`` writes a split as a lorakit data folder (image files and a
+JSON-lines file); the caption and VQA plugins' import commands use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from lorakit.errors import DataError
+
+_SUFFIXES = (".parquet", ".arrow")
+#: Pillow's format names -> the suffix an extracted image is written with.
+_FORMAT_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
+                    "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm", "MPO": ".jpg"}
+
+
+@dataclass
+class Split:
+    """One split's data files, and its columns with their datasets feature types."""
+
+    name: str
+    files: list[Path]
+    features: dict[str, Any]  # column -> the datasets library's feature (or the Arrow type's name)
+    rows: int
+
+
+def open_split(source: Path, split: str) -> Split:
+    """The files of ``split`` under ``source`` (a downloaded dataset folder,
+    a ``save_to_disk`` folder, or one .parquet / .arrow file), refused with
+    the splits there are when it has none of that name."""
+    pyarrow = _pyarrow()
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source} does not exist; pass the folder of a dataset downloaded from the Hugging Face "
+                        "Hub (its .parquet files), one saved with save_to_disk, or one .parquet file")
+    if source.is_file():
+        if source.suffix.lower() not in _SUFFIXES:
+            raise DataError(f"{source} is not a .parquet or .arrow file")
+        files = [source]
+    else:
+        found = _data_files(source)
+        if not found:
+            raise DataError(f"{source} holds no .parquet or .arrow files; pass the dataset's folder as the Hub "
+                            "(or save_to_disk) lays it out")
+        files = [path for path in found if split in _split_names(path.relative_to(source))]
+        if not files:
+            named = sorted({name for path in found for name in _split_names(path.relative_to(source))
+                            if name in _KNOWN_SPLITS} or {"(none named)"})
+            raise DataError(f"{source} has no split {split!r}; its splits: {', '.join(named)} (pass --split)")
+    schemas = [_schema(pyarrow, path) for path in files]
+    if any(schema.names != schemas[0].names for schema in schemas):
+        raise DataError(f"the files of split {split!r} do not share their columns: {files[0]} has "
+                        f"{', '.join(schemas[0].names)}")
+    return Split(split, files, _features(schemas[0]), sum(_row_count(pyarrow, path) for path in files))
+
+
+def _rows(split: Split, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each row of ``split`` as ``(where, {column: value})``; ``where`` names
+    its file and row for messages (``train-00000.parquet row 12``)."""
+    pyarrow = _pyarrow()
+    for path in split.files:
+        index = 0
+        for batch in _batches(pyarrow, path, columns):
+            for row in batch.to_pylist():
+                yield f"{path.name} row {index}", row
+                index += 1
+
+
+def image_columns(split: Split) -> list[str]:
+    """Columns holding images: the datasets ``Image`` feature, or a struct
+    of ``bytes`` (and ``path``) where the files record no features."""
+    return [name for name, feature in split.features.items()
+            if (isinstance(feature, dict) and feature.get("_type") == "Image") or feature == "image-struct"]
+
+
+def choose_column(split: Split, given: str | None, candidates: Sequence[str], flag: str, what: str) -> str:
+    """The column to read ``what`` from: ``given`` (``flag`` on the command
+    line), checked; else the first of ``candidates`` the split has."""
+    from lorakit.errors import ConfigError
+
+    if given is not None:
+        if given not in split.features:
+            raise ConfigError(f"{flag} {given}: no such column; the dataset has {', '.join(split.features)}")
+        return given
+    found = next((name for name in candidates if name in split.features), None)
+    if found is None:
+        raise ConfigError(f"no {what} column among {', '.join(split.features)}; name it with {flag}")
+    return found
+
+
+def choose_image_column(split: Split, given: str | None) -> str:
+    """The image column: ``given`` (``--image-column``), or the one there is."""
+    from lorakit.errors import ConfigError
+
+    found = image_columns(split)
+    if given is None and len(found) > 1:
+        raise ConfigError(f"several image columns ({', '.join(found)}); name one with --image-column")
+    return choose_column(split, given, found, "--image-column", "image")
+
+
+def _image_bytes(value: Any, where: str, column: str) -> bytes:
+    """The file bytes of an ``Image`` value, refused naming the row when it
+    holds none (a path only: the dataset was saved without its images)."""
+    if isinstance(value, dict) and isinstance(value.get("bytes"), (bytes, bytearray)) and value["bytes"]:
+        return bytes(value["bytes"])
+    if isinstance(value, (bytes, bytearray)) and value:
+        return bytes(value)
+    path = value.get("path") if isinstance(value, dict) else None
+    if path:
+        raise DataError(f"{where}: {column} holds only a path ({path}), not the image; export the dataset with "
+                        "its images embedded (Dataset.push_to_hub or to_parquet after cast_column to Image)")
+    raise DataError(f"{where}: {column} holds no image")
+
+
+class _ImageWriter:
+    """Writes each distinct image once into a folder, under its own name
+    where the dataset gives one."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.names: dict[str, str] = {}  # sha256 of the bytes -> file name written
+        self.taken: set[str] = set()
+
+    def name_for(self, data: bytes, given_name: str | None, where: str) -> str:
+        """The name ``data`` is (or would be) written under."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self.names:
+            return self.names[digest]
+        suffix = _image_suffix(data, where)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(given_name or "").stem).strip("._")
+        name = f"{stem}{suffix}" if stem else ""
+        if name and name.lower() not in self.taken:
+            return name
+        number = len(self.names)
+        while f"{number:06d}{suffix}".lower() in self.taken:
+            number += 1
+        return f"{number:06d}{suffix}"
+
+    def write(self, data: bytes, name: str) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self.names:
+            (self.folder / name).write_bytes(data)
+            self.names[digest] = name
+            self.taken.add(name.lower())
+
+
+@dataclass
+class ImportSummary:
+    """What ``import_split`` wrote: records and distinct images, and the rows
+    it skipped, counted by reason."""
+
+    out: Path
+    records: int
+    images: int
+    skipped: dict[str, int]
+
+
+def import_split(split: Split, out: Path, image_column: str, columns: list[str], records_file: str,
+                 to_records: Callable[[dict[str, Any], str], list[dict[str, Any]] | str],
+                 limit: int | None = None, overwrite: bool = False, show_progress: bool = True) -> ImportSummary:
+    """Write ``split`` as a lorakit data folder ``out``: each distinct image
+    once (its bytes as stored, under the name the dataset gives where it
+    gives one) and ``records_file`` (JSON lines) of what ``to_records(row,
+    image_name)`` makes of each row, or skips it for (a reason, as text).
+    ``limit`` counts rows. The folder appears whole or not at all."""
+    from lorakit.atomic import atomic_dir
+    from lorakit.errors import OutputError
+    from lorakit.progress import work_progress
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise OutputError(f"{out} already exists; pass another --out, or --overwrite to replace it")
+    records: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    total = min(split.rows, limit) if limit else split.rows
+    with atomic_dir(out, replace=overwrite) as folder, \
+            work_progress(f"import {split.name}", total, enabled=show_progress) as advance:
+        writer = _ImageWriter(folder)
+        for count, (where, row) in enumerate(_rows(split, [image_column, *columns])):
+            if limit is not None and count >= limit:
+                break
+            value = row[image_column]
+            data = _image_bytes(value, where, image_column)
+            name = writer.name_for(data, value.get("path") if isinstance(value, dict) else None, where)
+            made = to_records(row, name)
+            if isinstance(made, str):  # a row without a caption, an answer...: no image written for it
+                skipped[made] = skipped.get(made, 0) + 1
+            else:
+                writer.write(data, name)
+                records += made
+            advance()
+        if not records:
+            raise DataError(f"no rows of split {split.name!r} could be imported"
+                            + (f" ({', '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
+        (folder / records_file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                           encoding="utf-8")
+    return ImportSummary(out, len(records), len(writer.names), skipped)
+
+
+_KNOWN_SPLITS = ("train", "validation", "valid", "val", "dev", "test")
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in _SUFFIXES and path.is_file()
+                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+
+
+def _split_names(relative: Path) -> set[str]:
+    """The split names a data file's path gives: its folders
+    (``train/0000.parquet``) and its name's first part
+    (``train-00000-of-00002.parquet``, ``train.parquet``)."""
+    names = {part for part in relative.parts[:-1]}
+    stem = relative.name.split(".")[0]
+    names.add(stem.split("-")[0])
+    names.add(stem)
+    return names
+
+
+def _schema(pyarrow: Any, path: Path) -> Any:
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pyarrow.parquet.read_schema(path)
+        with pyarrow.ipc.open_stream(path) as reader:
+            return reader.schema
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+        raise DataError(f"{path}: not a readable {path.suffix} file ({exc})") from None
+
+
+def _row_count(pyarrow: Any, path: Path) -> int:
+    if path.suffix.lower() == ".parquet":
+        return pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    return sum(batch.num_rows for batch in _batches(pyarrow, path, []))
+
+
+def _batches(pyarrow: Any, path: Path, columns: list[str]) -> Iterator[Any]:
+    try:
+        if path.suffix.lower() == ".parquet":
+            yield from pyarrow.parquet.ParquetFile(path).iter_batches(batch_size=256, columns=columns or None)
+            return
+        with pyarrow.ipc.open_stream(path) as reader:
+            for batch in reader:
+                yield batch.select(columns) if columns else batch
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable {path.suffix} file ({exc})") from None
+
+
+def _features(schema: Any) -> dict[str, Any]:
+    """Each column's datasets feature from the schema's ``huggingface``
+    metadata, else ``image-struct`` for a struct with a binary ``bytes``
+    field, else the Arrow type's name."""
+    recorded: dict[str, Any] = {}
+    metadata = schema.metadata or {}
+    if b"huggingface" in metadata:
+        try:
+            recorded = json.loads(metadata[b"huggingface"]).get("info", {}).get("features", {}) or {}
+        except (ValueError, AttributeError):
+            recorded = {}
+    features = {}
+    for field in schema:
+        if field.name in recorded:
+            features[field.name] = recorded[field.name]
+        elif _is_image_struct(field.type):
+            features[field.name] = "image-struct"
+        else:
+            features[field.name] = str(field.type)
+    return features
+
+
+def _is_image_struct(arrow_type: Any) -> bool:
+    import pyarrow
+
+    return (pyarrow.types.is_struct(arrow_type) and arrow_type.get_field_index("bytes") >= 0
+            and pyarrow.types.is_binary(arrow_type.field("bytes").type))
+
+
+def _image_suffix(data: bytes, where: str) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    from lorakit.data.images import enable_dicom, enable_heif
+
+    enable_heif()
+    enable_dicom()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{where}: its image is not one Pillow can read ({exc})") from None
+    if kind not in _FORMAT_SUFFIXES:
+        raise DataError(f"{where}: its image is a {kind} file, which lorakit does not read; convert it to PNG")
+    return _FORMAT_SUFFIXES[kind]
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.ipc
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise DataError("reading a Hugging Face dataset needs pyarrow: pip install pyarrow") from None
+    return pyarrow
