@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from lorakit.errors import DataError
+from lorakit.errors import ConfigError, DataError
 
 _SUFFIXES = (".parquet", ".arrow")
 #: Pillow's format names -> the suffix an extracted image is written with.
@@ -57,8 +57,7 @@ def open_split(source: Path, split: str) -> Split:
                             "(or save_to_disk) lays it out")
         files = [path for path in found if split in _split_names(path.relative_to(source))]
         if not files:
-            named = sorted({name for path in found for name in _split_names(path.relative_to(source))
-                            if name in _KNOWN_SPLITS} or {"(none named)"})
+            named = sorted({_split_of(path.relative_to(source)) for path in found} - {None}) or ["(none named)"]
             raise DataError(f"{source} has no split {split!r}; its splits: {', '.join(named)} (pass --split)")
     schemas = [_schema(pyarrow, path) for path in files]
     if any(schema.names != schemas[0].names for schema in schemas):
@@ -89,8 +88,6 @@ def image_columns(split: Split) -> list[str]:
 def choose_column(split: Split, given: str | None, candidates: Sequence[str], flag: str, what: str) -> str:
     """The column to read ``what`` from: ``given`` (``flag`` on the command
     line), checked; else the first of ``candidates`` the split has."""
-    from lorakit.errors import ConfigError
-
     if given is not None:
         if given not in split.features:
             raise ConfigError(f"{flag} {given}: no such column; the dataset has {', '.join(split.features)}")
@@ -103,8 +100,6 @@ def choose_column(split: Split, given: str | None, candidates: Sequence[str], fl
 
 def choose_image_column(split: Split, given: str | None) -> str:
     """The image column: ``given`` (``--image-column``), or the one there is."""
-    from lorakit.errors import ConfigError
-
     found = image_columns(split)
     if given is None and len(found) > 1:
         raise ConfigError(f"several image columns ({', '.join(found)}); name one with --image-column")
@@ -210,23 +205,28 @@ def import_split(split: Split, out: Path, image_column: str, columns: list[str],
     return ImportSummary(out, len(records), len(writer.names), skipped)
 
 
-_KNOWN_SPLITS = ("train", "validation", "valid", "val", "dev", "test")
-
-
 def _data_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*") if path.suffix.lower() in _SUFFIXES and path.is_file()
                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
 def _split_names(relative: Path) -> set[str]:
-    """The split names a data file's path gives: its folders
-    (``train/0000.parquet``) and its name's first part
-    (``train-00000-of-00002.parquet``, ``train.parquet``)."""
-    names = {part for part in relative.parts[:-1]}
+    """The names a data file's path gives, any of which may be its split:
+    its folders (``train/0000.parquet``), its name's first part
+    (``train-00000-of-00002.parquet``) and its whole stem (``train.parquet``)."""
     stem = relative.name.split(".")[0]
-    names.add(stem.split("-")[0])
-    names.add(stem)
-    return names
+    return {*relative.parts[:-1], stem.split("-")[0], stem}
+
+
+def _split_of(relative: Path) -> str | None:
+    """The split a data file most likely belongs to, for listing: the first
+    part of its name, else its folder (``data-00000-of-00001.arrow`` in
+    ``train/``, ``0000.parquet``)."""
+    first = relative.name.split(".")[0].split("-")[0]
+    if first not in ("data", "") and not first.isdigit():
+        return first
+    folders = [part for part in relative.parts[:-1] if part != "data"]
+    return folders[-1] if folders else None
 
 
 def _schema(pyarrow: Any, path: Path) -> Any:

@@ -68,6 +68,8 @@ def test_a_saved_dataset_and_a_single_parquet_file_and_one_without_feature_types
     saved = write_saved_dataset(tmp_path / "saved", {"train": rows, "validation": rows[:2]},
                                 {"image": IMAGE, "text": TEXT})
     assert import_captions(saved, tmp_path / "a", split="validation", show_progress=False).records == 2
+    with pytest.raises(DataError, match=r"no split 'test'; its splits: train, validation"):
+        import_captions(saved, tmp_path / "x", split="test")
     bare = write_hub_dataset(tmp_path / "bare", {"train": rows}, {"image": IMAGE, "text": TEXT},
                              record_features=False)  # pandas' to_parquet: the image struct found by its shape
     single = next((bare / "data").glob("*.parquet"))
