@@ -103,7 +103,23 @@ def choose_image_column(split: Split, given: str | None) -> str:
     found = image_columns(split)
     if given is None and len(found) > 1:
         raise ConfigError(f"several image columns ({', '.join(found)}); name one with --image-column")
+    if given in split.features and given not in found:
+        raise ConfigError(f"--image-column {given} holds {_kind(split.features[given])}, not images; "
+                          + (f"the image columns: {', '.join(found)}" if found else _NO_IMAGES))
+    if given is None and not found:
+        raise ConfigError(f"no image column among {', '.join(split.features)}: {_NO_IMAGES}")
     return choose_column(split, given, found, "--image-column", "image")
+
+
+_NO_IMAGES = ("the dataset names its images rather than holding them: download them, and write a caption folder "
+              "(metadata.jsonl) or a VQA folder (questions.jsonl) for them")
+
+
+def _kind(feature: Any) -> str:
+    """A column's feature in words: ``string``, ``Sequence``..."""
+    if isinstance(feature, dict):
+        return str(feature.get("dtype") or feature.get("_type") or "values")
+    return str(feature)
 
 
 def _image_bytes(value: Any, where: str, column: str) -> bytes:

@@ -107,6 +107,12 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
                             {"image": IMAGE, "mask": IMAGE, "text": TEXT})
     with pytest.raises(ConfigError, match=r"several image columns \(image, mask\); name one with --image-column"):
         import_captions(two, tmp_path / "out")
+    named = write_hub_dataset(tmp_path / "named", {"train": [{"filepath": "train2014/1.jpg", "sentences": ["a cat"]}]},
+                              {"filepath": TEXT, "sentences": TEXTS})  # COCO Karpathy's: names, not images
+    with pytest.raises(ConfigError, match=r"no image column among filepath, sentences: the dataset names its images"):
+        import_captions(named, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"--image-column filepath holds string, not images; the dataset names"):
+        import_captions(named, tmp_path / "out", image_column="filepath")
     assert not (tmp_path / "out").exists() and files_under(tmp_path).isdisjoint({"out"})
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "no temporary folder left"
 
