@@ -94,11 +94,13 @@ def _format(given: str | None, out: Path) -> str:
 @click.option("--image-column", help="Column of the images (default: the dataset's one Image column).")
 @click.option("--text-column", help="Column of the captions (default: the first of text, caption, captions, "
                                     "sentences, sentence, description, raw).")
+@click.option("--where", multiple=True, metavar="COLUMN=VALUE",
+              help="Keep only the rows with this value, e.g. --where split=train where a column marks the splits.")
 @click.option("--limit", type=click.IntRange(min=1), help="Import at most this many rows.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (once the new one is complete).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def caption_import(dataset: str, out: str, split: str, image_column: str | None, text_column: str | None,
-                   limit: int | None, overwrite: bool, quiet: bool) -> None:
+                   where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a Hugging Face captioning dataset on disk (DATASET: its folder as
     downloaded from the Hub, with .parquet files, or saved with save_to_disk;
     or one .parquet file) as a caption folder: its images and metadata.jsonl,
@@ -106,7 +108,7 @@ def caption_import(dataset: str, out: str, split: str, image_column: str | None,
     from lorakit_caption.hf_import import import_captions
 
     summary = import_captions(Path(dataset), Path(out), split, image_column, text_column, limit, overwrite,
-                              show_progress=not quiet)
+                              show_progress=not quiet, where=where)
     skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
     console.print(f"{summary.records} captions of {summary.images} images written to {summary.out}{skipped}",
                   highlight=False)

@@ -26,7 +26,7 @@ NO_CAPTION = "rows without a caption"
 
 def import_captions(source: Path, out: Path, split: str = "train", image_column: str | None = None,
                     text_column: str | None = None, limit: int | None = None, overwrite: bool = False,
-                    show_progress: bool = True) -> ImportSummary:
+                    show_progress: bool = True, where: tuple[str, ...] = ()) -> ImportSummary:
     found = open_split(source, split)
     image = choose_image_column(found, image_column)
     text = choose_column(found, text_column, CAPTION_COLUMNS, "--text-column", "caption")
@@ -36,7 +36,7 @@ def import_captions(source: Path, out: Path, split: str = "train", image_column:
         return [{"file_name": name, "text": caption} for caption in captions] or NO_CAPTION
 
     return import_split(found, out, image, [text], "metadata.jsonl", records, limit=limit, overwrite=overwrite,
-                        show_progress=show_progress)
+                        show_progress=show_progress, where=where)
 
 
 def _texts(value: Any) -> list[str]:

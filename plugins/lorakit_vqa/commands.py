@@ -18,6 +18,8 @@ from lorakit.api import ConfigError, console
 @click.option("--question-column", help="With DATASET: the questions' column (default: question).")
 @click.option("--answer-column", help="With DATASET: the answers' column (default: the first of answers, answer, "
                                       "multiple_choice_answer, label).")
+@click.option("--where", multiple=True, metavar="COLUMN=VALUE",
+              help="With DATASET: keep only the rows with this value (e.g. --where split=train).")
 @click.option("--questions", type=click.Path(), help="VQA v2 questions JSON (v2_OpenEnded_mscoco_*_questions.json).")
 @click.option("--annotations", type=click.Path(), help="VQA v2 annotations JSON (v2_mscoco_*_annotations.json).")
 @click.option("--images", type=click.Path(), help="Folder of the split's COCO images; questions.jsonl is written here.")
@@ -25,8 +27,9 @@ from lorakit.api import ConfigError, console
 @click.option("--overwrite", is_flag=True, help="Replace an existing questions.jsonl (with DATASET: --out folder).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def vqa_import(dataset: str | None, out: str | None, split: str, image_column: str | None,
-               question_column: str | None, answer_column: str | None, questions: str | None,
-               annotations: str | None, images: str | None, limit: int | None, overwrite: bool, quiet: bool) -> None:
+               question_column: str | None, answer_column: str | None, where: tuple[str, ...],
+               questions: str | None, annotations: str | None, images: str | None, limit: int | None,
+               overwrite: bool, quiet: bool) -> None:
     """Write a VQA folder: from a Hugging Face dataset on disk (DATASET: its
     folder as downloaded from the Hub, with .parquet files, or saved with
     save_to_disk; or one .parquet file) into --out, or from a VQA v2
@@ -40,11 +43,17 @@ def vqa_import(dataset: str | None, out: str | None, split: str, image_column: s
         from lorakit_vqa.hf_import import import_vqa_dataset
 
         summary = import_vqa_dataset(Path(dataset), Path(out), split, image_column, question_column,
-                                     answer_column, limit, overwrite, show_progress=not quiet)
+                                     answer_column, limit, overwrite, show_progress=not quiet, where=where)
         skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
         console.print(f"{summary.records} questions about {summary.images} images written to {summary.out}"
                       f"{skipped}", highlight=False)
         return
+    for_dataset = {"--out": out, "--image-column": image_column, "--question-column": question_column,
+                   "--answer-column": answer_column, "--where": where or None,
+                   "--split": None if split == "train" else split}
+    named = [flag for flag, value in for_dataset.items() if value is not None]
+    if named and any(value is not None for value in v2.values()):
+        raise ConfigError(f"{', '.join(named)} go with a DATASET folder, not with the VQA v2 pair")
     missing = [flag for flag, value in v2.items() if value is None]
     if len(missing) == len(v2):
         raise ConfigError("pass a Hugging Face DATASET folder with --out FOLDER, or the VQA v2 pair: --questions, "

@@ -26,7 +26,8 @@ NO_ANSWER = "rows without an answer"
 
 def import_vqa_dataset(source: Path, out: Path, split: str = "train", image_column: str | None = None,
                        question_column: str | None = None, answer_column: str | None = None,
-                       limit: int | None = None, overwrite: bool = False, show_progress: bool = True) -> ImportSummary:
+                       limit: int | None = None, overwrite: bool = False, show_progress: bool = True,
+                       where: tuple[str, ...] = ()) -> ImportSummary:
     found = open_split(source, split)
     image = choose_image_column(found, image_column)
     question = choose_column(found, question_column, ("question",), "--question-column", "question")
@@ -43,7 +44,7 @@ def import_vqa_dataset(source: Path, out: Path, split: str = "train", image_colu
         return [{"image": name, "question": " ".join(text.split()), **given}]
 
     return import_split(found, out, image, [question, answer], "questions.jsonl", records, limit=limit,
-                        overwrite=overwrite, show_progress=show_progress)
+                        overwrite=overwrite, show_progress=show_progress, where=where)
 
 
 def _answers(value: Any) -> list[str]:

@@ -181,12 +181,16 @@ class ImportSummary:
 
 def import_split(split: Split, out: Path, image_column: str, columns: list[str], records_file: str,
                  to_records: Callable[[dict[str, Any], str], list[dict[str, Any]] | str],
-                 limit: int | None = None, overwrite: bool = False, show_progress: bool = True) -> ImportSummary:
+                 limit: int | None = None, overwrite: bool = False, show_progress: bool = True,
+                 where: Sequence[str] = ()) -> ImportSummary:
     """Write ``split`` as a lorakit data folder ``out``: each distinct image
     once (its bytes as stored, under the name the dataset gives where it
     gives one) and ``records_file`` (JSON lines) of what ``to_records(row,
     image_name)`` makes of each row, or skips it for (a reason, as text).
-    ``limit`` counts rows. The folder appears whole or not at all."""
+    ``where`` (``COLUMN=VALUE`` texts, ``--where`` on the command line) keeps
+    only the rows with those values, for a dataset that marks its splits in
+    a column (Flickr30k's ``split``); ``limit`` counts the rows kept. The
+    folder appears whole or not at all."""
     from lorakit.atomic import atomic_dir
     from lorakit.errors import OutputError
     from lorakit.progress import work_progress
@@ -194,31 +198,51 @@ def import_split(split: Split, out: Path, image_column: str, columns: list[str],
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise OutputError(f"{out} already exists; pass another --out, or --overwrite to replace it")
+    wanted = _where(split, where)
     records: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
-    total = min(split.rows, limit) if limit else split.rows
+    total = min(split.rows, limit) if limit and not wanted else split.rows
+    kept = 0
     with atomic_dir(out, replace=overwrite) as folder, \
             work_progress(f"import {split.name}", total, enabled=show_progress) as advance:
         writer = _ImageWriter(folder)
-        for count, (where, row) in enumerate(_rows(split, [image_column, *columns])):
-            if limit is not None and count >= limit:
+        for place, row in _rows(split, list(dict.fromkeys([image_column, *columns, *wanted]))):
+            if limit is not None and kept >= limit:
                 break
+            advance()
+            if any(str(row[column]) != value for column, value in wanted.items()):
+                continue
+            kept += 1
             value = row[image_column]
-            data = _image_bytes(value, where, image_column)
-            name = writer.name_for(data, value.get("path") if isinstance(value, dict) else None, where)
+            data = _image_bytes(value, place, image_column)
+            name = writer.name_for(data, value.get("path") if isinstance(value, dict) else None, place)
             made = to_records(row, name)
             if isinstance(made, str):  # a row without a caption, an answer...: no image written for it
                 skipped[made] = skipped.get(made, 0) + 1
             else:
                 writer.write(data, name)
                 records += made
-            advance()
         if not records:
-            raise DataError(f"no rows of split {split.name!r} could be imported"
+            chosen = f" with {', '.join(where)}" if where else ""
+            raise DataError(f"no rows of split {split.name!r}{chosen} could be imported"
                             + (f" ({', '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
         (folder / records_file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                                            encoding="utf-8")
     return ImportSummary(out, len(records), len(writer.names), skipped)
+
+
+def _where(split: Split, where: Sequence[str]) -> dict[str, str]:
+    """``["split=train"]`` as ``{"split": "train"}``, each column checked."""
+    wanted = {}
+    for text in where:
+        column, equals, value = text.partition("=")
+        if not equals or not column.strip():
+            raise ConfigError(f"--where {text}: write COLUMN=VALUE, e.g. --where split=train")
+        if column.strip() not in split.features:
+            raise ConfigError(f"--where {text}: no column {column.strip()!r}; the dataset has "
+                              f"{', '.join(split.features)}")
+        wanted[column.strip()] = value
+    return wanted
 
 
 def _data_files(folder: Path) -> list[Path]:

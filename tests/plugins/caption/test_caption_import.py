@@ -88,6 +88,23 @@ def test_unnamed_images_get_numbered_names_with_the_suffix_of_their_format(tmp_p
     assert [r["file_name"] for r in metadata(tmp_path / "out")] == ["000000.jpg", "x_y.png"]
 
 
+def test_where_keeps_the_rows_of_a_split_a_column_marks(tmp_path):
+    """Flickr30k on the Hub: one split, its Karpathy split in a column."""
+    rows = [{**row, "split": ("train", "val", "test")[i % 3]} for i, row in enumerate(catalog_rows(9))]
+    dataset = write_hub_dataset(tmp_path / "ds", {"test": rows}, {"image": IMAGE, "text": TEXT, "split": TEXT})
+    summary = import_captions(dataset, tmp_path / "out", split="test", where=("split=train",), limit=2,
+                              show_progress=False)
+    assert [r["file_name"] for r in metadata(tmp_path / "out")] == ["catalog_0000.png", "catalog_0003.png"]
+    assert summary.records == 2
+    for bad, message in [("split", r"--where split: write COLUMN=VALUE"),
+                         ("kind=x", r"--where kind=x: no column 'kind'; the dataset has image, text, split")]:
+        with pytest.raises(ConfigError, match=message):
+            import_captions(dataset, tmp_path / "o2", split="test", where=(bad,))
+    with pytest.raises(DataError, match=r"no rows of split 'test' with split=dev could be imported"):
+        import_captions(dataset, tmp_path / "o2", split="test", where=("split=dev",), show_progress=False)
+    assert not (tmp_path / "o2").exists()
+
+
 def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
     rows = catalog_rows(3)
     dataset = write_hub_dataset(tmp_path / "ds", {"train": rows, "test": rows}, {"image": IMAGE, "text": TEXT})

@@ -67,6 +67,8 @@ def test_the_command_takes_a_dataset_or_the_vqa_v2_pair_never_both(tmp_path):
     assert "1 questions about 1 images written to" in " ".join(done.stderr.split())
     fails_cleanly("vqa-import", dataset, names=("with DATASET, pass --out FOLDER",))
     fails_cleanly("vqa-import", dataset, "--out", tmp_path / "o2", "--images", tmp_path, names=("not --images",))
+    fails_cleanly("vqa-import", "--questions", "q.json", "--annotations", "a.json", "--images", tmp_path,
+                  "--where", "split=train", names=("--where go with a DATASET folder, not with the VQA v2 pair",))
     fails_cleanly("vqa-import", names=("pass a Hugging Face DATASET folder with --out FOLDER, or the VQA v2 pair",))
     fails_cleanly("vqa-import", dataset, "--out", tmp_path / "o3", "--question-column", "query",
                   names=("--question-column query: no such column; the dataset has image, question, answer",))
