@@ -905,6 +905,66 @@ def music_inf_track(kit, here):
     return train("music-style", folder, here, names=(str(folder / "t2.wav"),))
 
 
+# medical images and Hugging Face datasets
+
+@case
+def dicom_report_among_scans(kit, here):
+    """A PACS export with a structured report (no pixels) among its images."""
+    import pydicom
+
+    folder = photos(here, layout="sidecar")
+    shutil.copy(Path(pydicom.__file__).parent / "data" / "test_files" / "reportsi.dcm", folder / "IM000009")
+    (folder / "IM000009.txt").write_text("the radiologist's report")
+    return train("caption", folder, here, names=(str(folder / "IM000009"), "without an image (SR"))
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def hub_dataset(here: Path, rows: list[dict], features: dict) -> Path:
+    from hf_dataset import write_hub_dataset
+
+    return write_hub_dataset(here / "dataset", {"train": rows}, features)
+
+
+@case
+def caption_import_image_not_decodable(kit, here):
+    from hf_dataset import IMAGE, TEXT, image_cell
+
+    rows = [{"image": image_cell(b"\x89PNG\r\n\x1a\n" + b"x" * 40, "a.png"), "text": "a square"}]
+    dataset = hub_dataset(here, rows, {"image": IMAGE, "text": TEXT})
+    return Invocation(["caption-import", str(dataset), "--out", str(here / "out")],
+                      ("train-00000-of-00001.parquet row 0",), here / "out")
+
+
+@case
+def caption_import_parquet_truncated(kit, here):
+    from hf_dataset import IMAGE, TEXT, image_cell
+
+    rows = [{"image": image_cell(png_bytes((9, 9, 9)), "a.png"), "text": "a square"}]
+    dataset = hub_dataset(here, rows, {"image": IMAGE, "text": TEXT})
+    shard = next((dataset / "data").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])
+    return Invocation(["caption-import", str(dataset), "--out", str(here / "out")], (str(shard),), here / "out")
+
+
+@case
+def vqa_import_dataset_without_answers(kit, here):
+    from hf_dataset import IMAGE, TEXT, image_cell
+
+    rows = [{"image": image_cell(png_bytes((9, 9, 9)), "a.png"), "question": "what colour?", "label": None}]
+    dataset = hub_dataset(here, rows, {"image": IMAGE, "question": TEXT, "label": TEXT})
+    return Invocation(["vqa-import", str(dataset), "--out", str(here / "out")],
+                      ("no rows of split 'train'", "1 rows without an answer"), here / "out")
+
+
 # other commands
 
 @case

@@ -68,13 +68,13 @@ def open_split(source: Path, split: str) -> Split:
 
 def _rows(split: Split, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each row of ``split`` as ``(where, {column: value})``; ``where`` names
-    its file and row for messages (``train-00000.parquet row 12``)."""
+    its file and row for messages (``.../train-00000-of-00002.parquet row 12``)."""
     pyarrow = _pyarrow()
     for path in split.files:
         index = 0
         for batch in _batches(pyarrow, path, columns):
             for row in batch.to_pylist():
-                yield f"{path.name} row {index}", row
+                yield f"{path} row {index}", row
                 index += 1
 
 
@@ -276,7 +276,7 @@ def _schema(pyarrow: Any, path: Path) -> Any:
         with pyarrow.ipc.open_stream(path) as reader:
             return reader.schema
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
-        raise DataError(f"{path}: not a readable {path.suffix} file ({exc})") from None
+        raise DataError(f"{path}: not a readable {path.suffix} file ({exc}); download it again") from None
 
 
 def _row_count(pyarrow: Any, path: Path) -> int:
@@ -296,7 +296,7 @@ def _batches(pyarrow: Any, path: Path, columns: list[str]) -> Iterator[Any]:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{path}: not a readable {path.suffix} file ({exc})") from None
+        raise DataError(f"{path}: not a readable {path.suffix} file ({exc}); download it again") from None
 
 
 def _features(schema: Any) -> dict[str, Any]:
