@@ -2,9 +2,10 @@
 
 Shared by every vision plugin (captioning, VQA...) for training, evaluation
 and batch work alike, so a model sees the same pixels everywhere: CMYK,
-16-bit, palette and alpha images become clean RGB (alpha composited on white,
-16-bit mapped to 8 by its full range, EXIF orientation applied as every viewer
-does). ``check_image`` warns about an image with transparent pixels, the one
+16-bit, float, palette and alpha images become clean RGB (alpha composited
+on white, 16-bit mapped to 8 by its full range, EXIF orientation applied as
+every viewer does), and DICOM scans the picture a viewer shows
+(``lorakit.data.dicom``). ``check_image`` warns about an image with transparent pixels, the one
 conversion that changes what the picture shows. Folder listing and path
 checks are in ``lorakit.data.files``.
 

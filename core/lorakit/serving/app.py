@@ -263,13 +263,13 @@ class LimitAndCount:
                 status, answered = message["status"], True
             await send(message)
 
-        async def counted(message_source: Any = receive) -> dict:
+        async def counted() -> dict:
             # A body sent in chunks has no Content-Length to check up front: it is
             # counted as it comes, and the app sees the client leave at the limit.
             nonlocal received, over
             if over:
                 return {"type": "http.disconnect"}
-            message = await message_source()
+            message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 over = received > self.max_body
