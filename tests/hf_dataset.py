@@ -8,12 +8,13 @@ from pathlib import Path
 
 #: The datasets library's feature types, as its files record them.
 IMAGE = {"_type": "Image"}
+AUDIO = {"sampling_rate": 22050, "decode": True, "_type": "Audio"}
 TEXT = {"dtype": "string", "_type": "Value"}
 TEXTS = {"feature": {"dtype": "string", "_type": "Value"}, "_type": "Sequence"}
 
 
 def image_cell(data: bytes, path: str | None = None) -> dict:
-    """An Image feature's value: the file's bytes and its name."""
+    """An Image (or Audio) feature's value: the file's bytes and its name."""
     return {"bytes": data, "path": path}
 
 
@@ -23,7 +24,7 @@ def table(rows: list[dict], features: dict, record_features: bool = True):
     columns = {}
     for name, feature in features.items():
         values = [row[name] for row in rows]
-        if feature == IMAGE:
+        if feature in (IMAGE, AUDIO):
             kind = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
         elif feature == TEXT:
             kind = pa.string()

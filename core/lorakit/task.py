@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Sequence
 
 #: Version of the plugin API (this contract and ``lorakit.api``); a plugin
 #: written for another major version is refused.
-CONTRACT_VERSION = "2.2"
+CONTRACT_VERSION = "2.3"
 
 
 @dataclass

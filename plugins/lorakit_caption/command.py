@@ -110,5 +110,5 @@ def caption_import(dataset: str, out: str, split: str, image_column: str | None,
     summary = import_captions(Path(dataset), Path(out), split, image_column, text_column, limit, overwrite,
                               show_progress=not quiet, where=where)
     skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
-    console.print(f"{summary.records} captions of {summary.images} images written to {summary.out}{skipped}",
+    console.print(f"{summary.records} captions of {summary.files} images written to {summary.out}{skipped}",
                   highlight=False)

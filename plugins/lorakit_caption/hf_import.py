@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import ImportSummary, choose_column, choose_image_column, import_split, open_split
+from lorakit.api import ImportSummary, choose_column, choose_media_column, import_split, open_split
 
 #: Caption columns tried in turn when --text-column is not given.
 CAPTION_COLUMNS = ("text", "caption", "captions", "sentences", "sentence", "description", "raw")
@@ -28,7 +28,7 @@ def import_captions(source: Path, out: Path, split: str = "train", image_column:
                     text_column: str | None = None, limit: int | None = None, overwrite: bool = False,
                     show_progress: bool = True, where: tuple[str, ...] = ()) -> ImportSummary:
     found = open_split(source, split)
-    image = choose_image_column(found, image_column)
+    image = choose_media_column(found, image_column)
     text = choose_column(found, text_column, CAPTION_COLUMNS, "--text-column", "caption")
 
     def records(row: dict[str, Any], name: str) -> list[dict[str, str]] | str:

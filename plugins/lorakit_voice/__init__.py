@@ -24,3 +24,11 @@ def register_tasks(register):
 def register_recipes(register):
     """``voice-clone`` (the task's recommended settings) and ``voice-demo``."""
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_commands(cli):
+    """``lorakit voice-import``: a Hugging Face speech dataset as a speaker folder."""
+    from lorakit_voice.commands import voice_import
+
+    cli.add_command(voice_import)

@@ -45,7 +45,7 @@ def vqa_import(dataset: str | None, out: str | None, split: str, image_column: s
         summary = import_vqa_dataset(Path(dataset), Path(out), split, image_column, question_column,
                                      answer_column, limit, overwrite, show_progress=not quiet, where=where)
         skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
-        console.print(f"{summary.records} questions about {summary.images} images written to {summary.out}"
+        console.print(f"{summary.records} questions about {summary.files} images written to {summary.out}"
                       f"{skipped}", highlight=False)
         return
     for_dataset = {"--out": out, "--image-column": image_column, "--question-column": question_column,

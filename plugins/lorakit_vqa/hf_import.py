@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lorakit.api import ImportSummary, choose_column, choose_image_column, import_split, open_split
+from lorakit.api import ImportSummary, choose_column, choose_media_column, import_split, open_split
 
 #: Answer columns tried in turn when --answer-column is not given.
 ANSWER_COLUMNS = ("answers", "answer", "multiple_choice_answer", "label")
@@ -29,7 +29,7 @@ def import_vqa_dataset(source: Path, out: Path, split: str = "train", image_colu
                        limit: int | None = None, overwrite: bool = False, show_progress: bool = True,
                        where: tuple[str, ...] = ()) -> ImportSummary:
     found = open_split(source, split)
-    image = choose_image_column(found, image_column)
+    image = choose_media_column(found, image_column)
     question = choose_column(found, question_column, ("question",), "--question-column", "question")
     answer = choose_column(found, answer_column, ANSWER_COLUMNS, "--answer-column", "answer")
 

@@ -1,13 +1,14 @@
-"""Hugging Face datasets on disk: the rows of one split, and their images.
+"""Hugging Face datasets on disk: the rows of one split, and their images or audio.
 
 Reads what a user has after downloading a dataset from the Hub (its
 parquet files: ``data/train-00000-of-00002.parquet``, ``train/0000.parquet``,
 ``train.parquet``) or after ``Dataset.save_to_disk`` (``train/data-00000-of-
-00001.arrow``), or one such file, through pyarrow. Images are the datasets
-library's ``Image`` feature (a struct of the file's ``bytes`` and its
-``path``), found by the feature type the files record, or by that shape.
-``import_split`` writes a split as a lorakit data folder (image files and a
-JSON-lines file); the caption and VQA plugins' import commands use it.
+00001.arrow``), or one such file, through pyarrow. Images and recordings are
+the datasets library's ``Image`` and ``Audio`` features (a struct of the
+file's ``bytes`` and its ``path``), found by the feature type the files
+record, or by that shape. ``import_split`` writes a split as a lorakit data
+folder (the files, and a file of records); the caption, VQA and voice
+plugins' import commands use it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ _SUFFIXES = (".parquet", ".arrow")
 #: Pillow's format names -> the suffix an extracted image is written with.
 _FORMAT_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
                     "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm", "MPO": ".jpg"}
+#: libsndfile's format names -> the suffix an extracted recording is written with.
+_AUDIO_SUFFIXES = {"WAV": ".wav", "WAVEX": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
+#: The two kinds of file a dataset holds, as its features name them.
+MEDIA = ("Image", "Audio")
 
 
 @dataclass
@@ -78,11 +83,12 @@ def _rows(split: Split, columns: list[str]) -> Iterator[tuple[str, dict[str, Any
                 index += 1
 
 
-def image_columns(split: Split) -> list[str]:
-    """Columns holding images: the datasets ``Image`` feature, or a struct
-    of ``bytes`` (and ``path``) where the files record no features."""
+def media_columns(split: Split, kind: str = "Image") -> list[str]:
+    """Columns holding files of ``kind`` (``Image`` or ``Audio``): that
+    datasets feature, or a struct of ``bytes`` (and ``path``) where the
+    files record no features (its bytes tell the kind when read)."""
     return [name for name, feature in split.features.items()
-            if (isinstance(feature, dict) and feature.get("_type") == "Image") or feature == "image-struct"]
+            if (isinstance(feature, dict) and feature.get("_type") == kind) or feature == "file-struct"]
 
 
 def choose_column(split: Split, given: str | None, candidates: Sequence[str], flag: str, what: str) -> str:
@@ -98,21 +104,21 @@ def choose_column(split: Split, given: str | None, candidates: Sequence[str], fl
     return found
 
 
-def choose_image_column(split: Split, given: str | None) -> str:
-    """The image column: ``given`` (``--image-column``), or the one there is."""
-    found = image_columns(split)
+def choose_media_column(split: Split, given: str | None, kind: str = "Image") -> str:
+    """The column of ``kind`` files: ``given`` (``--image-column``,
+    ``--audio-column``), or the one there is."""
+    what, files = kind.lower(), {"Image": "images", "Audio": "recordings"}[kind]
+    flag = f"--{what}-column"
+    found = media_columns(split, kind)
     if given is None and len(found) > 1:
-        raise ConfigError(f"several image columns ({', '.join(found)}); name one with --image-column")
+        raise ConfigError(f"several {what} columns ({', '.join(found)}); name one with {flag}")
+    advice = f"the dataset names its {files} rather than holding them: download them, and make the data folder"
     if given in split.features and given not in found:
-        raise ConfigError(f"--image-column {given} holds {_kind(split.features[given])}, not images; "
-                          + (f"the image columns: {', '.join(found)}" if found else _NO_IMAGES))
+        raise ConfigError(f"{flag} {given} holds {_kind(split.features[given])}, not {files}; "
+                          + (f"the {what} columns: {', '.join(found)}" if found else advice))
     if given is None and not found:
-        raise ConfigError(f"no image column among {', '.join(split.features)}: {_NO_IMAGES}")
-    return choose_column(split, given, found, "--image-column", "image")
-
-
-_NO_IMAGES = ("the dataset names its images rather than holding them: download them, and write a caption folder "
-              "(metadata.jsonl) or a VQA folder (questions.jsonl) for them")
+        raise ConfigError(f"no {what} column among {', '.join(split.features)}: {advice}")
+    return choose_column(split, given, found, flag, what)
 
 
 def _kind(feature: Any) -> str:
@@ -122,26 +128,27 @@ def _kind(feature: Any) -> str:
     return str(feature)
 
 
-def _image_bytes(value: Any, where: str, column: str) -> bytes:
-    """The file bytes of an ``Image`` value, refused naming the row when it
-    holds none (a path only: the dataset was saved without its images)."""
+def _file_bytes(value: Any, where: str, column: str) -> bytes:
+    """The file bytes of an ``Image`` or ``Audio`` value, refused naming the
+    row when it holds none (a path only: the dataset was saved without its
+    files)."""
     if isinstance(value, dict) and isinstance(value.get("bytes"), (bytes, bytearray)) and value["bytes"]:
         return bytes(value["bytes"])
     if isinstance(value, (bytes, bytearray)) and value:
         return bytes(value)
     path = value.get("path") if isinstance(value, dict) else None
     if path:
-        raise DataError(f"{where}: {column} holds only a path ({path}), not the image; export the dataset with "
-                        "its images embedded (Dataset.push_to_hub or to_parquet after cast_column to Image)")
-    raise DataError(f"{where}: {column} holds no image")
+        raise DataError(f"{where}: {column} holds only a path ({path}), not the file; export the dataset with "
+                        "its files embedded (Dataset.push_to_hub, or to_parquet after cast_column)")
+    raise DataError(f"{where}: {column} holds no file")
 
 
-class _ImageWriter:
-    """Writes each distinct image once into a folder, under its own name
-    where the dataset gives one."""
+class _FileWriter:
+    """Writes each distinct file once into a folder, under its own name
+    where the dataset gives one, with the suffix its bytes say."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, folder: Path, kind: str):
+        self.folder, self.kind = folder, kind
         self.names: dict[str, str] = {}  # sha256 of the bytes -> file name written
         self.taken: set[str] = set()
 
@@ -150,7 +157,7 @@ class _ImageWriter:
         digest = hashlib.sha256(data).hexdigest()
         if digest in self.names:
             return self.names[digest]
-        suffix = _image_suffix(data, where)
+        suffix = _image_suffix(data, where) if self.kind == "Image" else _audio_suffix(data, where)
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(given_name or "").stem).strip("._")
         name = f"{stem}{suffix}" if stem else ""
         if name and name.lower() not in self.taken:
@@ -170,23 +177,26 @@ class _ImageWriter:
 
 @dataclass
 class ImportSummary:
-    """What ``import_split`` wrote: records and distinct images, and the rows
+    """What ``import_split`` wrote: records and distinct files, and the rows
     it skipped, counted by reason."""
 
     out: Path
     records: int
-    images: int
+    files: int
     skipped: dict[str, int]
 
 
-def import_split(split: Split, out: Path, image_column: str, columns: list[str], records_file: str,
-                 to_records: Callable[[dict[str, Any], str], list[dict[str, Any]] | str],
+def import_split(split: Split, out: Path, file_column: str, columns: list[str], records_file: str,
+                 to_records: Callable[[dict[str, Any], str], list[Any] | str],
                  limit: int | None = None, overwrite: bool = False, show_progress: bool = True,
-                 where: Sequence[str] = ()) -> ImportSummary:
-    """Write ``split`` as a lorakit data folder ``out``: each distinct image
-    once (its bytes as stored, under the name the dataset gives where it
-    gives one) and ``records_file`` (JSON lines) of what ``to_records(row,
-    image_name)`` makes of each row, or skips it for (a reason, as text).
+                 where: Sequence[str] = (), kind: str = "Image",
+                 line: Callable[[Any], str] = lambda record: json.dumps(record, ensure_ascii=False)) -> ImportSummary:
+    """Write ``split`` as a lorakit data folder ``out``: each distinct file
+    of ``file_column`` (``kind``: Image or Audio) once, its bytes as stored,
+    under the name the dataset gives where it gives one; and
+    ``records_file``, a ``line`` (JSON by default) for each record
+    ``to_records(row, file_name)`` makes of a row, or skips it for (a
+    reason, as text).
     ``where`` (``COLUMN=VALUE`` texts, ``--where`` on the command line) keeps
     only the rows with those values, for a dataset that marks its splits in
     a column (Flickr30k's ``split``); ``limit`` counts the rows kept. The
@@ -205,19 +215,19 @@ def import_split(split: Split, out: Path, image_column: str, columns: list[str],
     kept = 0
     with atomic_dir(out, replace=overwrite) as folder, \
             work_progress(f"import {split.name}", total, enabled=show_progress) as advance:
-        writer = _ImageWriter(folder)
-        for place, row in _rows(split, list(dict.fromkeys([image_column, *columns, *wanted]))):
+        writer = _FileWriter(folder, kind)
+        for place, row in _rows(split, list(dict.fromkeys([file_column, *columns, *wanted]))):
             if limit is not None and kept >= limit:
                 break
             advance()
             if any(str(row[column]) != value for column, value in wanted.items()):
                 continue
             kept += 1
-            value = row[image_column]
-            data = _image_bytes(value, place, image_column)
+            value = row[file_column]
+            data = _file_bytes(value, place, file_column)
             name = writer.name_for(data, value.get("path") if isinstance(value, dict) else None, place)
             made = to_records(row, name)
-            if isinstance(made, str):  # a row without a caption, an answer...: no image written for it
+            if isinstance(made, str):  # a row without a caption, an answer...: no file written for it
                 skipped[made] = skipped.get(made, 0) + 1
             else:
                 writer.write(data, name)
@@ -226,8 +236,7 @@ def import_split(split: Split, out: Path, image_column: str, columns: list[str],
             chosen = f" with {', '.join(where)}" if where else ""
             raise DataError(f"no rows of split {split.name!r}{chosen} could be imported"
                             + (f" ({', '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
-        (folder / records_file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                                           encoding="utf-8")
+        (folder / records_file).write_text("".join(line(record) + "\n" for record in records), encoding="utf-8")
     return ImportSummary(out, len(records), len(writer.names), skipped)
 
 
@@ -301,7 +310,7 @@ def _batches(pyarrow: Any, path: Path, columns: list[str]) -> Iterator[Any]:
 
 def _features(schema: Any) -> dict[str, Any]:
     """Each column's datasets feature from the schema's ``huggingface``
-    metadata, else ``image-struct`` for a struct with a binary ``bytes``
+    metadata, else ``file-struct`` for a struct with a binary ``bytes``
     field, else the Arrow type's name."""
     recorded: dict[str, Any] = {}
     metadata = schema.metadata or {}
@@ -314,14 +323,14 @@ def _features(schema: Any) -> dict[str, Any]:
     for field in schema:
         if field.name in recorded:
             features[field.name] = recorded[field.name]
-        elif _is_image_struct(field.type):
-            features[field.name] = "image-struct"
+        elif _is_file_struct(field.type):
+            features[field.name] = "file-struct"
         else:
             features[field.name] = str(field.type)
     return features
 
 
-def _is_image_struct(arrow_type: Any) -> bool:
+def _is_file_struct(arrow_type: Any) -> bool:
     import pyarrow
 
     return (pyarrow.types.is_struct(arrow_type) and arrow_type.get_field_index("bytes") >= 0
@@ -343,6 +352,19 @@ def _image_suffix(data: bytes, where: str) -> str:
     if kind not in _FORMAT_SUFFIXES:
         raise DataError(f"{where}: its image is a {kind} file, which lorakit does not read; convert it to PNG")
     return _FORMAT_SUFFIXES[kind]
+
+
+def _audio_suffix(data: bytes, where: str) -> str:
+    import soundfile
+
+    try:
+        kind = soundfile.info(io.BytesIO(data)).format
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise DataError(f"{where}: its recording is not one libsndfile can read ({exc}); convert it to WAV or "
+                        "FLAC") from None
+    if kind not in _AUDIO_SUFFIXES:
+        raise DataError(f"{where}: its recording is a {kind} file; convert it to WAV or FLAC")
+    return _AUDIO_SUFFIXES[kind]
 
 
 def _pyarrow() -> Any:

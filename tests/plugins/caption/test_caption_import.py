@@ -39,7 +39,7 @@ def test_a_hub_dataset_in_shards_becomes_a_caption_folder_of_its_own_bytes(tmp_p
     dataset = write_hub_dataset(tmp_path / "ds", {"train": train, "test": test}, {"image": IMAGE, "text": TEXT},
                                 shards=2)
     summary = import_captions(dataset, tmp_path / "out", show_progress=False)
-    assert (summary.records, summary.images, summary.skipped) == (12, 12, {})
+    assert (summary.records, summary.files, summary.skipped) == (12, 12, {})
     rows = metadata(tmp_path / "out")
     assert [(r["file_name"], r["text"]) for r in rows] == [(r["image"]["path"], r["text"]) for r in train]
     for row in train:  # the bytes as stored, under the dataset's own names
@@ -56,7 +56,7 @@ def test_several_captions_a_row_repeated_images_and_rows_without_a_caption(tmp_p
             {"image": image_cell(rows[2]["image"]["bytes"]), "captions": [" "]}]  # no name, blank caption
     dataset = write_hub_dataset(tmp_path / "ds", {"train": data}, {"image": IMAGE, "captions": TEXTS})
     summary = import_captions(dataset, tmp_path / "out", show_progress=False)
-    assert summary.skipped == {"rows without a caption": 2} and summary.images == 1
+    assert summary.skipped == {"rows without a caption": 2} and summary.files == 1
     assert [(r["file_name"], r["text"]) for r in metadata(tmp_path / "out")] == [
         ("catalog_0000.png", "a red star"), ("catalog_0000.png", "a star"),
         ("catalog_0000.png", "the same picture again")]
@@ -118,7 +118,7 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
         import_captions(bad, tmp_path / "out", show_progress=False)
     paths = write_hub_dataset(tmp_path / "paths", {"train": [{"image": {"bytes": None, "path": "a.png"}, "text": "x"}]},
                               {"image": IMAGE, "text": TEXT})
-    with pytest.raises(DataError, match=r"row 0: image holds only a path \(a\.png\), not the image"):
+    with pytest.raises(DataError, match=r"row 0: image holds only a path \(a\.png\), not the file"):
         import_captions(paths, tmp_path / "out", show_progress=False)
     two = write_hub_dataset(tmp_path / "two", {"train": [{**rows[0], "mask": rows[1]["image"]}]},
                             {"image": IMAGE, "mask": IMAGE, "text": TEXT})
@@ -126,7 +126,7 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
         import_captions(two, tmp_path / "out")
     named = write_hub_dataset(tmp_path / "named", {"train": [{"filepath": "train2014/1.jpg", "sentences": ["a cat"]}]},
                               {"filepath": TEXT, "sentences": TEXTS})  # COCO Karpathy's: names, not images
-    with pytest.raises(ConfigError, match=r"no image column among filepath, sentences: the dataset names its images"):
+    with pytest.raises(ConfigError, match=r"no image column among filepath, sentences: the dataset names its images rather"):
         import_captions(named, tmp_path / "out")
     with pytest.raises(ConfigError, match=r"--image-column filepath holds string, not images; the dataset names"):
         import_captions(named, tmp_path / "out", image_column="filepath")

@@ -36,7 +36,7 @@ def test_questions_about_shared_images_with_one_or_several_answers(tmp_path):
     dataset = write_hub_dataset(tmp_path / "rad", {"train": rows, "test": rows[:1]},
                                 {"image": IMAGE, "question": TEXT, "answer": TEXT})
     summary = import_vqa_dataset(dataset, tmp_path / "out", show_progress=False)
-    assert (summary.records, summary.images, summary.skipped) == (2, 1, {"rows without an answer": 1})
+    assert (summary.records, summary.files, summary.skipped) == (2, 1, {"rows without an answer": 1})
     assert questions(tmp_path / "out") == [
         {"image": "synpic100.png", "question": "is there a fracture?", "answer": "No"},
         {"image": "synpic100.png", "question": "which organ?", "answer": "brain"}]
