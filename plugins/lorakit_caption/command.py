@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import ConfigError, OutputError, console, parse_adapter
+from lorakit.api import ConfigError, OutputError, console, import_options, parse_adapter
 
 
 @click.command("caption")
@@ -90,15 +90,10 @@ def _format(given: str | None, out: Path) -> str:
 @click.command("caption-import")
 @click.argument("dataset", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Caption folder to write (images + metadata.jsonl).")
-@click.option("--split", default="train", show_default=True, help="The split to import (train, validation, test...).")
 @click.option("--image-column", help="Column of the images (default: the dataset's one Image column).")
 @click.option("--text-column", help="Column of the captions (default: the first of text, caption, captions, "
                                     "sentences, sentence, description, raw).")
-@click.option("--where", multiple=True, metavar="COLUMN=VALUE",
-              help="Keep only the rows with this value, e.g. --where split=train where a column marks the splits.")
-@click.option("--limit", type=click.IntRange(min=1), help="Import at most this many rows.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (once the new one is complete).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@import_options
 def caption_import(dataset: str, out: str, split: str, image_column: str | None, text_column: str | None,
                    where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a Hugging Face captioning dataset on disk (DATASET: its folder as
@@ -109,6 +104,5 @@ def caption_import(dataset: str, out: str, split: str, image_column: str | None,
 
     summary = import_captions(Path(dataset), Path(out), split, image_column, text_column, limit, overwrite,
                               show_progress=not quiet, where=where)
-    skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
-    console.print(f"{summary.records} captions of {summary.files} images written to {summary.out}{skipped}",
-                  highlight=False)
+    console.print(f"{summary.records} captions of {summary.files} images written to {summary.out}"
+                  f"{summary.skipped_note()}", highlight=False)

@@ -6,21 +6,16 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import console
+from lorakit.api import console, import_options
 
 
 @click.command("voice-import")
 @click.argument("dataset", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Speaker folder to write (recordings + metadata.csv).")
-@click.option("--split", default="train", show_default=True, help="The split to import (train, validation, test...).")
 @click.option("--audio-column", help="Column of the recordings (default: the dataset's one Audio column).")
 @click.option("--text-column", help="Column of the transcripts (default: the first of text, normalized_text, "
                                     "sentence, transcription, transcript, raw_text).")
-@click.option("--where", multiple=True, metavar="COLUMN=VALUE",
-              help="Keep only the rows with this value: one speaker of many, e.g. --where speaker_id=p225.")
-@click.option("--limit", type=click.IntRange(min=1), help="Import at most this many recordings.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder (once the new one is complete).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@import_options
 def voice_import(dataset: str, out: str, split: str, audio_column: str | None, text_column: str | None,
                  where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a Hugging Face speech dataset on disk (DATASET: its folder as
@@ -31,6 +26,5 @@ def voice_import(dataset: str, out: str, split: str, audio_column: str | None, t
 
     summary = import_speaker(Path(dataset), Path(out), split, audio_column, text_column, limit, overwrite,
                              show_progress=not quiet, where=where)
-    skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
-    console.print(f"{summary.files} recordings with their transcripts written to {summary.out}{skipped}",
-                  highlight=False)
+    console.print(f"{summary.files} recordings with their transcripts written to {summary.out}"
+                  f"{summary.skipped_note()}", highlight=False)

@@ -7,29 +7,23 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import ConfigError, console
+from lorakit.api import ConfigError, console, import_options
 
 
 @click.command("vqa-import")
 @click.argument("dataset", required=False, type=click.Path())
 @click.option("--out", type=click.Path(), help="With DATASET: the VQA folder to write (images + questions.jsonl).")
-@click.option("--split", default="train", show_default=True, help="With DATASET: the split to import.")
 @click.option("--image-column", help="With DATASET: the images' column (default: its one Image column).")
 @click.option("--question-column", help="With DATASET: the questions' column (default: question).")
 @click.option("--answer-column", help="With DATASET: the answers' column (default: the first of answers, answer, "
                                       "multiple_choice_answer, label).")
-@click.option("--where", multiple=True, metavar="COLUMN=VALUE",
-              help="With DATASET: keep only the rows with this value (e.g. --where split=train).")
 @click.option("--questions", type=click.Path(), help="VQA v2 questions JSON (v2_OpenEnded_mscoco_*_questions.json).")
 @click.option("--annotations", type=click.Path(), help="VQA v2 annotations JSON (v2_mscoco_*_annotations.json).")
 @click.option("--images", type=click.Path(), help="Folder of the split's COCO images; questions.jsonl is written here.")
-@click.option("--limit", type=click.IntRange(min=1), help="Import at most this many questions.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing questions.jsonl (with DATASET: --out folder).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def vqa_import(dataset: str | None, out: str | None, split: str, image_column: str | None,
-               question_column: str | None, answer_column: str | None, where: tuple[str, ...],
-               questions: str | None, annotations: str | None, images: str | None, limit: int | None,
-               overwrite: bool, quiet: bool) -> None:
+@import_options
+def vqa_import(dataset: str | None, out: str | None, image_column: str | None, question_column: str | None,
+               answer_column: str | None, questions: str | None, annotations: str | None, images: str | None,
+               split: str, where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a VQA folder: from a Hugging Face dataset on disk (DATASET: its
     folder as downloaded from the Hub, with .parquet files, or saved with
     save_to_disk; or one .parquet file) into --out, or from a VQA v2
@@ -44,9 +38,8 @@ def vqa_import(dataset: str | None, out: str | None, split: str, image_column: s
 
         summary = import_vqa_dataset(Path(dataset), Path(out), split, image_column, question_column,
                                      answer_column, limit, overwrite, show_progress=not quiet, where=where)
-        skipped = "".join(f"; skipped {count} {why}" for why, count in summary.skipped.items())
         console.print(f"{summary.records} questions about {summary.files} images written to {summary.out}"
-                      f"{skipped}", highlight=False)
+                      f"{summary.skipped_note()}", highlight=False)
         return
     for_dataset = {"--out": out, "--image-column": image_column, "--question-column": question_column,
                    "--answer-column": answer_column, "--where": where or None,

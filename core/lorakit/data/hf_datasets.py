@@ -185,6 +185,31 @@ class ImportSummary:
     files: int
     skipped: dict[str, int]
 
+    def skipped_note(self) -> str:
+        """``"; skipped 3 rows without a caption"``, or nothing."""
+        return "".join(f"; skipped {count} {why}" for why, count in self.skipped.items())
+
+
+def import_options(command: Any) -> Any:
+    """The click options every import command shares (``--split``, ``--where``,
+    ``--limit``, ``--overwrite``, ``--quiet``), for a command taking them as
+    parameters of those names."""
+    import click
+
+    options = [
+        click.option("--split", default="train", show_default=True,
+                     help="The split to import (train, validation, test...)."),
+        click.option("--where", multiple=True, metavar="COLUMN=VALUE",
+                     help="Keep only the rows with this value, e.g. --where split=train where a column marks the "
+                          "splits, --where speaker_id=p225 for one speaker."),
+        click.option("--limit", type=click.IntRange(min=1), help="Import at most this many rows."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output (once the new one is complete)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
 
 def import_split(split: Split, out: Path, file_column: str, columns: list[str], records_file: str,
                  to_records: Callable[[dict[str, Any], str], list[Any] | str],
