@@ -88,12 +88,10 @@ def _format(given: str | None, out: Path) -> str:
 
 
 @click.command("caption-import")
-@click.argument("dataset", type=click.Path())
-@click.option("--out", required=True, type=click.Path(), help="Caption folder to write (images + metadata.jsonl).")
+@import_options("Caption folder to write (images + metadata.jsonl).")
 @click.option("--image-column", help="Column of the images (default: the dataset's one Image column).")
 @click.option("--text-column", help="Column of the captions (default: the first of text, caption, captions, "
                                     "sentences, sentence, description, raw).")
-@import_options
 def caption_import(dataset: str, out: str, split: str, image_column: str | None, text_column: str | None,
                    where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a Hugging Face captioning dataset on disk (DATASET: its folder as

@@ -23,3 +23,11 @@ def register_tasks(register):
 def register_recipes(register):
     """``music-style`` (the task's recommended settings) and ``music-demo``."""
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_commands(cli):
+    """``lorakit music-import``: a Hugging Face music dataset as a music folder."""
+    from lorakit_music.commands import music_import
+
+    cli.add_command(music_import)

@@ -10,12 +10,10 @@ from lorakit.api import console, import_options
 
 
 @click.command("voice-import")
-@click.argument("dataset", type=click.Path())
-@click.option("--out", required=True, type=click.Path(), help="Speaker folder to write (recordings + metadata.csv).")
+@import_options("Speaker folder to write (recordings + metadata.csv).")
 @click.option("--audio-column", help="Column of the recordings (default: the dataset's one Audio column).")
 @click.option("--text-column", help="Column of the transcripts (default: the first of text, normalized_text, "
                                     "sentence, transcription, transcript, raw_text).")
-@import_options
 def voice_import(dataset: str, out: str, split: str, audio_column: str | None, text_column: str | None,
                  where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:
     """Write a Hugging Face speech dataset on disk (DATASET: its folder as

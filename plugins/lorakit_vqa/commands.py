@@ -11,8 +11,7 @@ from lorakit.api import ConfigError, console, import_options
 
 
 @click.command("vqa-import")
-@click.argument("dataset", required=False, type=click.Path())
-@click.option("--out", type=click.Path(), help="With DATASET: the VQA folder to write (images + questions.jsonl).")
+@import_options("With DATASET: the VQA folder to write (images + questions.jsonl).", dataset_required=False)
 @click.option("--image-column", help="With DATASET: the images' column (default: its one Image column).")
 @click.option("--question-column", help="With DATASET: the questions' column (default: question).")
 @click.option("--answer-column", help="With DATASET: the answers' column (default: the first of answers, answer, "
@@ -20,7 +19,6 @@ from lorakit.api import ConfigError, console, import_options
 @click.option("--questions", type=click.Path(), help="VQA v2 questions JSON (v2_OpenEnded_mscoco_*_questions.json).")
 @click.option("--annotations", type=click.Path(), help="VQA v2 annotations JSON (v2_mscoco_*_annotations.json).")
 @click.option("--images", type=click.Path(), help="Folder of the split's COCO images; questions.jsonl is written here.")
-@import_options
 def vqa_import(dataset: str | None, out: str | None, image_column: str | None, question_column: str | None,
                answer_column: str | None, questions: str | None, annotations: str | None, images: str | None,
                split: str, where: tuple[str, ...], limit: int | None, overwrite: bool, quiet: bool) -> None:

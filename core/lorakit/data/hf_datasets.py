@@ -190,13 +190,17 @@ class ImportSummary:
         return "".join(f"; skipped {count} {why}" for why, count in self.skipped.items())
 
 
-def import_options(command: Any) -> Any:
-    """The click options every import command shares (``--split``, ``--where``,
-    ``--limit``, ``--overwrite``, ``--quiet``), for a command taking them as
-    parameters of those names."""
+def import_options(out_help: str, dataset_required: bool = True) -> Callable[[Any], Any]:
+    """A decorator giving a click command what every import command takes:
+    the ``DATASET`` argument, ``--out`` (``out_help``), ``--split``,
+    ``--where``, ``--limit``, ``--overwrite`` and ``--quiet``, as parameters
+    of those names. (``dataset_required=False``: a command that can also
+    import something else, whose ``--out`` is then not needed.)"""
     import click
 
     options = [
+        click.argument("dataset", required=dataset_required, type=click.Path()),
+        click.option("--out", required=dataset_required, type=click.Path(), help=out_help),
         click.option("--split", default="train", show_default=True,
                      help="The split to import (train, validation, test...)."),
         click.option("--where", multiple=True, metavar="COLUMN=VALUE",
@@ -206,9 +210,13 @@ def import_options(command: Any) -> Any:
         click.option("--overwrite", is_flag=True, help="Replace an existing output (once the new one is complete)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def import_split(split: Split, out: Path, file_column: str, columns: list[str], records_file: str,
