@@ -25,7 +25,7 @@ from lorakit.data.audio import (
     speech_frames,
     trim_silence,
 )
-from lorakit.data.hf_datasets import (MEDIA, ImportSummary, Split, choose_column, choose_media_column, import_options,
+from lorakit.data.hf_datasets import (ImportSummary, Split, choose_column, choose_media_column, import_options,
                                       import_split, media_columns, open_split)
 from lorakit.data.files import list_files, read_jsonl, read_text, require_folder, resolve_member, warn
 from lorakit.data.images import (IMAGE_SUFFIXES, MAX_PIXELS, Opened, check_image, image_stem, is_image, load_images,
@@ -72,7 +72,7 @@ __all__ = [
     # images
     "IMAGE_SUFFIXES", "MAX_PIXELS", "Opened", "is_image", "image_stem", "check_image", "open_rgb", "load_images",
     # Hugging Face datasets on disk (parquet, save_to_disk), imported as data folders
-    "open_split", "Split", "MEDIA", "media_columns", "choose_media_column", "choose_column", "import_split",
+    "open_split", "Split", "media_columns", "choose_media_column", "choose_column", "import_split",
     "ImportSummary", "import_options",
     # audio
     "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts",

@@ -23,13 +23,8 @@ from typing import Any, Callable, Iterator, Sequence
 from lorakit.errors import ConfigError, DataError
 
 _SUFFIXES = (".parquet", ".arrow")
-#: Pillow's format names -> the suffix an extracted image is written with.
-_FORMAT_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
-                    "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm", "MPO": ".jpg"}
 #: libsndfile's format names -> the suffix an extracted recording is written with.
 _AUDIO_SUFFIXES = {"WAV": ".wav", "WAVEX": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
-#: The two kinds of file a dataset holds, as its features name them.
-MEDIA = ("Image", "Audio")
 
 
 @dataclass
@@ -152,9 +147,8 @@ class _FileWriter:
         self.names: dict[str, str] = {}  # sha256 of the bytes -> file name written
         self.taken: set[str] = set()
 
-    def name_for(self, data: bytes, given_name: str | None, where: str) -> str:
-        """The name ``data`` is (or would be) written under."""
-        digest = hashlib.sha256(data).hexdigest()
+    def name_for(self, digest: str, data: bytes, given_name: str | None, where: str) -> str:
+        """The name ``data`` (whose sha256 is ``digest``) is or would be written under."""
         if digest in self.names:
             return self.names[digest]
         suffix = _image_suffix(data, where) if self.kind == "Image" else _audio_suffix(data, where)
@@ -167,8 +161,7 @@ class _FileWriter:
             number += 1
         return f"{number:06d}{suffix}"
 
-    def write(self, data: bytes, name: str) -> None:
-        digest = hashlib.sha256(data).hexdigest()
+    def write(self, digest: str, data: bytes, name: str) -> None:
         if digest not in self.names:
             (self.folder / name).write_bytes(data)
             self.names[digest] = name
@@ -258,12 +251,13 @@ def import_split(split: Split, out: Path, file_column: str, columns: list[str], 
             kept += 1
             value = row[file_column]
             data = _file_bytes(value, place, file_column)
-            name = writer.name_for(data, value.get("path") if isinstance(value, dict) else None, place)
+            digest = hashlib.sha256(data).hexdigest()
+            name = writer.name_for(digest, data, value.get("path") if isinstance(value, dict) else None, place)
             made = to_records(row, name)
             if isinstance(made, str):  # a row without a caption, an answer...: no file written for it
                 skipped[made] = skipped.get(made, 0) + 1
             else:
-                writer.write(data, name)
+                writer.write(digest, data, name)
                 records += made
         if not records:
             chosen = f" with {', '.join(where)}" if where else ""
@@ -371,20 +365,18 @@ def _is_file_struct(arrow_type: Any) -> bool:
 
 
 def _image_suffix(data: bytes, where: str) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    from lorakit.data.images import enable_dicom, enable_heif
+    from lorakit.data.images import IMAGE_FORMATS, image_format
 
-    enable_heif()
-    enable_dicom()
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = image.format
+        kind = image_format(data)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{where}: its image is not one Pillow can read ({exc})") from None
-    if kind not in _FORMAT_SUFFIXES:
+    suffixes = {**IMAGE_FORMATS, "MPO": ".jpg"}  # a camera's JPEG with extra frames: the first is read
+    if kind not in suffixes:
         raise DataError(f"{where}: its image is a {kind} file, which lorakit does not read; convert it to PNG")
-    return _FORMAT_SUFFIXES[kind]
+    return suffixes[kind]
 
 
 def _audio_suffix(data: bytes, where: str) -> str:

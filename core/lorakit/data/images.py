@@ -31,6 +31,10 @@ from lorakit.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif",
                   *DICOM_SUFFIXES)
 _HEIF_SUFFIXES = (".heic", ".heif")
+#: Pillow's format names -> the suffix a file of that format is written with
+#: (an upload, an image taken out of a dataset).
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
+                 "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm"}
 
 # Decoding a thumbnail is enough to find a truncated file: JPEG decoders scale
 # down in the DCT (``draft``), so checking a 12-megapixel photo costs ~1/64 of
@@ -87,6 +91,22 @@ def enable_heif() -> bool:
         return False
     pillow_heif.register_heif_opener()
     return True
+
+
+def image_format(data: bytes, verify: bool = False) -> str:
+    """Pillow's name for the format of the image file ``data`` (HEIC and
+    DICOM included where their decoders are installed); Pillow's exceptions
+    pass through. ``verify`` also checks the file's structure."""
+    import io
+
+    from PIL import Image
+
+    enable_heif()
+    enable_dicom()
+    with Image.open(io.BytesIO(data)) as image:
+        if verify:
+            image.verify()
+        return image.format
 
 
 def _too_large(width: int, height: int, limit: int) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from typing import Any, Literal
 
@@ -21,8 +20,6 @@ MAX_SPEECH_CHARACTERS = 4096
 #: Inputs of one generic prediction request.
 MAX_INPUTS = 16
 #: Image formats a request may carry, with the suffix the file is written with.
-IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
-                 "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm"}
 
 
 class AdapterWeight(BaseModel):
@@ -119,18 +116,14 @@ def image_from_base64(text: Any) -> bytes:
 
 def image_suffix(data: bytes) -> str:
     """The suffix of an image's format, refusing what is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    from lorakit.data.images import enable_dicom, enable_heif
+    from lorakit.data.images import IMAGE_FORMATS, image_format
 
     if not data:
         raise RequestError("image is empty", "image")
-    enable_heif()  # Pillow reads HEIC photos once pillow-heif has registered them, DICOM once pydicom is
-    enable_dicom()
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = image.format
-            image.verify()
+        kind = image_format(data, verify=True)
     except UnidentifiedImageError:
         raise RequestError("image is not an image Pillow can read", "image") from None
     except (OSError, SyntaxError, ValueError) as exc:
