@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from venvs import clean_env, make_venv, run
+from venvs import assert_no_ignored_packages, clean_env, make_venv, run
 
 
 def lorakit(*args, cwd):
@@ -33,7 +33,8 @@ def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_pa
         assert core_imports <= {"lorakit.api", "lorakit.testing"}, f"{source.name} imports {core_imports}"
 
     python = make_venv(tmp_path / "venv")
-    run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", skeleton)
+    installed = run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", skeleton)
+    assert_no_ignored_packages(installed)
     tasks = run(python, "-m", "lorakit", "tasks", cwd=tmp_path, LORAKIT_LOAD_PLUGINS="tiny-tags").stdout
     assert tasks.startswith("tiny-tags") and "[tiny-tags]" in tasks, tasks
 

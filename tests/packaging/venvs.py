@@ -48,6 +48,14 @@ def make_venv(folder: Path) -> Path:
     return folder / "bin" / "python"
 
 
+def assert_no_ignored_packages(build: subprocess.CompletedProcess) -> None:
+    """setuptools warns, one screenful per folder, when package data lies in a
+    folder that is not listed as a package; a newcomer's `pip install` prints
+    it all. Data folders found as namespace packages keep the build quiet."""
+    output = build.stdout + build.stderr
+    assert "would be ignored" not in output, f"setuptools warns about package data folders:\n{output[-3000:]}"
+
+
 def build_wheel(out: Path) -> Path:
     """lorakit's wheel, built from a copy of the sources: an in-place build
     would leave build/ and egg-info in the shared checkout, and a stale
@@ -61,8 +69,9 @@ def build_wheel(out: Path) -> Path:
             shutil.copytree(path, source / name, ignore=ignore)
         else:
             shutil.copy2(path, source / name)
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out / "dist", ".",
-        cwd=source)
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out / "dist", ".",
+                cwd=source)
+    assert_no_ignored_packages(built)
     wheels = sorted((out / "dist").glob("lorakit-*.whl"))
     assert len(wheels) == 1, f"expected one lorakit wheel, found {wheels}"
     return wheels[0]
