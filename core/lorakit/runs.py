@@ -96,6 +96,9 @@ def training_model(task: Task, config: RunConfig, measuring: bool = False) -> Tr
     base_print = base_fingerprint(base, task.name)
     with main_process_first():  # several processes: one transcribes and caches, the others read its cache
         splits = load_splits(task, base, config)
+    # Whatever a task draws while fitting the base (new rows of a head, noise)
+    # is the same in every process and every run: torch's own seed is not.
+    set_seed(config.train.seed)
     chosen = list(task.prepare_base(base, Data(splits.train, splits.summary, measuring=measuring)))
     targets = config.lora.targets or task.lora_targets
     to_save = list(config.lora.modules_to_save if config.lora.modules_to_save is not None else chosen)

@@ -46,7 +46,7 @@ RUN_SENTENCES = 200
 EPOCHS = 6
 HELD_OUT = 20
 #: Changes when the warm-up itself changes, so cached files of an older one are not read.
-VERSION = "1"
+VERSION = "2"
 
 
 @dataclass
@@ -142,32 +142,39 @@ def warm_up(vits: Any, train: Sequence[Utterance], held_out: Sequence[Utterance]
     order, rng, history = [], random.Random(seed), []
     vits.eval()  # no dropout in the frozen text encoder; the trained modules have none
     try:
-        for step in range(1, steps + 1):
-            if len(order) < batch_size:
-                order += rng.sample(range(len(train)), len(train))
-            picked, order = order[:batch_size], order[batch_size:]
-            terms = losses(vits, _batch([train[i] for i in picked]))
-            optimizer.zero_grad(set_to_none=True)
-            (terms["posterior"] + terms["duration"]).backward()
-            torch.nn.utils.clip_grad_norm_(trained, 5.0)
-            optimizer.step()
-            schedule.step()
-            if step % every == 0 or step == steps:
-                history.append({"step": step, **evaluate(vits, held_out)})
-                console.print(f"warm-up step {step}/{steps}: " + ", ".join(
-                    f"held-out {k} {v:.3f}" for k, v in history[-1].items() if k != "step"))
+        # The stochastic duration predictor draws noise: seeded, so that a voice
+        # warms up to the same weights in every process (torch's own seed
+        # differs from one process to the next).
+        with seeded(seed, next(vits.parameters()).device):
+            for step in range(1, steps + 1):
+                if len(order) < batch_size:
+                    order += rng.sample(range(len(train)), len(train))
+                picked, order = order[:batch_size], order[batch_size:]
+                terms = losses(vits, _batch([train[i] for i in picked]))
+                optimizer.zero_grad(set_to_none=True)
+                (terms["posterior"] + terms["duration"]).backward()
+                torch.nn.utils.clip_grad_norm_(trained, 5.0)
+                optimizer.step()
+                schedule.step()
+                if step % every == 0 or step == steps:
+                    history.append({"step": step, **evaluate(vits, held_out)})
+                    console.print(f"warm-up step {step}/{steps}: " + ", ".join(
+                        f"held-out {k} {v:.3f}" for k, v in history[-1].items() if k != "step"))
     finally:
         for p, flag in requires.items():
             p.requires_grad_(flag)
     return history
 
 
-def evaluate(vits: Any, utterances: Sequence[Utterance], batch_size: int = 8) -> dict[str, float]:
-    """Mean held-out losses of ``utterances``."""
+def evaluate(vits: Any, utterances: Sequence[Utterance], batch_size: int = 8, seed: int = 0) -> dict[str, float]:
+    """Mean held-out losses of ``utterances``. The duration predictor's noise
+    is drawn from ``seed`` (and the caller's random state left as it was), so
+    the losses depend on the weights alone: comparable from step to step and
+    from one process to the next."""
     import torch
 
     totals: dict[str, float] = {}
-    with torch.no_grad():
+    with torch.no_grad(), seeded(seed, next(vits.parameters()).device):
         for start in range(0, len(utterances), batch_size):
             chunk = utterances[start:start + batch_size]
             for name, value in losses(vits, _batch(chunk)).items():

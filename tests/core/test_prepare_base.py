@@ -69,3 +69,27 @@ def test_the_fingerprint_is_of_the_base_as_loaded(grown):
 
     manifest = json.loads((grown.adapter_dir / "lorakit.json").read_text())
     assert manifest["base_fingerprint"] == fingerprint(ToyTask().load_base("demo").model)
+
+
+def test_what_prepare_base_draws_from_torch_is_the_same_whatever_torch_was_seeded_with(toy_host, tmp_path,
+                                                                                         monkeypatch):
+    # torch seeds itself differently in every process: a task that draws from
+    # the global generator while fitting the base must still train the same.
+    original = ToyTask.prepare_base
+
+    def noisy(self, base, data):
+        chosen = original(self, base, data)
+        with torch.no_grad():
+            base.model.head.weight.add_(torch.randn_like(base.model.head.weight))
+        return chosen
+
+    monkeypatch.setattr(ToyTask, "prepare_base", noisy)
+    data = write_toy_data(tmp_path / "data", outputs=3)
+    config = runs.load_config("toy", ["--data", str(data), "--output", str(tmp_path / "run")])
+    states = []
+    for torch_seed in (1, 2):
+        torch.manual_seed(torch_seed)
+        made = runs.training_model(runs.make_task(config), config)
+        states.append({name: value.detach().clone() for name, value in made.model.state_dict().items()})
+    assert states[0].keys() == states[1].keys() and any("head" in name for name in states[0])
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])

@@ -246,3 +246,26 @@ def test_the_warm_up_teaches_the_missing_parts_and_nothing_else(loaded):
     assert all(key.startswith(tuple(name + "." for name in TRAINING_ONLY)) for key in changed), changed
     for name in TRAINING_ONLY:  # each missing part learned something
         assert any(key.startswith(name + ".") for key in changed), name
+
+
+def test_the_warm_up_reaches_the_same_weights_whatever_torch_was_seeded_with(loaded):
+    # Two processes start from different torch seeds; the duration predictor's
+    # noise must not make their warm-ups (or a run's held-out losses) differ.
+    import copy
+
+    from lorakit_voice.piper_warmup import evaluate, speak_utterances, warm_state, warm_up
+
+    spoken = speak_utterances(loaded.model, ["The cat sat down.", "A red boat.", "We left early.", "Open the door."],
+                              seed=0)
+    warmed = []
+    for torch_seed in (1, 2):
+        vits = copy.deepcopy(loaded.model)
+        torch.manual_seed(torch_seed)
+        held_out = [evaluate(vits, spoken[:1]), evaluate(vits, spoken[:1])]
+        history = warm_up(vits, spoken[1:], spoken[:1], steps=2, batch_size=3, every=1)
+        warmed.append((held_out, history, warm_state(vits)))
+    (held_a, history_a, state_a), (held_b, history_b, state_b) = warmed
+    assert held_a[0] == held_a[1] == held_b[0] == held_b[1]
+    assert history_a == history_b
+    assert state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert any(key.startswith(TRAINING_ONLY[0]) for key in state_a)
