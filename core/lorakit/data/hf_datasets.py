@@ -373,10 +373,9 @@ def _image_suffix(data: bytes, where: str) -> str:
         kind = image_format(data)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{where}: its image is not one Pillow can read ({exc})") from None
-    suffixes = {**IMAGE_FORMATS, "MPO": ".jpg"}  # a camera's JPEG with extra frames: the first is read
-    if kind not in suffixes:
+    if kind not in IMAGE_FORMATS:
         raise DataError(f"{where}: its image is a {kind} file, which lorakit does not read; convert it to PNG")
-    return suffixes[kind]
+    return IMAGE_FORMATS[kind]
 
 
 def _audio_suffix(data: bytes, where: str) -> str:

@@ -32,9 +32,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
                   *DICOM_SUFFIXES)
 _HEIF_SUFFIXES = (".heic", ".heif")
 #: Pillow's format names -> the suffix a file of that format is written with
-#: (an upload, an image taken out of a dataset).
-IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif",
-                 "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm"}
+#: (an upload, an image taken out of a dataset). MPO is a JPEG with more
+#: pictures after the first (many phones' and cameras' photos, 3D pairs):
+#: a JPEG reader sees, and Pillow opens, its first picture.
+IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
+                 "GIF": ".gif", "AVIF": ".avif", "HEIF": ".heic", "DICOM": ".dcm"}
 
 # Decoding a thumbnail is enough to find a truncated file: JPEG decoders scale
 # down in the DCT (``draft``), so checking a 12-megapixel photo costs ~1/64 of

@@ -52,6 +52,21 @@ def test_a_photo_in_another_format_is_captioned_as_its_png(live, fmt):
     assert other["caption"] == post(live, "/v1/captions", files={"image": ("p.png", png_bytes(), "image/png")}).json()["caption"]
 
 
+def test_a_multi_picture_jpeg_is_captioned_as_its_first_picture(live):
+    # Many phones and cameras write MPO: a JPEG with more pictures after the first.
+    from PIL import Image
+
+    first = Image.open(io.BytesIO(png_bytes()))
+    mpo = io.BytesIO()
+    first.save(mpo, format="MPO", save_all=True, append_images=[first.transpose(Image.Transpose.ROTATE_180)])
+    assert Image.open(io.BytesIO(mpo.getvalue())).format == "MPO"
+    as_png = io.BytesIO()
+    Image.open(io.BytesIO(mpo.getvalue())).convert("RGB").save(as_png, format="PNG")
+    upload = post(live, "/v1/captions", files={"image": ("IMG_0001.JPG", mpo.getvalue(), "image/jpeg")})
+    assert upload.status_code == 200, upload.text
+    assert upload.json() == post(live, "/v1/captions", files={"image": ("p.png", as_png.getvalue(), "image/png")}).json()
+
+
 def test_a_dicom_scan_is_answered_as_the_picture_a_viewer_shows(live):
     """An X-ray or CT uploaded as .dcm (told by its bytes, whatever its name)
     gets the answers its windowed picture gets as a PNG."""
