@@ -10,14 +10,18 @@ from typing import Any
 
 
 class BackgroundServer:
-    """uvicorn serving ``app`` on 127.0.0.1 from a daemon thread until ``stop``."""
+    """uvicorn serving ``app`` on 127.0.0.1 from a daemon thread until ``stop``;
+    HTTPS with ``tls`` (certificate and key PEM files)."""
 
-    def __init__(self, app: Any, port: int | None = None, start_seconds: float = 30.0):
+    def __init__(self, app: Any, port: int | None = None, start_seconds: float = 30.0,
+                 tls: tuple[str, str] | None = None):
         import uvicorn
 
         self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        cert, key = tls or (None, None)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ssl_certfile=cert, ssl_keyfile=key))
         self.thread = threading.Thread(target=self.server.run, name="lorakit-http", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + start_seconds

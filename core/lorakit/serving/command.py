@@ -8,6 +8,7 @@ import socket
 import click
 
 from lorakit.errors import ConfigError
+from lorakit.serving.tls import check_tls_files
 
 
 def parse_base(spec: str) -> tuple[str, str]:
@@ -38,8 +39,13 @@ def parse_base(spec: str) -> tuple[str, str]:
               help="Answer only requests that carry KEY (Authorization: Bearer KEY, an OpenAI client's api_key; "
                    "the web page asks for it once). Also read from LORAKIT_API_KEY, which keeps it out of the "
                    "process list.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), metavar="PEM",
+              help="Serve HTTPS with this certificate (PEM; a chain: the server's first). Clients then use https://.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), metavar="PEM",
+              help="The certificate's private key (PEM, without a passphrase), unless --tls-cert holds it too.")
 def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], queue_size: int,
-          max_batch: int, hot_mixes: int, max_upload: int, api_key: str | None) -> None:
+          max_batch: int, hot_mixes: int, max_upload: int, api_key: str | None, tls_cert: str | None,
+          tls_key: str | None) -> None:
     """Serve the adapters under PATHS (run folders, adapter folders, or folders
     of runs) over HTTP: OpenAI's /v1/audio/speech and /v1/chat/completions
     (images: caption and VQA models), /v1/captions, /v1/vqa, /v1/music, a web
@@ -48,6 +54,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
     \b
     lorakit serve runs/
     lorakit serve runs/ --base voice-clone=demo --port 8000
+    lorakit serve runs/ --host 0.0.0.0 --api-key KEY --tls-cert cert.pem --tls-key key.pem
     """
     import os
     from pathlib import Path
@@ -63,6 +70,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
         api_key = os.environ.get("LORAKIT_API_KEY")
     if api_key is not None and not api_key.strip():
         raise ConfigError("--api-key (or LORAKIT_API_KEY) is empty: give the key clients must send, or leave it out")
+    check_tls_files(tls_cert, tls_key)
     try:
         import uvicorn
 
@@ -90,14 +98,20 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
     for folder, reason in service.broken.items():
         console.print(f"[yellow]skipped {escape(folder)}:[/yellow] {escape(reason)}")
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in a URL
-    console.print(f"serving at http://{where}/ (OpenAI base_url http://{where}/v1)"
+    scheme = "https" if tls_cert else "http"
+    console.print(f"serving at {scheme}://{where}/ (OpenAI base_url {scheme}://{where}/v1)"
                   + ("; requests must carry the API key" if api_key else ""))
     if not api_key and not _loopback(host):
         console.print(f"[yellow]{escape(host)} is reachable from other machines and no --api-key is set:[/yellow] "
                       "anyone who reaches it can use the models and read the runs' files")
+    elif api_key and not tls_cert and not _loopback(host):
+        console.print(f"[yellow]{escape(host)} is reachable from other machines over plain HTTP:[/yellow] the API key "
+                      "crosses the network readable by anyone on the way; serve HTTPS with --tls-cert and --tls-key "
+                      "(or behind an HTTPS proxy)")
     try:
         app = create_app(service, max_body=max_upload * 1024 * 1024, api_key=api_key)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                               ssl_certfile=tls_cert, ssl_keyfile=tls_key))
         server.run(sockets=[listening])
     finally:
         service.stop()

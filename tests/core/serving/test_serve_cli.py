@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from certificates import self_signed
 from cli_failure import fails_cleanly, one_error
 from lorakit.serving.background import _free_port
 
@@ -67,3 +69,79 @@ def test_a_port_in_use_is_said_before_the_bases_load():
                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     one_error(done, (f"127.0.0.1:{port}", f"port {port} is in use", "another --port"))
     assert "loading bases" not in done.stdout + done.stderr and "serving at" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_https_with_a_certificate_and_the_key_required(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", "--base", "caption=demo", "--port", str(port),
+                               "--tls-cert", str(cert), "--tls-key", str(key), "--api-key", "s3cret"],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                health = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trusted, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "lorakit serve did not answer within 2 minutes"
+                time.sleep(0.5)
+        assert health.status_code == 200
+        png = (Path(__file__).parents[3] / "samples" / "vqa" / "inspection" / "item_0001.png").read_bytes()
+        captioned = httpx.post(f"https://127.0.0.1:{port}/v1/captions", verify=trusted, timeout=60,
+                               headers={"Authorization": "Bearer s3cret"}, files={"image": ("p.png", png, "image/png")})
+        assert captioned.status_code == 200 and captioned.json()["caption"]
+        with pytest.raises(httpx.TransportError):  # plain HTTP gets no answer from the TLS port
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        with pytest.raises(httpx.ConnectError):  # nor does a client that does not trust the certificate
+            httpx.get(f"https://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"serving at https://127.0.0.1:{port}/ (OpenAI base_url https://127.0.0.1:{port}/v1)" in output
+
+
+def test_tls_files_that_cannot_serve_are_refused_before_the_bases_load(tmp_path):
+    cert, key = self_signed(tmp_path)
+    other_cert, other_key = self_signed(tmp_path, "other")
+    locked_cert, locked_key = self_signed(tmp_path, "locked", passphrase=b"pass")
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    serve = ("serve", "--base", "caption=demo")
+    fails_cleanly(*serve, "--tls-key", key, names=("--tls-key needs --tls-cert",))
+    fails_cleanly(*serve, "--tls-cert", tmp_path / "nope.pem", "--tls-key", key,
+                  names=("nope.pem: no such file", "openssl req -x509"))
+    fails_cleanly(*serve, "--tls-cert", cert, "--tls-key", other_key,
+                  names=(str(other_key), "is not the key of", str(cert)))
+    fails_cleanly(*serve, "--tls-cert", locked_cert, "--tls-key", locked_key,
+                  names=(str(locked_key), "passphrase", "openssl pkey"))
+    fails_cleanly(*serve, "--tls-cert", tmp_path / "junk.pem", "--tls-key", key, names=("junk.pem", "not a PEM"))
+    fails_cleanly(*serve, "--tls-cert", cert, names=(str(cert), "holds no private key", "--tls-key"))
+    fails_cleanly(*serve, "--tls-cert", key, "--tls-key", cert, names=(str(key), "wrong way round"))
+
+
+@pytest.mark.slow
+def test_a_key_sent_over_plain_http_to_other_machines_is_warned_about():
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", "--base", "caption=demo", "--port", str(port),
+                               "--host", "0.0.0.0", "--api-key", "s3cret"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "lorakit serve did not answer within 2 minutes"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        output = " ".join(server.communicate(timeout=30)[0].split())
+    assert "0.0.0.0 is reachable from other machines over plain HTTP" in output and "--tls-cert" in output

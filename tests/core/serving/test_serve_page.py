@@ -138,7 +138,8 @@ def test_a_report_reads_on_a_phone(live, browser):
 def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
     from serving_support import API_KEY
 
-    page = browser.new_page()
+    context = browser.new_context()
+    page = context.new_page()
     page.goto(keyed.url + "/")
     page.wait_for_selector("#key-form:not([hidden])", timeout=30_000)
     assert "needs its API key" in page.inner_text("#key-message")
@@ -156,3 +157,43 @@ def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
         page.click("#runs-table a >> text=calm")
     assert page.url.endswith("/runs/calm/report") and "401" not in page.title()
     assert "invalid_api_key" not in page.content()
+    cookie = next(c for c in context.cookies() if c["name"] == "lorakit_api_key")
+    assert not cookie["secure"]  # over plain HTTP a Secure cookie would never be sent back
+    context.close()
+
+
+@pytest.fixture
+def keyed_over_https(service, tmp_path):
+    """A server over the same service answering HTTPS only, with ``API_KEY``."""
+    from certificates import self_signed
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+
+    from serving_support import API_KEY
+
+    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
+    cert, key = self_signed(tmp_path)
+    server = BackgroundServer(create_app(service, api_key=API_KEY), tls=(str(cert), str(key)))
+    yield server
+    server.stop()
+    service.on_batch = hooks[0]
+    for key, hook in hooks[1].items():
+        service.workers[key].on_batch = hook
+
+
+def test_over_https_the_page_keeps_the_key_in_a_secure_cookie(keyed_over_https, browser):
+    from serving_support import API_KEY
+
+    assert keyed_over_https.url.startswith("https://")
+    context = browser.new_context(ignore_https_errors=True)  # self-signed
+    page = context.new_page()
+    page.goto(keyed_over_https.url + "/")
+    page.wait_for_selector("#key-form:not([hidden])", timeout=30_000)
+    page.fill("#api-key", API_KEY)
+    page.click("#key-go")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#runs-button")
+    assert "calm" in page.inner_text("#runs-table")  # the cookie went with the page's requests
+    cookie = next(c for c in context.cookies() if c["name"] == "lorakit_api_key")
+    assert cookie["secure"] and cookie["sameSite"] == "Strict"
+    context.close()
