@@ -30,6 +30,7 @@ def toy_host():
 
     host = get_host()
     host.add_plugin(toy_plugin, "toy-tests")
+    toy_plugin.INTERRUPTED.clear()  # each test's runs may be interrupted once
     return host
 
 

@@ -113,6 +113,8 @@ class ToyOptions(TaskOptions):
     nan_rank: Optional[int] = None
     #: Raise KeyboardInterrupt at this loss call, once per process (to test Ctrl-C).
     interrupt_at_call: Optional[int] = None
+    #: Raise KeyboardInterrupt in this call of evaluate, once per process (Ctrl-C while validating).
+    interrupt_at_evaluation: Optional[int] = None
     #: Outputs of the head; prepare_base sets it from the data (a list y grows the head).
     outputs: int = 1
     #: Round predictions to two decimals (a switch, to test `lorakit predict` flag parsing).
@@ -144,6 +146,7 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
     def __init__(self, options=None):
         super().__init__(options)
         self.calls = 0  # counts loss calls, for the NaN and Ctrl-C options only
+        self.evaluations = 0  # counts evaluate calls, for interrupt_at_evaluation
 
     def load_base(self, name: str) -> Base:
         seeds = {"demo": 0, "demo-other": 1}
@@ -198,6 +201,10 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         return loss
 
     def evaluate(self, base: Base, model, examples) -> dict[str, float]:
+        self.evaluations += 1
+        if self.evaluations == self.options.interrupt_at_evaluation and not INTERRUPTED:
+            INTERRUPTED.append(True)
+            raise KeyboardInterrupt
         batch = to_device(self.collate(base, examples), model)
         EVALUATIONS[0] += 1
         skew = self.options.rank_skew * int(os.environ.get("RANK", "0")) * EVALUATIONS[0]

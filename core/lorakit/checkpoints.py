@@ -55,10 +55,11 @@ def _as_tuples(value: Any) -> Any:
 
 
 def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, state: dict[str, Any],
-                    rng_by_rank: list[dict[str, Any]] | None = None) -> None:
+                    rng_by_rank: list[dict[str, Any]] | None = None, scaler: Any = None) -> None:
     """Everything needed to continue training exactly, in one atomic folder.
     ``rng_by_rank`` holds every process's generators (index = rank); by
-    default this process's alone."""
+    default this process's alone. ``scaler``: fp16's gradient scaler, whose
+    scale would otherwise start again from its first (overflowing) value."""
     import torch
     from safetensors.torch import save_file
 
@@ -69,15 +70,19 @@ def save_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
                 "rng": rng_by_rank if rng_by_rank is not None else [capture_rng()],
+                "scaler": scaler.state_dict() if scaler is not None else None,
             },
             tmp / OPTIMIZERS,
         )
         (tmp / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
-def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, rank: int = 0) -> dict[str, Any]:
+def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, rank: int = 0,
+                    processes: int | None = None, scaler: Any = None) -> dict[str, Any]:
     """Restore a checkpoint written by ``save_checkpoint``, with the random
-    generators process ``rank`` had; returns its loop state."""
+    generators process ``rank`` had; returns its loop state. A run of
+    another number of ``processes`` is refused: its batches per step, its
+    schedule and its place in the data would all be another run's."""
     path = Path(path)
     if not has_checkpoint(path):
         raise TrainingError(f"no checkpoint to resume in {path}; start a new run without --resume")
@@ -88,9 +93,12 @@ def load_checkpoint(path: Path, model: Any, optimizers: dict, schedulers: dict, 
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(saved["schedulers"][name])
     rngs = saved["rng"] if isinstance(saved["rng"], list) else [saved["rng"]]  # one dict: a single-process run
-    if rank >= len(rngs):
-        raise TrainingError(f"the checkpoint in {path} was written by {len(rngs)} process(es); resume it with as many "
-                            "processes, or start a new run")
+    if rank >= len(rngs) or (processes is not None and processes != len(rngs)):
+        launch = "as one process" if len(rngs) == 1 else f"with accelerate launch --num_processes {len(rngs)}"
+        raise TrainingError(f"the checkpoint in {path} was written by {len(rngs)} process(es), and this is "
+                            f"{processes or rank + 1}: resume it {launch}, or start a new run")
+    if scaler is not None and saved.get("scaler"):
+        scaler.load_state_dict(saved["scaler"])
     restore_rng(rngs[rank])
     return json.loads((path / STATE).read_text(encoding="utf-8"))
 

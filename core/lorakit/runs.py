@@ -178,7 +178,10 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
     model = trainer.trained_model()
     if config.base_dtype != "fp32":
         state = {k: v for k, v in trainable_state(model).items() if k in adapter_weights}
-        del trainer, model, made
+        # Every reference to the reduced base goes (accelerate keeps the
+        # prepared model and optimizers) before the full-precision one loads.
+        del trainer, model, made, base
+        accelerator.free_memory()
         base, model = _on_full_precision_base(task, config, targets, to_save, state)
     report = evaluate_pair(task, base, model, splits) if evaluate else {}
     if evaluate:

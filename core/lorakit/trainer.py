@@ -11,6 +11,7 @@ for several optimizers).
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 from dataclasses import dataclass, field
@@ -107,7 +108,10 @@ class Trainer:
         # The best weights need only the adapter's parameters, not auxiliary
         # trainable modules such as a GAN discriminator (all by default).
         self.best_keys = best_keys
-        self._in_optimizer_step = False
+        # Ctrl-C saves the last resume point (loop state, random generators)
+        # unless an optimizer step has moved the weights past it since.
+        self._resume_point: tuple[dict, dict] | None = None
+        self._weights_ahead = False
         # The first non-finite value seen (step, what, value), kept on the
         # device so that no micro-step waits for the GPU; read at log steps.
         self._first_bad: Any = None
@@ -189,15 +193,22 @@ class Trainer:
         state = {"step": 0, "epoch": 0, "batch": 0, "best": None, "best_step": None, "bad_evals": 0, "history": []}
         if resume:
             state.update(load_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers,
-                                         rank=self.accelerator.process_index))
+                                         rank=self.accelerator.process_index,
+                                         processes=self.accelerator.num_processes, scaler=self.accelerator.scaler))
+            self.skipped_steps = state.pop("skipped_steps", 0)
+            self._skipped_in_a_row = state.pop("skipped_in_a_row", 0)
             if state["best_step"] is not None:
                 self.best_state = read_weights(self._ckpt("best"))
+        validation_pending = state.pop("validation_pending", False)
         result = TrainResult(total_steps=self.total_steps)
         self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and self.accelerator.is_main_process,
                           resumed_at=state["step"] if resume else None)
         self.model.train()
         with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
             try:
+                self._mark_resume_point(state, validation_pending)
+                if validation_pending:  # Ctrl-C came while this step was validated: validate it now
+                    self._validate_and_save(state, progress, validate=True, save=True)
                 if self._finished(state):
                     # A run whose training ended but whose export did not
                     # (killed, disk full): resuming it only exports.
@@ -205,9 +216,10 @@ class Trainer:
                 else:
                     self._run_epochs(state, result, progress, stop_after)
             except KeyboardInterrupt:
-                if (self.run_dir is not None and not self._in_optimizer_step and state["step"] > 0
+                point = self._resume_point
+                if (self.run_dir is not None and point is not None and not self._weights_ahead and point[0]["step"] > 0
                         and self._first_non_finite() is None):
-                    self._save_last(state)
+                    self._save_last(*point)
                 raise
             finally:
                 self.log.close()
@@ -326,7 +338,7 @@ class Trainer:
     def _optimizer_step(self, group: str, state: dict) -> None:
         import torch
 
-        self._in_optimizer_step = True
+        self._weights_ahead = True  # until the step is counted (a GAN's other group steps after this one)
         optimizer, scaled = self.optimizers[group], self.accelerator.scaler is not None
         if self.average_by_hand:
             self._average_gradients(self.group_params[group])
@@ -339,7 +351,6 @@ class Trainer:
         optimizer.step()
         self.schedulers[group].step()
         optimizer.zero_grad(set_to_none=True)
-        self._in_optimizer_step = False
         if scaled:
             self._count_skipped(optimizer.step_was_skipped, state)
 
@@ -376,32 +387,52 @@ class Trainer:
         if logged or evaluate or save:
             # The only host sync of a training step, and only at these steps.
             self._check_finite()
+        validate = bool(evaluate and self.val_examples)
+        self._mark_resume_point(state, validation_pending=validate)
         shown = {k: float(v) for k, v in losses.items()} if logged else None
         progress.advance(shown)
         if logged:
             scaler = {"skipped_steps": self.skipped_steps} if self.accelerator.scaler is not None else {}
             self.log.write("train", step, **self._learning_rates(), epoch=state["epoch"], **scaler,
                            **{f"loss_{k}" if k != "main" else "loss": v for k, v in shown.items()})
-        stop = False
-        if evaluate and self.val_examples:
-            stop = self._validate(state, progress)
-        if save:  # validation (which early stopping follows) always saves
-            self._save_last(state)
+        stop = self._validate_and_save(state, progress, validate, save) if validate or save else False
         return stop or step >= self.total_steps
+
+    def _validate_and_save(self, state: dict, progress: Any, validate: bool, save: bool) -> bool:
+        """Validate (True: stop early) and checkpoint a counted step, then make
+        it the resume point. Validation always saves: early stopping follows it."""
+        stop = self._validate(state, progress) if validate else False
+        if save:
+            self._save_last(state)
+        self._mark_resume_point(state)
+        return stop
+
+    def _mark_resume_point(self, state: dict, validation_pending: bool = False) -> None:
+        """What a Ctrl-C from now on saves: a copy of the loop state, the random
+        generators as they are now (not as a half-done next step left them)
+        and whether this step's validation is still to run. The weights
+        match it until the next optimizer step."""
+        point = {**copy.deepcopy(state), **({"validation_pending": True} if validation_pending else {})}
+        self._resume_point = (point, capture_rng())
+        self._weights_ahead = False
 
     def _validate(self, state: dict, progress: Any) -> bool:
         """Validation metrics; keeps the best weights; True to stop early."""
         metrics = self._shared_validation()
         value = metrics[self.metric]
+        better = state["best"] is None or (value < state["best"] if self.mode == "min" else value > state["best"])
+        if better:
+            best_state = self._adapter_state()
+            if self.run_dir is not None and self.accelerator.is_main_process:
+                save_weights(self._ckpt("best"), best_state, {"step": state["step"], self.metric: value})
+            self.best_state = best_state
+        # The loop state changes only once the best weights are on disk: a
+        # Ctrl-C before it leaves the state that matches the best/ folder.
         state["history"].append({"step": state["step"], **metrics})
         self.log.write("validation", state["step"], **metrics)
         progress.note(f"step {state['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        better = state["best"] is None or (value < state["best"] if self.mode == "min" else value > state["best"])
         if better:
             state["best"], state["best_step"], state["bad_evals"] = value, state["step"], 0
-            self.best_state = self._adapter_state()
-            if self.run_dir is not None and self.accelerator.is_main_process:
-                save_weights(self._ckpt("best"), self.best_state, {"step": state["step"], self.metric: value})
             return False
         state["bad_evals"] += 1
         return self.settings.patience is not None and state["bad_evals"] >= self.settings.patience
@@ -453,15 +484,19 @@ class Trainer:
             raise TrainingError("resuming needs a run folder (--output)")
         return self.run_dir / "checkpoints" / name
 
-    def _save_last(self, state: dict) -> None:
-        # Every process draws its own dropout: keep each one's generators.
-        rngs = [capture_rng()]
+    def _save_last(self, state: dict, rng: dict | None = None) -> None:
+        """Checkpoint ``last``: ``state`` with the generators ``rng`` (now's by
+        default) of every process, each drawing its own dropout, and the
+        gradient scaler's scale and skip counts (fp16)."""
+        rngs = [rng if rng is not None else capture_rng()]
         if self.accelerator.num_processes > 1:
             from accelerate.utils import gather_object
 
             rngs = gather_object(rngs)
         if self.accelerator.is_main_process:
-            save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state, rngs)
+            state = {**state, "skipped_steps": self.skipped_steps, "skipped_in_a_row": self._skipped_in_a_row}
+            save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state, rngs,
+                            scaler=self.accelerator.scaler)
         self.accelerator.wait_for_everyone()
 
     def _non_finite(self, step: int, what: str) -> TrainingError:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from lorakit import runs
 from lorakit.device import mixed_precision
@@ -72,6 +73,52 @@ def test_overflow_steps_the_scaler_skips_are_tolerated(toy_host, toy_data, tmp_p
     assert 0 < skipped[-1] < 20 and skipped[-1] == skipped[len(skipped) // 2]
     test = outcome.report["test"]
     assert test["adapter"]["mse"] < 0.3 * test["base"]["mse"]
+
+
+def test_resume_keeps_the_scale_the_scaler_had_reached(toy_host, toy_data, tmp_path, monkeypatch, own_precision):
+    """A resumed fp16 run started its scaler again at the first scale, which
+    overflows: steps the uninterrupted run took were skipped, and the skip
+    count started again from 0."""
+    _with_cpu_scaler(monkeypatch, init_scale=2.0 ** 30)
+    flags = ("--epochs", "3", "--log_every", "1")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    runs.run(_config(toy_data, tmp_path / "cut", *flags), stop_after=12, show_progress=False)
+    resumed = runs.run(_config(toy_data, tmp_path / "cut", *flags), resume=True, show_progress=False)
+
+    def skipped(run):
+        return [r["skipped_steps"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
+                if r["event"] == "train"]
+    assert skipped(tmp_path / "cut") == skipped(tmp_path / "whole") and skipped(tmp_path / "whole")[-1] > 0
+    a = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_after_training_on_a_bf16_base_it_is_freed_before_the_full_base_loads(toy_host, toy_data, tmp_path,
+                                                                                monkeypatch):
+    """The report is measured on a freshly loaded full-precision base; the
+    reduced one (still referenced by accelerate) stayed in memory beside it."""
+    import gc
+    import weakref
+
+    reduced, freed = [], []
+    make, reload = runs.training_model, runs._on_full_precision_base
+
+    def remembered(*args, **kwargs):
+        made = make(*args, **kwargs)
+        reduced.extend([weakref.ref(made.base.model), weakref.ref(made.model)])
+        return made
+
+    def checked(*args, **kwargs):
+        gc.collect()
+        freed.append([ref() is None for ref in reduced])
+        return reload(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "training_model", remembered)
+    monkeypatch.setattr(runs, "_on_full_precision_base", checked)
+    outcome = runs.run(_config(toy_data, tmp_path / "run", "--epochs", "2", "--base_dtype", "bf16"),
+                       show_progress=False)
+    assert outcome.report and freed == [[True, True]]
 
 
 def test_a_run_of_skipped_steps_stops_with_advice(toy_host, toy_data, tmp_path, monkeypatch, own_precision):

@@ -41,6 +41,20 @@ def test_resume_continues_exactly(toy_host, toy_data, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_refuses_another_number_of_processes(tmp_path):
+    # Two processes' checkpoint resumed by one would take other batches per
+    # step, another schedule and another place in the data, silently.
+    from lorakit.checkpoints import capture_rng, load_checkpoint, save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    save_checkpoint(tmp_path / "last", model, {"main": optimizer}, {}, {"step": 3}, [capture_rng(), capture_rng()])
+    with pytest.raises(TrainingError, match=r"written by 2 process\(es\), and this is 1: resume it with accelerate "
+                                            r"launch --num_processes 2"):
+        load_checkpoint(tmp_path / "last", model, {"main": optimizer}, {}, rank=0, processes=1)
+    assert load_checkpoint(tmp_path / "last", model, {"main": optimizer}, {}, rank=1, processes=2)["step"] == 3
+
+
 def test_resume_refuses_another_config(toy_host, toy_data, tmp_path):
     runs.run(_config(toy_data, tmp_path / "r", "--epochs", "2"), stop_after=2, show_progress=False)
     with pytest.raises(ConfigError, match="train.epochs"):
