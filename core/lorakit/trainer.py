@@ -99,6 +99,7 @@ class Trainer:
         if not self.group_params:
             raise ConfigError("the model has no trainable parameters: check --lora.targets")
         self.optimizers = self._make_optimizers()
+        self._one_scale_per_step = accelerator.scaler is not None and len(self.optimizers) > 1
         self.steps_per_epoch = math.ceil(self.order.per_epoch / settings.grad_accum)
         self.total_steps = settings.max_steps or settings.epochs * self.steps_per_epoch
         warmup = int(settings.warmup_ratio * self.total_steps)
@@ -277,6 +278,19 @@ class Trainer:
                 losses[group] = losses.get(group, 0.0) + value / window
                 if boundary:
                     self._optimizer_step(group, state)
+        if boundary and self._one_scale_per_step:
+            self._update_scale(state)
+
+    def _update_scale(self, state: dict) -> None:
+        """fp16 with several optimizers: the scale changes once all groups
+        stepped. accelerate updates it after each optimizer's step, so a GAN's
+        generator, whose loss follows the discriminator's step, added the
+        boundary micro-step's gradients at another scale than the earlier
+        micro-steps' (off by 2x whenever the discriminator overflowed)."""
+        scaler = self.accelerator.scaler
+        before = scaler.get_scale()
+        scaler.update()
+        self._count_skipped(scaler.get_scale() < before, state)
 
     def _losses(self, batch: Any) -> Iterator[tuple[str, Any]]:
         if isinstance(self.task, SeveralOptimizers):
@@ -348,10 +362,13 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self.group_params[group], self.settings.max_grad_norm)
             if not scaled:  # with a scaler an overflow is expected now and then: the step is skipped
                 self._note_if_not_finite(norm.detach().float(), f"the {group} gradient norm", state)
-        optimizer.step()
+        if self._one_scale_per_step:
+            self.accelerator.scaler.step(optimizer.optimizer)  # skipped on overflow; the update comes after all groups
+        else:
+            optimizer.step()
         self.schedulers[group].step()
         optimizer.zero_grad(set_to_none=True)
-        if scaled:
+        if scaled and not self._one_scale_per_step:
             self._count_skipped(optimizer.step_was_skipped, state)
 
     def _learning_rates(self) -> dict[str, float]:

@@ -75,6 +75,34 @@ def test_overflow_steps_the_scaler_skips_are_tolerated(toy_host, toy_data, tmp_p
     assert test["adapter"]["mse"] < 0.3 * test["base"]["mse"]
 
 
+def test_with_two_optimizers_each_step_s_gradients_share_one_scale(toy_host, toy_data, tmp_path, monkeypatch,
+                                                                     own_precision):
+    """toy-pair steps its encoder, then computes the head's loss: the scale
+    must not change in between, or the head's accumulated gradients mix two
+    scales (its earlier micro-steps' count half or double once unscaled)."""
+    import lorakit.trainer
+
+    _with_cpu_scaler(monkeypatch, init_scale=2.0 ** 30)  # overflows at first: the scale halves, step after step
+    events = []
+    scale, after_step = torch.amp.GradScaler.scale, lorakit.trainer.Trainer._after_step
+    monkeypatch.setattr(torch.amp.GradScaler, "scale", lambda self, out: events.append(self.get_scale()) or scale(self, out))
+    monkeypatch.setattr(lorakit.trainer.Trainer, "_after_step",
+                        lambda self, *a, **k: events.append("step") or after_step(self, *a, **k))
+    config = runs.load_config("toy-pair", ["--data", str(toy_data), "--output", str(tmp_path / "run"), "--lr", "0.02",
+                                           "--batch_size", "16", "--grad_accum", "2", "--max_steps", "12"])
+    runs.run(config, show_progress=False)
+    steps, current = [], []
+    for event in events:
+        if event == "step":
+            steps.append(current)
+            current = []
+        else:
+            current.append(event)
+    assert len(steps) == 12 and all(len(scales) == 4 for scales in steps)  # 2 micro-steps x 2 groups
+    assert len({scales[0] for scales in steps}) > 3  # the scale did fall, step after step
+    assert all(len(set(scales)) == 1 for scales in steps), steps
+
+
 def test_resume_keeps_the_scale_the_scaler_had_reached(toy_host, toy_data, tmp_path, monkeypatch, own_precision):
     """A resumed fp16 run started its scaler again at the first scale, which
     overflows: steps the uninterrupted run took were skipped, and the skip
