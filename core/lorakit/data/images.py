@@ -105,6 +105,9 @@ def image_format(data: bytes, verify: bool = False) -> str:
 
     enable_heif()
     enable_dicom()
+    # Only the header is read: the size is judged by lorakit's own limit
+    # (``check_image``), not by Pillow's bomb error, as ``_open`` does.
+    Image.MAX_IMAGE_PIXELS = None
     with Image.open(io.BytesIO(data)) as image:
         if verify:
             image.verify()

@@ -320,7 +320,10 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
                 raise _no_voice(service, body.voice, f"a voice of the base ({', '.join(base_voices(worker))})")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
-    saved = service.adapters[adapters[0][0]].manifest.options if adapters else {}
+    if adapters and adapters[0][0] not in service.adapters:
+        service.refresh(force=True)  # trained since the last look?
+    found = service.adapters.get(adapters[0][0]) if adapters else None
+    saved = found.manifest.options if found else {}  # an unknown adapter: resolve() answers 404 naming it
     default = get_host().task(SPEECH_TASK).options_class()
     options["length_scale"] = float(saved.get("length_scale", default.length_scale)) / body.speed
     return adapters, options, model
@@ -412,6 +415,9 @@ async def _image_request(request: Request, uploads: Path) -> dict[str, Any]:
         if image is None or isinstance(image, str):
             raise RequestError("send the image as a file field named 'image'", "image")
         data = await image.read()
+        for name in ("model", "adapters", "question"):
+            if form.get(name) is not None and not isinstance(form.get(name), str):
+                raise RequestError(f"{name} must be a text field, not a file", name)
         fields = {"model": form.get("model") or None, "adapters": adapters_from_form(form.get("adapters")),
                   "question": form.get("question")}
     elif kind.startswith("application/json"):

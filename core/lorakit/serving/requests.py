@@ -9,17 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from lorakit.serving.service import RequestError
 
 #: The longest text a speech request may hold (OpenAI's own limit).
 MAX_SPEECH_CHARACTERS = 4096
-#: Inputs of one generic prediction request.
+#: Inputs of one generic prediction request, and the longest of them (a
+#: text spoken in one piece holds its worker for its whole length).
 MAX_INPUTS = 16
-#: Image formats a request may carry, with the suffix the file is written with.
+MAX_INPUT_CHARACTERS = MAX_SPEECH_CHARACTERS
 
 
 class AdapterWeight(BaseModel):
@@ -32,6 +33,15 @@ class Composed(BaseModel):
 
     model: str | None = Field(None, max_length=1000)
     adapters: list[AdapterWeight] | None = Field(None, max_length=16)
+
+    @field_validator("adapters")
+    @classmethod
+    def _each_once(cls, adapters: list[AdapterWeight] | None) -> list[AdapterWeight] | None:
+        names = [a.name for a in adapters or []]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise ValueError(f"adapter {twice!r} is named twice; name it once, with the weight it should have")
+        return adapters
 
     def mix(self) -> list[tuple[str, float]]:
         return [(a.name, a.weight) for a in self.adapters or []]
@@ -90,7 +100,7 @@ class ChatRequest(Composed):
 
 
 class PredictRequest(Composed):
-    inputs: list[str] = Field(min_length=1, max_length=MAX_INPUTS)
+    inputs: list[Annotated[str, Field(max_length=MAX_INPUT_CHARACTERS)]] = Field(min_length=1, max_length=MAX_INPUTS)
 
 
 def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
@@ -100,6 +110,12 @@ def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
     try:
         values = json.loads(text)
         return Composed(adapters=values).mix()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        if problem["type"] == "value_error":  # one of ours, whole
+            raise RequestError(str(problem.get("ctx", {}).get("error", problem["msg"])), "adapters") from None
+        raise RequestError('adapters must be a JSON list like [{"name": "kauko", "weight": 0.7}] '
+                           f"({problem['msg']})", "adapters") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise RequestError('adapters must be a JSON list like [{"name": "kauko", "weight": 0.7}] '
                            f"({str(exc).splitlines()[0]})", "adapters") from None
@@ -108,6 +124,8 @@ def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
 def image_from_base64(text: Any) -> bytes:
     if not isinstance(text, str) or not text:
         raise RequestError("image must be the image file's bytes in base64", "image")
+    if text.startswith("data:") and "," not in text:
+        raise RequestError("image is a data: URL without its data (data:image/png;base64,...)", "image")
     try:
         return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
     except (binascii.Error, ValueError):

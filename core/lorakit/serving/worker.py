@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import sys
+import traceback
 import threading
 import time
 from typing import Any, Callable
@@ -148,10 +149,18 @@ class BaseWorker(threading.Thread):
             item = self._next()
             if item is None:
                 return
-            if isinstance(item, AdapterLoad):
-                self._load(item)
-            elif item:
-                self._answer(item)
+            try:
+                if isinstance(item, AdapterLoad):
+                    self._load(item)
+                elif item:
+                    self._answer(item)
+            except BaseException as exc:  # noqa: BLE001 - the base's thread must outlive any one item
+                # A dead thread would leave these requests, and every later
+                # one for the base, waiting forever with their queue places.
+                traceback.print_exception(exc)
+                for waiting in [item] if isinstance(item, AdapterLoad) else item:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(exc)
 
     def _next(self) -> AdapterLoad | list[Job] | None:
         """The next queued item; for a job, it and the queued jobs that share its key."""
@@ -193,6 +202,7 @@ class BaseWorker(threading.Thread):
         started = time.perf_counter()
         try:
             records = self._predict(batch)
+            provenance = self.loaded.provenance(batch[0].mix)  # here: a later rewrite may replace an adapter
         except LorakitError:
             if len(batch) == 1:
                 batch[0].future.set_exception(sys.exc_info()[1])
@@ -206,7 +216,6 @@ class BaseWorker(threading.Thread):
             return
         if self.on_batch is not None:
             self.on_batch(len(batch), time.perf_counter() - started)
-        provenance = self.loaded.provenance(batch[0].mix)  # here: a later rewrite may replace an adapter
         start = 0
         for job in batch:
             job.provenance = provenance

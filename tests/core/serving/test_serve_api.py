@@ -111,6 +111,12 @@ def test_music_mixes_play_another_clip_the_same_each_time(live):
     ("/v1/captions", {"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "image", "not an image"),
     ("/v1/captions", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "image", "empty"),
     ("/v1/captions", {"json": {"image": "%%%"}}, 400, "image", "base64"),
+    ("/v1/captions", {"json": {"image": "data:image/png;base64"}}, 400, "image", "data: URL without its data"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png"), "adapters": ("a.json", b"[]")}}, 400,
+     "adapters", "a text field, not a file"),
+    ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")},
+                      "data": {"adapters": '[{"name": "caption-a"}, {"name": "caption-a", "weight": 0.5}]'}}, 400,
+     "adapters", "'caption-a' is named twice"),
     ("/v1/captions", {"json": ["a list"]}, 400, None, "JSON object"),
     ("/v1/captions", {"content": b"{", "headers": {"content-type": "application/json"}}, 400, None, "not valid JSON"),
     ("/v1/captions", {"content": b"x", "headers": {"content-type": "text/plain"}}, 415, None, "multipart"),
@@ -128,11 +134,24 @@ def test_music_mixes_play_another_clip_the_same_each_time(live):
     ("/v1/music", {"json": {"prompt": ""}}, 400, "prompt", "at least 1"),
     ("/v1/predict/caption", {"json": {"inputs": ["/etc/passwd"]}}, 400, "inputs.0", "names a file on the server"),
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "~"]}}, 400, "inputs.1", "names a file"),
+    ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "Go. " * 1100]}}, 400, "inputs.1", "at most 4096"),
     ("/v1/predict/no-such-task", {"json": {"inputs": ["x"]}}, 404, "model", "no no-such-task model"),
 ])
 def test_bad_requests_get_a_json_error_naming_the_field(live, route, kwargs, status, param, text):
     message = error_of(post(live, route, **kwargs), status, param)
     assert text in message, message
+
+
+def test_an_image_over_pillows_bomb_size_is_a_400_even_as_the_server_s_first(live, monkeypatch):
+    """Pillow's own bomb error (its default limit, in force until lorakit's
+    first image check lifts it) was a 500 with a traceback."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)  # Pillow's default: a fresh server process
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 10_000)).save(bomb, format="PNG")  # 200 M pixels in 25 KB
+    assert "too large" in error_of(post(live, "/v1/captions", files={"image": ("b.png", bomb.getvalue(), "image/png")}),
+                                   400, "image")
 
 
 def test_a_huge_body_is_refused_before_it_is_read(live):

@@ -77,6 +77,15 @@ def test_bad_requests_are_400s_naming_the_field(client, fields, param, text):
     assert error["param"] == param and text in error["message"], error
 
 
+def test_an_adapter_that_is_not_served_is_a_404_naming_it(client):
+    from openai import NotFoundError
+
+    with pytest.raises(NotFoundError) as caught:
+        speak(client, extra_body={"adapters": [{"name": "kauk0"}]})
+    error = caught.value.body
+    assert error["param"] == "adapters" and "no adapter named 'kauk0'" in error["message"], error
+
+
 def test_a_character_the_model_cannot_speak_is_a_400(client):
     from openai import BadRequestError
 

@@ -58,3 +58,40 @@ def test_a_request_given_up_while_queued_is_skipped_and_the_worker_goes_on(monke
     assert later.result(timeout=10) == [{"echo": "c"}]
     assert seen == ["a", "c"] and capacity.taken == 0
     worker.stop()
+
+
+def test_a_failure_outside_the_model_call_answers_its_requests_and_the_worker_goes_on(monkeypatch):
+    """An exception past predict (an adapter gone when the answer's
+    provenance is read) killed the base's thread: its request and every
+    later one waited forever, holding their queue places."""
+    from lorakit.serving.loaded_base import LoadedBase
+
+    class EchoWorker(BaseWorker):
+        def _predict(self, batch):
+            return [{"echo": x} for job in batch for x in job.inputs]
+
+    class Loaded:
+        refused: dict = {}
+
+        def provenance(self, mix):
+            return {"adapters": [{"name": name, "fingerprint": {}["gone"] if name == "gone" else "sha256:0"}
+                                 for name, _ in mix]}
+
+        def remove(self, name):
+            raise RuntimeError(f"cannot remove {name}")
+
+    monkeypatch.setattr(LoadedBase, "load", classmethod(lambda cls, *args: Loaded()))
+    capacity = Capacity(4)
+    worker = EchoWorker("echo", "demo", capacity)
+    worker.start()
+    try:
+        broken = worker.submit(Job((("gone", 1.0),), (), ["a"]))
+        with pytest.raises(KeyError):
+            broken.result(timeout=10)
+        unloading = worker.load_adapters([], gone=["x"])
+        with pytest.raises(RuntimeError, match="cannot remove x"):
+            unloading.result(timeout=10)
+        assert worker.submit(Job((("fine", 1.0),), (), ["b"])).result(timeout=10) == [{"echo": "b"}]
+        assert capacity.taken == 0
+    finally:
+        worker.stop()
