@@ -31,7 +31,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from lorakit.errors import LorakitError
 from lorakit.serving.audio_formats import encode
-from lorakit.serving.auth import RequireKey
+from lorakit.serving.auth import LoopbackNamesOnly, RequireKey
 from lorakit.serving.chat import ANSWER_FIELDS, chat_input, chat_target, completion, completion_chunks, vqa_question
 from lorakit.serving.metrics import Metrics
 from lorakit.serving.requests import (
@@ -55,9 +55,11 @@ OPENAI_SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 MAX_BODY = 16 * 1024 * 1024
 
 
-def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None = None) -> FastAPI:
+def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None = None,
+               loopback_names_only: bool = False) -> FastAPI:
     """The app over a started ``service``; with ``api_key``, requests must
-    carry it (``lorakit.serving.auth``)."""
+    carry it; with ``loopback_names_only`` (a keyless server on this machine),
+    they must be addressed to localhost (``lorakit.serving.auth``)."""
     app = FastAPI(title="lorakit", docs_url="/docs", redoc_url=None)
     metrics = Metrics()
     service.on_batch = metrics.observe_batch
@@ -74,6 +76,8 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
 
     if api_key is not None:
         app.add_middleware(RequireKey, key=api_key)
+    if loopback_names_only:
+        app.add_middleware(LoopbackNamesOnly)
     app.add_middleware(LimitAndCount, metrics=metrics, max_body=max_body)  # the outer one: refusals counted too
 
     async def answer(task: str, adapters: list[tuple[str, float]], model: str | None, inputs: list[Any],

@@ -55,3 +55,33 @@ def given_key(scope: dict) -> str | None:
         return token.strip()
     cookie = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(COOKIE)
     return unquote(cookie) if cookie else None  # the page writes it URI-encoded
+
+
+#: Names by which a server on this machine is addressed.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class LoopbackNamesOnly:
+    """ASGI middleware for a server listening on this machine without a key:
+    only requests addressed to it by a loopback name are answered. A web page
+    the user visits can point its own host name at 127.0.0.1 (DNS
+    rebinding) and read the runs, the recordings and the models' answers as
+    its own origin; its requests still name its host in ``Host``."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").strip().lower()
+        name = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+        if name in LOOPBACK_NAMES:
+            await self.app(scope, receive, send)
+            return
+        message = (f"this server answers requests addressed to localhost or 127.0.0.1 only, not {host or 'no host'}; "
+                   "to serve it under other names, start it with --api-key")
+        refusal = JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                          "code": "host_not_allowed"}}, status_code=403)
+        await refusal(scope, receive, send)

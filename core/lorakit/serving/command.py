@@ -109,7 +109,8 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
                       "crosses the network readable by anyone on the way; serve HTTPS with --tls-cert and --tls-key "
                       "(or behind an HTTPS proxy)")
     try:
-        app = create_app(service, max_body=max_upload * 1024 * 1024, api_key=api_key)
+        app = create_app(service, max_body=max_upload * 1024 * 1024, api_key=api_key,
+                         loopback_names_only=not api_key and _loopback(host))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                ssl_certfile=tls_cert, ssl_keyfile=tls_key))
         server.run(sockets=[listening])

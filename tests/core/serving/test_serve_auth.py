@@ -71,3 +71,27 @@ def test_an_empty_key_is_refused_before_anything_loads(tmp_path, monkeypatch):
     assert result.exit_code != 0 and "--api-key (or LORAKIT_API_KEY) is empty" in result.output
     result = CliRunner().invoke(cli, ["serve", str(tmp_path)], env={"LORAKIT_API_KEY": ""})
     assert result.exit_code != 0 and "is empty" in result.output
+
+
+def test_a_keyless_server_on_this_machine_answers_loopback_names_only(service):
+    """A page the user visits can point its own name at 127.0.0.1 (DNS
+    rebinding) and read what the server answers; its requests carry that
+    name in Host and are refused."""
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+
+    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
+    server = BackgroundServer(create_app(service, loopback_names_only=True))
+    try:
+        for name in ("127.0.0.1", "localhost", "LOCALHOST", "[::1]"):
+            assert httpx.get(f"{server.url}/runs", headers={"Host": f"{name}:{server.port}"}).status_code == 200, name
+        for name in ("rebind.example", "127.0.0.1.rebind.example", "localhost.evil", ""):
+            refused = httpx.get(f"{server.url}/runs", headers={"Host": f"{name}:{server.port}" if name else ""})
+            assert refused.status_code == 403, name
+            assert "localhost or 127.0.0.1 only" in refused.json()["error"]["message"]
+            assert "calm" not in refused.text
+    finally:
+        server.stop()
+        service.on_batch = hooks[0]
+        for key, hook in hooks[1].items():
+            service.workers[key].on_batch = hook

@@ -32,6 +32,8 @@ def test_the_command_serves_the_runs_of_a_folder(served):
                 assert time.monotonic() < deadline, "lorakit serve did not answer within 2 minutes"
                 time.sleep(0.5)
         assert health["queue_size"] == 4
+        rebound = httpx.get(f"http://127.0.0.1:{port}/runs", headers={"Host": f"rebind.example:{port}"}, timeout=5)
+        assert rebound.status_code == 403  # keyless on this machine: loopback names only
         assert {b["task"] for b in health["bases"]} == {"voice-clone", "caption", "music-style"}
         speech = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", timeout=60,
                             json={"model": "tts-1", "voice": "calm", "input": "Hi.", "response_format": "wav"})
