@@ -97,7 +97,9 @@ class Service:
             # One base loads at a time: model libraries' lazy imports are not
             # safe from two threads at once (a half-imported module).
             worker.ready.wait()
-            self.workers[key] = worker
+            # A new dict, not a change to the one /healthz or /v1/models may be
+            # iterating in another thread right now (without the lock).
+            self.workers = {**self.workers, key: worker}
         return self.workers[key]
 
     # -- resolving a request ------------------------------------------------------

@@ -101,3 +101,20 @@ def test_requests_arriving_together_for_a_new_adapter_all_wait_for_its_load(serv
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         assert list(pool.map(ask, range(4))) == [(("burst", 1.0),)] * 4
+
+
+def test_a_base_added_by_a_refresh_does_not_break_a_listing_of_the_bases_in_progress():
+    """/healthz and /v1/models list the workers without the service lock
+    while a refresh may add a base's worker in another thread."""
+    from lorakit.serving.service import Service
+
+    service = Service([], bases=[("no-such-task", "a")])  # bases that fail to load still get a worker
+    service.start()
+    try:
+        listing = iter(service.workers.values())
+        next(listing)
+        service._worker("no-such-task", "b")
+        assert list(listing) == []  # the listing goes on over the bases it began with
+        assert sorted(base for _, base in service.workers) == ["a", "b"]
+    finally:
+        service.stop()
