@@ -111,6 +111,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     async def speech(body: SpeechRequest) -> Response:
         adapters, options, model = await run_in_threadpool(_voice, service, body)
         worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, model, OPENAI_SPEECH_MODELS)
+        options["length_scale"] = _length_scale(service, adapters, body.speed)
         return await speak(body, worker, Job(mix, tuple(sorted(options.items())), [body.input]), run)
 
     # -- images --------------------------------------------------------------------
@@ -303,9 +304,7 @@ class LimitAndCount:
 def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float]], dict[str, Any], str]:
     """A speech request's adapters, voice options and base: ``voice`` names
     an adapter, or one of a base's own voices (which names the base when
-    ``model`` does not); ``speed`` scales durations."""
-    from lorakit.plugins import get_host
-
+    ``model`` does not)."""
     adapters = body.mix()
     options: dict[str, Any] = {}
     model = body.model
@@ -324,13 +323,18 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
                 raise _no_voice(service, body.voice, f"a voice of the base ({', '.join(base_voices(worker))})")
     elif body.voice in _speakers_of_base(service, adapters):
         options["slot"] = body.voice
-    if adapters and adapters[0][0] not in service.adapters:
-        service.refresh(force=True)  # trained since the last look?
-    found = service.adapters.get(adapters[0][0]) if adapters else None
-    saved = found.manifest.options if found else {}  # an unknown adapter: resolve() answers 404 naming it
-    default = get_host().task(SPEECH_TASK).options_class()
-    options["length_scale"] = float(saved.get("length_scale", default.length_scale)) / body.speed
     return adapters, options, model
+
+
+def _length_scale(service: Service, adapters: list[tuple[str, float]], speed: float) -> float:
+    """The first adapter's speaking rate (the base's without one) scaled by
+    ``speed``; called once the request is resolved, so its adapters are known."""
+    from lorakit.plugins import get_host
+
+    entry = service.adapters.get(adapters[0][0]) if adapters else None  # None: removed since, by a rescan
+    saved = entry.manifest.options if entry else {}
+    default = get_host().task(SPEECH_TASK).options_class()
+    return float(saved.get("length_scale", default.length_scale)) / speed
 
 
 def _bases_speaking(service: Service, voice: str) -> list[BaseWorker]:

@@ -40,10 +40,13 @@ class RequireKey:
             return
         message = ("this server needs its API key: send Authorization: Bearer KEY (an OpenAI client's api_key)"
                    if given is None else "the API key is not this server's")
-        refusal = JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                          "code": "invalid_api_key"}},
-                               status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        await refusal(scope, receive, send)
+        await _refusal(message, "invalid_api_key", 401, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+
+def _refusal(message: str, code: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A refusal in OpenAI's error shape."""
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}},
+                        status_code=status, headers=headers)
 
 
 def given_key(scope: dict) -> str | None:
@@ -82,6 +85,4 @@ class LoopbackNamesOnly:
             return
         message = (f"this server answers requests addressed to localhost or 127.0.0.1 only, not {host or 'no host'}; "
                    "to serve it under other names, start it with --api-key")
-        refusal = JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                          "code": "host_not_allowed"}}, status_code=403)
-        await refusal(scope, receive, send)
+        await _refusal(message, "host_not_allowed", 403)(scope, receive, send)

@@ -108,17 +108,16 @@ def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
     if not text:
         return []
     try:
-        values = json.loads(text)
-        return Composed(adapters=values).mix()
+        return Composed(adapters=json.loads(text)).mix()
     except ValidationError as exc:
         problem = exc.errors()[0]
-        if problem["type"] == "value_error":  # one of ours, whole
+        if problem["type"] == "value_error":  # one of ours (an adapter named twice): said as it is
             raise RequestError(str(problem.get("ctx", {}).get("error", problem["msg"])), "adapters") from None
-        raise RequestError('adapters must be a JSON list like [{"name": "kauko", "weight": 0.7}] '
-                           f"({problem['msg']})", "adapters") from None
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise RequestError('adapters must be a JSON list like [{"name": "kauko", "weight": 0.7}] '
-                           f"({str(exc).splitlines()[0]})", "adapters") from None
+        reason = problem["msg"]
+    except ValueError as exc:  # not JSON
+        reason = str(exc).splitlines()[0]
+    raise RequestError(f'adapters must be a JSON list like [{{"name": "kauko", "weight": 0.7}}] ({reason})',
+                       "adapters")
 
 
 def image_from_base64(text: Any) -> bytes:

@@ -49,15 +49,7 @@ def live(service):
 @pytest.fixture(scope="module")
 def keyed(service):
     """A second server over the same service that answers only requests carrying ``API_KEY``."""
-    from lorakit.serving.app import create_app
-    from lorakit.serving.background import BackgroundServer
+    from serving_support import API_KEY, another_server
 
-    from serving_support import API_KEY
-
-    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
-    server = BackgroundServer(create_app(service, api_key=API_KEY))
-    yield server
-    server.stop()
-    service.on_batch = hooks[0]  # the batch metrics go back to the main server's app
-    for key, hook in hooks[1].items():
-        service.workers[key].on_batch = hook
+    with another_server(service, api_key=API_KEY) as server:
+        yield server

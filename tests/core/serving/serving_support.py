@@ -1,5 +1,6 @@
 """Small things the serving tests share."""
 
+import contextlib
 import io
 import json
 import shutil
@@ -39,3 +40,22 @@ def probe(service, task_name, mix):
     task = worker.loaded.task_for(mix, {})
     with worker.loaded.mixed(mix) as model, torch.inference_mode():
         return task.probe(worker.loaded.base, model).float()
+
+
+@contextlib.contextmanager
+def another_server(service, tls=None, **app_options):
+    """A second server (``create_app(service, **app_options)``) over the shared
+    service while the block runs; the batch metrics go back to the main
+    server's app after it."""
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+
+    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
+    server = BackgroundServer(create_app(service, **app_options), tls=tls)
+    try:
+        yield server
+    finally:
+        server.stop()
+        service.on_batch = hooks[0]
+        for key, hook in hooks[1].items():
+            service.workers[key].on_batch = hook

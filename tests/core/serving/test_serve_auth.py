@@ -77,12 +77,9 @@ def test_a_keyless_server_on_this_machine_answers_loopback_names_only(service):
     """A page the user visits can point its own name at 127.0.0.1 (DNS
     rebinding) and read what the server answers; its requests carry that
     name in Host and are refused."""
-    from lorakit.serving.app import create_app
-    from lorakit.serving.background import BackgroundServer
+    from serving_support import another_server
 
-    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
-    server = BackgroundServer(create_app(service, loopback_names_only=True))
-    try:
+    with another_server(service, loopback_names_only=True) as server:
         for name in ("127.0.0.1", "localhost", "LOCALHOST", "[::1]"):
             assert httpx.get(f"{server.url}/runs", headers={"Host": f"{name}:{server.port}"}).status_code == 200, name
         for name in ("rebind.example", "127.0.0.1.rebind.example", "localhost.evil", ""):
@@ -90,8 +87,3 @@ def test_a_keyless_server_on_this_machine_answers_loopback_names_only(service):
             assert refused.status_code == 403, name
             assert "localhost or 127.0.0.1 only" in refused.json()["error"]["message"]
             assert "calm" not in refused.text
-    finally:
-        server.stop()
-        service.on_batch = hooks[0]
-        for key, hook in hooks[1].items():
-            service.workers[key].on_batch = hook

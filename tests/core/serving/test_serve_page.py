@@ -166,19 +166,12 @@ def test_a_server_with_a_key_asks_for_it_once_then_works(keyed, browser):
 def keyed_over_https(service, tmp_path):
     """A server over the same service answering HTTPS only, with ``API_KEY``."""
     from certificates import self_signed
-    from lorakit.serving.app import create_app
-    from lorakit.serving.background import BackgroundServer
 
-    from serving_support import API_KEY
+    from serving_support import API_KEY, another_server
 
-    hooks = service.on_batch, {key: worker.on_batch for key, worker in service.workers.items()}
     cert, key = self_signed(tmp_path)
-    server = BackgroundServer(create_app(service, api_key=API_KEY), tls=(str(cert), str(key)))
-    yield server
-    server.stop()
-    service.on_batch = hooks[0]
-    for key, hook in hooks[1].items():
-        service.workers[key].on_batch = hook
+    with another_server(service, tls=(str(cert), str(key)), api_key=API_KEY) as server:
+        yield server
 
 
 def test_over_https_the_page_keeps_the_key_in_a_secure_cookie(keyed_over_https, browser):
