@@ -11,12 +11,19 @@ classifier grows its head for new labels); the grown head trains fully.
 export; ``toy-pair`` is the same task trained with two optimizers (encoder
 and head LoRA apart), with its own learning rate and betas for the head.
 It is written against ``lorakit.api`` only, as a plugin would be.
+
+Two environment variables, outside the run's config so that a --resume of
+the same config does without them: ``TOY_SIGINT_AT_CALL=N`` sends the process
+a SIGINT at its Nth loss call (only on rank ``TOY_SIGINT_RANK`` when set),
+and ``TOY_SECONDS_PER_CALL`` slows every loss call down.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -194,8 +201,12 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         if self.calls == self.options.interrupt_at_call and not INTERRUPTED:
             INTERRUPTED.append(True)
             raise KeyboardInterrupt
+        rank = int(os.environ.get("RANK", "0"))
+        if self.calls == int(os.environ.get("TOY_SIGINT_AT_CALL", "0")) and os.environ.get("TOY_SIGINT_RANK") in (None, str(rank)):
+            os.kill(os.getpid(), signal.SIGINT)  # as a launcher passes Ctrl-C on
+        time.sleep(float(os.environ.get("TOY_SECONDS_PER_CALL", "0")))
         loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
-        on_this_rank = self.options.nan_rank in (None, int(os.environ.get("RANK", "0")))
+        on_this_rank = self.options.nan_rank in (None, rank)
         if self.options.nan_at_call is not None and self.calls >= self.options.nan_at_call and on_this_rank:
             loss = loss * float("nan")
         return loss

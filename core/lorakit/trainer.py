@@ -26,6 +26,7 @@ from lorakit.errors import ConfigError, TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
 from lorakit.progress import training_progress
 from lorakit.runlog import RunLog
+from lorakit.shared_stop import SharedStop
 from lorakit.task import Base, Task
 
 
@@ -113,6 +114,8 @@ class Trainer:
         # unless an optimizer step has moved the weights past it since.
         self._resume_point: tuple[dict, dict] | None = None
         self._weights_ahead = False
+        # Several processes save only together, after a step they agreed on.
+        self._shared_stop = SharedStop(announce=accelerator.is_main_process) if accelerator.num_processes > 1 else None
         # The first non-finite value seen (step, what, value), kept on the
         # device so that no micro-step waits for the GPU; read at log steps.
         self._first_bad: Any = None
@@ -205,7 +208,8 @@ class Trainer:
         self.log = RunLog(self.run_dir, enabled=self.run_dir is not None and self.accelerator.is_main_process,
                           resumed_at=state["step"] if resume else None)
         self.model.train()
-        with training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress:
+        with (training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress,
+              self._shared_stop or contextlib.nullcontext()):
             try:
                 self._mark_resume_point(state, validation_pending)
                 if validation_pending:  # Ctrl-C came while this step was validated: validate it now
@@ -217,7 +221,9 @@ class Trainer:
                 else:
                     self._run_epochs(state, result, progress, stop_after)
             except KeyboardInterrupt:
-                point = self._resume_point
+                # One process: save the resume point. Several saved together
+                # before raising it (or were stopped at once: a second Ctrl-C).
+                point = self._resume_point if self._shared_stop is None else None
                 if (self.run_dir is not None and point is not None and not self._weights_ahead and point[0]["step"] > 0
                         and self._first_non_finite() is None):
                     self._save_last(*point)
@@ -250,6 +256,8 @@ class Trainer:
                 continue
             done = self._after_step(state, index + 1, per_epoch, window_losses, progress)
             window_losses = {}
+            if self._shared_stop is not None and self._shared_stop.agreed():
+                self._stop_together(state)
             if done:
                 result.stopped_early = state["step"] < self.total_steps
                 return
@@ -280,6 +288,14 @@ class Trainer:
                     self._optimizer_step(group, state)
         if boundary and self._one_scale_per_step:
             self._update_scale(state)
+
+    def _stop_together(self, state: dict) -> None:
+        """Ctrl-C under several processes: all save this counted (and, when
+        due, validated) step together, then stop as a Ctrl-C does."""
+        if self.run_dir is not None:
+            self._check_finite()
+            self._save_last(state)
+        raise KeyboardInterrupt
 
     def _update_scale(self, state: dict) -> None:
         """fp16 with several optimizers: the scale changes once all groups

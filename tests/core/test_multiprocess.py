@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,20 +23,24 @@ DEMOS = {
 SHORT = ("--train.max_steps", "4", "--train.batch_size", "4", "--train.eval_every", "2")
 
 
-def _torchrun(target: str, *flags: str) -> subprocess.CompletedProcess:
+def _torchrun_command(target: str, *flags: str) -> list[str]:
     """tests/ddp_run.py under two gloo CPU processes: ``target`` and ``flags``
     as `lorakit train` takes them."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(REPO / "tests" / "ddp_run.py"), target, *flags],
-        capture_output=True, text=True, timeout=600, env=env,
-    )
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            str(REPO / "tests" / "ddp_run.py"), target, *flags]
 
 
-def _two_processes(task: str, data: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
-    return _torchrun(task, "--data", str(data), "--output", str(out),
-                     "--epochs", "6", "--lr", "0.02", "--batch_size", "16", *flags)
+def _torchrun(target: str, *flags: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(_torchrun_command(target, *flags), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _toy_flags(data: Path, out: Path, *flags: str) -> tuple[str, ...]:
+    return ("--data", str(data), "--output", str(out), "--epochs", "6", "--lr", "0.02", "--batch_size", "16", *flags)
+
+
+def _two_processes(task: str, data: Path, out: Path, *flags: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return _torchrun(task, *_toy_flags(data, out, *flags), timeout=timeout)
 
 
 def _weights_by_rank(stdout: str) -> dict[int, list[tuple[int, str]]]:
@@ -159,3 +164,65 @@ def test_a_nan_on_one_process_stops_every_process_with_the_message(toy_data, tmp
     assert result.returncode != 0
     assert "training stopped at step 5: the main loss is nan" in result.stderr
     assert "training stopped at step 5: the main loss is not finite on another process" in result.stderr
+
+
+def _last_steps(stdout: str) -> dict[int, tuple[int, str]]:
+    """Each rank's last optimizer step and the digest of its weights after it."""
+    return {rank: steps[-1] for rank, steps in _weights_by_rank(stdout).items()}
+
+
+def _saved_step(run_dir: Path) -> int:
+    return json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())["step"]
+
+
+def _final_digests(stdout: str) -> list[str]:
+    return re.findall(r"rank weights: ([0-9a-f]{16})", stdout)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_one_process_mid_step_stops_both_after_that_step(toy_data, tmp_path, monkeypatch):
+    """A Ctrl-C reaches each process somewhere else in its step; here only
+    rank 1 gets one, in its 9th forward pass. Both finish step 9, save it
+    together and stop (rank 1 used to save alone, through collectives rank 0
+    never joined: the run hung), and --resume ends with an uninterrupted
+    run's weights."""
+    dropout = ("--lora.dropout", "0.3")
+    whole = _two_processes("toy", toy_data, tmp_path / "whole", *dropout)
+    monkeypatch.setenv("TOY_SIGINT_AT_CALL", "9")
+    monkeypatch.setenv("TOY_SIGINT_RANK", "1")
+    cut = _two_processes("toy", toy_data, tmp_path / "cut", *dropout, timeout=180)
+    monkeypatch.delenv("TOY_SIGINT_AT_CALL")
+    assert cut.returncode != 0 and "rank done" not in cut.stdout, cut.stdout
+    last = _last_steps(cut.stdout)
+    assert last[0] == last[1] and last[0][0] == 9 == _saved_step(tmp_path / "cut"), cut.stdout
+    resumed = _two_processes("toy", toy_data, tmp_path / "cut", *dropout, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _final_digests(resumed.stdout) == _final_digests(whole.stdout) and len(set(_final_digests(whole.stdout))) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_launcher_saves_one_step_for_every_process(toy_data, tmp_path, monkeypatch):
+    """Ctrl-C in the terminal reaches torchrun, which passes it on to every
+    process and kills them 30 s later: they stop after one step they agree
+    on, saved, well before that, and --resume continues exactly."""
+    whole = _two_processes("toy", toy_data, tmp_path / "whole")
+    monkeypatch.setenv("TOY_SECONDS_PER_CALL", "0.05")  # 36 steps of at least 50 ms: time to interrupt
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        launcher = subprocess.Popen(_torchrun_command("toy", *_toy_flags(toy_data, tmp_path / "cut")),
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                    env={**os.environ, "OMP_NUM_THREADS": "1"})
+        seen = []
+        for line in launcher.stdout:
+            seen.append(line)
+            if line.startswith("rank 0 step 5 "):
+                launcher.send_signal(signal.SIGINT)
+                break
+        rest, _ = launcher.communicate(timeout=25)  # before torchrun's own kill
+    cut = "".join(seen) + rest
+    assert launcher.returncode != 0 and "rank done" not in cut, cut
+    last = _last_steps(cut)
+    assert last[0] == last[1] and 5 <= last[0][0] < 36 and last[0][0] == _saved_step(tmp_path / "cut"), cut
+    monkeypatch.delenv("TOY_SECONDS_PER_CALL")
+    resumed = _two_processes("toy", toy_data, tmp_path / "cut", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _final_digests(resumed.stdout) == _final_digests(whole.stdout)
