@@ -47,12 +47,14 @@ def chat_target(service: Service, list_models: Callable[[Service], list[dict[str
     (``caption-a``, ``vqa/demo``), or a plain base name one image task
     serves; with ``adapters`` (lorakit's mix), their task, and ``model``
     their base."""
-    service.refresh()  # an adapter rewritten or removed since the last look
+    # An adapter rewritten or removed since the last look? (Not waiting for
+    # the loads: resolving the request waits for its own base's.)
+    service.refresh(wait=False)
     listed = list_models(service)
     if adapters:
         name = adapters[0][0]
         if name not in service.adapters:
-            service.refresh(force=True)  # trained since the last look?
+            service.refresh(force=True, wait=False)  # trained since the last look?
         entry = service.adapters.get(name)
         if entry is None:
             raise RequestError(f"no adapter named {name!r}; served image adapters: "
@@ -61,7 +63,7 @@ def chat_target(service: Service, list_models: Callable[[Service], list[dict[str
         return entry.task, adapters, model
     found = _listed(listed, model)
     if found is None and model not in {w.base_name for w in service.workers.values()}:
-        service.refresh(force=True)  # trained since the last look?
+        service.refresh(force=True, wait=False)  # trained since the last look?
         listed = list_models(service)
         found = _listed(listed, model)
     if found is not None:

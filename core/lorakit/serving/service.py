@@ -44,7 +44,7 @@ class Service:
         self.workers: dict[tuple[str, str], BaseWorker] = {}
         self._scanned_at = -float("inf")  # when the last scan began
         self._lock = threading.Lock()
-        self._loads: list[Any] = []  # adapter loads asked of the workers, until done
+        self._loads: list[tuple[tuple[str, str], Any]] = []  # (base, adapter load) asked of the workers, until done
 
     def start(self) -> None:
         """Find the adapters, start a worker per base, wait for every load."""
@@ -58,21 +58,31 @@ class Service:
         for worker in self.workers.values():
             worker.stop()
 
-    def refresh(self, force: bool = False) -> None:
-        """Read the served folders again and load what is new (blocking). A
-        scan begun after the call came answers it too: concurrent requests
-        for unknown names (a flood of bad ones) share one walk of the folders."""
+    def refresh(self, force: bool = False, wait: bool = True) -> None:
+        """Read the served folders again and ask the workers to load what is
+        new; with ``wait``, return once every base and load is in (a request
+        waits only for its own base's, in ``resolve``). A scan begun after the
+        call came answers it too: concurrent requests for unknown names (a
+        flood of bad ones) share one walk of the folders."""
         asked = time.monotonic()
         with self._lock:
             recent = self._scanned_at > asked or (not force and asked - self._scanned_at < self.rescan_seconds)
             if not recent:
                 self._scanned_at = time.monotonic()
-                pending = [load for load in self._loads if not load.done()]
+                pending = [(key, load) for key, load in self._loads if not load.done()]
                 self._loads = pending + self._apply(scan(self.roots, self.adapters))
-            loads = self._loads
-        for worker in list(self.workers.values()):
-            worker.ready.wait()
-        for load in loads:  # what the scans asked for is in before the caller goes on
+        if wait:
+            for key in list(self.workers):
+                self._settle(key)
+
+    def _settle(self, key: tuple[str, str]) -> None:
+        """Wait until base ``key`` is loaded (or failed to) and the adapter
+        loads the scans so far asked of it are in; other bases' loads, which
+        may wait behind a long job of theirs, are not waited for."""
+        self.workers[key].ready.wait()
+        with self._lock:  # a scan under way adds its loads first
+            loads = [load for load_key, load in self._loads if load_key == key]
+        for load in loads:
             load.result()
 
     def _apply(self, found: Scan) -> list[Any]:
@@ -87,16 +97,16 @@ class Service:
             if now is None or (now.task, now.base) != (old.task, old.base):  # gone from its base
                 changes.setdefault((old.task, old.base), ([], []))[1].append(name)
         self.adapters, self.broken = found.adapters, found.broken
-        return [self._worker(*key).load_adapters(*change) for key, change in changes.items()]
+        return [(key, self._worker(*key).load_adapters(*change)) for key, change in changes.items()]
 
     def _worker(self, task: str, base: str) -> BaseWorker:
+        """The worker of a base, started (its base loads in its own thread,
+        not under the lock: a new base found mid-serving holds up no request
+        to the others) when first named."""
         key = (task, base)
         if key not in self.workers:
             worker = BaseWorker(task, base, self.capacity, self.max_batch, self.on_batch, self.hot_mixes)
             worker.start()
-            # One base loads at a time: model libraries' lazy imports are not
-            # safe from two threads at once (a half-imported module).
-            worker.ready.wait()
             # A new dict, not a change to the one /healthz or /v1/models may be
             # iterating in another thread right now (without the lock).
             self.workers = {**self.workers, key: worker}
@@ -113,7 +123,7 @@ class Service:
         (name, weight) and perhaps a base (``model``; ``aliases`` are model
         names that mean "this task's base", such as OpenAI's ``tts-1``)."""
         # Rewritten since the last look (at most rescan_seconds ago)? Trained since?
-        self.refresh(force=any(name not in self.adapters for name, _ in adapters))
+        self.refresh(force=any(name not in self.adapters for name, _ in adapters), wait=False)
         if model and model.startswith(f"{task}/"):  # a base as /v1/models lists a shared name
             model = model[len(task) + 1:]
         entries = []
@@ -135,6 +145,7 @@ class Service:
                                    "model")
         else:
             base = self._base_named(task, model, aliases)
+        self._settle((task, base))  # its adapters as the scans found them are in
         worker = self.workers[(task, base)]
         if worker.loaded is None:
             raise RequestError(f"the base {base!r} could not be loaded: {worker.error}", "model", 503)

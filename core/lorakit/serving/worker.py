@@ -21,6 +21,12 @@ from typing import Any, Callable
 from lorakit.serving.loaded_base import LoadedBase, Mix
 
 
+#: Bases load one at a time: model libraries' lazy imports are not safe from
+#: two threads at once (a half-imported module). Held by the loading worker
+#: alone, so requests to the bases already loaded go on meanwhile.
+_ONE_BASE_AT_A_TIME = threading.Lock()
+
+
 class QueueFull(Exception):
     """Every queue slot is taken; the client should retry later."""
 
@@ -139,7 +145,8 @@ class BaseWorker(threading.Thread):
         from lorakit.errors import LorakitError
 
         try:
-            self.loaded = LoadedBase.load(self.task_name, self.base_name, self.hot_mixes)
+            with _ONE_BASE_AT_A_TIME:
+                self.loaded = LoadedBase.load(self.task_name, self.base_name, self.hot_mixes)
         except LorakitError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a base that fails to load is reported, not fatal to the server
