@@ -13,9 +13,10 @@ and head LoRA apart), with its own learning rate and betas for the head.
 It is written against ``lorakit.api`` only, as a plugin would be.
 
 Two environment variables, outside the run's config so that a --resume of
-the same config does without them: ``TOY_SIGINT_AT_CALL=N`` sends the process
-a SIGINT at its Nth loss call (only on rank ``TOY_SIGINT_RANK`` when set),
-and ``TOY_SECONDS_PER_CALL`` slows every loss call down.
+the same config does without them: ``TOY_SIGNAL_AT_CALL=N`` sends the process
+the signal ``TOY_SIGNAL`` (SIGINT by default) at its Nth loss call (only on
+rank ``TOY_SIGNAL_RANK`` when set), and ``TOY_SECONDS_PER_CALL`` slows every
+loss call down.
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
             INTERRUPTED.append(True)
             raise KeyboardInterrupt
         rank = int(os.environ.get("RANK", "0"))
-        if self.calls == int(os.environ.get("TOY_SIGINT_AT_CALL", "0")) and os.environ.get("TOY_SIGINT_RANK") in (None, str(rank)):
-            os.kill(os.getpid(), signal.SIGINT)  # as a launcher passes Ctrl-C on
+        if self.calls == int(os.environ.get("TOY_SIGNAL_AT_CALL", "0")) and os.environ.get("TOY_SIGNAL_RANK") in (None, str(rank)):
+            os.kill(os.getpid(), signal.Signals[os.environ.get("TOY_SIGNAL", "SIGINT")])  # as a launcher passes Ctrl-C on
         time.sleep(float(os.environ.get("TOY_SECONDS_PER_CALL", "0")))
         loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
         on_this_rank = self.options.nan_rank in (None, rank)

@@ -26,7 +26,7 @@ from lorakit.errors import ConfigError, TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
 from lorakit.progress import training_progress
 from lorakit.runlog import RunLog
-from lorakit.shared_stop import SharedStop
+from lorakit.stopping import SharedStop, stop_signals_interrupt
 from lorakit.task import Base, Task
 
 
@@ -209,7 +209,7 @@ class Trainer:
                           resumed_at=state["step"] if resume else None)
         self.model.train()
         with (training_progress(self.total_steps, state["step"], enabled=self.show_progress) as progress,
-              self._shared_stop or contextlib.nullcontext()):
+              self._shared_stop or stop_signals_interrupt()):
             try:
                 self._mark_resume_point(state, validation_pending)
                 if validation_pending:  # Ctrl-C came while this step was validated: validate it now

@@ -4,6 +4,7 @@ came in a forward pass, while a step was validated, while the best weights
 were written, or between the two optimizer steps of a GAN-style task."""
 
 import json
+import signal
 
 import pytest
 import torch
@@ -93,3 +94,43 @@ def test_between_the_two_optimizer_steps_of_a_step(toy_host, toy_data, tmp_path)
                                                task="toy-pair")
     assert state["step"] == 2  # step 4 was half done: the checkpoint of step 2 is kept as it was
     assert _same(_adapter(resumed), _adapter(whole))
+
+
+def test_a_sigterm_saves_the_run_as_ctrl_c_does(toy_host, toy_data, tmp_path, monkeypatch):
+    # `kill PID`, or a cluster taking its machine back, sends SIGTERM: by
+    # default it ends the process on the spot, losing the steps since the
+    # last checkpoint.
+    flags = ("--epochs", "2", "--eval_every", "100", "--lora.dropout", "0")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    monkeypatch.setenv("TOY_SIGNAL_AT_CALL", "7")
+    monkeypatch.setenv("TOY_SIGNAL", "SIGTERM")
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(_config(toy_data, tmp_path / "cut", *flags), show_progress=False)
+    monkeypatch.delenv("TOY_SIGNAL_AT_CALL")
+    state = json.loads((tmp_path / "cut" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["step"] == 6  # the 7th step's forward pass was under way
+    resumed = runs.run(_config(toy_data, tmp_path / "cut", *flags), resume=True, show_progress=False)
+    assert _same(_adapter(resumed), _adapter(whole))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the run's handler is gone with it
+
+
+def test_a_run_started_ignoring_ctrl_c_keeps_ignoring_it(toy_host, toy_data, tmp_path, monkeypatch):
+    # A shell starts background jobs with SIGINT ignored: a Ctrl-C meant for
+    # the foreground must not stop them.
+    import lorakit.trainer
+
+    seen, after_step = [], lorakit.trainer.Trainer._after_step
+
+    def look(self, *args, **kwargs):
+        seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+        return after_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(lorakit.trainer.Trainer, "_after_step", look)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        runs.run(_config(toy_data, tmp_path / "run", "--epochs", "1"), show_progress=False)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen and {handlers[0] for handlers in seen} == {signal.SIG_IGN}
+    assert all(callable(handlers[1]) for handlers in seen)  # SIGTERM saves the run meanwhile

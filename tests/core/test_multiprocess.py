@@ -188,10 +188,10 @@ def test_ctrl_c_on_one_process_mid_step_stops_both_after_that_step(toy_data, tmp
     run's weights."""
     dropout = ("--lora.dropout", "0.3")
     whole = _two_processes("toy", toy_data, tmp_path / "whole", *dropout)
-    monkeypatch.setenv("TOY_SIGINT_AT_CALL", "9")
-    monkeypatch.setenv("TOY_SIGINT_RANK", "1")
+    monkeypatch.setenv("TOY_SIGNAL_AT_CALL", "9")
+    monkeypatch.setenv("TOY_SIGNAL_RANK", "1")
     cut = _two_processes("toy", toy_data, tmp_path / "cut", *dropout, timeout=180)
-    monkeypatch.delenv("TOY_SIGINT_AT_CALL")
+    monkeypatch.delenv("TOY_SIGNAL_AT_CALL")
     assert cut.returncode != 0 and "rank done" not in cut.stdout, cut.stdout
     last = _last_steps(cut.stdout)
     assert last[0] == last[1] and last[0][0] == 9 == _saved_step(tmp_path / "cut"), cut.stdout
@@ -201,10 +201,13 @@ def test_ctrl_c_on_one_process_mid_step_stops_both_after_that_step(toy_data, tmp
 
 
 @pytest.mark.slow
-def test_ctrl_c_to_the_launcher_saves_one_step_for_every_process(toy_data, tmp_path, monkeypatch):
-    """Ctrl-C in the terminal reaches torchrun, which passes it on to every
-    process and kills them 30 s later: they stop after one step they agree
-    on, saved, well before that, and --resume continues exactly."""
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_to_the_launcher_saves_one_step_for_every_process(signal_number, toy_data, tmp_path,
+                                                                             monkeypatch):
+    """Ctrl-C in the terminal (or a cluster's SIGTERM) reaches torchrun, which
+    passes it on to every process and kills them 30 s later: they stop after
+    one step they agree on, saved, well before that, and --resume continues
+    exactly."""
     whole = _two_processes("toy", toy_data, tmp_path / "whole")
     monkeypatch.setenv("TOY_SECONDS_PER_CALL", "0.05")  # 36 steps of at least 50 ms: time to interrupt
     with open(tmp_path / "stderr.txt", "w") as stderr:
@@ -215,7 +218,7 @@ def test_ctrl_c_to_the_launcher_saves_one_step_for_every_process(toy_data, tmp_p
         for line in launcher.stdout:
             seen.append(line)
             if line.startswith("rank 0 step 5 "):
-                launcher.send_signal(signal.SIGINT)
+                launcher.send_signal(signal_number)
                 break
         rest, _ = launcher.communicate(timeout=25)  # before torchrun's own kill
     cut = "".join(seen) + rest
