@@ -32,7 +32,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from lorakit.errors import LorakitError
 from lorakit.serving.audio_formats import encode
 from lorakit.serving.auth import LoopbackNamesOnly, RequireKey
-from lorakit.serving.chat import ANSWER_FIELDS, chat_input, chat_target, completion, completion_chunks, vqa_question
+from lorakit.serving.chat import (ANSWER_FIELDS, answer_length, chat_input, chat_target, completion,
+                                  completion_chunks, vqa_question)
 from lorakit.serving.metrics import Metrics
 from lorakit.serving.requests import (
     ChatRequest,
@@ -148,7 +149,9 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
         path = await _saved_image(said.image, uploads, said.image_param)
         try:
             inputs = [str(path)] if task == CAPTION_TASK else [{"image": str(path), "question": vqa_question(said)}]
-            records, provenance = await answer(task, adapters, model, inputs, aliases=tuple(n for n, _ in adapters),
+            options = answer_length(service, task, adapters, body.token_limit())
+            records, provenance = await answer(task, adapters, model, inputs, options,
+                                               aliases=tuple(n for n, _ in adapters),
                                                field=said.image_param if task == CAPTION_TASK else said.text_param)
         finally:
             path.unlink(missing_ok=True)

@@ -90,13 +90,19 @@ class MusicRequest(Composed):
 
 class ChatRequest(Composed):
     """OpenAI's ``/v1/chat/completions`` body, as far as BLIP can follow it.
-    Sampling fields (``temperature``, ``max_tokens``...) are accepted and
-    ignored: the model decodes as its adapter was set to."""
+    ``max_completion_tokens`` (or the older ``max_tokens``) caps the answer;
+    sampling fields (``temperature``...) are accepted and ignored: the model
+    decodes as its adapter was set to."""
 
     model: str = Field(min_length=1, max_length=1000)
     messages: list[Any] = Field(min_length=1, max_length=256)
     stream: bool = False
     n: int = Field(1, ge=1, le=1)  # one answer: BLIP's decoding gives one
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
 class PredictRequest(Composed):

@@ -127,3 +127,42 @@ def test_two_images_in_one_message_and_several_answers_are_refused(client):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model="caption-a", messages=[asking("Hi", png_bytes())], n=2)
     assert raised.value.body["param"] == "n"
+
+
+@pytest.fixture
+def rambling_vqa(served, service):
+    """A VQA adapter served while the test runs whose answers run to the task's 12-token length (random weights)."""
+    import shutil
+
+    from lorakit.testing import random_adapter
+
+    random_adapter("vqa", "demo", served / "rambling", 8, scale=1.0)
+    yield "rambling"
+    shutil.rmtree(served / "rambling")
+    service.refresh(force=True)
+
+
+@pytest.mark.parametrize("limit", [{"max_tokens": 2}, {"max_completion_tokens": 2}])
+def test_max_tokens_cuts_a_caption_short(client, limit):
+    _cut_short(client, "caption-a", "Describe this.", limit)
+
+
+def test_max_tokens_cuts_a_vqa_answer_short(client, rambling_vqa):
+    _cut_short(client, rambling_vqa, "What is the damage?", {"max_tokens": 3})
+
+
+def _cut_short(client, model, question, limit):
+    """Greedy decoding cut after the cap: the first tokens of the whole answer."""
+    whole = client.chat.completions.create(model=model, messages=[asking(question, ITEM)]).choices[0].message.content
+    cut = client.chat.completions.create(model=model, messages=[asking(question, ITEM)], **limit)
+    said = cut.choices[0].message.content
+    assert said and len(said.split()) <= next(iter(limit.values())) < len(whole.split()), (said, whole)
+    assert whole.startswith(said), (said, whole)
+    roomy = client.chat.completions.create(model=model, messages=[asking(question, ITEM)], max_tokens=500)
+    assert roomy.choices[0].message.content == whole  # a cap above the adapter's own length changes nothing
+
+
+def test_a_max_tokens_below_one_is_a_400(client):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="caption-a", messages=[asking("Hi", ITEM)], max_tokens=0)
+    assert raised.value.body["param"] == "max_tokens"
