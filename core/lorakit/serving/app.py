@@ -313,7 +313,8 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
     model = body.model
     if not adapters:
         if body.voice not in service.adapters and not _bases_speaking(service, body.voice):
-            service.refresh(force=True)  # an adapter trained since the last look?
+            service.refresh(force=True, wait=False)  # an adapter trained since the last look?
+            service.settle_task(SPEECH_TASK)  # or a voice base found since, loaded
         if body.voice in service.adapters:
             adapters = [(body.voice, 1.0)]
         else:

@@ -75,6 +75,11 @@ class Service:
             for key in list(self.workers):
                 self._settle(key)
 
+    def settle_task(self, task: str) -> None:
+        """Wait for the bases of ``task`` and their adapter loads (not the other tasks')."""
+        for key in [key for key in self.workers if key[0] == task]:
+            self._settle(key)
+
     def _settle(self, key: tuple[str, str]) -> None:
         """Wait until base ``key`` is loaded (or failed to) and the adapter
         loads the scans so far asked of it are in; other bases' loads, which

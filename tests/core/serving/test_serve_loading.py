@@ -1,10 +1,12 @@
 """Loads while serving: an adapter load queued on one base (behind a long
 job of its own, say a music clip) and a base found in the served folders
-mid-serving hold up the requests to that base only, never the others'."""
+mid-serving hold up the requests to that base only, never the others'
+(nor a speech request's search for a voice it names)."""
 
 import shutil
 import threading
 
+import httpx
 import pytest
 
 from serving_support import rewrite_adapter
@@ -93,3 +95,32 @@ def test_a_base_found_mid_serving_loads_without_holding_up_the_others(two_bases,
     assert not scanning.is_alive()
     with pytest.raises(RequestError, match="could not be loaded: slow-base is no model"):
         service.resolve("caption", [("other", 1.0)], None)
+
+
+def test_an_unknown_voice_is_refused_while_another_task_s_load_waits(served, tmp_path, monkeypatch):
+    # A voice name no adapter or base has makes the speech route read the
+    # folders again; it used to wait for every base's loads meanwhile.
+    from lorakit.serving.app import create_app
+    from lorakit.serving.background import BackgroundServer
+    from lorakit.serving.service import Service
+
+    shutil.copytree(served / "caption-a", tmp_path / "cap")
+    service = Service([tmp_path], [("voice-clone", "demo")], rescan_seconds=60)
+    service.start()
+    server = BackgroundServer(create_app(service))
+    release = threading.Event()
+    try:
+        loaded = service.workers[("caption", "demo")].loaded
+        adding = loaded.add
+        monkeypatch.setattr(loaded, "add", lambda entry: (release.wait(2 * SECONDS), adding(entry)))
+        shutil.copytree(tmp_path / "cap", tmp_path / "cap-2")
+        scanning, _ = _in_thread(lambda: service.refresh(force=True))  # cap-2's load waits
+        asked, reply = _in_thread(lambda: httpx.post(f"{server.url}/v1/audio/speech", timeout=2 * SECONDS, json={
+            "model": "tts-1", "input": "Hello.", "voice": "nobody"}))
+        asked.join(SECONDS)
+        assert not asked.is_alive() and reply["value"].status_code == 400, reply
+        assert "no voice 'nobody'" in reply["value"].json()["error"]["message"]
+    finally:
+        release.set()
+        server.stop()
+        service.stop()
