@@ -222,8 +222,9 @@ class Trainer:
                     self._run_epochs(state, result, progress, stop_after)
             except KeyboardInterrupt:
                 # One process: save the resume point. Several saved together
-                # before raising it (or were stopped at once: a second Ctrl-C).
-                point = self._resume_point if self._shared_stop is None else None
+                # before raising it (or were stopped at once: a second Ctrl-C),
+                # and keep none.
+                point = self._resume_point
                 if (self.run_dir is not None and point is not None and not self._weights_ahead and point[0]["step"] > 0
                         and self._first_non_finite() is None):
                     self._save_last(*point)
@@ -444,7 +445,10 @@ class Trainer:
         """What a Ctrl-C from now on saves: a copy of the loop state, the random
         generators as they are now (not as a half-done next step left them)
         and whether this step's validation is still to run. The weights
-        match it until the next optimizer step."""
+        match it until the next optimizer step. Several processes save only
+        at a step they agreed on (``SharedStop``): nothing to keep."""
+        if self._shared_stop is not None:
+            return
         point = {**copy.deepcopy(state), **({"validation_pending": True} if validation_pending else {})}
         self._resume_point = (point, capture_rng())
         self._weights_ahead = False

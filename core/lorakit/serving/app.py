@@ -333,12 +333,7 @@ def _voice(service: Service, body: SpeechRequest) -> tuple[list[tuple[str, float
 def _length_scale(service: Service, adapters: list[tuple[str, float]], speed: float) -> float:
     """The first adapter's speaking rate (the base's without one) scaled by
     ``speed``; called once the request is resolved, so its adapters are known."""
-    from lorakit.plugins import get_host
-
-    entry = service.adapters.get(adapters[0][0]) if adapters else None  # None: removed since, by a rescan
-    saved = entry.manifest.options if entry else {}
-    default = get_host().task(SPEECH_TASK).options_class()
-    return float(saved.get("length_scale", default.length_scale)) / speed
+    return float(service.saved_option(SPEECH_TASK, adapters, "length_scale")) / speed
 
 
 def _bases_speaking(service: Service, voice: str) -> list[BaseWorker]:

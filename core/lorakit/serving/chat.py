@@ -194,17 +194,11 @@ def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-
 def answer_length(service: Service, task: str, adapters: list[tuple[str, float]], limit: int | None) -> dict[str, int]:
     """OpenAI's ``max_tokens`` as the task's option overrides: the smaller of
     it and the length the first adapter (or the task) is set to, so that it
     only ever shortens an answer."""
     if limit is None:
         return {}
-    from lorakit.plugins import get_host
-
     option = LENGTH_OPTIONS[task]
-    entry = service.adapters.get(adapters[0][0]) if adapters else None  # None: removed since, by a rescan
-    saved = entry.manifest.options if entry else {}
-    default = getattr(get_host().task(task).options_class(), option)
-    return {option: min(limit, int(saved.get(option, default)))}
+    return {option: min(limit, int(service.saved_option(task, adapters, option)))}

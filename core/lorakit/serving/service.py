@@ -161,6 +161,15 @@ class Service:
             raise RequestError(str(exc), "adapters") from None
         return worker, mix
 
+    def saved_option(self, task: str, adapters: list[tuple[str, float]], name: str) -> Any:
+        """Option ``name`` as the first adapter of a request was saved with
+        (what its answers are made with), else the task's default."""
+        from lorakit.plugins import get_host
+
+        entry = self.adapters.get(adapters[0][0]) if adapters else None  # None: removed since, by a rescan
+        saved = entry.manifest.options if entry else {}
+        return saved[name] if name in saved else getattr(get_host().task(task).options_class(), name)
+
     def _base_named(self, task: str, model: str | None, aliases: tuple[str, ...]) -> str:
         bases = [w.base_name for w in self.bases_of(task)]
         if not bases:
