@@ -12,8 +12,8 @@ once by ``bench/real_size.py`` into ``--cache``):
 (b) training samples/s of lorakit's Trainer and of a hand-written accelerate +
     peft loop on the same fresh LoRA model and the same batches, alternating
     in one process so machine noise hits both; the ratio (goal >= 1.0). Both
-    use peft's own LoRA dropout (``--train.recompute_dropout false``), so the
-    loops do the same computation;
+    use peft's own LoRA dropout and inputs (``--train.recompute_dropout false
+    --train.recompute_inputs false``), so the loops do the same computation;
 (c) `lorakit plan`'s predicted peak against the measured LoRA peak (goal:
     within 25%);
 (d) the LoRA peak with ``--train.gradient_checkpointing`` (the Hugging Face
@@ -248,7 +248,8 @@ def bench_model(key: str, folder: Path, batch: int, steps: int, rounds: int) -> 
     task = RUNS[key][0]
     flags = run_flags(key, folder, batch)
     request = {"task": task, "flags": flags, "steps": steps, "rounds": rounds}
-    same_computation = {**request, "flags": [*flags, "--train.recompute_dropout", "false"]}
+    same_computation = {**request, "flags": [*flags, "--train.recompute_dropout", "false",
+                                             "--train.recompute_inputs", "false"]}
     started = time.perf_counter()
     planned = plan_of(task, flags)
     lora = measure(load(task, flags), steps=steps)

@@ -1,6 +1,7 @@
 """What trades compute or precision for memory: the frozen base held in bf16 /
-fp16 or 4-bit (QLoRA), gradient checkpointing (and, in ``lora_dropout``, LoRA
-dropout recomputed in the backward pass).
+fp16 or 4-bit (QLoRA), gradient checkpointing (and, in ``lora_dropout`` and ``lora_inputs``,
+LoRA dropout and the norm and activation outputs LoRA reads recomputed in the
+backward pass).
 
 The base is fingerprinted in full precision before any of this, and the
 adapter is always evaluated and exported on a freshly loaded full-precision

@@ -84,12 +84,14 @@ def training_model(task: Task, config: RunConfig, measuring: bool = False) -> Tr
     """Load and fingerprint the base (full precision), read the data, let the
     task fit the base to it (``measuring``: for ``lorakit plan``), hold the
     frozen base as ``base_dtype`` says, turn on gradient checkpointing if
-    asked, and inject seeded LoRA (its dropout recomputed in the backward
-    pass unless ``recompute_dropout`` is off)."""
+    asked, and inject seeded LoRA (its dropout, and the norm or activation
+    outputs it reads, recomputed in the backward pass unless
+    ``recompute_dropout`` / ``recompute_inputs`` are off)."""
     from accelerate.utils import set_seed
 
     from lorakit.lora import check_targets, inject
     from lorakit.lora_dropout import recompute_lora_dropout
+    from lorakit.lora_inputs import recompute_lora_inputs
     from lorakit.memory import enable_gradient_checkpointing, hold_base, trainable_to_fp32
 
     base = load_base(task, config.base)
@@ -109,6 +111,8 @@ def training_model(task: Task, config: RunConfig, measuring: bool = False) -> Tr
     trainable_to_fp32(model)
     if config.train.recompute_dropout:
         recompute_lora_dropout(model)
+    if config.train.recompute_inputs:
+        recompute_lora_inputs(model)
     if config.train.gradient_checkpointing:
         enable_gradient_checkpointing(base.model, task.name)
     adapter_weights = {name for name, p in model.named_parameters() if p.requires_grad}

@@ -105,7 +105,7 @@ def test_no_dropout_and_dora_are_left_to_peft(settings):
 @pytest.mark.parametrize("flags, kind", [([], DropoutInsideLinear), (["--train.recompute_dropout", "false"], nn.Linear)])
 def test_a_run_s_training_model_recomputes_its_dropout_unless_told_not_to(toy_host, toy_data, tmp_path, flags, kind):
     config = runs.load_config("toy", ["--data", str(toy_data), "--output", str(tmp_path / "run"),
-                                      "--lora.dropout", "0.2", *flags])
+                                      "--lora.dropout", "0.2", "--train.recompute_inputs", "false", *flags])
     made = runs.training_model(runs.make_task(config), config)
     kinds = {type(m) for name, m in made.model.named_modules() if name.endswith("lora_A.default")}
     assert kinds == {kind}
