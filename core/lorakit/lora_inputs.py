@@ -12,13 +12,14 @@ when the backward pass asks for it. On MusicGen's decoder that is the
 tower the 3072-wide GELU output and two.
 
 Only outputs of deterministic modules without state are recomputed: torch's
-and transformers' norms and activations, whose input requires a gradient (so
-their own backward keeps it, and catches its change in place). The gradients
-themselves flow as before, into the norm's or activation's own graph node:
-losses and gradients are bit-equal to peft's path. Left alone: LoRA on Conv
-layers, inputs changed in place after the module ran, and regions already
-under saved-tensor hooks (gradient checkpointing, offloading), which decide
-what is kept there themselves.
+LayerNorm and RMSNorm, and GELU and SiLU from torch or transformers, whose
+input requires a gradient (so their own backward keeps it, and catches its
+change in place). The gradients themselves flow as before, into the norm's
+or activation's own graph node: losses and gradients are bit-equal to peft's
+path. Left alone: LoRA on Conv layers, peft's own dropout (its ``lora_A``
+reads a dropped copy), outputs changed in place before the LoRA layer read
+them, and regions already under saved-tensor hooks (gradient checkpointing,
+offloading), which decide what is kept there themselves.
 """
 
 from __future__ import annotations
@@ -99,17 +100,26 @@ def _tag_output(module: torch.nn.Module, args: tuple, kwargs: dict, output: Any)
                                      _autocast_state(source.device.type)))
 
 
+#: transformers' activations (``ACT2FN`` names) whose backward keeps their input.
+_TRANSFORMERS_ACTIVATIONS = ("gelu", "gelu_fast", "gelu_new", "gelu_python", "gelu_pytorch_tanh", "gelu_accurate",
+                             "quick_gelu", "silu", "swish")
+
+
 def _producer(module: torch.nn.Module) -> bool:
-    """A norm or an activation whose output is a function of its input alone."""
+    """A norm or an activation whose output is a function of its input alone,
+    and whose own backward keeps that input. ReLU, Tanh and Sigmoid keep their
+    output instead: a LoRA layer reading it keeps nothing more."""
     from transformers.activations import ACT2CLS
 
-    norms = (torch.nn.LayerNorm, torch.nn.RMSNorm)
-    activations = (torch.nn.GELU, torch.nn.ReLU, torch.nn.SiLU, torch.nn.Tanh, torch.nn.Sigmoid)
-    transformers_activations = tuple({c[0] if isinstance(c, tuple) else c for c in ACT2CLS.values()})
-    if type(module) in norms:
-        return True
-    stateless = next(module.parameters(recurse=True), None) is None and next(module.buffers(), None) is None
-    return stateless and type(module) in activations + transformers_activations
+    kinds = {torch.nn.LayerNorm, torch.nn.RMSNorm, torch.nn.GELU, torch.nn.SiLU}
+    for name in _TRANSFORMERS_ACTIVATIONS:
+        kind = ACT2CLS.get(name)
+        if kind is not None:
+            kinds.add(kind[0] if isinstance(kind, tuple) else kind)
+    if type(module) not in kinds:
+        return False
+    # A norm's affine weights are parameters; an activation with any is not a plain function.
+    return isinstance(module, (torch.nn.LayerNorm, torch.nn.RMSNorm)) or next(module.parameters(), None) is None
 
 
 def _outer_hooks_active() -> bool:

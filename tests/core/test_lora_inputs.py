@@ -24,12 +24,12 @@ class Block(nn.Module):
     """A pre-norm transformer block's shape: a LayerNorm read by two adapted
     projections, an MLP whose adapted second layer reads a GELU."""
 
-    def __init__(self, modify_norm_input: bool = False):
+    def __init__(self, modify_norm_input: bool = False, activation: str = "gelu"):
         super().__init__()
         self.embed = nn.Linear(32, WIDTH)
         self.norm = nn.LayerNorm(WIDTH)
         self.q, self.k = nn.Linear(WIDTH, WIDTH), nn.Linear(WIDTH, WIDTH)
-        self.fc1, self.act, self.fc2 = nn.Linear(WIDTH, INNER), ACT2FN["gelu"], nn.Linear(INNER, WIDTH)
+        self.fc1, self.act, self.fc2 = nn.Linear(WIDTH, INNER), ACT2FN[activation], nn.Linear(INNER, WIDTH)
         self.modify_norm_input = modify_norm_input
 
     def forward(self, x):
@@ -102,6 +102,15 @@ def test_under_bf16_autocast_too(dropout):
     peft_step, lighter_step = _step(_peft_model(dropout), x, True), _step(_lighter(_peft_model(dropout)), x, True)
     _assert_same_step(peft_step, lighter_step)
     assert lighter_step[2] <= 0.7 * peft_step[2]
+
+
+def test_an_activation_that_keeps_its_output_is_left_alone():
+    """ReLU's backward keeps its output: keeping its input instead would add, not save."""
+    x = torch.randn(BATCH, LENGTH, 32)
+    peft_step = _step(_peft_model(activation="relu"), x)
+    lighter_step = _step(_lighter(_peft_model(activation="relu")), x)
+    _assert_same_step(peft_step, lighter_step)
+    assert lighter_step[2] == peft_step[2] - BATCH * LENGTH * WIDTH * 4  # the norm's output only
 
 
 def test_with_peft_s_own_dropout_it_steps_aside():
