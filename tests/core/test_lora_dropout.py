@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from checkpointed import Checkpointed
 from lorakit import runs
 from lorakit.config import LoraSettings
 from lorakit.lora import inject
@@ -114,16 +115,6 @@ def test_a_run_s_training_model_recomputes_its_dropout_unless_told_not_to(toy_ho
 def test_inside_gradient_checkpointing_the_gradients_still_equal_peft_s():
     """--train.gradient_checkpointing recomputes whole blocks; the dropout's own
     recomputation nests inside and draws the same masks."""
-    from torch.utils.checkpoint import checkpoint
-
-    class Checkpointed(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return checkpoint(self.inner, x, use_reentrant=False)
-
     x = torch.randn(4, 30, 32)
     peft_own = _peft_model(0.3)
     recomputed = recompute_lora_dropout(copy.deepcopy(peft_own))

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
+from checkpointed import Checkpointed
 from lorakit import runs
 from lorakit.config import LoraSettings
 from lorakit.lora import inject
@@ -131,16 +132,6 @@ def test_an_input_changed_in_place_is_an_error_not_a_wrong_gradient():
 def test_inside_gradient_checkpointing_it_steps_aside():
     """Checkpointing keeps only a block's input; the block's recomputation must
     not be made to keep a norm's input as well."""
-    from torch.utils.checkpoint import checkpoint
-
-    class Checkpointed(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return checkpoint(self.inner, x, use_reentrant=False)
-
     x = torch.randn(BATCH, LENGTH, 32)
     peft_step = _step(Checkpointed(_peft_model(0.2)), x)
     lighter_step = _step(Checkpointed(_lighter(_peft_model(0.2))), x)
