@@ -32,9 +32,11 @@ class LorakitGroup(click.Group):
             console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
+            from lorakit.device import launch_rank
             from lorakit.progress import console
 
-            console.print("[yellow]interrupted[/yellow]: a run can be continued with the same command plus --resume")
+            if launch_rank() == 0:  # several processes: one hint, not one per process
+                console.print("[yellow]interrupted[/yellow]: a run can be continued with the same command plus --resume")
             sys.exit(130)
 
 

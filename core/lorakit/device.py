@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 from lorakit.errors import ConfigError
@@ -56,6 +57,12 @@ def describe(accelerator: Any) -> str:
     n = accelerator.num_processes
     precision = "fp32" if accelerator.mixed_precision == "no" else accelerator.mixed_precision
     return f"{accelerator.device}, {precision}, {n} process{'es' if n > 1 else ''}"
+
+
+def launch_rank() -> int:
+    """This process's rank in a run of several (torchrun and accelerate launch
+    set RANK before any process group exists); 0 alone."""
+    return int(os.environ.get("RANK", "0"))
 
 
 @contextlib.contextmanager

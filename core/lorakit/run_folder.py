@@ -20,6 +20,7 @@ import yaml
 
 from lorakit.atomic import unwritable
 from lorakit.config import RunConfig, build
+from lorakit.device import launch_rank
 from lorakit.errors import ConfigError, OutputError
 from lorakit.locking import exclusive_lock, first_missing, remove_if_empty
 
@@ -40,7 +41,7 @@ def claim_output(config: RunConfig, resume: bool) -> Iterator[Path]:
     still goes) is refused. In a run of several processes the main process
     holds it; the others only check it."""
     run_dir = _checked_output(config, resume)
-    if _rank() != 0:  # several processes always name --output
+    if launch_rank() != 0:  # several processes always name --output
         yield run_dir
         return
     try:
@@ -113,11 +114,6 @@ def _locked(run_dir: Path) -> contextlib.AbstractContextManager[None]:
                                  "(then --resume continues it, if it was stopped), or choose another --output",
                           cannot_write=f"cannot write in the run folder {run_dir} ({{reason}}); choose an --output "
                                        "where you can write")
-
-
-def _rank() -> int:
-    """This process's rank in a run of several (torchrun and accelerate set RANK); 0 alone."""
-    return int(os.environ.get("RANK", "0"))
 
 
 def read_config(run_dir: Path) -> RunConfig:

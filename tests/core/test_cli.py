@@ -215,3 +215,27 @@ def test_option_meanings_come_from_comments_and_docstring_entries():
 
     assert option_meanings(Options) == {"trigger": "a word before each caption.", "window": "seconds per window.",
                                         "top_k": "sampling settings.", "temperature": "sampling settings."}
+
+
+@pytest.mark.parametrize("rank, hinted", [(None, True), ("0", True), ("1", False)])
+def test_an_interrupted_command_hints_at_resume_once_across_processes(monkeypatch, rank, hinted):
+    """torchrun passes Ctrl-C to every process; the hint comes from the first only."""
+    import click
+
+    from lorakit.cli import LorakitGroup
+
+    @click.group(cls=LorakitGroup)
+    def group():
+        pass
+
+    @group.command()
+    def train():
+        raise KeyboardInterrupt
+
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    result = CliRunner().invoke(group, ["train"])
+    assert result.exit_code == 130
+    assert ("plus --resume" in result.output) == hinted, result.output
