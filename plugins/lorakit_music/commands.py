@@ -19,10 +19,16 @@ def music_import(dataset: str, out: str, audio_column: str | None, text_column: 
     """Write a Hugging Face music dataset on disk (DATASET: its folder as
     downloaded from the Hub, with .parquet files, or saved with save_to_disk;
     or one .parquet file) as a music folder: its tracks and their
-    descriptions in metadata.jsonl, for lorakit run music-style --data OUT."""
-    from lorakit_music.hf_import import import_tracks
+    descriptions in metadata.jsonl (tracks alone when it has no description
+    column), for lorakit run music-style --data OUT."""
+    from lorakit_music.hf_import import DESCRIPTION_COLUMNS, import_tracks
 
     summary = import_tracks(Path(dataset), Path(out), split, audio_column, text_column, limit, overwrite,
                             show_progress=not quiet, where=where)
-    console.print(f"{summary.records} tracks with their descriptions written to {summary.out}"
-                  f"{summary.skipped_note()}", highlight=False)
+    if (summary.out / "metadata.jsonl").is_file():
+        console.print(f"{summary.records} tracks with their descriptions written to {summary.out}"
+                      f"{summary.skipped_note()}", highlight=False)
+    else:
+        console.print(f"{summary.files} tracks written to {summary.out}, without descriptions (the dataset has "
+                      f"no {', '.join(DESCRIPTION_COLUMNS)} column; name another with --text-column): a run "
+                      "describes them by --trigger WORD or the folder's name", highlight=False)

@@ -6,7 +6,10 @@ folder: the tracks as stored and ``metadata.jsonl`` of their descriptions.
     lorakit run music-style --data data/songs
 
 The tracks are the dataset's ``Audio`` column; the description column is
-``--text-column`` or the first of ``DESCRIPTION_COLUMNS``.
+``--text-column`` or the first of ``DESCRIPTION_COLUMNS``. A dataset with
+none of them (a collection of tracks alone) is written as its tracks alone,
+which a run describes as it does any track without a description: by
+``--trigger`` or the folder's name.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ def import_tracks(source: Path, out: Path, split: str = "train", audio_column: s
                   show_progress: bool = True, where: tuple[str, ...] = ()) -> ImportSummary:
     found = open_split(source, split)
     audio = choose_media_column(found, audio_column, "Audio")
+    if text_column is None and not any(name in found.features for name in DESCRIPTION_COLUMNS):
+        return import_split(found, out, audio, [], None, lambda row, name: [name], limit=limit, overwrite=overwrite,
+                            show_progress=show_progress, where=where, kind="Audio")
     text = choose_column(found, text_column, DESCRIPTION_COLUMNS, "--text-column", "description")
 
     def records(row: dict[str, Any], name: str) -> list[dict[str, str]] | str:

@@ -212,7 +212,7 @@ def import_options(out_help: str, dataset_required: bool = True) -> Callable[[An
     return decorate
 
 
-def import_split(split: Split, out: Path, file_column: str, columns: list[str], records_file: str,
+def import_split(split: Split, out: Path, file_column: str, columns: list[str], records_file: str | None,
                  to_records: Callable[[dict[str, Any], str], list[Any] | str],
                  limit: int | None = None, overwrite: bool = False, show_progress: bool = True,
                  where: Sequence[str] = (), kind: str = "Image",
@@ -222,7 +222,7 @@ def import_split(split: Split, out: Path, file_column: str, columns: list[str], 
     under the name the dataset gives where it gives one; and
     ``records_file``, a ``line`` (JSON by default) for each record
     ``to_records(row, file_name)`` makes of a row, or skips it for (a
-    reason, as text).
+    reason, as text); with ``records_file`` None the files alone.
     ``where`` (``COLUMN=VALUE`` texts, ``--where`` on the command line) keeps
     only the rows with those values, for a dataset that marks its splits in
     a column (Flickr30k's ``split``); ``limit`` counts the rows kept. The
@@ -263,7 +263,8 @@ def import_split(split: Split, out: Path, file_column: str, columns: list[str], 
             chosen = f" with {', '.join(where)}" if where else ""
             raise DataError(f"no rows of split {split.name!r}{chosen} could be imported"
                             + (f" ({', '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
-        (folder / records_file).write_text("".join(line(record) + "\n" for record in records), encoding="utf-8")
+        if records_file is not None:
+            (folder / records_file).write_text("".join(line(record) + "\n" for record in records), encoding="utf-8")
     return ImportSummary(out, len(records), len(writer.names), skipped)
 
 

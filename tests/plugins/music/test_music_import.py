@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hf_dataset import AUDIO, TEXT, image_cell, write_hub_dataset
-from lorakit_music.data import read_descriptions
+from lorakit.errors import ConfigError
+from lorakit_music.data import default_description, read_descriptions
 from lorakit_music.hf_import import import_tracks
 
 pytest.importorskip("pyarrow")  # in lorakit[test]; users are told to pip install it
@@ -49,3 +50,24 @@ def test_the_command_says_what_it_wrote(tmp_path):
                            "--quiet"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"3 tracks with their descriptions written to {tmp_path / 'm'}" in " ".join(done.stderr.split())
+
+
+def test_a_dataset_of_tracks_alone_is_imported_for_a_run_to_describe(tmp_path):
+    """No description column: the tracks alone, described in a run by --trigger
+    or the folder's name, as any track without a description."""
+    names = sorted(described())[:3]
+    rows = [{"audio": image_cell((CHIPTUNE / name).read_bytes(), name), "id": str(i)} for i, name in enumerate(names)]
+    dataset = write_hub_dataset(tmp_path / "ds", {"train": rows}, {"audio": AUDIO, "id": TEXT})
+    out = tmp_path / "retro_chip"
+    done = subprocess.run([sys.executable, "-m", "lorakit", "music-import", str(dataset), "--out", str(out),
+                           "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"3 tracks written to {out}, without descriptions" in said and "--trigger" in said, said
+    assert not (out / "metadata.jsonl").exists()
+    tracks = sorted(out.glob("*.flac"))
+    assert sorted(path.read_bytes() for path in tracks) == sorted((CHIPTUNE / name).read_bytes() for name in names)
+    assert read_descriptions(out, tracks) == {} and default_description(out, "") == "retro chip"
+    # Naming a column still has to name one there is.
+    with pytest.raises(ConfigError, match="--text-column caption: no such column"):
+        import_tracks(dataset, tmp_path / "named", text_column="caption", show_progress=False)
