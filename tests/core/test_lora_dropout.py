@@ -8,12 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from checkpointed import Checkpointed
+from lora_steps import Checkpointed, measured_step
 from lorakit import runs
 from lorakit.config import LoraSettings
 from lorakit.lora import inject
 from lorakit.lora_dropout import DropoutInsideConv1d, DropoutInsideLinear, recompute_lora_dropout
-from lorakit.planning import LiveTensors
 
 
 class Block(nn.Module):
@@ -39,33 +38,20 @@ def _peft_model(dropout: float, **settings):
     return model
 
 
-def _step(model, x, seed=5):
-    """Loss, gradients, bytes kept for the backward pass, and the next random draw."""
-    torch.manual_seed(seed)
-    model.train()
-    with LiveTensors() as meter:
-        loss = model(x)
-        kept = meter.live
-        loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-    model.zero_grad(set_to_none=True)
-    return loss.detach(), grads, kept, torch.rand(3)
-
-
 def test_results_gradients_and_random_stream_equal_peft_s_own_dropout():
     x = torch.randn(6, 50, 32)
     peft_own = _peft_model(0.3)
     recomputed = recompute_lora_dropout(copy.deepcopy(peft_own))
     assert type(recomputed.base_model.model.up.lora_A["default"]) is DropoutInsideLinear
     assert type(recomputed.base_model.model.conv.lora_A["default"]) is DropoutInsideConv1d
-    loss, grads, _, after = _step(peft_own, x)
-    loss_r, grads_r, _, after_r = _step(recomputed, x)
+    loss, grads, _, after = measured_step(peft_own, x)
+    loss_r, grads_r, _, after_r = measured_step(recomputed, x)
     assert torch.equal(loss, loss_r) and torch.equal(after, after_r)
     assert grads.keys() == grads_r.keys() and len(grads) == 6
     for name in grads:
         assert torch.equal(grads[name], grads_r[name]), name
     # Another seed draws other masks: the equality above is not dropout doing nothing.
-    assert not torch.equal(_step(recomputed, x, seed=6)[0], loss)
+    assert not torch.equal(measured_step(recomputed, x, seed=6)[0], loss)
     with torch.no_grad():  # training mode without gradients (no checkpoint): the same masks again
         torch.manual_seed(5)
         assert torch.equal(recomputed(x), loss)
@@ -75,9 +61,9 @@ def test_results_gradients_and_random_stream_equal_peft_s_own_dropout():
 
 def test_dropout_keeps_no_more_than_no_dropout():
     x = torch.randn(6, 200, 32)
-    without = _step(_peft_model(0.0), x)[2]
-    peft_own = _step(_peft_model(0.3), x)[2]
-    recomputed = _step(recompute_lora_dropout(_peft_model(0.3)), x)[2]
+    without = measured_step(_peft_model(0.0), x)[2]
+    peft_own = measured_step(_peft_model(0.3), x)[2]
+    recomputed = measured_step(recompute_lora_dropout(_peft_model(0.3)), x)[2]
     assert peft_own > 1.8 * without  # a dropped copy and a mask per adapted layer
     assert recomputed <= 1.01 * without
 
@@ -118,8 +104,8 @@ def test_inside_gradient_checkpointing_the_gradients_still_equal_peft_s():
     x = torch.randn(4, 30, 32)
     peft_own = _peft_model(0.3)
     recomputed = recompute_lora_dropout(copy.deepcopy(peft_own))
-    loss, grads, _, _ = _step(Checkpointed(peft_own), x)
-    loss_r, grads_r, _, _ = _step(Checkpointed(recomputed), x)
+    loss, grads, _, _ = measured_step(Checkpointed(peft_own), x)
+    loss_r, grads_r, _, _ = measured_step(Checkpointed(recomputed), x)
     assert torch.equal(loss, loss_r)
     for name in grads:
         assert torch.equal(grads[name], grads_r[name]), name

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
-from checkpointed import Checkpointed
+from lora_steps import Checkpointed, measured_step
 from lorakit import runs
 from lorakit.config import LoraSettings
 from lorakit.lora import inject
@@ -56,20 +56,6 @@ def _lighter(model):
     return recompute_lora_inputs(recompute_lora_dropout(copy.deepcopy(model)))
 
 
-def _step(model, x, autocast=False, seed=5):
-    """Loss, gradients, bytes kept for the backward pass, and the next random draw."""
-    torch.manual_seed(seed)
-    model.train()
-    with LiveTensors() as meter:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = model(x)
-        kept = meter.live
-        loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-    model.zero_grad(set_to_none=True)
-    return loss.detach(), grads, kept, torch.rand(3)
-
-
 def _assert_same_step(first, second):
     loss, grads, _, after = first
     loss_b, grads_b, _, after_b = second
@@ -85,12 +71,12 @@ def test_results_and_gradients_equal_peft_s_and_the_outputs_are_not_kept(dropout
     peft_own, lighter = _peft_model(dropout), _lighter(_peft_model(dropout))
     types = {type(lighter.base_model.model.q.lora_A["default"]), type(lighter.base_model.model.fc2.lora_A["default"])}
     assert types == {InputRecomputedDropoutInsideLinear if dropout else InputRecomputedLinear}
-    peft_step, lighter_step = _step(peft_own, x), _step(lighter, x)
+    peft_step, lighter_step = measured_step(peft_own, x), measured_step(lighter, x)
     _assert_same_step(peft_step, lighter_step)
     # Without dropout peft keeps the norm's and the GELU's outputs for the adapters' gradients, and
     # nothing else does; here exactly those bytes go (with dropout, the dropout's copies go too).
     norm_and_gelu_outputs = BATCH * LENGTH * (WIDTH + INNER) * 4
-    no_dropout_kept = _step(_peft_model(0.0), x)[2]
+    no_dropout_kept = measured_step(_peft_model(0.0), x)[2]
     assert lighter_step[2] == no_dropout_kept - norm_and_gelu_outputs
     assert peft_step[2] >= no_dropout_kept
 
@@ -100,7 +86,8 @@ def test_under_bf16_autocast_too(dropout):
     """Autocast's own low-precision copy of the norm's output, and peft's cast
     of the GELU's bf16 output to the adapter's fp32, are recomputed too."""
     x = torch.randn(BATCH, LENGTH, 32)
-    peft_step, lighter_step = _step(_peft_model(dropout), x, True), _step(_lighter(_peft_model(dropout)), x, True)
+    peft_step = measured_step(_peft_model(dropout), x, autocast=True)
+    lighter_step = measured_step(_lighter(_peft_model(dropout)), x, autocast=True)
     _assert_same_step(peft_step, lighter_step)
     assert lighter_step[2] <= 0.7 * peft_step[2]
 
@@ -108,8 +95,8 @@ def test_under_bf16_autocast_too(dropout):
 def test_an_activation_that_keeps_its_output_is_left_alone():
     """ReLU's backward keeps its output: keeping its input instead would add, not save."""
     x = torch.randn(BATCH, LENGTH, 32)
-    peft_step = _step(_peft_model(activation="relu"), x)
-    lighter_step = _step(_lighter(_peft_model(activation="relu")), x)
+    peft_step = measured_step(_peft_model(activation="relu"), x)
+    lighter_step = measured_step(_lighter(_peft_model(activation="relu")), x)
     _assert_same_step(peft_step, lighter_step)
     assert lighter_step[2] == peft_step[2] - BATCH * LENGTH * WIDTH * 4  # the norm's output only
 
@@ -119,7 +106,7 @@ def test_with_peft_s_own_dropout_it_steps_aside():
     x = torch.randn(BATCH, LENGTH, 32)
     peft_own = _peft_model(0.2)
     lighter = recompute_lora_inputs(copy.deepcopy(peft_own))
-    _assert_same_step(_step(peft_own, x), _step(lighter, x))
+    _assert_same_step(measured_step(peft_own, x), measured_step(lighter, x))
 
 
 def test_an_input_changed_in_place_is_an_error_not_a_wrong_gradient():
@@ -133,8 +120,8 @@ def test_inside_gradient_checkpointing_it_steps_aside():
     """Checkpointing keeps only a block's input; the block's recomputation must
     not be made to keep a norm's input as well."""
     x = torch.randn(BATCH, LENGTH, 32)
-    peft_step = _step(Checkpointed(_peft_model(0.2)), x)
-    lighter_step = _step(Checkpointed(_lighter(_peft_model(0.2))), x)
+    peft_step = measured_step(Checkpointed(_peft_model(0.2)), x)
+    lighter_step = measured_step(Checkpointed(_lighter(_peft_model(0.2))), x)
     _assert_same_step(peft_step, lighter_step)
     assert lighter_step[2] == peft_step[2]
 
