@@ -105,10 +105,10 @@ _TRANSFORMERS_ACTIVATIONS = ("gelu", "gelu_fast", "gelu_new", "gelu_python", "ge
                              "quick_gelu", "silu", "swish")
 
 
-def _producer(module: torch.nn.Module) -> bool:
-    """A norm or an activation whose output is a function of its input alone,
-    and whose own backward keeps that input. ReLU, Tanh and Sigmoid keep their
-    output instead: a LoRA layer reading it keeps nothing more."""
+def _producer_kinds() -> set[type]:
+    """The norms and activations whose output is a function of their input
+    alone, and whose own backward keeps that input. ReLU, Tanh and Sigmoid
+    keep their output instead: a LoRA layer reading it keeps nothing more."""
     from transformers.activations import ACT2CLS
 
     kinds = {torch.nn.LayerNorm, torch.nn.RMSNorm, torch.nn.GELU, torch.nn.SiLU}
@@ -116,6 +116,10 @@ def _producer(module: torch.nn.Module) -> bool:
         kind = ACT2CLS.get(name)
         if kind is not None:
             kinds.add(kind[0] if isinstance(kind, tuple) else kind)
+    return kinds
+
+
+def _producer(module: torch.nn.Module, kinds: set[type]) -> bool:
     if type(module) not in kinds:
         return False
     # A norm's affine weights are parameters; an activation with any is not a plain function.
@@ -218,8 +222,9 @@ def recompute_lora_inputs(model: Any) -> Any:
             module.register_forward_hook(_take_recipe_back, with_kwargs=True, always_call=True)
             swapped = True
     if swapped:
+        kinds = _producer_kinds()
         for module in model.modules():
-            if _producer(module) and _mark(module):
+            if _producer(module, kinds) and _mark(module):
                 module.register_forward_hook(_tag_output, with_kwargs=True)
     return model
 

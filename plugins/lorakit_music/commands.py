@@ -21,11 +21,12 @@ def music_import(dataset: str, out: str, audio_column: str | None, text_column: 
     or one .parquet file) as a music folder: its tracks and their
     descriptions in metadata.jsonl (tracks alone when it has no description
     column), for lorakit run music-style --data OUT."""
+    from lorakit_music.data import METADATA
     from lorakit_music.hf_import import DESCRIPTION_COLUMNS, import_tracks
 
     summary = import_tracks(Path(dataset), Path(out), split, audio_column, text_column, limit, overwrite,
                             show_progress=not quiet, where=where)
-    if (summary.out / "metadata.jsonl").is_file():
+    if (summary.out / METADATA).is_file():
         console.print(f"{summary.records} tracks with their descriptions written to {summary.out}"
                       f"{summary.skipped_note()}", highlight=False)
     else:

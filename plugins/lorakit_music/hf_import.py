@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lorakit.api import ImportSummary, choose_column, choose_media_column, import_split, open_split
+from lorakit_music.data import METADATA
 
 #: Description columns tried in turn when --text-column is not given.
 DESCRIPTION_COLUMNS = ("text", "caption", "description", "prompt", "tags", "genre")
@@ -42,5 +43,5 @@ def import_tracks(source: Path, out: Path, split: str = "train", audio_column: s
             return NO_DESCRIPTION
         return [{"file_name": name, "text": " ".join(described.split())}]
 
-    return import_split(found, out, audio, [text], "metadata.jsonl", records, limit=limit, overwrite=overwrite,
+    return import_split(found, out, audio, [text], METADATA, records, limit=limit, overwrite=overwrite,
                         show_progress=show_progress, where=where, kind="Audio")

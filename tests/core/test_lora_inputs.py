@@ -3,7 +3,6 @@ same losses and gradients as peft's own path, less kept for the backward pass.""
 
 import copy
 import importlib
-import pickle
 
 import pytest
 import torch
@@ -126,7 +125,7 @@ def test_inside_gradient_checkpointing_it_steps_aside():
     assert lighter_step[2] == peft_step[2]
 
 
-def test_the_adapter_s_names_and_config_do_not_change_and_the_model_copies_and_pickles():
+def test_the_adapter_s_names_and_config_do_not_change_and_the_model_copies():
     model = _peft_model(0.2)
     names = list(model.state_dict())
     model = recompute_lora_inputs(recompute_lora_dropout(model))
@@ -135,7 +134,7 @@ def test_the_adapter_s_names_and_config_do_not_change_and_the_model_copies_and_p
     assert len(model.base_model.model.norm._forward_hooks) == hooks == 1
     assert list(model.state_dict()) == names
     assert model.peft_config["default"].lora_dropout == 0.2
-    layer = pickle.loads(pickle.dumps(copy.deepcopy(model))).base_model.model.fc2.lora_A["default"]
+    layer = copy.deepcopy(model).base_model.model.fc2.lora_A["default"]
     assert type(layer) is InputRecomputedDropoutInsideLinear and isinstance(layer, DropoutInsideLinear)
     assert getattr(importlib.import_module(type(layer).__module__), type(layer).__qualname__) is type(layer)
 
