@@ -189,9 +189,13 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
         return {"status": "ok", "bases": bases, "queued": service.capacity.taken,
                 "queue_size": service.capacity.size}
 
+    # The listings look again at the folders but wait for no load: one queued
+    # behind a long job (a minute of music) would hold up the page and every
+    # client's menu. What is found and not yet loaded is listed as loading.
+
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        await run_in_threadpool(service.refresh)
+        await run_in_threadpool(service.refresh, wait=False)
         return {"object": "list", "data": _model_list(service),
                 "refused": {**service.broken, **{name: reason for w in service.workers.values() if w.loaded
                                                  for name, reason in w.loaded.refused.items()}}}
@@ -200,7 +204,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     async def voices() -> dict[str, Any]:
         """The voices ``/v1/audio/speech`` takes, in the shape speech clients
         (Open WebUI) read from an OpenAI-compatible server."""
-        await run_in_threadpool(service.refresh)
+        await run_in_threadpool(service.refresh, wait=False)
         return {"voices": _voice_list(service)}
 
     @app.get("/v1/audio/models")
@@ -226,7 +230,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
 
     @app.get("/runs")
     async def runs() -> dict[str, Any]:
-        await run_in_threadpool(service.refresh)
+        await run_in_threadpool(service.refresh, wait=False)
         return {"runs": [_run_summary(entry) for entry in service.adapters.values() if entry.run_dir is not None]}
 
     @app.get("/runs/{name:path}/report", response_class=HTMLResponse)
@@ -394,11 +398,14 @@ def base_voices(worker: BaseWorker) -> list[str]:
 
 
 def _voice_list(service: Service) -> list[dict[str, str]]:
-    """Each voice-clone adapter loaded, then each voice base's own voices, once each."""
+    """Each voice-clone adapter loaded or loading, then each voice base's own voices, once each."""
     listed: dict[str, str] = {}
+    found, loading = service.adapters, service.loading()  # a rescan replaces the dict, never changes it
     for worker in service.bases_of(SPEECH_TASK):
-        for name in worker.loaded.adapters if worker.loaded else ():
-            listed.setdefault(name, f"{name} (cloned on {worker.base_name})")
+        loaded = worker.loaded.adapters if worker.loaded else {}
+        for name, entry in sorted(found.items()):
+            if (entry.task, entry.base) == (SPEECH_TASK, worker.base_name) and (name in loaded or name in loading):
+                listed.setdefault(name, f"{name} (cloned on {worker.base_name})")
     for worker in service.bases_of(SPEECH_TASK):
         for voice in base_voices(worker):
             listed.setdefault(voice, f"{voice} (base {worker.base_name})")
@@ -489,11 +496,12 @@ def _model_list(service: Service) -> list[dict[str, Any]]:
                "object": "model", "owned_by": "lorakit", "kind": "base", "task": w.task_name,
                "ready": w.loaded is not None, "voices": base_voices(w) if w.task_name == SPEECH_TASK else []}
               for w in service.workers.values()]
+    loading = service.loading()
     for entry in service.adapters.values():
         worker = service.workers.get((entry.task, entry.base))
         loaded = worker is not None and worker.loaded is not None and entry.name in worker.loaded.adapters
         listed.append({"id": entry.name, "object": "model", "owned_by": "lorakit", "kind": "adapter",
-                       "task": entry.task, "base": entry.base, "loaded": loaded,
+                       "task": entry.task, "base": entry.base, "loaded": loaded, "loading": entry.name in loading,
                        "manifest": json.loads(entry.manifest.to_json())})
     return listed
 

@@ -44,7 +44,8 @@ class Service:
         self.workers: dict[tuple[str, str], BaseWorker] = {}
         self._scanned_at = -float("inf")  # when the last scan began
         self._lock = threading.Lock()
-        self._loads: list[tuple[tuple[str, str], Any]] = []  # (base, adapter load) asked of the workers, until done
+        # (base, adapter names, load) asked of the workers, until done
+        self._loads: list[tuple[tuple[str, str], list[str], Any]] = []
 
     def start(self) -> None:
         """Find the adapters, start a worker per base, wait for every load."""
@@ -69,11 +70,18 @@ class Service:
             recent = self._scanned_at > asked or (not force and asked - self._scanned_at < self.rescan_seconds)
             if not recent:
                 self._scanned_at = time.monotonic()
-                pending = [(key, load) for key, load in self._loads if not load.done()]
+                pending = [item for item in self._loads if not item[2].done()]
                 self._loads = pending + self._apply(scan(self.roots, self.adapters))
         if wait:
             for key in list(self.workers):
                 self._settle(key)
+
+    def loading(self) -> set[str]:
+        """The adapters a scan found whose load is still queued (behind the
+        jobs before it, or its base's own load): a request for one waits for
+        it; a listing shows it as loading rather than wait."""
+        with self._lock:
+            return {name for _, names, load in self._loads if not load.done() for name in names}
 
     def settle_task(self, task: str) -> None:
         """Wait for the bases of ``task`` and their adapter loads (not the other tasks')."""
@@ -86,7 +94,7 @@ class Service:
         may wait behind a long job of theirs, are not waited for."""
         self.workers[key].ready.wait()
         with self._lock:  # a scan under way adds its loads first
-            loads = [load for load_key, load in self._loads if load_key == key]
+            loads = [load for load_key, _, load in self._loads if load_key == key]
         for load in loads:
             load.result()
 
@@ -102,7 +110,8 @@ class Service:
             if now is None or (now.task, now.base) != (old.task, old.base):  # gone from its base
                 changes.setdefault((old.task, old.base), ([], []))[1].append(name)
         self.adapters, self.broken = found.adapters, found.broken
-        return [(key, self._worker(*key).load_adapters(*change)) for key, change in changes.items()]
+        return [(key, [entry.name for entry in change[0]], self._worker(*key).load_adapters(*change))
+                for key, change in changes.items()]
 
     def _worker(self, task: str, base: str) -> BaseWorker:
         """The worker of a base, started (its base loads in its own thread,
@@ -188,7 +197,7 @@ class Service:
         return sorted(name for name, entry in self.adapters.items() if entry.task == task)
 
     def run_dir(self, name: str) -> Path:
-        self.refresh()
+        self.refresh(wait=False)  # a run's files need no adapter loaded
         entry = self.adapters.get(name)
         if entry is None or entry.run_dir is None:
             raise RequestError(f"no run named {name!r}", "name", 404)

@@ -59,3 +59,42 @@ def another_server(service, tls=None, **app_options):
         service.on_batch = hooks[0]
         for key, hook in hooks[1].items():
             service.workers[key].on_batch = hook
+
+
+@contextlib.contextmanager
+def voice_found_behind_a_held_job(live, service, served, monkeypatch):
+    """A new voice run, ``new-voice``, found while the voice base's worker is
+    held in a speech job, so that the voice's load waits behind that job.
+    Yields the voice's name and a function that lets the job go; at the end
+    the voice is removed and the server forgets it."""
+    import threading
+
+    import httpx
+
+    worker = service.workers[("voice-clone", "demo")]
+    started, release = threading.Event(), threading.Event()
+    predict = worker._predict
+
+    def held(batch):
+        started.set()
+        release.wait(60)
+        return predict(batch)
+
+    monkeypatch.setattr(worker, "_predict", held)
+    monkeypatch.setattr(service, "rescan_seconds", 0.0)
+    speech = dict(model="tts-1", voice="kauko", input="A long job.", response_format="wav")
+    busy = threading.Thread(target=lambda: httpx.post(f"{live.url}/v1/audio/speech", json=speech, timeout=90))
+    busy.start()
+
+    def let_go():
+        release.set()
+        busy.join()
+
+    try:
+        assert started.wait(30)
+        shutil.copytree(served / "calm", served / "new-voice")
+        yield "new-voice", let_go
+    finally:  # the other tests list the session's voices
+        let_go()
+        shutil.rmtree(served / "new-voice", ignore_errors=True)
+        service.refresh(force=True)

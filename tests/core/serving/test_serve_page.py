@@ -123,6 +123,23 @@ def test_runs_are_listed_with_their_reports(live, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "report.png"))
 
 
+def test_the_page_opens_while_a_long_job_holds_a_new_voice_s_load_and_offers_the_voice(live, service, served,
+                                                                                      browser, monkeypatch):
+    from serving_support import voice_found_behind_a_held_job
+
+    with voice_found_behind_a_held_job(live, service, served, monkeypatch) as (name, let_go):
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("body[data-ready=yes]", timeout=20_000)  # not waiting for the held job
+        assert name in page.eval_on_selector_all("#speech-voice option", "options => options.map(o => o.value)")
+        let_go()
+        page.select_option("#speech-voice", name)
+        page.fill("#speech-text", "Loaded when asked for.")
+        page.click("#speech-go")
+        page.wait_for_selector("#speech-audio[data-complete=yes]", timeout=60_000)
+        assert f"{name} x1" in page.inner_text("#speech-result .provenance")
+
+
 def test_a_report_reads_on_a_phone(live, browser):
     """A shared report opens on phones: without a viewport it was laid out
     980 px wide and shrunk, its metrics table wider than the screen."""

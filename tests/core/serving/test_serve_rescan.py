@@ -5,7 +5,7 @@ import shutil
 
 import torch
 
-from serving_support import probe, rewrite_adapter
+from serving_support import probe, rewrite_adapter, voice_found_behind_a_held_job
 
 
 def test_a_rewritten_adapter_replaces_its_merged_copy_and_a_removed_one_is_unloaded(service, served):
@@ -118,3 +118,30 @@ def test_a_base_added_by_a_refresh_does_not_break_a_listing_of_the_bases_in_prog
         assert sorted(base for _, base in service.workers) == ["a", "b"]
     finally:
         service.stop()
+
+
+def test_listings_show_a_new_voice_as_loading_while_its_load_waits_behind_a_long_job(live, service, served,
+                                                                                    monkeypatch):
+    """The page and clients' menus answer at once while a found adapter's
+    load is queued behind a job; a request for it waits for the load."""
+    import httpx
+
+    def listed():
+        return {m["id"]: m for m in httpx.get(f"{live.url}/v1/models", timeout=10).json()["data"]}
+
+    def voices():
+        return [v["id"] for v in httpx.get(f"{live.url}/v1/audio/voices", timeout=10).json()["voices"]]
+
+    with voice_found_behind_a_held_job(live, service, served, monkeypatch) as (name, let_go):
+        # Waiting for the load would wait for the held job: these would time out.
+        models = listed()
+        assert (models[name]["loaded"], models[name]["loading"]) == (False, True)
+        assert (models["kauko"]["loaded"], models["kauko"]["loading"]) == (True, False)
+        assert name in voices() and "kauko" in voices()
+        assert name in [r["name"] for r in httpx.get(f"{live.url}/runs", timeout=10).json()["runs"]]
+        let_go()
+        speech = dict(model="tts-1", voice=name, input="Now loaded.", response_format="wav")
+        answer = httpx.post(f"{live.url}/v1/audio/speech", json=speech, timeout=90)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "audio/wav"
+        assert (listed()[name]["loaded"], listed()[name]["loading"]) == (True, False)
+    assert name not in voices()
