@@ -44,6 +44,8 @@ _ERRNO_TEXT = re.compile(r"(?:os error|\bcode:)\s*(\d+)")
 _TEMP = re.compile(r"\.(tmp|old)-(\d+)-[0-9a-f]+")
 #: Temporaries this process is writing now (a dead process of the same pid left the others).
 _LIVE: set[str] = set()
+#: Windows flushes and asks after processes otherwise (see the functions using it).
+WINDOWS = os.name == "nt"
 
 
 
@@ -188,16 +190,17 @@ def no_room(exc: BaseException, where: Path | None = None) -> str | None:
 def _no_room_at(where: Path) -> str | None:
     """A failed write under ``where`` whose errno is lost: a file there at
     the size limit, or a disk with (nearly) no space left, explains it."""
-    import resource
-
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if limit != resource.RLIM_INFINITY:
+    try:
+        import resource
+    except ImportError:  # Windows: no file size limit to have hit
+        resource = None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else None
+    if resource and limit != resource.RLIM_INFINITY:
         files = [where] if where.is_file() else [p for p in where.rglob("*") if p.is_file()]
         if any(p.stat().st_size >= limit for p in files):
             return _NO_ROOM[errno.EFBIG]
     with contextlib.suppress(OSError):
-        disk = os.statvfs(where if where.exists() else where.parent)
-        if disk.f_bavail * disk.f_frsize < 1 << 20:
+        if shutil.disk_usage(where if where.exists() else where.parent).free < 1 << 20:
             return _NO_ROOM[errno.ENOSPC]
     return None
 
@@ -254,16 +257,22 @@ def _running(pid: int) -> bool:
     """Whether ``pid`` is a running process other than this one (this one's
     own temporaries in flight are in ``_LIVE``; others with its pid are a dead
     namesake's)."""
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and pid_exists(pid)
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists, another user's too; True when that
+    cannot be told (its files are left alone)."""
+    if WINDOWS:  # there os.kill(pid, 0) sends Ctrl-C: signal 0 is CTRL_C_EVENT
+        import psutil
+
+        return psutil.pid_exists(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True  # another user's process
-    except OSError:
-        return True  # cannot tell: leave its files alone
+    except OSError:  # PermissionError: another user's process
+        return True
     return True
 
 
@@ -276,7 +285,8 @@ def _fsync_tree(folder: Path) -> None:
         for name in files:
             path = os.path.join(root, name)
             if not os.path.islink(path):
-                fd = os.open(path, os.O_RDONLY)
+                # Windows flushes a file only through a handle that may write it.
+                fd = os.open(path, os.O_RDWR if WINDOWS else os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
@@ -287,7 +297,7 @@ def _fsync_tree(folder: Path) -> None:
 def _fsync_dir(folder: Path) -> None:
     """A folder's entries (a rename in it) on the disk. Some platforms and
     file systems cannot fsync a folder: there it is skipped."""
-    if os.name == "nt":
+    if WINDOWS:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:

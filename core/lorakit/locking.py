@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from lorakit.atomic import unwritable
+from lorakit.atomic import pid_exists, unwritable
 from lorakit.errors import OutputError
 
 #: How long a lock whose holder died is waited for, while its children let go.
@@ -73,7 +73,7 @@ def _lock(fcntl, descriptor: int) -> None:
             return
         except BlockingIOError:
             holder = _holder(descriptor)
-            if holder is None or not holder.isdigit() or _alive(int(holder)) or time.monotonic() > deadline:
+            if holder is None or not holder.isdigit() or pid_exists(int(holder)) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 
@@ -81,16 +81,6 @@ def _lock(fcntl, descriptor: int) -> None:
 def _holder(descriptor: int) -> str | None:
     """The pid the holder wrote in the lock file."""
     return os.pread(descriptor, 32, 0).decode(errors="replace").strip() or None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def first_missing(path: Path) -> Path | None:

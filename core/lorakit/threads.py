@@ -106,7 +106,8 @@ def _cgroup_quota() -> int | None:
 def busy_cores() -> float:
     """How many of this process's cores other processes keep busy now: the
     non-idle share of those cores over ``SAMPLE_SECONDS`` (this process
-    sleeps meanwhile); the 1-minute load average where /proc is missing."""
+    sleeps meanwhile); the 1-minute load average where /proc is missing (macOS),
+    and 0 where that is too (Windows)."""
     try:
         cpus = os.sched_getaffinity(0)
     except AttributeError:
@@ -115,7 +116,7 @@ def busy_cores() -> float:
     if first is None:
         try:
             return float(os.getloadavg()[0])
-        except OSError:
+        except (OSError, AttributeError):  # Windows has no load average either
             return 0.0
     time.sleep(SAMPLE_SECONDS)
     second = _cpu_times(cpus)

@@ -54,7 +54,7 @@ class RecordFile:
             self._open()
 
     def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _flag("O_BINARY"), 0o666)
         if self.kind == "csv" and os.fstat(self._fd).st_size == 0:
             self._write(_csv_line(CSV_FIELDS))
 
@@ -201,7 +201,7 @@ def joined(old: str, new: str, existing: str) -> str:
 
 def _read_text(target: Path) -> str:
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(target, os.O_RDONLY | _flag("O_NOFOLLOW"))
     except FileNotFoundError:
         return ""
     except OSError as exc:
@@ -215,7 +215,7 @@ def _replace(target: Path, text: str) -> None:
     tmp = target.with_name(f".{target.name}.lorakit-tmp")
     try:
         tmp.unlink(missing_ok=True)  # left by a run killed mid-write
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _flag("O_NOFOLLOW") | _flag("O_BINARY"), 0o666)
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -226,6 +226,13 @@ def _replace(target: Path, text: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise write_error(target, exc, "it is left as it was") from None
+
+
+def _flag(name: str) -> int:
+    """An ``os.open`` flag this system has, else 0: Windows has no
+    O_NOFOLLOW (a link there is followed), and only Windows has O_BINARY
+    (without it, its C library turns each newline written into two bytes)."""
+    return getattr(os, name, 0)
 
 
 def _csv_line(values) -> str:
