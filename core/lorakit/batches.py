@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from lorakit.errors import ConfigError
+
+#: How DataLoader workers start. Linux forks them: each shares the base as
+#: the training process holds it. Windows and macOS spawn them, which pickles
+#: the task's collate, and the base it reads, into every worker: a base on
+#: the GPU (Windows shares no CUDA tensor between processes) or with
+#: parametrized modules (VITS's weight norm) cannot be pickled.
+WORKER_START = "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 @dataclass
@@ -98,8 +108,15 @@ def _as_is(item: Any) -> Any:
     return item
 
 
+def default_workers(device_type: str) -> int:
+    """DataLoader workers unless set: 2 on a GPU, where collate then runs
+    beside the training step, if they are forked (``WORKER_START``); none on
+    a CPU, where they would only take cores away."""
+    return 2 if device_type == "cuda" and WORKER_START == "fork" else 0
+
+
 def run_loader(order: EpochOrder, collate: Callable[[list[Any]], Any], epoch: int, index: int,
-               workers: int, pin_memory: bool) -> Any:
+               workers: int, pin_memory: bool) -> Iterable[Any]:
     """One DataLoader for the rest of the run, starting at (epoch, index):
     worker processes (when ``workers`` > 0) are started once, not per epoch,
     and collate ahead of the training step."""
@@ -108,7 +125,7 @@ def run_loader(order: EpochOrder, collate: Callable[[list[Any]], Any], epoch: in
 
     # A private generator keeps the DataLoader from drawing on the global
     # RNG, which a resumed run must find exactly as it was.
-    return DataLoader(
+    loader = DataLoader(
         CollatedBatches(order, collate),
         batch_size=None,
         sampler=order.positions(epoch, index),
@@ -117,4 +134,14 @@ def run_loader(order: EpochOrder, collate: Callable[[list[Any]], Any], epoch: in
         pin_memory=pin_memory,
         prefetch_factor=2 if workers else None,
         generator=torch.Generator().manual_seed(order.seed),
+        multiprocessing_context=WORKER_START if workers else None,
     )
+    if not workers or WORKER_START == "fork":
+        return loader
+    try:
+        return iter(loader)  # spawns the workers, each sent a pickled copy of the collate and its base
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raised is the reason
+        reason = (str(exc).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")  # its first sentence
+        raise ConfigError(f"train.num_workers = {workers}: on this system data loading workers start with a "
+                          f"copy of the task's base, and this one cannot be copied ({type(exc).__name__}: "
+                          f"{reason}); set --train.num_workers 0") from None

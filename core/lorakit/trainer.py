@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from lorakit.batches import EpochOrder, run_loader
+from lorakit.batches import EpochOrder, default_workers, run_loader
 from lorakit.capabilities import OptimizerGroup, SeveralOptimizers
 from lorakit.checkpoints import capture_rng, load_checkpoint, read_weights, save_checkpoint, save_weights
 from lorakit.config import TrainSettings
@@ -179,11 +179,10 @@ class Trainer:
     # -- data -----------------------------------------------------------------
 
     def _workers(self) -> int:
-        """DataLoader workers: as set, else 2 on a GPU (collate runs beside
-        the training step) and none on a CPU (it would only take cores away)."""
+        """DataLoader workers: as set, else ``batches.default_workers``."""
         if self.settings.num_workers is not None:
             return self.settings.num_workers
-        return 2 if self.accelerator.device.type == "cuda" else 0
+        return default_workers(self.accelerator.device.type)
 
     def _loader(self, state: dict) -> Any:
         return run_loader(self.order, functools.partial(self.task.collate, self.base), state["epoch"], state["batch"],
