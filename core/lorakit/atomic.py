@@ -48,7 +48,6 @@ _LIVE: set[str] = set()
 WINDOWS = os.name == "nt"
 
 
-
 def unwritable(path: Path, folder: bool = False) -> str | None:
     """Why nothing can be written at ``path`` as a file (with ``folder``, as a
     folder): a folder (a file) is there, or a file stands where a folder on the
@@ -192,10 +191,12 @@ def _no_room_at(where: Path) -> str | None:
     the size limit, or a disk with (nearly) no space left, explains it."""
     try:
         import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limited = limit != resource.RLIM_INFINITY
     except ImportError:  # Windows: no file size limit to have hit
-        resource = None
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else None
-    if resource and limit != resource.RLIM_INFINITY:
+        limited = False
+    if limited:
         files = [where] if where.is_file() else [p for p in where.rglob("*") if p.is_file()]
         if any(p.stat().st_size >= limit for p in files):
             return _NO_ROOM[errno.EFBIG]
