@@ -139,6 +139,7 @@ def test_listings_show_a_new_voice_as_loading_while_its_load_waits_behind_a_long
         assert (models["kauko"]["loaded"], models["kauko"]["loading"]) == (True, False)
         assert name in voices() and "kauko" in voices()
         assert name in [r["name"] for r in httpx.get(f"{live.url}/runs", timeout=10).json()["runs"]]
+        assert httpx.get(f"{live.url}/runs/{name}/report", timeout=10).status_code == 200
         let_go()
         speech = dict(model="tts-1", voice=name, input="Now loaded.", response_format="wav")
         answer = httpx.post(f"{live.url}/v1/audio/speech", json=speech, timeout=90)
