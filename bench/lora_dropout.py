@@ -28,12 +28,15 @@ import real_size  # noqa: E402
 GOALS = {"kept": 0.75, "speed": 0.95}
 
 
-def parse_args(description: str | None = None) -> argparse.Namespace:
-    """The options of a two-model comparison on BLIP-base (this bench's, or another's ``description``)."""
+def parse_args(description: str | None = None, models: str | None = None) -> argparse.Namespace:
+    """The options of a two-model comparison (this bench's, or another's
+    ``description``); with ``models`` (comma-separated), ``--only`` picks among them."""
     parser = argparse.ArgumentParser(description=description or __doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
-                        help="where the real-size BLIP-base folder is built (once)")
+                        help="where the real-size model folders are built (once)")
+    if models:
+        parser.add_argument("--only", default=models, help=f"comma-separated subset of: {models.replace(',', ', ')}")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per timed round")
     parser.add_argument("--rounds", type=int, default=3)

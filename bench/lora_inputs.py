@@ -16,7 +16,6 @@ speed >= 0.95.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -24,26 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_size  # noqa: E402
-from lora_dropout import compare  # noqa: E402
+from lora_dropout import compare, parse_args  # noqa: E402
 
 GOALS = {"kept": 0.8, "speed": 0.95}
 #: Model -> the recipe or task it trains with and its extra flags.
 RECIPES = {"caption": ("caption-blip-base", real_size.CAPTION_LORA_ONLY), "music": ("music-style", [])}
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lorakit-bench",
-                        help="where the real-size model folders are built (once)")
-    parser.add_argument("--only", default="caption,music", help="comma-separated subset of: caption, music")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per timed round")
-    parser.add_argument("--rounds", type=int, default=3)
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
+    args = parse_args(__doc__, ",".join(RECIPES))
     import torch
 
     from lorakit import runs
