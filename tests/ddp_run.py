@@ -14,7 +14,8 @@ step counts, so a test can check that the ranks never diverge:
     rank weights: 0123456789abcdef
     rank done: steps=4 total=4
 
-and when each rank read its data (``rank 0 read data from T0 to T1``).
+and when each rank read its data (``rank 0 read data from T0 to T1``) and
+wrote a checkpoint (``rank 0 saved step 9``).
 """
 
 import hashlib
@@ -53,7 +54,7 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-fit, after_step = Trainer.fit, Trainer._after_step
+fit, after_step, save_last = Trainer.fit, Trainer._after_step, Trainer._save_last
 
 
 def fit_and_digest(self, *args, **kwargs):
@@ -68,6 +69,11 @@ def step_and_digest(self, state, *args, **kwargs):
     return stop
 
 
+def save_and_say(self, state, *args, **kwargs):
+    save_last(self, state, *args, **kwargs)
+    say(f"rank {self.accelerator.process_index} saved step {state['step']}")
+
+
 load_splits = runs.load_splits
 
 
@@ -80,7 +86,7 @@ def timed_load_splits(*args, **kwargs):
     return splits
 
 
-Trainer.fit, Trainer._after_step = fit_and_digest, step_and_digest
+Trainer.fit, Trainer._after_step, Trainer._save_last = fit_and_digest, step_and_digest, save_and_say
 runs.load_splits = timed_load_splits
 get_host().add_plugin(toy_plugin, "toy-tests")
 flags = sys.argv[2:]

@@ -114,6 +114,7 @@ class Trainer:
         # unless an optimizer step has moved the weights past it since.
         self._resume_point: tuple[dict, dict] | None = None
         self._weights_ahead = False
+        self._saved_step: int | None = None  # the step checkpoints/last holds, once this loop wrote it
         # Several processes save only together, after a step they agreed on.
         self._shared_stop = SharedStop(announce=accelerator.is_main_process) if accelerator.num_processes > 1 else None
         # The first non-finite value seen (step, what, value), kept on the
@@ -226,7 +227,7 @@ class Trainer:
                 point = self._resume_point
                 if (self.run_dir is not None and point is not None and not self._weights_ahead and point[0]["step"] > 0
                         and self._first_non_finite() is None):
-                    self._save_last(*point)
+                    self._save_at_stop(*point)
                 raise
             finally:
                 self.log.close()
@@ -263,7 +264,7 @@ class Trainer:
                 return
             if stop_after is not None and state["step"] >= stop_after:
                 self._check_finite()
-                self._save_last(state)
+                self._save_at_stop(state)
                 result.interrupted = True
                 return
 
@@ -294,7 +295,7 @@ class Trainer:
         due, validated) step together, then stop as a Ctrl-C does."""
         if self.run_dir is not None:
             self._check_finite()
-            self._save_last(state)
+            self._save_at_stop(state)
         raise KeyboardInterrupt
 
     def _update_scale(self, state: dict) -> None:
@@ -534,6 +535,15 @@ class Trainer:
             save_checkpoint(self._ckpt("last"), self.unwrapped, self.optimizers, self.schedulers, state, rngs,
                             scaler=self.accelerator.scaler)
         self.accelerator.wait_for_everyone()
+        self._saved_step = state["step"]
+
+    def _save_at_stop(self, state: dict, rng: dict | None = None) -> None:
+        """Checkpoint the step a stop ends on, unless that step was just
+        checkpointed: nothing has moved since (weights, loop state, random
+        generators), and a real-size save is seconds of writing. Every
+        process takes the same decision: each saves (or skips) together."""
+        if state["step"] != self._saved_step:
+            self._save_last(state, rng)
 
     def _non_finite(self, step: int, what: str) -> TrainingError:
         last = self._ckpt("last") if self.run_dir is not None else None

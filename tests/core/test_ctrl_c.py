@@ -96,6 +96,39 @@ def test_between_the_two_optimizer_steps_of_a_step(toy_host, toy_data, tmp_path)
     assert _same(_adapter(resumed), _adapter(whole))
 
 
+def _counting_saves(monkeypatch):
+    """The step of every checkpoint the trainer writes."""
+    import lorakit.trainer
+
+    steps, save = [], lorakit.trainer.save_checkpoint
+
+    def counted(path, model, optimizers, schedulers, state, *args, **kwargs):
+        steps.append(state["step"])
+        return save(path, model, optimizers, schedulers, state, *args, **kwargs)
+
+    monkeypatch.setattr(lorakit.trainer, "save_checkpoint", counted)
+    return steps
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "stop_after"])
+def test_a_stop_right_after_a_checkpoint_writes_it_once(stop, toy_host, toy_data, tmp_path, monkeypatch):
+    # Step 3 is checkpointed (--save_every 3); the stop comes in step 4's
+    # forward pass (Ctrl-C) or right after step 3 (stop_after): the checkpoint
+    # of step 3 already holds everything a resume needs.
+    flags = ("--epochs", "2", "--eval_every", "100", "--save_every", "3")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    saved = _counting_saves(monkeypatch)
+    if stop == "ctrl-c":
+        state, resumed = _interrupted_then_resumed(toy_data, tmp_path / "cut", *flags, "--interrupt_at_call", "4")
+    else:
+        cut = runs.run(_config(toy_data, tmp_path / "cut", *flags), stop_after=3, show_progress=False)
+        assert cut.train.interrupted
+        state = json.loads((tmp_path / "cut" / "checkpoints" / "last" / "state.json").read_text())
+        resumed = runs.run(_config(toy_data, tmp_path / "cut", *flags), resume=True, show_progress=False)
+    assert state["step"] == 3 and saved[:2] == [3, 6], saved  # old code: [3, 3, 6, ...]
+    assert _same(_adapter(resumed), _adapter(whole))
+
+
 def test_a_sigterm_saves_the_run_as_ctrl_c_does(toy_host, toy_data, tmp_path, monkeypatch):
     # `kill PID`, or a cluster taking its machine back, sends SIGTERM: by
     # default it ends the process on the spot, losing the steps since the

@@ -180,22 +180,28 @@ def _final_digests(stdout: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_one_process_mid_step_stops_both_after_that_step(toy_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("save_every", ["0", "3"])
+def test_ctrl_c_on_one_process_mid_step_stops_both_after_that_step(save_every, toy_data, tmp_path, monkeypatch):
     """A Ctrl-C reaches each process somewhere else in its step; here only
     rank 1 gets one, in its 9th forward pass. Both finish step 9, save it
     together and stop (rank 1 used to save alone, through collectives rank 0
     never joined: the run hung), and --resume ends with an uninterrupted
-    run's weights."""
-    dropout = ("--lora.dropout", "0.3")
-    whole = _two_processes("toy", toy_data, tmp_path / "whole", *dropout)
+    run's weights. With --save_every 3, step 9 is checkpointed as it ends,
+    and the stop writes it no second time."""
+    flags = ("--lora.dropout", "0.3", "--train.save_every", save_every)
+    whole = _two_processes("toy", toy_data, tmp_path / "whole", *flags)
     monkeypatch.setenv("TOY_SIGNAL_AT_CALL", "9")
     monkeypatch.setenv("TOY_SIGNAL_RANK", "1")
-    cut = _two_processes("toy", toy_data, tmp_path / "cut", *dropout, timeout=180)
+    cut = _two_processes("toy", toy_data, tmp_path / "cut", *flags, timeout=180)
     monkeypatch.delenv("TOY_SIGNAL_AT_CALL")
     assert cut.returncode != 0 and "rank done" not in cut.stdout, cut.stdout
     last = _last_steps(cut.stdout)
     assert last[0] == last[1] and last[0][0] == 9 == _saved_step(tmp_path / "cut"), cut.stdout
-    resumed = _two_processes("toy", toy_data, tmp_path / "cut", *dropout, "--resume")
+    saves = {rank: [int(step) for r, step in re.findall(r"rank (\d+) saved step (\d+)", cut.stdout) if int(r) == rank]
+             for rank in (0, 1)}
+    expected = [6, 9] if save_every == "0" else [3, 6, 9]  # 6: the end of epoch 1, validated and saved
+    assert saves[0] == saves[1] == expected, cut.stdout
+    resumed = _two_processes("toy", toy_data, tmp_path / "cut", *flags, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _final_digests(resumed.stdout) == _final_digests(whole.stdout) and len(set(_final_digests(whole.stdout))) == 1
 
