@@ -126,7 +126,9 @@ def _producer(module: torch.nn.Module, kinds: set[type]) -> bool:
     return isinstance(module, (torch.nn.LayerNorm, torch.nn.RMSNorm)) or next(module.parameters(), None) is None
 
 
-def _outer_hooks_active() -> bool:
+def outer_hooks_active() -> bool:
+    """Whether saved-tensor hooks (gradient checkpointing, offloading) decide
+    what the code running now keeps for the backward pass."""
     top = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
     return top is None or top(False) is not None
 
@@ -141,7 +143,7 @@ class _InputRecomputed:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         recipe = self._input_recipe
         if (recipe is None or not self.training or not torch.is_grad_enabled() or x.numel() == 0
-                or x.size() != recipe.output_layout[0] or _outer_hooks_active()):
+                or x.size() != recipe.output_layout[0] or outer_hooks_active()):
             return super().forward(x)
         if not getattr(self, "dropout_p", 0):
             # Under autocast the matmul would keep its own low-precision copy of x: cast

@@ -115,6 +115,10 @@ class Trainer:
         self._resume_point: tuple[dict, dict] | None = None
         self._weights_ahead = False
         self._saved_step: int | None = None  # the step checkpoints/last holds, once this loop wrote it
+        from lorakit.dropout_masks import bool_dropout_masks
+
+        # The training forward pass's dropout keeps booleans, not torch's CPU float masks.
+        self._dropout_masks = functools.partial(bool_dropout_masks, accelerator.device, settings.bool_dropout_masks)
         # Several processes save only together, after a step they agreed on.
         self._shared_stop = SharedStop(announce=accelerator.is_main_process) if accelerator.num_processes > 1 else None
         # The first non-finite value seen (step, what, value), kept on the
@@ -275,7 +279,7 @@ class Trainer:
         with sync:
             steps = self._losses(batch)
             while True:
-                with self.accelerator.autocast():
+                with self.accelerator.autocast(), self._dropout_masks():
                     item = next(steps, None)
                 if item is None:
                     break
