@@ -7,13 +7,15 @@ For each real-size model (random weights from its published config, built
 once by ``bench/real_size.py`` into ``--cache``):
 
 (a) peak memory of a few LoRA training steps (lorakit's own loop) and of full
-    fine-tuning (every weight the loss reaches trainable, AdamW), each in a
-    fresh process; the ratio LoRA / full (goal <= 0.5);
+    fine-tuning (every weight the loss reaches trainable, AdamW, the base's
+    dropout keeping the same boolean masks), each in a fresh process; the
+    ratio LoRA / full (goal <= 0.5);
 (b) training samples/s of lorakit's Trainer and of a hand-written accelerate +
     peft loop on the same fresh LoRA model and the same batches, alternating
     in one process so machine noise hits both; the ratio (goal >= 1.0). Both
-    use peft's own LoRA dropout and inputs (``--train.recompute_dropout false
-    --train.recompute_inputs false``), so the loops do the same computation;
+    use peft's own LoRA dropout and inputs and torch's dropout masks
+    (``--train.recompute_dropout false --train.recompute_inputs false
+    --train.bool_dropout_masks false``), so the loops do the same computation;
 (c) `lorakit plan`'s predicted peak against the measured LoRA peak (goal:
     within 25%);
 (d) the LoRA peak with ``--train.gradient_checkpointing`` (the Hugging Face
@@ -112,10 +114,12 @@ def first_batches(config: Any, examples: list, count: int) -> list[list]:
 
 def full_peak(config: Any, steps: int) -> dict:
     """Peak memory of full fine-tuning: the base with every weight trainable,
-    one AdamW per optimizer group, the task's own loss."""
+    one AdamW per optimizer group, the task's own loss, dropout masks kept
+    as lorakit's loop keeps them (booleans on a CPU)."""
     import torch
 
     from lorakit.capabilities import SeveralOptimizers
+    from lorakit.dropout_masks import bool_dropout_masks
     from lorakit.peak import peak_of
     from lorakit.run_data import load_splits
     from lorakit.runs import make_task
@@ -137,11 +141,23 @@ def full_peak(config: Any, steps: int) -> dict:
         optimizers = {name: torch.optim.AdamW(params, lr=1e-5) for name, params in groups.items()}
         batches = first_batches(config, splits.train, steps)
 
+        def one_loss(batch):
+            yield "main", task.loss(base, model, batch)
+
+        def masked(losses):
+            """Each loss computed as lorakit's loop does: in turn (a GAN steps
+            between them), its dropout keeping boolean masks on a CPU."""
+            while True:
+                with bool_dropout_masks(torch.device("cpu"), config.train.bool_dropout_masks):
+                    item = next(losses, None)
+                if item is None:
+                    return
+                yield item
+
         def train():
             for examples in batches:
                 batch = task.collate(base, examples)
-                losses = task.training_step(base, model, batch) if several else [("main", task.loss(base, model, batch))]
-                for name, loss in losses:
+                for name, loss in masked(task.training_step(base, model, batch) if several else one_loss(batch)):
                     loss.backward(inputs=groups[name] if several else None)
                     optimizers[name].step()
                     optimizers[name].zero_grad(set_to_none=True)
@@ -249,7 +265,8 @@ def bench_model(key: str, folder: Path, batch: int, steps: int, rounds: int) -> 
     flags = run_flags(key, folder, batch)
     request = {"task": task, "flags": flags, "steps": steps, "rounds": rounds}
     same_computation = {**request, "flags": [*flags, "--train.recompute_dropout", "false",
-                                             "--train.recompute_inputs", "false"]}
+                                             "--train.recompute_inputs", "false",
+                                             "--train.bool_dropout_masks", "false"]}
     started = time.perf_counter()
     planned = plan_of(task, flags)
     lora = measure(load(task, flags), steps=steps)
