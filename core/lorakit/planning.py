@@ -201,6 +201,8 @@ class Stepper:
     example: Any
     autocast: str = "no"
     groups: dict[str, list[Any]] = field(default_factory=dict)
+    #: Dropout keeps boolean masks, as the trainer's does on a CPU and torch's on a GPU.
+    bool_dropout_masks: bool = True
 
     def activations(self, sizes: Sequence[int] = PROBE_SIZES) -> Activations:
         """Fixed and per-example activation bytes from steps at two batch sizes."""
@@ -229,9 +231,11 @@ class Stepper:
         freed when this returns."""
         import torch
 
+        from lorakit.dropout_masks import bool_dropout_masks
+
         losses = self._losses(batch)
         while True:
-            with self._autocast():
+            with self._autocast(), bool_dropout_masks(torch.device("cpu"), self.bool_dropout_masks):
                 item = next(losses, None)
             if item is None:
                 return
@@ -381,7 +385,9 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
         task.prepare_training(made.base, model)
     example = largest_example(task, made.base, made.splits.train + made.splits.replay_pool)
     groups = optimizer_groups(task, made.base, model)
-    stepper = Stepper(task, made.base, model, example, autocast, groups)
+    # A GPU's dropout keeps boolean masks whatever the setting; a CPU's, with it.
+    stepper = Stepper(task, made.base, model, example, autocast, groups,
+                      bool_dropout_masks=config.train.bool_dropout_masks or device == "cuda")
     weights = four_bit_weight_bytes(model) if config.base_dtype == "4bit" else weight_bytes(model)
     trained = trained_parameters(model)
     estimate = Estimate(weights, trained * TRAINED_BYTES, stepper.activations())

@@ -157,3 +157,15 @@ def test_a_task_with_several_optimizers_shows_what_each_trains(toy_data, toy_hos
 
 def test_a_task_with_one_optimizer_has_no_groups_to_show(wide):
     assert plan(config_of(wide)).trained_groups == {}
+
+
+def test_dropout_masks_are_planned_as_the_trainer_and_a_gpu_keep_them():
+    """The demo MusicGen drops out in its decoder: a CPU run keeps boolean
+    masks (unless --train.bool_dropout_masks false), a GPU always does."""
+    def per_example(*flags, device=None):
+        config = load_config("music-demo", ["--train.batch_size", "4", *flags])
+        return plan(config, device=device).estimate.activations.per_example
+
+    torch_masks = per_example("--train.bool_dropout_masks", "false")
+    assert per_example() < 0.95 * torch_masks
+    assert per_example("--train.bool_dropout_masks", "false", device="cuda") == per_example(device="cuda")
