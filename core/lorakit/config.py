@@ -100,7 +100,7 @@ class TrainSettings:
     #: fewer activations, BLIP-base 33%, at the same speed; false = peft's own. Same results either way.
     recompute_inputs: bool = True
     #: On a CPU, dropout keeps its mask for the backward pass as 1-byte booleans, as torch does on a GPU,
-    #: not as torch's CPU float mask (lorakit/dropout_masks.py): MusicGen-small keeps 18% fewer
+    #: not as torch's CPU float mask (lorakit/dropout_masks.py): MusicGen-small keeps 14% fewer
     #: activations; false = torch's own. Same results either way.
     bool_dropout_masks: bool = True
     #: CPU threads torch computes with; None = the cores this process may use minus those other work keeps
