@@ -175,6 +175,7 @@ def hand_loop(config: Any, steps: int) -> float:
     from peft import LoraConfig, get_peft_model
 
     from lorakit.capabilities import SeveralOptimizers
+    from lorakit.lora import match_conv_geometry
     from lorakit.run_data import load_splits
     from lorakit.runs import make_task
     from lorakit.task import Data
@@ -186,7 +187,9 @@ def hand_loop(config: Any, steps: int) -> float:
     set_seed(config.train.seed)
     lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=task.lora_targets, modules_to_save=to_save or None)
-    model = get_peft_model(base.model, lora)
+    # peft builds a dilated convolution's lora_A without its dilation (the VITS
+    # decoder's): any peft loop needs lorakit's fix to run at all.
+    model = match_conv_geometry(get_peft_model(base.model, lora))
     several = isinstance(task, SeveralOptimizers)
     if several:
         task.prepare_training(base, model)
