@@ -54,13 +54,11 @@ def main() -> None:
     config = runs.load_config("music-style", ["--base", str(folder), "--data", str(real_size.MODELS["music"][2])])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu; LoRA r {config.lora.r}, "
           f"batch {args.batch}")
-    models = {}
-    for name, enabled in (("torch", False), ("boolean", True)):
-        made = runs.training_model(runs.make_task(config), config)
-        models[name] = SimpleNamespace(task=_WithMasks(made.task, enabled), base=made.base, model=made.model,
-                                       splits=made.splits)
-    made = models["torch"]
-    batch = made.task.task.collate(made.base, [largest_example(made.task.task, made.base, made.splits.train)] * args.batch)
+    built = {name: runs.training_model(runs.make_task(config), config) for name in ("torch", "boolean")}
+    first = built["torch"]
+    batch = first.task.collate(first.base, [largest_example(first.task, first.base, first.splits.train)] * args.batch)
+    models = {name: SimpleNamespace(task=_WithMasks(made.task, name == "boolean"), base=made.base, model=made.model)
+              for name, made in built.items()}
     compare(models, batch, args.batch, args.steps, args.rounds, GOALS)
 
 
