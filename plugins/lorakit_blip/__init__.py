@@ -1,6 +1,7 @@
 """What the BLIP tasks (``caption``, ``vqa``) share: token ids and lengths of a
-BLIP base, its image size, the probe image, the evaluation batch size and
-image files turned into pixel values.
+BLIP base, its image size, the probe image, the evaluation batch size,
+image files turned into pixel values, and generated ids read back as text
+with their token counts (``generated``).
 
 A helper package, not a plugin: it registers nothing (no entry point) and
 depends on no other plugin, only on ``lorakit.api``. Importing it stays

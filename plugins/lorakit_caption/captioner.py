@@ -33,7 +33,8 @@ class Captioner:
 
         device, _ = device_and_dtype(self.model)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            candidates = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
+            generated = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
+        candidates = [[g.text for g in options] for options in generated]
         if self.clip is None:
             return [{"image": p, "caption": self._written(c[0]), **self.provenance} for p, c in zip(paths, candidates)]
         records = []

@@ -33,6 +33,7 @@ from lorakit.api import (
 )
 from lorakit.api import text as text_option
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
+from lorakit_blip.generated import Generated, image_positions, read_generated
 from lorakit_blip.head import checked_choice
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
@@ -186,7 +187,7 @@ class CaptionTask(Task, CommandLineInputs, MergedExport):
         predictions: dict[str, str] = {}
         for flag in (True, False):
             group = [image for image in references if triggered[image] == flag]
-            predictions.update(zip(group, self._generate(base, model, group, self.prefix(flag))))
+            predictions.update(zip(group, (c.text for c in self._generate(base, model, group, self.prefix(flag)))))
         images = list(references)
         captions = [predictions[image] for image in images]
         scores = caption_scores(captions, [references[image] for image in images])
@@ -207,7 +208,8 @@ class CaptionTask(Task, CommandLineInputs, MergedExport):
         ``[{"image": path, "caption": text}, ...]``."""
         paths = _image_inputs(inputs)
         captions = self._generate(base, model, paths, self.prefix())
-        return [{"image": path, "caption": caption} for path, caption in zip(paths, captions)]
+        return [{"image": path, "caption": caption.text, **caption.usage_fields()}
+                for path, caption in zip(paths, captions)]
 
     def probe(self, base: Base, model: Any) -> Any:
         """Logits of ``model`` for a fixed-seed noise image and the bos token."""
@@ -234,16 +236,16 @@ class CaptionTask(Task, CommandLineInputs, MergedExport):
         trigger = self.options.trigger if triggered else ""
         return " ".join(part for part in (trigger, self.options.prompt) if part)
 
-    def _generate(self, base: Base, model: Any, images: Sequence[str], prefix: str) -> list[str]:
+    def _generate(self, base: Base, model: Any, images: Sequence[str], prefix: str) -> list[Generated]:
         """Captions of image files in batches, ``prefix`` given as a prompt."""
-        captions: list[str] = []
+        captions: list[Generated] = []
         for chunk in batch_slices(len(images)):
             pixels = load_pixel_values(base.processor, images[chunk])
             captions += [c[0] for c in self.caption_pixels(base, model, pixels, prefix)]
         return captions
 
     def caption_pixels(self, base: Base, model: Any, pixel_values: Any, prefix: str = "",
-                       candidates: int = 1) -> list[list[str]]:
+                       candidates: int = 1) -> list[list[Generated]]:
         """``candidates`` captions per image of a pixel batch (beam search keeps
         the best beams), ``prefix`` given as a prompt and cut from the output."""
         import torch
@@ -259,8 +261,8 @@ class CaptionTask(Task, CommandLineInputs, MergedExport):
         with eval_mode(model), torch.inference_mode():
             output = model.generate(**to_device(inputs, model), max_new_tokens=max_new, num_beams=beams,
                                     num_return_sequences=candidates)
-        texts = [" ".join(t.split()) for t in base.processor.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)]
-        return [texts[i * candidates : (i + 1) * candidates] for i in range(count)]
+        said = read_generated(base, output[:, skip:], [image_positions(base) + skip] * len(output))
+        return [said[i * candidates : (i + 1) * candidates] for i in range(count)]
 
 
 # -- module helpers ------------------------------------------------------------

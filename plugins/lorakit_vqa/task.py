@@ -31,6 +31,7 @@ from lorakit.api import (
     whole_number,
 )
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
+from lorakit_blip.generated import Generated, image_positions, read_generated
 from lorakit_blip.head import checked_choice
 
 _PROBE_QUESTION, _PROBE_ANSWER = "what is in the picture?", "yes"
@@ -145,8 +146,8 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         reference answer of each held-out question."""
         from lorakit_vqa.metrics import vqa_scores
 
-        predictions = self._answer(base, model, [e.image for e in examples], [e.question for e in examples])
-        return vqa_scores(predictions, [e.answers for e in examples])
+        answers = self._answer(base, model, [e.image for e in examples], [e.question for e in examples])
+        return vqa_scores([a.text for a in answers], [e.answers for e in examples])
 
     def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
         """``--image IMG --question Q`` (repeatable, paired; one question may go
@@ -163,7 +164,8 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
 
         records = check_records(inputs)
         answers = self._answer(base, model, [r["image"] for r in records], [r["question"] for r in records])
-        return [{"image": r["image"], "question": r["question"], "answer": a} for r, a in zip(records, answers)]
+        return [{"image": r["image"], "question": r["question"], "answer": a.text, **a.usage_fields()}
+                for r, a in zip(records, answers)]
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """``answers.jsonl``: the first held-out questions, the model's answer
@@ -172,7 +174,8 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
 
         shown = list(examples[:_SAMPLES])
         answers = self._answer(base, model, [e.image for e in shown], [e.question for e in shown])
-        lines = [json.dumps({"image": Path(e.image).name, "question": e.question, "answer": a, "references": list(e.answers)})
+        lines = [json.dumps({"image": Path(e.image).name, "question": e.question, "answer": a.text,
+                             "references": list(e.answers)})
                  for e, a in zip(shown, answers)]
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "answers.jsonl", "\n".join(lines) + "\n")
@@ -203,22 +206,23 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
 
     # -- helpers --------------------------------------------------------------
 
-    def _answer(self, base: Base, model: Any, images: Sequence[str], questions: Sequence[str]) -> list[str]:
+    def _answer(self, base: Base, model: Any, images: Sequence[str], questions: Sequence[str]) -> list[Generated]:
         """Generated answers to ``questions`` about ``images``, in batches."""
         import torch
 
         from lorakit_vqa.answering import generate_answers
         from lorakit_vqa.batch import encode_questions
 
-        answers: list[str] = []
+        answers: list[Generated] = []
         with eval_mode(model), torch.inference_mode():
             for chunk in batch_slices(len(images)):
                 batch = {"pixel_values": load_pixel_values(base.processor, images[chunk]),
                          **encode_questions(base.processor, questions[chunk], max_length(base))}
                 output = generate_answers(model, to_device(batch, model), self.options.max_answer_tokens,
                                           self.options.num_beams)
-                texts = base.processor.tokenizer.batch_decode(output[:, 1:], skip_special_tokens=True)
-                answers += [" ".join(text.split()) for text in texts]
+                # The model reads the image, the question and the decoder's bos.
+                read = [image_positions(base) + int(n) + 1 for n in batch["attention_mask"].sum(dim=1)]
+                answers += read_generated(base, output[:, 1:], read)
         return answers
 
 

@@ -123,6 +123,34 @@ def test_evaluate_and_predict(demo_base):
     assert predictions[0]["image"] == examples[0].image and isinstance(predictions[0]["caption"], str)
 
 
+def _image_positions(base, image):
+    """How many positions the vision tower itself gives an image."""
+    from lorakit_blip import load_pixel_values
+
+    with torch.inference_mode():
+        return base.model.vision_model(pixel_values=load_pixel_values(base.processor, [image]))[0].shape[1]
+
+
+@pytest.mark.parametrize("prompt", ["", "a small"])
+def test_each_caption_says_its_tokens_and_whether_the_length_cap_cut_it(demo_base, prompt):
+    # The demo base rambles on a catalog image (to the cap) and ends its
+    # captions of retain images: one batch holds both kinds of row.
+    images = [str(CATALOG / "catalog_0000.png"), *sorted(str(p) for p in (SAMPLES / "retain").glob("*.png"))[:3]]
+    task = CaptionTask(CaptionOptions(prompt=prompt, max_new_tokens=20))
+    records = task.predict(demo_base, demo_base.model, images)
+    assert [r["finish_reason"] for r in records] == ["length", "stop", "stop", "stop"], records
+    tokenizer = demo_base.processor.tokenizer
+    read = _image_positions(demo_base, images[0]) + len(tokenizer(prompt)["input_ids"]) - 1  # bos, prompt; no [SEP]
+    for record in records:
+        said = len(tokenizer(record["caption"], add_special_tokens=False)["input_ids"])
+        # A caption the model ended counts its end token too; a cut one is the cap's length.
+        written = said + 1 if record["finish_reason"] == "stop" else 20
+        assert record["usage"] == {"prompt_tokens": read, "completion_tokens": written,
+                                   "total_tokens": read + written}, record
+    # A batch neighbour changes no record: each image alone says the same.
+    assert [task.predict(demo_base, demo_base.model, [image])[0] for image in images] == records
+
+
 def test_predict_expands_folders_and_refuses_missing_files(demo_base, jsonl_folder):
     from lorakit.errors import DataError
 

@@ -186,7 +186,8 @@ def test_batched_answers_equal_one_at_a_time(vqa_base, small_folder):
     task = VqaTask()
     together = task.predict(vqa_base, vqa_base.model, records)
     alone = [task.predict(vqa_base, vqa_base.model, [r])[0] for r in records]
-    assert together == alone and all(set(r) == {"image", "question", "answer"} for r in together)
+    assert together == alone  # the token counts too: a question is counted without its padding
+    assert all(set(r) == {"image", "question", "answer", "usage", "finish_reason"} for r in together)
 
 
 def test_base_answers_its_own_domain(vqa_base):
@@ -227,3 +228,23 @@ def test_training_and_answering_see_the_same_pixels(vqa_base, tmp_path):
     expected = pixel_values(vqa_base.processor, [open_rgb(example.image).image])
     assert torch.equal(batch["pixel_values"], expected)
     assert open_rgb(example.image).image.getpixel((15, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("cap, finish", [(12, "stop"), (1, "length")])
+def test_each_answer_says_its_tokens_and_whether_the_length_cap_cut_it(vqa_base, cap, finish):
+    from lorakit_blip import load_pixel_values
+
+    images = sorted(str(p) for p in (SAMPLES / "inspection").glob("*.png"))[:3]
+    questions = ["what color is it?", "is it damaged?", "what shape is the item in the picture?"]
+    records = VqaTask(VqaOptions(max_answer_tokens=cap)).predict(
+        vqa_base, vqa_base.model, [{"image": i, "question": q} for i, q in zip(images, questions)])
+    tokenizer = vqa_base.processor.tokenizer
+    with torch.inference_mode():
+        positions = vqa_base.model.vision_model(pixel_values=load_pixel_values(vqa_base.processor, images[:1]))[0].shape[1]
+    for record, question in zip(records, questions):
+        # The image, the question as encoded ([CLS] ... [SEP], no padding) and the decoder's bos.
+        read = positions + len(tokenizer(question)["input_ids"]) + 1
+        said = len(tokenizer(record["answer"], add_special_tokens=False)["input_ids"])
+        written = said + 1 if finish == "stop" else cap  # an ended answer counts its end token
+        assert record["finish_reason"] == finish and said >= 1, record
+        assert record["usage"] == {"prompt_tokens": read, "completion_tokens": written, "total_tokens": read + written}
