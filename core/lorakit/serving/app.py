@@ -155,10 +155,11 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
                                                field=said.image_param if task == CAPTION_TASK else said.text_param)
         finally:
             path.unlink(missing_ok=True)
-        content = records[0][ANSWER_FIELDS[task]]
+        field = ANSWER_FIELDS[task]
         if body.stream:
-            return StreamingResponse(completion_chunks(body.model, content, provenance), media_type="text/event-stream")
-        return completion(body.model, content, provenance)
+            return StreamingResponse(completion_chunks(body.model, records[0], field, provenance, body.streams_usage()),
+                                     media_type="text/event-stream")
+        return completion(body.model, records[0], field, provenance)
 
     # -- music and any text-input task ---------------------------------------------
 

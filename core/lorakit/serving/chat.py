@@ -169,24 +169,34 @@ def vqa_question(chat: ChatInput) -> str:
     return chat.text
 
 
-def completion(model: str, content: str, provenance: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's ``chat.completion`` object answering with ``content``; the
-    base and adapters that answered ride along as on the other routes."""
+def completion(model: str, answer: dict[str, Any], field: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``chat.completion`` object answering with the prediction
+    record ``answer`` (its text in ``field``, its ``usage`` and
+    ``finish_reason``); the base and adapters that answered ride along as on
+    the other routes."""
     return {"id": _completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            **provenance}
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer[field], "refusal": None},
+                         "logprobs": None, "finish_reason": answer["finish_reason"]}],
+            "usage": answer["usage"], **provenance}
 
 
-def completion_chunks(model: str, content: str, provenance: dict[str, Any]) -> Iterator[bytes]:
+def completion_chunks(model: str, answer: dict[str, Any], field: str, provenance: dict[str, Any],
+                      include_usage: bool = False) -> Iterator[bytes]:
     """The same answer as OpenAI's streamed ``chat.completion.chunk`` events:
-    the role, the text, the finish, then ``[DONE]`` (BLIP generates the
-    whole answer before the first chunk; it is short)."""
+    the role, the text, the finish, with ``include_usage`` a last chunk of
+    no choices carrying the token counts (the others ``usage: null``), then
+    ``[DONE]`` (BLIP generates the whole answer before the first chunk; it
+    is short)."""
     first = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    deltas = [({"role": "assistant", "content": ""}, None), ({"content": content}, None), ({}, "stop")]
+    if include_usage:
+        first["usage"] = None
+    deltas = [({"role": "assistant", "content": ""}, None), ({"content": answer[field]}, None),
+              ({}, answer["finish_reason"])]
     for delta, finish in deltas:
         chunk = {**first, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         yield sse_event({**chunk, **provenance} if finish else chunk)
+    if include_usage:
+        yield sse_event({**first, "choices": [], "usage": answer["usage"]})
     yield b"data: [DONE]\n\n"
 
 

@@ -88,21 +88,30 @@ class MusicRequest(Composed):
     response_format: Literal["wav", "flac", "mp3", "opus"] = "wav"
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class ChatRequest(Composed):
     """OpenAI's ``/v1/chat/completions`` body, as far as BLIP can follow it.
     ``max_completion_tokens`` (or the older ``max_tokens``) caps the answer;
+    ``stream_options.include_usage`` adds the token counts to a stream;
     sampling fields (``temperature``...) are accepted and ignored: the model
     decodes as its adapter was set to."""
 
     model: str = Field(min_length=1, max_length=1000)
     messages: list[Any] = Field(min_length=1, max_length=256)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1)  # one answer: BLIP's decoding gives one
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    def streams_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
 
 
 class PredictRequest(Composed):

@@ -34,6 +34,15 @@ def client(live):
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
 
 
+def vqa_tokens(text):
+    """The demo VQA base's tokens of ``text``, [CLS] and [SEP] included."""
+    from transformers import AutoTokenizer
+
+    from lorakit_vqa.loading import DEMO_BASE
+
+    return AutoTokenizer.from_pretrained(DEMO_BASE)(text)["input_ids"]
+
+
 def caption_of(live, image, adapters):
     response = httpx.post(f"{live.url}/v1/captions", timeout=120, files={"image": ("p.png", image, "image/png")},
                           data={"adapters": json.dumps(adapters)})
@@ -50,7 +59,10 @@ def test_a_caption_adapter_chosen_as_the_model_captions_the_image(live, client):
     completion = client.chat.completions.create(model="caption-a", messages=[asking("Describe this.", ITEM)])
     said = completion.choices[0].message.content
     assert said == caption_of(live, ITEM, [{"name": "caption-a"}]) != caption_of(live, ITEM, [])
-    assert completion.choices[0].finish_reason == "stop" and completion.model == "caption-a"
+    assert completion.model == "caption-a"
+    # This adapter (random weights) rambles: the task's length cap (30 tokens) cuts it.
+    assert completion.choices[0].finish_reason == "length" and completion.usage.completion_tokens == 30
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + 30
     extra = completion.model_extra
     assert extra["base"] == "demo" and [a["name"] for a in extra["adapters"]] == ["caption-a"]
     other = client.chat.completions.create(model="styles/caption-b", messages=[asking("", ITEM)])
@@ -60,6 +72,9 @@ def test_a_caption_adapter_chosen_as_the_model_captions_the_image(live, client):
 def test_a_vqa_model_answers_the_question_and_a_follow_up_about_the_same_image(live, client):
     first = client.chat.completions.create(model="vqa/demo", messages=[asking("What color is the item?", ITEM)])
     assert first.choices[0].message.content == answer_of(live, ITEM, "What color is the item?")
+    # The demo base ends its answers: their tokens and the end token.
+    answer_tokens = len(vqa_tokens(first.choices[0].message.content)) - 2
+    assert first.choices[0].finish_reason == "stop" and first.usage.completion_tokens == answer_tokens + 1
     conversation = [
         {"role": "system", "content": "You answer questions about pictures."},
         asking("What color is the item?", ITEM),
@@ -69,6 +84,9 @@ def test_a_vqa_model_answers_the_question_and_a_follow_up_about_the_same_image(l
     follow_up = client.chat.completions.create(model="vqa/demo", messages=conversation)
     said = follow_up.choices[0].message.content
     assert said == answer_of(live, ITEM, "What shape is it?") != first.choices[0].message.content
+    # The prompt counted is the image and the last question, not the whole conversation.
+    longer = len(vqa_tokens("What shape is it?")) - len(vqa_tokens("What color is the item?"))
+    assert follow_up.usage.prompt_tokens == first.usage.prompt_tokens + longer
     # The latest image is the one asked about.
     conversation[3:3] = [asking("And this one?", png_bytes((200, 40, 40))), {"role": "assistant", "content": "?"}]
     later = client.chat.completions.create(model="vqa/demo", messages=conversation)
@@ -81,8 +99,21 @@ def test_a_streamed_answer_is_the_same_answer_in_chunks(live, client):
     chunks = list(stream)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text == caption_of(live, ITEM, [{"name": "caption-a"}])
-    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason == "stop"
-    assert len({chunk.id for chunk in chunks}) == 1
+    whole = client.chat.completions.create(model="caption-a", messages=[asking("What is this?", ITEM)])
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert len({chunk.id for chunk in chunks}) == 1 and all(chunk.usage is None for chunk in chunks)
+
+
+def test_a_stream_asked_for_usage_ends_with_the_token_counts(client):
+    question = [asking("What is damaged?", ITEM)]
+    stream = client.chat.completions.create(model="vqa/demo", messages=question, stream=True,
+                                            stream_options={"include_usage": True})
+    *answer, last = list(stream)
+    whole = client.chat.completions.create(model="vqa/demo", messages=question)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in answer) == whole.choices[0].message.content
+    assert last.choices == [] and last.usage == whole.usage and all(chunk.usage is None for chunk in answer)
+    assert answer[-1].choices[0].finish_reason == whole.choices[0].finish_reason == "stop"
 
 
 def test_a_mix_of_adapters_rides_in_extra_body(live, client):
@@ -158,6 +189,7 @@ def _cut_short(client, model, question, limit):
     said = cut.choices[0].message.content
     assert said and len(said.split()) <= next(iter(limit.values())) < len(whole.split()), (said, whole)
     assert whole.startswith(said), (said, whole)
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == next(iter(limit.values()))
     roomy = client.chat.completions.create(model=model, messages=[asking(question, ITEM)], max_tokens=500)
     assert roomy.choices[0].message.content == whole  # a cap above the adapter's own length changes nothing
 
