@@ -68,6 +68,8 @@ class CaptionSummary:
     #: Images whose caption file was already there and kept (``--existing skip``).
     kept: int = 0
     failed: int = 0
+    #: Captions the length cap (``--max-new-tokens``) cut before the model ended them.
+    cut: int = 0
     clip_mean: float | None = None
     seconds: float = 0.0
     out: Path | None = None
@@ -250,6 +252,7 @@ def _caption_all(captioner: Any, todo: list[str], job: CaptionJob, records: Reco
             advance(len(paths) + len(failures))
     if scores:
         summary.clip_mean = sum(scores) / len(scores)
+    summary.cut = captioner.cut
 
 
 def _record(done: list[dict[str, Any]], job: CaptionJob, records: RecordFile) -> None:

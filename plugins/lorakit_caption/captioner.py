@@ -21,6 +21,8 @@ class Captioner:
     #: Text written before / after every caption (``--prefix``, ``--suffix``).
     text_before: str = ""
     text_after: str = ""
+    #: Captions written so far that the length cap cut before the model ended them.
+    cut: int = 0
 
     @property
     def image_processor(self) -> Any:
@@ -34,14 +36,18 @@ class Captioner:
         device, _ = device_and_dtype(self.model)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             generated = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
-        candidates = [[g.text for g in options] for options in generated]
         if self.clip is None:
-            return [{"image": p, "caption": self._written(c[0]), **self.provenance} for p, c in zip(paths, candidates)]
-        records = []
-        for path, options, scores in zip(paths, candidates, self.clip.score_candidates(paths, candidates)):
-            best = max(range(len(options)), key=lambda i: scores[i])
-            records.append({"image": path, "caption": self._written(options[best]), "clip_score": round(scores[best], 4),
-                            **self.provenance})
+            chosen = [options[0] for options in generated]
+            records = [{"image": p, "caption": self._written(c.text), **self.provenance} for p, c in zip(paths, chosen)]
+        else:
+            candidates = [[g.text for g in options] for options in generated]
+            chosen, records = [], []
+            for path, options, scores in zip(paths, generated, self.clip.score_candidates(paths, candidates)):
+                best = max(range(len(options)), key=lambda i: scores[i])
+                chosen.append(options[best])
+                records.append({"image": path, "caption": self._written(options[best].text),
+                                "clip_score": round(scores[best], 4), **self.provenance})
+        self.cut += sum(not c.ended for c in chosen)
         return records
 
     def _written(self, caption: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lorakit.api import ConfigError, OutputError, console, import_options, parse_adapter
+from lorakit.api import ConfigError, OutputError, console, import_options, parse_adapter, warn
 
 
 @click.command("caption")
@@ -70,6 +70,10 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, r
     console.print(f"{who}captioned {summary.done}, skipped {summary.skipped} (already done){kept}, "
                   f"failed {summary.failed} in {summary.seconds:.1f} s ({rate:.1f} images/s){clip_text}")
     console.print(f"captions: {summary.out}" + (f"; failures and why: {summary.errors}" if summary.failed else ""))
+    if summary.cut:
+        warn(f"{who}{summary.cut} of the {summary.done} captions ran to --max-new-tokens {max_new_tokens} and were "
+             "cut there, before the model ended them; for whole captions, caption again with a larger "
+             "--max-new-tokens (into another --out)")
     if summary.failed:
         sys.exit(3)
 

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import lorakit_caption
+import lorakit_caption.task
 from lorakit import runs
 from lorakit.data import images as image_module  # the one image loader (lorakit.api.open_rgb)
 from lorakit_caption.batch import CaptionJob, run_caption_job
@@ -203,6 +204,23 @@ def test_cli_exit_code_says_something_failed(folder, tmp_path):
                              "--workers", "0", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 3 and "failed 1" in result.stderr and "x.errors.jsonl" in result.stderr
     assert "Loading weights" not in result.stderr  # transformers' own bar, beside lorakit's
+
+
+def test_captions_the_length_cap_cut_are_counted_and_the_cli_says_so(folder, adapter, tmp_path):
+    tokenizer = lorakit_caption.task.CaptionTask().load_base("demo").processor.tokenizer
+    # The trained adapter ends its captions well before the cap: none is cut.
+    whole = run_caption_job(_job(folder, tmp_path / "whole.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
+    lengths = [len(tokenizer(r["caption"], add_special_tokens=False)["input_ids"]) for r in _records(tmp_path / "whole.jsonl")]
+    assert (whole.done, whole.cut) == (40, 0) and max(lengths) < 30
+    # Cut at 3 tokens, every one of them is, and the command says how to get them whole.
+    result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "cut.jsonl"),
+                             "--adapter", str(adapter), "--max-new-tokens", "3", "--workers", "0", "--quiet"],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 0 and "40 of the 40 captions ran to --max-new-tokens 3" in said, result.stderr
+    assert "larger --max-new-tokens" in said
+    assert all(len(tokenizer(r["caption"], add_special_tokens=False)["input_ids"]) == 3
+               for r in _records(tmp_path / "cut.jsonl"))
 
 
 def test_csv_and_sidecar_formats(folder, adapter, tmp_path):
