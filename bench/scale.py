@@ -123,9 +123,13 @@ def full_peak(config: Any, steps: int) -> dict:
     from lorakit.peak import peak_of
     from lorakit.run_data import load_splits
     from lorakit.runs import make_task
+    from lorakit.step_losses import step_losses
     from lorakit.task import Data
 
     task = make_task(config)
+
+    def masks():
+        return bool_dropout_masks(torch.device("cpu"), config.train.bool_dropout_masks)
 
     def build():
         base = task.load_base(config.base)
@@ -141,23 +145,11 @@ def full_peak(config: Any, steps: int) -> dict:
         optimizers = {name: torch.optim.AdamW(params, lr=1e-5) for name, params in groups.items()}
         batches = first_batches(config, splits.train, steps)
 
-        def one_loss(batch):
-            yield "main", task.loss(base, model, batch)
-
-        def masked(losses):
-            """Each loss computed as lorakit's loop does: in turn (a GAN steps
-            between them), its dropout keeping boolean masks on a CPU."""
-            while True:
-                with bool_dropout_masks(torch.device("cpu"), config.train.bool_dropout_masks):
-                    item = next(losses, None)
-                if item is None:
-                    return
-                yield item
-
         def train():
             for examples in batches:
                 batch = task.collate(base, examples)
-                for name, loss in masked(task.training_step(base, model, batch) if several else one_loss(batch)):
+                # Each loss computed as lorakit's loop does: in turn, its dropout keeping boolean masks on a CPU.
+                for name, loss in step_losses(task, base, model, batch, masks):
                     loss.backward(inputs=groups[name] if several else None)
                     optimizers[name].step()
                     optimizers[name].zero_grad(set_to_none=True)

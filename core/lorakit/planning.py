@@ -20,6 +20,7 @@ training example, so that padding never makes a real batch bigger.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -231,24 +232,20 @@ class Stepper:
         freed when this returns."""
         import torch
 
-        from lorakit.dropout_masks import bool_dropout_masks
+        from lorakit.step_losses import step_losses
 
-        losses = self._losses(batch)
-        while True:
-            with self._autocast(), bool_dropout_masks(torch.device("cpu"), self.bool_dropout_masks):
-                item = next(losses, None)
-            if item is None:
-                return
-            group, loss = item
+        for group, loss in step_losses(self.task, self.base, self.model, batch, self._forward_settings):
             torch.autograd.backward(loss, inputs=self.groups[group] if len(self.groups) > 1 else None)
 
-    def _losses(self, batch: Any) -> Any:
-        from lorakit.capabilities import SeveralOptimizers
+    @contextlib.contextmanager
+    def _forward_settings(self) -> Iterator[None]:
+        """The trainer's, as measured here: the planned autocast, and boolean dropout masks."""
+        import torch
 
-        if isinstance(self.task, SeveralOptimizers):
-            yield from self.task.training_step(self.base, self.model, batch)
-        else:
-            yield "main", self.task.loss(self.base, self.model, batch)
+        from lorakit.dropout_masks import bool_dropout_masks
+
+        with self._autocast(), bool_dropout_masks(torch.device("cpu"), self.bool_dropout_masks):
+            yield
 
     def _gradients_in_place(self) -> None:
         """Gradients of the trained parameters are counted with them (in
@@ -261,8 +258,6 @@ class Stepper:
                 p.grad = torch.zeros_like(p)
 
     def _autocast(self) -> Any:
-        import contextlib
-
         import torch
 
         if self.autocast == "no":

@@ -26,6 +26,7 @@ from lorakit.errors import ConfigError, TrainingError
 from lorakit.lora import load_trainable_state, trainable_state
 from lorakit.progress import training_progress
 from lorakit.runlog import RunLog
+from lorakit.step_losses import step_losses
 from lorakit.stopping import SharedStop, stop_signals_interrupt
 from lorakit.task import Base, Task
 
@@ -277,13 +278,7 @@ class Trainer:
         multi = len(self.group_params) > 1
         sync = contextlib.nullcontext() if boundary else self.accelerator.no_sync(self.model)
         with sync:
-            steps = self._losses(batch)
-            while True:
-                with self.accelerator.autocast(), self._dropout_masks():
-                    item = next(steps, None)
-                if item is None:
-                    break
-                group, loss = item
+            for group, loss in step_losses(self.task, self.base, self.model, batch, self._forward_settings):
                 value = loss.detach().float()  # stays on the device: no wait for the GPU here
                 self._note_if_not_finite(value, f"the {group} loss", state)
                 inputs = self.group_params[group] if multi else None
@@ -313,11 +308,11 @@ class Trainer:
         scaler.update()
         self._count_skipped(scaler.get_scale() < before, state)
 
-    def _losses(self, batch: Any) -> Iterator[tuple[str, Any]]:
-        if isinstance(self.task, SeveralOptimizers):
-            yield from self.task.training_step(self.base, self.model, batch)
-        else:
-            yield "main", self.task.loss(self.base, self.model, batch)
+    @contextlib.contextmanager
+    def _forward_settings(self) -> Iterator[None]:
+        """What a loss is computed under: autocast, and boolean dropout masks on a CPU."""
+        with self.accelerator.autocast(), self._dropout_masks():
+            yield
 
     def _note_if_not_finite(self, value: Any, what: str, state: dict) -> None:
         """Remember the first non-finite ``value`` (a 0-d device tensor), without a host sync."""
