@@ -198,3 +198,11 @@ def test_a_max_tokens_below_one_is_a_400(client):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model="caption-a", messages=[asking("Hi", ITEM)], max_tokens=0)
     assert raised.value.body["param"] == "max_tokens"
+
+
+def test_stream_options_without_a_stream_is_a_400(client):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="caption-a", messages=[asking("Hi", ITEM)],
+                                       stream_options={"include_usage": True})
+    error = raised.value.body
+    assert error["param"] == "stream_options" and "only allowed when stream is true" in error["message"], error
