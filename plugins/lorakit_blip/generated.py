@@ -19,11 +19,15 @@ class Generated:
     #: False when the length cap cut the text before the model ended it.
     ended: bool
 
+    @property
+    def finish_reason(self) -> str:
+        return "stop" if self.ended else "length"
+
     def usage_fields(self) -> dict[str, Any]:
         """The record fields a prediction carries: OpenAI's names and meanings."""
         return {"usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                           "total_tokens": self.prompt_tokens + self.completion_tokens},
-                "finish_reason": "stop" if self.ended else "length"}
+                "finish_reason": self.finish_reason}
 
 
 def image_positions(base: Any) -> int:

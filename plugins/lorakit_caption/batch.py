@@ -249,10 +249,10 @@ def _caption_all(captioner: Any, todo: list[str], job: CaptionJob, records: Reco
             _record(done, job, records)
             scores += [r["clip_score"] for r in done if r.get("clip_score") is not None]
             summary.done += len(done)
+            summary.cut += sum(r["finish_reason"] == "length" for r in done)
             advance(len(paths) + len(failures))
     if scores:
         summary.clip_mean = sum(scores) / len(scores)
-    summary.cut = captioner.cut
 
 
 def _record(done: list[dict[str, Any]], job: CaptionJob, records: RecordFile) -> None:

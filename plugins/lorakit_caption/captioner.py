@@ -21,8 +21,6 @@ class Captioner:
     #: Text written before / after every caption (``--prefix``, ``--suffix``).
     text_before: str = ""
     text_after: str = ""
-    #: Captions written so far that the length cap cut before the model ended them.
-    cut: int = 0
 
     @property
     def image_processor(self) -> Any:
@@ -30,24 +28,26 @@ class Captioner:
 
     def caption(self, paths: list[str], pixels: Any) -> list[dict[str, Any]]:
         """One record per image: the caption (the CLIP-best candidate when
-        re-ranking), its CLIPScore when a CLIP model is given, and provenance."""
+        re-ranking), whether the model ended it (``finish_reason``: ``stop``)
+        or the length cap cut it (``length``), its CLIPScore when a CLIP
+        model is given, and provenance."""
         import torch
 
         device, _ = device_and_dtype(self.model)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             generated = self.task.caption_pixels(self.base, self.model, pixels, self.prefix, self.candidates)
         if self.clip is None:
-            chosen = [options[0] for options in generated]
-            records = [{"image": p, "caption": self._written(c.text), **self.provenance} for p, c in zip(paths, chosen)]
+            records = [{"image": p, "caption": self._written(options[0].text),
+                        "finish_reason": options[0].finish_reason, **self.provenance}
+                       for p, options in zip(paths, generated)]
         else:
             candidates = [[g.text for g in options] for options in generated]
-            chosen, records = [], []
+            records = []
             for path, options, scores in zip(paths, generated, self.clip.score_candidates(paths, candidates)):
                 best = max(range(len(options)), key=lambda i: scores[i])
-                chosen.append(options[best])
                 records.append({"image": path, "caption": self._written(options[best].text),
-                                "clip_score": round(scores[best], 4), **self.provenance})
-        self.cut += sum(not c.ended for c in chosen)
+                                "finish_reason": options[best].finish_reason, "clip_score": round(scores[best], 4),
+                                **self.provenance})
         return records
 
     def _written(self, caption: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from lorakit.api import OutputError, image_stem
 
 FORMATS = ("jsonl", "csv", "sidecar")
-CSV_FIELDS = ("image", "caption", "clip_score", "base", "base_fingerprint", "adapters", "generation")
+CSV_FIELDS = ("image", "caption", "finish_reason", "clip_score", "base", "base_fingerprint", "adapters", "generation")
 #: What ``--existing`` does with a caption file that is already there.
 EXISTING = ("skip", "overwrite", "append", "prepend")
 #: How appended / prepended captions join the text already there: kohya tag lists are comma-separated.
@@ -48,6 +48,8 @@ class RecordFile:
             raise OutputError(f"{self.path} already exists; pass --resume to caption only what is missing, "
                               "or choose another --out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: A CSV's columns: a resumed file keeps those of its header (one an older lorakit wrote has fewer).
+        self.columns = CSV_FIELDS
         self.done: set[str] = self._recover() if self.path.exists() else set()
         self._fd: int | None = None
         if not lazy or self.path.exists():
@@ -56,7 +58,7 @@ class RecordFile:
     def _open(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _flag("O_BINARY"), 0o666)
         if self.kind == "csv" and os.fstat(self._fd).st_size == 0:
-            self._write(_csv_line(CSV_FIELDS))
+            self._write(_csv_line(self.columns))
 
     def _recover(self) -> set[str]:
         """Images already done; a torn last line (killed mid-write) is cut off."""
@@ -65,13 +67,15 @@ class RecordFile:
         if len(whole) < len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(whole))
+        if self.kind == "csv" and whole:
+            self.columns = tuple(next(csv.reader(io.StringIO(whole.decode("utf-8", "replace"), newline=""))))
         return {record["image"] for record in parse_records(self.path, whole, self.kind)}
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
         if self.kind == "csv":
-            text = "".join(_csv_line([_cell(r.get(f)) for f in CSV_FIELDS]) for r in records)
+            text = "".join(_csv_line([_cell(r.get(f)) for f in self.columns]) for r in records)
         else:
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         self._write(text)

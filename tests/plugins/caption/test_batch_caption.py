@@ -19,6 +19,7 @@ import lorakit_caption
 import lorakit_caption.task
 from lorakit import runs
 from lorakit.data import images as image_module  # the one image loader (lorakit.api.open_rgb)
+from lorakit_caption import outputs
 from lorakit_caption.batch import CaptionJob, run_caption_job
 
 CATALOG = Path(lorakit_caption.__file__).parent / "samples" / "catalog"
@@ -54,7 +55,7 @@ def test_records_carry_provenance(folder, adapter, tmp_path, monkeypatch):
     assert (summary.done, summary.failed, summary.skipped) == (40, 0, 0)
     assert not (tmp_path / "c.errors.jsonl").exists(), "nothing failed: no (empty) errors file"
     record = _records(tmp_path / "c.jsonl")[0]
-    assert set(record) == {"image", "caption", "base", "base_fingerprint", "adapters", "generation"}
+    assert set(record) == {"image", "caption", "finish_reason", "base", "base_fingerprint", "adapters", "generation"}
     assert record["base"] == "demo" and record["base_fingerprint"].startswith("sha256:")
     assert record["adapters"][0]["path"] == str(adapter / "adapter"), "absolute, like the image paths"
     assert record["adapters"][0]["weight"] == 1.0 and record["adapters"][0]["fingerprint"].startswith("sha256:")
@@ -212,6 +213,7 @@ def test_captions_the_length_cap_cut_are_counted_and_the_cli_says_so(folder, ada
     whole = run_caption_job(_job(folder, tmp_path / "whole.jsonl", adapters=[(str(adapter), 1.0)]), show_progress=False)
     lengths = [len(tokenizer(r["caption"], add_special_tokens=False)["input_ids"]) for r in _records(tmp_path / "whole.jsonl")]
     assert (whole.done, whole.cut) == (40, 0) and max(lengths) < 30
+    assert {r["finish_reason"] for r in _records(tmp_path / "whole.jsonl")} == {"stop"}
     # Cut at 3 tokens, every one of them is, and the command says how to get them whole.
     result = subprocess.run([sys.executable, "-m", "lorakit", "caption", str(folder), "--out", str(tmp_path / "cut.jsonl"),
                              "--adapter", str(adapter), "--max-new-tokens", "3", "--workers", "0", "--quiet"],
@@ -221,6 +223,26 @@ def test_captions_the_length_cap_cut_are_counted_and_the_cli_says_so(folder, ada
     assert "larger --max-new-tokens" in said
     assert all(len(tokenizer(r["caption"], add_special_tokens=False)["input_ids"]) == 3
                for r in _records(tmp_path / "cut.jsonl"))
+    assert {r["finish_reason"] for r in _records(tmp_path / "cut.jsonl")} == {"length"}  # which to caption again
+
+
+def test_csv_records_say_which_captions_were_cut_and_an_older_csv_resumes_with_its_columns(folder, adapter, tmp_path):
+    """The CSV names each caption's finish reason; one written before that
+    column existed is resumed with the columns of its header."""
+    cut = run_caption_job(_job(folder, tmp_path / "cut.csv", format="csv", adapters=[(str(adapter), 1.0)],
+                               max_new_tokens=4), show_progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "cut.csv")))
+    assert list(rows[0]) == list(outputs.CSV_FIELDS) and len(rows) == 40
+    assert sum(r["finish_reason"] == "length" for r in rows) == cut.cut > 0
+    assert {r["finish_reason"] for r in rows} <= {"stop", "length"}
+    older = tmp_path / "older.csv"
+    header = [f for f in outputs.CSV_FIELDS if f != "finish_reason"]
+    first = str(sorted(folder.glob("*.png"))[0].resolve())
+    older.write_text(",".join(header) + f"\n{first},a caption,,,,,\n")
+    summary = run_caption_job(_job(folder, older, format="csv", resume=True), show_progress=False)
+    rows = list(csv.DictReader(open(older)))
+    assert summary.done == 39 and list(rows[0]) == header and len(rows) == 40
+    assert sorted(r["image"] for r in rows) == sorted(str(p.resolve()) for p in folder.glob("*.png"))
 
 
 def test_csv_and_sidecar_formats(folder, adapter, tmp_path):

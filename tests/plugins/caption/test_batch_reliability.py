@@ -161,14 +161,14 @@ def test_resume_names_a_damaged_line_that_is_not_the_last(folder, tmp_path):
 
 def test_a_damaged_csv_line_is_named_and_a_torn_last_one_cut(tmp_path):
     out = tmp_path / "c.csv"
-    header = ",".join(outputs.CSV_FIELDS)
-    out.write_text(f"{header}\n/a.png,x,,,,,\ngarbage\n/b.png,y,,,,,\n")
+    header, empty = ",".join(outputs.CSV_FIELDS), "," * (len(outputs.CSV_FIELDS) - 2)
+    out.write_text(f"{header}\n/a.png,x{empty}\ngarbage\n/b.png,y{empty}\n")
     with pytest.raises(outputs.OutputError, match="c.csv, line 3 is damaged"):
         outputs.RecordFile(out, resume=True, kind="csv")
-    out.write_text(f'{header}\n/a.png,x,,,,,\n/b.png,"torn')
+    out.write_text(f'{header}\n/a.png,x{empty}\n/b.png,"torn')
     records = outputs.RecordFile(out, resume=True, kind="csv")
     records.close()
-    assert records.done == {"/a.png"} and out.read_text() == f"{header}\n/a.png,x,,,,,\n"
+    assert records.done == {"/a.png"} and out.read_text() == f"{header}\n/a.png,x{empty}\n"
 
 
 # -- decoding workers ------------------------------------------------------------
