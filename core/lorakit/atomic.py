@@ -62,7 +62,22 @@ def unwritable(path: Path, folder: bool = False) -> str | None:
 
 
 def check_writable(path: Path, option: str | None = None, folder: bool = False) -> None:
-    """``unwritable`` as one error naming the path (and the option that gave it)."""
+    """``unwritable`` as one error naming the path (and the option that gave
+    it), and a place that takes nothing new (no permission, a read-only disk,
+    /proc) refused too: said before the work whose result would go there.
+    That is tried, by making and removing the temporary a write would make
+    first: permissions alone do not tell it (root may write anywhere they say)."""
+    _check_shape(path, option, folder)
+    path = Path(path)
+    first = next(p for p in (path, *path.parents) if p.parent.exists())  # the first of them a write makes
+    if not first.exists():  # (an existing one was written before; what fails now is said when it does)
+        with _refused_as_output_error(path, option):
+            probe = _new_temp(first, "tmp", os.mkdir)
+            os.rmdir(probe)
+            _LIVE.discard(str(probe))
+
+
+def _check_shape(path: Path, option: str | None = None, folder: bool = False) -> None:
     problem = unwritable(path, folder)
     if problem:
         where, hint = (f"{option} {path}", f"; choose another {option}") if option else (str(path), "")
@@ -78,10 +93,11 @@ def atomic_dir(target: Path, replace: bool = False) -> Iterator[Path]:
     one is complete.
     """
     target = Path(target)
-    check_writable(target, folder=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover(target)
-    tmp = _new_temp(target, "tmp", os.mkdir)
+    _check_shape(target, folder=True)
+    with _refused_as_output_error(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover(target)
+        tmp = _new_temp(target, "tmp", os.mkdir)
     old = None
     try:
         yield tmp
@@ -116,10 +132,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, an fsync and a rename."""
     path = Path(path)
-    check_writable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    recover(path)
-    tmp = _new_temp(path, "tmp", _create_file)
+    _check_shape(path)
+    with _refused_as_output_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover(path)
+        tmp = _new_temp(path, "tmp", _create_file)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -204,6 +221,22 @@ def _no_room_at(where: Path) -> str | None:
         if shutil.disk_usage(where if where.exists() else where.parent).free < 1 << 20:
             return _NO_ROOM[errno.ENOSPC]
     return None
+
+
+@contextlib.contextmanager
+def _refused_as_output_error(target: Path, option: str | None = None) -> Iterator[None]:
+    """A place that takes no new file or folder (no permission, a read-only
+    disk, a system folder such as /proc) as one error naming ``target``."""
+    try:
+        yield
+    except OSError as exc:
+        reason = no_room(exc)
+        if reason:
+            raise DiskFull(reason, target) from None
+        inside = next((p for p in target.parents if p.exists()), target.parent)
+        where, hint = (f"{option} {target}", f"another {option}") if option else (str(target), "a place")
+        raise OutputError(f"cannot write {where}: {inside} takes no new files or folders ({exc.strerror or exc}); "
+                          f"choose {hint} where you can write") from None
 
 
 # -- temporaries ------------------------------------------------------------------------

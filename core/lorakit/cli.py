@@ -217,7 +217,7 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
         results = runs.predict(task, [*inputs, *texts], adapter, base_name, options, ignore_base_mismatch, input_flags)
     lines = write_predictions(results, Path(out) if out else None)
     if out and not is_audio_file(out):
-        click.echo(f"{len(results)} predictions written to {out}")
+        click.echo(f"{len(results)} prediction{'s' if len(results) != 1 else ''} written to {out}")
     else:
         click.echo(lines, nl=False)
 

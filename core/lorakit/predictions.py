@@ -13,6 +13,8 @@ from lorakit.errors import ConfigError, OutputError
 LINES_FILE = "predictions.jsonl"
 #: The audio file an ``--out`` of one audio prediction may name, by suffix -> format written.
 AUDIO_FILES = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "opus", ".opus": "opus"}
+#: Audio names lorakit neither reads nor writes: an ``--out`` ending so meant a file, not a folder.
+OTHER_AUDIO_NAMES = (".aiff", ".aif", ".aifc", ".au", ".caf", ".w64", ".wma", ".wv", ".ape", ".mka", ".amr")
 
 
 def write_predictions(records: list[dict[str, Any]], out: Path | None) -> str:
@@ -55,7 +57,7 @@ def check_audio_target(out: Path | None, count: int) -> None:
         if count != 1:
             raise ConfigError(f"{count} audio predictions cannot go to one file {out}; pass --out FOLDER")
         check_writable(out, "--out")
-    elif out.suffix.lower() in AUDIO_SUFFIXES:  # it would have become a folder named song.m4a
+    elif out.suffix.lower() in AUDIO_SUFFIXES + OTHER_AUDIO_NAMES:  # it would have become a folder named song.m4a
         raise ConfigError(f"--out {out}: lorakit writes audio as {files}; name the file with one of them")
     elif out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; pass a folder (or an audio file path, {files}, for a single "

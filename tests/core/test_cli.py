@@ -116,6 +116,14 @@ def test_predict_input_flags_become_inputs(runner):
     assert result.exit_code != 0 and "nothing to predict" in result.output
 
 
+def test_predict_out_says_how_many_were_written(runner, tmp_path):
+    for points, said in ((["1,1,1,1"], "1 prediction written to"), (["1,1,1,1", "0,0,0,0"], "2 predictions written to")):
+        out = tmp_path / f"{len(points)}.jsonl"
+        result = runner.invoke(cli, ["predict", "toy", *points, "--out", str(out)])
+        assert result.exit_code == 0 and result.output == f"{said} {out}\n", result.output
+        assert len(out.read_text().splitlines()) == len(points)
+
+
 def test_predict_takes_options_before_inputs_and_as_options_dot_name(runner):
     """`lorakit predict TASK --option value INPUT` and `--options.NAME`: the
     option takes its value, the input stays an input; a switch takes none."""

@@ -180,6 +180,33 @@ def test_a_target_that_cannot_be_written_is_one_error_and_nothing_made(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"] and leftovers(tmp_path) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="/proc, a folder that takes no new files, is Linux's")
+def test_a_place_that_takes_nothing_new_is_one_error_naming_the_target():
+    """Making the temporary there failed with a traceback (root may write
+    anywhere by its permissions, but not in /proc)."""
+    from lorakit.atomic import check_writable
+    from lorakit.errors import OutputError
+
+    cases = [(lambda: atomic_write_text(Path("/proc/lorakit-test.json"), "x"), "/proc/lorakit-test.json"),
+             (lambda: atomic_write_text(Path("/proc/lorakit-test/a.json"), "x"), "/proc/lorakit-test/a.json"),
+             (lambda: atomic_dir(Path("/proc/lorakit-test")).__enter__(), "/proc/lorakit-test"),
+             (lambda: check_writable(Path("/proc/lorakit-test/a.wav"), "--out"), "--out /proc/lorakit-test/a.wav")]
+    for write, target in cases:
+        with pytest.raises(OutputError, match=f"^cannot write {target}: /proc takes no new files or folders"):
+            write()
+    with pytest.raises(OutputError, match="choose another --out where you can write"):
+        check_writable(Path("/proc/lorakit-test.wav"), "--out")
+
+
+def test_checking_a_new_place_leaves_nothing_there(tmp_path):
+    from lorakit.atomic import check_writable
+
+    check_writable(tmp_path / "new" / "sub" / "a.wav", "--out")
+    check_writable(tmp_path / "b.wav", "--out")
+    check_writable(tmp_path / "clips", "--out", folder=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_finds_the_checkpoint_a_kill_between_the_renames_left(toy_host, toy_data, tmp_path):
     """In process: the state a kill between the renames leaves is made by hand
     (the subprocess test below makes it with a real kill)."""

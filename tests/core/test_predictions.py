@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,9 +36,11 @@ def test_one_audio_prediction_in_the_format_its_name_says(tmp_path, name, contai
     assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
-def test_an_audio_name_lorakit_does_not_write_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="song.m4a: lorakit writes audio as .wav, .flac, .mp3"):
-        write_predictions(_audio(1), tmp_path / "song.m4a")
+@pytest.mark.parametrize("name", ["song.m4a", "song.aiff", "song.WMA"])
+def test_an_audio_name_lorakit_does_not_write_is_refused(tmp_path, name):
+    """`--out song.aiff` was a folder named song.aiff holding 0001.wav."""
+    with pytest.raises(ConfigError, match=f"{name}: lorakit writes audio as .wav, .flac, .mp3"):
+        write_predictions(_audio(1), tmp_path / name)
     assert not list(tmp_path.iterdir())
 
 
@@ -77,6 +80,9 @@ def test_audio_tasks_ask_for_out_before_anything_loads(task, given, monkeypatch,
     assert result.exit_code == 2 and "2 audio predictions cannot go to one file" in result.output
     result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", str(tmp_path / "clips.wav") + "/"])
     assert result.exit_code == 2 and "names a folder like an audio file" in result.output  # it wrote a file clips.wav
+    if Path("/proc/self").is_dir():  # a place that takes no new file: it was said after the work, as a traceback
+        result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", "/proc/lorakit/one.wav"])
+        assert result.exit_code == 1 and "/proc takes no new files or folders" in result.output, result.output
     (tmp_path / "taken").write_text("x")
     result = CliRunner().invoke(cli, ["predict", task, "--base", "demo", *given, "--out", str(tmp_path / "taken")])
     assert result.exit_code == 1 and "taken is a file; pass a folder" in result.output
