@@ -21,7 +21,9 @@ from lorakit.data.audio import (
     normalize_loudness,
     pauses,
     prepare_folder,
+    print_rejected,
     read_transcripts,
+    rejected_note,
     speech_frames,
     trim_silence,
 )
@@ -77,7 +79,7 @@ __all__ = [
     # audio
     "AUDIO_SUFFIXES", "AUDIO_FORMATS", "TRANSCRIPTS_FILE", "AudioSettings", "load_audio", "read_transcripts",
     "normalize_loudness", "pauses", "speech_frames",
-    "trim_silence", "prepare_folder", "write_wav", "write_mel_png",
+    "trim_silence", "prepare_folder", "print_rejected", "rejected_note", "write_wav", "write_mel_png",
     # models
     "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
     "adapter_disabled", "inference_device", "main_process_first", "seeded", "fingerprint", "file_fingerprint", "cache_root",

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from lorakit.api import (AUDIO_FORMATS, AUDIO_SUFFIXES, TRANSCRIPTS_FILE, AudioSettings, DataError, list_files,
-                         load_audio, normalize_loudness, read_jsonl, read_transcripts, require_folder, resolve_member,
-                         trim_silence, warn)
+                         load_audio, normalize_loudness, read_jsonl, read_transcripts, rejected_note, require_folder,
+                         resolve_member, trim_silence, warn)
 
 METADATA = "metadata.jsonl"
 #: A last partial window is kept when it holds at least this much of a window.
@@ -179,7 +179,7 @@ def read_tracks(folder: Path, codec: Any, decoder_codebooks: int, windowing: Win
                 found.examples.append(MusicExample(f"{name}#{index + 1}", description, window, name))
             advance()
     if not found.examples:
-        reasons = "; ".join(f"{f}: {r}" for f, r in found.rejected[:5]) or "the folder holds no audio tracks"
+        reasons = rejected_note(found.rejected) or "the folder holds no audio tracks"
         raise DataError(f"{folder} has no usable music ({reasons}); add tracks of at least {windowing.seconds:g} s "
                         f"({AUDIO_FORMATS}), or lower --window_seconds")
     return found

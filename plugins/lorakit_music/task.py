@@ -232,9 +232,8 @@ def _write_clip(stem: Path, clip: Any, rate: int, title: str) -> None:
 
 
 def _print_found(folder: Path, found: Any, windowing: Any) -> None:
-    from lorakit.api import console
+    from lorakit.api import console, print_rejected
 
     console.print(f"{folder}: {found.tracks} tracks -> {len(found.examples)} windows of {windowing.seconds:g} s "
                   f"({found.encoded} tokenised, {found.cached} from the code cache)")
-    for name, reason in found.rejected:
-        console.print(f"  [yellow]rejected[/yellow] {name}: {reason}")
+    print_rejected(found.rejected)

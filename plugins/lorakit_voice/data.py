@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.api import DataError, prepare_folder
+from lorakit.api import DataError, prepare_folder, rejected_note
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,9 +89,7 @@ def _rejected(folder: Path, prepared: Any) -> str:
     """`` (not used: FILE: reason; ...)`` for the message of a folder with too little speech."""
     if not prepared.rejected:
         return ""
-    shown = "; ".join(f"{Path(folder) / name}: {reason}" for name, reason in prepared.rejected[:5])
-    more = f"; and {len(prepared.rejected) - 5} more" if len(prepared.rejected) > 5 else ""
-    return f" (not used: {shown}{more})"
+    return f" (not used: {rejected_note(prepared.rejected, Path(folder))})"
 
 
 def _clip_name(source: str, segment: int) -> str:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from lorakit.data.audio import AudioSettings, prepare_folder, read_transcripts, split_on_silence, trim_silence
+from lorakit.data.audio import (AudioSettings, prepare_folder, read_transcripts, rejected_note, split_on_silence,
+                                trim_silence)
 from lorakit.errors import DataError
 
 RATE = 16000
@@ -222,6 +223,29 @@ def test_empty_or_missing_folder_is_an_error(tmp_path):
         prepare_folder(tmp_path / "nope", RATE)
     with pytest.raises(DataError, match="no usable clips"):
         prepare_folder(tmp_path, RATE)
+
+
+def test_a_folder_of_other_files_is_said_by_reason_not_a_line_a_file(tmp_path, capsys):
+    """A folder of photos named every file with the list of formats again."""
+    for i in range(30):
+        (tmp_path / f"photo_{i:02d}.png").write_bytes(b"x")
+    with pytest.raises(DataError) as error:
+        prepare_folder(tmp_path, RATE)
+    said = str(error.value)
+    assert "photo_00.png, photo_01.png, photo_02.png and 27 more: not an audio file (wav, flac" in said, said
+    assert said.count("photo_") == 3
+    soundfile.write(tmp_path / "a.wav", speechlike(2), RATE)
+    (tmp_path / "a.txt").write_text("the one clip")
+    prepared = prepare_folder(tmp_path, RATE)
+    prepared.print_summary()
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "rejected 30: not an audio file" in printed and printed.count("photo_") == 3, printed
+    assert f"{tmp_path / 'photo_00.png'}, " in rejected_note(prepared.rejected, tmp_path)
+    for i in range(30):
+        (tmp_path / f"photo_{i:02d}.png").unlink()
+    (tmp_path / "b.png").write_bytes(b"x")
+    prepare_folder(tmp_path, RATE).print_summary()  # a few are still each a line
+    assert "rejected b.png: not an audio file" in " ".join(capsys.readouterr().err.split())
 
 
 def test_malformed_metadata_line_is_named(tmp_path):

@@ -39,6 +39,8 @@ AUDIO_FORMATS = ", ".join(suffix[1:] for suffix in AUDIO_SUFFIXES)
 TRANSCRIPTS_FILE = "metadata.csv"
 FRAME_SECONDS = 0.02
 HISTOGRAM_EDGES = (0, 2, 5, 10, 15, 30)
+#: Files not used, listed one a line up to this many; more are counted by reason.
+REJECTED_LINES = 20
 #: ``take.wav (part 2)``: a part of a recording without a transcript, heard alone.
 PART_LABEL = " (part "
 #: A sample this close to full scale is at the ceiling (16-bit full scale reads 0.99997)...
@@ -136,8 +138,41 @@ class PreparedAudio:
             console.print(f"  transcribed by {self.transcribed_by}: {files} recording{'s' if files > 1 else ''} "
                           f"without a transcript{parts} (the texts: data.transcribed in the run's "
                           "adapter/lorakit.json; a .txt beside a recording replaces its text)")
-        for source, reason in self.rejected:
+        print_rejected(self.rejected)
+
+
+def print_rejected(rejected: list[tuple[str, str]]) -> None:
+    """The files not used, one a line with its reason; counted by reason
+    when there are many (a folder of photos, a whole home folder)."""
+    from lorakit.progress import console
+
+    if len(rejected) <= REJECTED_LINES:
+        for source, reason in rejected:
             console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
+        return
+    for reason, sources in _by_reason(rejected).items():
+        console.print(f"  [yellow]rejected[/yellow] {len(sources)}: {reason} ({_some(sources, 3)})")
+
+
+def rejected_note(rejected: list[tuple[str, str]], folder: Path | None = None) -> str:
+    """The files not used, a few named for each reason, for a one-line error."""
+    groups = list(_by_reason(rejected).items())
+    named = [f"{_some([str(folder / s) if folder else s for s in sources], 3)}: {reason}"
+             for reason, sources in groups[:5]]
+    rest = sum(len(sources) for _, sources in groups[5:])
+    return "; ".join(named) + (f"; and {rest} more" if rest else "")
+
+
+def _by_reason(rejected: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for source, reason in rejected:
+        grouped.setdefault(reason, []).append(source)
+    return grouped
+
+
+def _some(names: list[str], shown: int) -> str:
+    """``a, b, c and 12 more``."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 # -- reading -----------------------------------------------------------------------
@@ -399,7 +434,7 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     for key in sorted(set(texts) - used):
         prepared.rejected.append((key, "transcript without an audio file"))
     if not prepared.clips:
-        reasons = "; ".join(f"{f}: {r}" for f, r in prepared.rejected[:5]) or "the folder holds no audio files"
+        reasons = rejected_note(prepared.rejected) or "the folder holds no audio files"
         raise DataError(f"{folder} has no usable clips ({reasons}); add recordings ({AUDIO_FORMATS})"
                         + (" with transcripts in metadata.csv or .txt files" if need_text else ""))
     return prepared
