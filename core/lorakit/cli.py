@@ -46,8 +46,11 @@ def cli() -> None:
     """LoRA adapters for models that are not chat LLMs.
 
     \b
+    lorakit run voice-clone --speaker samples/voice/kauko --base demo
+    lorakit predict voice-clone --adapter runs/voice-clone-1 --text "Hello." --out hello.wav
     lorakit run caption --data samples/caption/catalog --base demo
-    lorakit predict caption --adapter runs/caption-1 photo.png
+    lorakit caption photos/ --adapter runs/caption-1 --out captions.jsonl
+    lorakit serve runs/ --base voice-clone=demo
     lorakit tasks | plugins | recipes
     """
 
