@@ -70,7 +70,9 @@ def check_writable(path: Path, option: str | None = None, folder: bool = False) 
     _check_shape(path, option, folder)
     path = Path(path)
     first = next(p for p in (path, *path.parents) if p.parent.exists())  # the first of them a write makes
-    if not first.exists():  # (an existing one was written before; what fails now is said when it does)
+    # An existing path is not tried: a folder of clips is written inside, and
+    # the parent of a folder one may write in can be read-only.
+    if not first.exists():
         with _refused_as_output_error(path, option):
             probe = _new_temp(first, "tmp", os.mkdir)
             os.rmdir(probe)
