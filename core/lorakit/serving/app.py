@@ -125,7 +125,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
                                                field="image")
         finally:
             fields["path"].unlink(missing_ok=True)
-        return {"caption": records[0]["caption"], **provenance}
+        return {"caption": records[0]["caption"], **_generation_fields(records[0]), **provenance}
 
     @app.post("/v1/vqa")
     async def vqa(request: Request) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
                                                field="question")
         finally:
             fields["path"].unlink(missing_ok=True)
-        return {"question": question, "answer": records[0]["answer"], **provenance}
+        return {"question": question, "answer": records[0]["answer"], **_generation_fields(records[0]), **provenance}
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Any:
@@ -514,6 +514,12 @@ def _run_summary(entry: Any) -> dict[str, Any]:
     except (OSError, ValueError):
         metrics = {}
     return {"name": entry.name, "task": entry.task, "base": entry.base, "report": metrics}
+
+
+def _generation_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Whether the length cap cut the text, and its token counts, as the
+    task's record says them (a plugin's caption task may say neither)."""
+    return {key: record[key] for key in ("finish_reason", "usage") if key in record}
 
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:

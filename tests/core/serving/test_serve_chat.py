@@ -116,6 +116,18 @@ def test_a_stream_asked_for_usage_ends_with_the_token_counts(client):
     assert answer[-1].choices[0].finish_reason == whole.choices[0].finish_reason == "stop"
 
 
+def test_the_image_routes_say_the_same_tokens_and_finish_reason_as_chat(live, client):
+    caption = httpx.post(f"{live.url}/v1/captions", timeout=120, files={"image": ("p.png", ITEM, "image/png")},
+                         data={"adapters": json.dumps([{"name": "caption-a"}])}).json()
+    chat = client.chat.completions.create(model="caption-a", messages=[asking("Describe this.", ITEM)])
+    assert caption["usage"] == chat.usage.model_dump(exclude_none=True) and caption["finish_reason"] == chat.choices[0].finish_reason
+    answer = httpx.post(f"{live.url}/v1/vqa", timeout=120, files={"image": ("p.png", ITEM, "image/png")},
+                        data={"question": "What is damaged?"}).json()
+    chat = client.chat.completions.create(model="vqa/demo", messages=[asking("What is damaged?", ITEM)])
+    assert answer["usage"] == chat.usage.model_dump(exclude_none=True) and answer["finish_reason"] == chat.choices[0].finish_reason
+    assert answer["usage"]["completion_tokens"] == len(vqa_tokens(answer["answer"])) - 1  # its tokens and the end
+
+
 def test_a_mix_of_adapters_rides_in_extra_body(live, client):
     mix = [{"name": "caption-a", "weight": 0.5}, {"name": "styles/caption-b", "weight": 0.5}]
     completion = client.chat.completions.create(model="caption/demo", messages=[asking("Caption it.", ITEM)],
