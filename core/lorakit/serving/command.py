@@ -84,6 +84,16 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
     service = Service(list(paths), [parse_base(b) for b in bases], queue_size, max_batch, hot_mixes=hot_mixes)
     console.print("loading bases and adapters...")
     service.start()
+    named = [service.workers[key] for key in service.extra_bases]
+    unloaded = next((w for w in named if w.loaded is None), None)
+    if unloaded is not None:  # a base the command line names and cannot serve is a mistake to say, not to serve around
+        service.stop()
+        listening.close()
+        why = (unloaded.error or "").removeprefix(f"--base {unloaded.base_name}: ")
+        raise ConfigError(f"--base {unloaded.task_name}={unloaded.base_name}: {why}")
+    if not service.workers:
+        console.print(f"[yellow]no adapters under {escape(', '.join(paths))} yet:[/yellow] one trained there is "
+                      "served from the first request that names it")
     for worker in service.workers.values():
         if worker.loaded is None:
             console.print(f"[red]base {escape(worker.base_name)} ({worker.task_name}) not loaded:[/red] "

@@ -55,9 +55,16 @@ class Service:
             self._worker(task, base)
         self.refresh(force=True)
 
-    def stop(self) -> None:
+    def stop(self, wait_seconds: float = 30.0) -> None:
+        """Stop every worker after its batch in hand, and wait for them (up to
+        ``wait_seconds`` in all): a process that exits while a worker thread
+        still runs torch can abort ("terminate called without an active exception")."""
         for worker in self.workers.values():
             worker.stop()
+        deadline = time.monotonic() + wait_seconds
+        for worker in self.workers.values():
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
 
     def refresh(self, force: bool = False, wait: bool = True) -> None:
         """Read the served folders again and ask the workers to load what is

@@ -58,6 +58,39 @@ def test_refusals_are_one_line(tmp_path):
     fails_cleanly("serve", "--base", "caption=demo", "--port", "70000", names=("--port 70000", "1 to 65535"))
 
 
+@pytest.mark.parametrize("base, names", [
+    ("nosuchtask=demo", ("--base nosuchtask=demo", "unknown task 'nosuchtask'", "voice-clone")),
+    ("voice-clone=no/such/voice", ("--base voice-clone=no/such/voice: no such folder",)),
+])
+def test_a_base_named_on_the_command_line_that_cannot_load_ends_the_command(base, names):
+    """It was printed in red and the server went on without it; beside a
+    loaded base, whose thread was left running, the exit sometimes aborted."""
+    done = subprocess.run([sys.executable, "-m", "lorakit", "serve", "--base", "voice-clone=demo", "--base", base,
+                           "--port", str(_free_port())], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    said = one_error(done, names)
+    assert done.returncode == 2 and "serving at" not in done.stdout + done.stderr
+    assert "--base no/such/voice" not in said  # the base is named once
+
+
+def test_an_empty_folder_is_served_with_a_word_that_nothing_is_there_yet(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", str(tmp_path), "--port", str(port)],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not any(line.startswith("serving at") for line in lines):
+            line = server.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    said = " ".join("".join(lines).split())
+    assert f"no adapters under {tmp_path} yet" in said and "first request that names it" in said
+
+
 def test_a_port_in_use_is_said_before_the_bases_load():
     """It was said by uvicorn after every base had loaded (minutes for real
     voices), under a line announcing the server, and the exit was 0."""
