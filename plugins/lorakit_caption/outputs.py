@@ -67,8 +67,8 @@ class RecordFile:
         if len(whole) < len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(whole))
-        if self.kind == "csv" and whole:
-            self.columns = tuple(next(csv.reader(io.StringIO(whole.decode("utf-8", "replace"), newline=""))))
+        if self.kind == "csv" and whole:  # the header line alone: the records are parsed below
+            self.columns = tuple(next(csv.reader([whole[: whole.find(b"\n")].decode("utf-8", "replace")])))
         return {record["image"] for record in parse_records(self.path, whole, self.kind)}
 
     def append(self, records: list[dict[str, Any]]) -> None:
