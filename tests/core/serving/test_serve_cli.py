@@ -59,7 +59,8 @@ def test_refusals_are_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("base, names", [
-    ("nosuchtask=demo", ("--base nosuchtask=demo", "unknown task 'nosuchtask'", "voice-clone")),
+    pytest.param("nosuchtask=demo", ("--base nosuchtask=demo", "unknown task 'nosuchtask'", "voice-clone"),
+                 marks=pytest.mark.slow),
     ("voice-clone=no/such/voice", ("--base voice-clone=no/such/voice: no such folder",)),
 ])
 def test_a_base_named_on_the_command_line_that_cannot_load_ends_the_command(base, names):

@@ -207,6 +207,7 @@ def test_cli_exit_code_says_something_failed(folder, tmp_path):
     assert "Loading weights" not in result.stderr  # transformers' own bar, beside lorakit's
 
 
+@pytest.mark.slow  # the CSV test below checks the count against the records in the fast suite
 def test_captions_the_length_cap_cut_are_counted_and_the_cli_says_so(folder, adapter, tmp_path):
     tokenizer = lorakit_caption.task.CaptionTask().load_base("demo").processor.tokenizer
     # The trained adapter ends its captions well before the cap: none is cut.

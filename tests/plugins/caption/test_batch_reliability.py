@@ -252,6 +252,7 @@ def test_a_second_job_on_an_output_in_use_is_refused(folder, tmp_path, monkeypat
     assert sorted(p.name for p in out.parent.iterdir()) == ["c.jsonl"]  # the lock file is gone
 
 
+@pytest.mark.slow
 def test_a_job_that_fails_before_captioning_leaves_no_folder(folder, tmp_path):
     out = tmp_path / "new" / "c.jsonl"
     run = _caption(folder, "--out", out, "--base", tmp_path / "no-such-model")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from caption_images import write_bomb_png
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,6 +35,7 @@ def test_training_refuses_a_decompression_bomb_naming_the_file_and_the_setting(t
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_the_limit_can_be_set_on_purpose(tmp_path):
     folder = tmp_path / "photos"
     shutil.copytree(REPO / "samples/caption/catalog", folder)

@@ -97,6 +97,7 @@ def test_a_run_warms_up_once_per_voice_and_reads_the_cache_after(joe_base, tmp_p
     assert all(torch.equal(v, _warm_parts(first)[k]) for k, v in _warm_parts(second).items())
 
 
+@pytest.mark.slow  # the Piper base loads twice
 def test_only_a_run_warms_up_lorakit_plan_measures_without(joe_base, monkeypatch):
     """The warm-up trains weights and changes no shape: ``lorakit plan``
     (Data.measuring) measures memory without it, in seconds instead of minutes."""
@@ -199,6 +200,7 @@ def test_export_formats_a_run_cannot_take_are_refused_before_loading(joe_base, t
     assert not (tmp_path / "out").exists() and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # the Piper base loads and merges before the task refuses
 def test_export_merged_of_a_piper_clone_names_piper(joe_base, tmp_path):
     """A coqui checkpoint cannot carry a Piper voice's phoneme ids (it would
     not load again): the export is refused, pointing to --piper, and nothing
