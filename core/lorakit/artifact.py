@@ -82,6 +82,7 @@ def read_manifest(adapter_dir: Path) -> Manifest:
 def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = False) -> Path:
     """Write the adapter artifact of a ``PeftModel`` to ``path`` atomically."""
     from lorakit import __version__
+    from lorakit.lora import has_dilated_lora
     from lorakit.model_card import model_card
 
     path = Path(path)
@@ -92,7 +93,7 @@ def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = Fal
     with atomic_dir(path, replace=replace) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(manifest, has_dilated_lora(model)), encoding="utf-8")
     return path
 
 

@@ -87,6 +87,15 @@ def match_conv_geometry(model: Any) -> Any:
     return model
 
 
+def has_dilated_lora(model: Any) -> bool:
+    """Whether LoRA sits on a dilated convolution (one that peft alone rebuilds wrongly)."""
+    from peft.tuners.lora import LoraLayer
+
+    return any(isinstance(module, LoraLayer)
+               and any(d != 1 for d in getattr(getattr(module, "base_layer", None), "dilation", (1,)))
+               for module in model.modules())
+
+
 def check_targets(model: Any, targets: Sequence[str] | str) -> None:
     """Refuse targets peft accepts but gets wrong: a grouped Conv1d (its LoRA
     ignores groups) and transposed convolutions (refused by peft with a

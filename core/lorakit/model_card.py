@@ -1,24 +1,35 @@
-"""The adapter's model card: a README.md with the Hugging Face metadata header."""
+"""Model cards: the README.md of an adapter folder and of a merged export,
+with the Hugging Face metadata header the Hub reads."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from lorakit.artifact import Manifest
 
+#: A Hub repository id, ``owner/name``: the only kind of base a card's
+#: ``base_model`` may name (the Hub links it and checks that it exists).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
-def model_card(manifest: Manifest) -> str:
-    """A Hugging Face model card: YAML metadata header, then what/how/metrics."""
-    header = {
-        "base_model": manifest.base,
-        "library_name": "peft",
-        "tags": ["lora", "lorakit", manifest.task],
-    }
-    lines = ["---"]
-    lines += [f"base_model: {json.dumps(header['base_model'])}", "library_name: peft", "tags:"]
-    lines += [f"- {tag}" for tag in header["tags"]]
-    lines += ["---", "", f"# {manifest.task} LoRA adapter", ""]
+
+def hub_base(name: str) -> str | None:
+    """``name`` if it is a Hub id; None for demo, a local folder, ``piper:...``
+    or a coqui model name (``tts_models/en/vctk/vits``)."""
+    if not HUB_ID.fullmatch(name) or Path(name).expanduser().exists():
+        return None
+    return name
+
+
+def model_card(manifest: Manifest, dilated_convolutions: bool = False) -> str:
+    """The adapter's card: how to use it with lorakit or peft, its LoRA, data and scores.
+
+    ``dilated_convolutions``: LoRA sits on a dilated convolution, which peft
+    rebuilds without its dilation unless told (said where peft users read)."""
+    lines = _header(manifest, "peft", [])
+    lines += [f"# {manifest.task} LoRA adapter", ""]
     lines += [
         f"A LoRA adapter for the `{manifest.task}` task of lorakit, trained on top of "
         f"`{manifest.base}` (weights fingerprint `{manifest.base_fingerprint}`).",
@@ -29,16 +40,55 @@ def model_card(manifest: Manifest) -> str:
         f"lorakit predict {manifest.task} --adapter THIS_FOLDER ...",
         "```",
         "",
-        "or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)` (with peft 0.21, "
-        "LoRA on dilated convolutions also needs `lorakit.lora.match_conv_geometry(model)`: peft builds it "
-        "without the dilation).",
-        "",
-        "## LoRA",
-        "",
-        f"- rank {manifest.r}, alpha {manifest.alpha}, dropout {manifest.dropout}"
-        + (", rsLoRA" if manifest.rslora else "") + (", DoRA" if manifest.dora else ""),
-        f"- targets: `{manifest.targets}`",
+        "or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)`"
+        + (" (with peft 0.21, LoRA on dilated convolutions also needs `lorakit.lora.match_conv_geometry(model)`: "
+           "peft builds it without the dilation)." if dilated_convolutions else "."),
     ]
+    lines += _lora_data_metrics(manifest)
+    lines += ["", f"Made with lorakit {manifest.lorakit_version} on {manifest.created}.", ""]
+    return "\n".join(lines)
+
+
+def merged_model_card(manifest: Manifest, folder: Path, difference: float) -> str:
+    """The card of a merged export in the model's own Hugging Face format:
+    base and adapter in one set of weights that loads without peft."""
+    architecture = _architecture(folder)
+    lines = _header(manifest, "transformers", ["merged-lora"])
+    lines += [f"# {manifest.task} model: `{manifest.base}` with a LoRA adapter merged in", ""]
+    lines += [
+        f"The weights of `{manifest.base}` (fingerprint `{manifest.base_fingerprint}`) with a LoRA adapter "
+        f"that lorakit trained for the `{manifest.task}` task added into them: a plain model folder that loads "
+        f"without peft. Merging changed the outputs by at most {difference:.3g} (checked on export).",
+        "",
+        "## Use",
+        "",
+    ]
+    if architecture:
+        lines += ["```python", f"from transformers import {architecture}", "",
+                  f'model = {architecture}.from_pretrained("THIS_FOLDER")', "```", ""]
+    lines += ["```bash", f"lorakit predict {manifest.task} --base THIS_FOLDER ...", "```"]
+    lines += _lora_data_metrics(manifest, merged=True)
+    lines += ["", f"Adapter made with lorakit {manifest.lorakit_version} on {manifest.created}.", ""]
+    return "\n".join(lines)
+
+
+def _header(manifest: Manifest, library: str, tags: list[str]) -> list[str]:
+    """The YAML metadata block; ``base_model`` only when the base is on the Hub."""
+    lines = ["---"]
+    base = hub_base(manifest.base)
+    if base:
+        lines.append(f"base_model: {json.dumps(base)}")
+    lines += [f"library_name: {library}", "tags:"]
+    lines += [f"- {tag}" for tag in ["lora", "lorakit", manifest.task, *tags]]
+    return lines + ["---", ""]
+
+
+def _lora_data_metrics(manifest: Manifest, merged: bool = False) -> list[str]:
+    """The LoRA settings, the data summary and the scores, as card sections."""
+    lines = ["", "## LoRA" + (" (merged)" if merged else ""), ""]
+    lines.append(f"- rank {manifest.r}, alpha {manifest.alpha}, dropout {manifest.dropout}"
+                 + (", rsLoRA" if manifest.rslora else "") + (", DoRA" if manifest.dora else ""))
+    lines.append(f"- targets: `{manifest.targets}`")
     if manifest.modules_to_save:
         lines.append(f"- trained fully: `{manifest.modules_to_save}`")
     if manifest.trigger_words:
@@ -46,9 +96,20 @@ def model_card(manifest: Manifest) -> str:
     if manifest.data:
         lines += ["", "## Data", "", "```json", json.dumps(manifest.data, indent=2, default=str), "```"]
     if manifest.metrics:
-        lines += ["", "## Evaluation", "", _metrics_table(manifest.metrics)]
-    lines += ["", f"Made with lorakit {manifest.lorakit_version} on {manifest.created}.", ""]
-    return "\n".join(lines)
+        lines += ["", "## Evaluation", ""]
+        if merged:
+            lines += ["Base vs adapter on the run's held-out data, scored before the merge.", ""]
+        lines.append(_metrics_table(manifest.metrics))
+    return lines
+
+
+def _architecture(folder: Path) -> str | None:
+    """The transformers class ``config.json`` names, if it names one."""
+    try:
+        names = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return names[0] if isinstance(names, list) and names and isinstance(names[0], str) else None
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from lorakit.fingerprints import base_fingerprint
 from lorakit.hub import transformers_bars_off
 from lorakit.lora import trainable_state
 from lorakit.merge import merge
+from lorakit.model_card import merged_model_card
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape
 from lorakit.run_data import Splits, load_splits, read_data
@@ -388,7 +389,8 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
 
     ``format`` is ``merged`` (the model's own format) or one of the task's
     ``MergedExport.export_formats``. Returns the largest output difference
-    between merged and unmerged models.
+    between merged and unmerged models. A merged folder gets a model card
+    (``README.md``) unless the task's ``save_merged`` wrote its own.
     """
     import torch
 
@@ -419,6 +421,8 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
             task.save_merged(base, merged, tmp)
         else:
             save_pretrained(base, merged, tmp)
+        if format == "merged" and not (tmp / "README.md").exists():  # a task's own card stays
+            (tmp / "README.md").write_text(merged_model_card(manifest, tmp, difference), encoding="utf-8")
     return difference
 
 

@@ -27,7 +27,40 @@ def test_artifact_is_a_stock_peft_folder_with_manifest_and_card(trained):
     assert manifest["task"] == "toy" and manifest["base"] == "demo" and manifest["base_fingerprint"].startswith("sha256:")
     assert manifest["r"] == 8 and manifest["metrics"]["test"]["adapter"]["mse"] < manifest["metrics"]["test"]["base"]["mse"]
     card = (adapter / "README.md").read_text()
-    assert card.startswith("---\nbase_model: \"demo\"\nlibrary_name: peft\n")
+    assert card.startswith("---\nlibrary_name: peft\n")  # no base_model: "demo" is not on the Hub
+    assert "`demo`" in card and "match_conv_geometry" not in card  # no dilated convolution here
+
+
+@pytest.mark.parametrize("base, on_the_hub", [
+    ("Salesforce/blip-image-captioning-base", True), ("facebook/musicgen-small", True), ("demo", False),
+    ("piper:en_US-joe-medium", False), ("tts_models/en/vctk/vits", False), ("LOCAL", False),
+])
+def test_a_card_names_a_base_model_only_when_it_is_a_hub_id(tmp_path, monkeypatch, base, on_the_hub):
+    from huggingface_hub import ModelCard
+
+    from lorakit.artifact import Manifest
+    from lorakit.model_card import model_card
+
+    (tmp_path / "models" / "blip").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    base = "models/blip" if base == "LOCAL" else base  # a local folder shaped like a Hub id
+    manifest = Manifest(task="caption", base=base, base_fingerprint="sha256:0", targets="q", r=4, alpha=8)
+    (tmp_path / "README.md").write_text(model_card(manifest))
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.base_model == (base if on_the_hub else None) and card.data.library_name == "peft"
+    assert f"`{base}`" in card.text
+
+
+def test_the_peft_note_on_dilated_convolutions_is_where_lora_sits_on_one():
+    from peft import LoraConfig, get_peft_model
+    from torch import nn
+
+    from lorakit.lora import has_dilated_lora
+
+    def model(dilation):
+        return get_peft_model(nn.Sequential(nn.Conv1d(4, 4, 3, dilation=dilation), nn.Linear(4, 4)),
+                              LoraConfig(r=2, target_modules=["0", "1"]))
+    assert has_dilated_lora(model(3)) and not has_dilated_lora(model(1))
 
 
 def test_stock_peft_reload_gives_the_same_outputs(trained):

@@ -32,6 +32,16 @@ def test_merged_export_equals_unmerged(trained, tmp_path):
         runs.export_merged(trained.run_dir, out)
 
 
+def test_merged_export_has_a_model_card_the_hub_reads(trained, tmp_path):
+    from huggingface_hub import ModelCard
+
+    runs.export_merged(trained.run_dir, tmp_path / "merged")
+    card = ModelCard.load(tmp_path / "merged" / "README.md")
+    assert card.data.library_name == "transformers" and "merged-lora" in card.data.tags
+    assert card.data.base_model is None  # "demo" is no Hub id: the Hub would link nowhere
+    assert "lorakit predict toy --base THIS_FOLDER" in card.text and "rank 8" in card.text
+
+
 def test_merge_keeps_the_delta_of_weight_normed_layers():
     """peft's own merge adds to a weight that weight norm recomputes: lost."""
     from peft import LoraConfig, get_peft_model

@@ -61,6 +61,7 @@ def test_merged_export_loads_in_transformers_and_equals_unmerged(demo_run, tmp_p
     merged = BlipForConditionalGeneration.from_pretrained(out)
     merged.eval()
     assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert 'BlipForConditionalGeneration.from_pretrained("THIS_FOLDER")' in (out / "README.md").read_text()
     task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
     assert torch.allclose(task.probe(base, merged), task.probe(base, model), atol=1e-4)
     assert task.predict(base, merged, _images()) == task.predict(base, model, _images())

@@ -56,6 +56,7 @@ def test_stock_peft_reload_speaks_the_same(voice_run):
     # Stock peft plus the one call its 0.21 release needs for LoRA on dilated convolutions (the model card says so).
     plain = match_conv_geometry(PeftModel.from_pretrained(load_vits("demo").model, str(voice_run.adapter_dir)))
     plain.eval()
+    assert "lorakit.lora.match_conv_geometry(model)" in (voice_run.adapter_dir / "README.md").read_text()
     assert torch.equal(task.probe(base, model), task.probe(base, plain))
     ours, theirs = task.predict(base, model, TEXTS), task.predict(base, plain, TEXTS)
     assert all(np.array_equal(a["audio"], b["audio"]) for a, b in zip(ours, theirs))
