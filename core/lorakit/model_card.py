@@ -52,8 +52,8 @@ def model_card(manifest: Manifest, dilated_convolutions: bool = False) -> str:
 def merged_model_card(manifest: Manifest, folder: Path, difference: float) -> str:
     """The card of a merged export in the model's own Hugging Face format:
     base and adapter in one set of weights that loads without peft."""
-    architecture = _architecture(folder)
-    lines = _header(manifest, "transformers", ["merged-lora"])
+    architecture = _architecture(folder)  # None: not a transformers folder (a plugin's own format)
+    lines = _header(manifest, "transformers" if architecture else None, ["merged-lora"])
     lines += [f"# {manifest.task} model: `{manifest.base}` with a LoRA adapter merged in", ""]
     lines += [
         f"The weights of `{manifest.base}` (fingerprint `{manifest.base_fingerprint}`) with a LoRA adapter "
@@ -72,13 +72,15 @@ def merged_model_card(manifest: Manifest, folder: Path, difference: float) -> st
     return "\n".join(lines)
 
 
-def _header(manifest: Manifest, library: str, tags: list[str]) -> list[str]:
+def _header(manifest: Manifest, library: str | None, tags: list[str]) -> list[str]:
     """The YAML metadata block; ``base_model`` only when the base is on the Hub."""
     lines = ["---"]
     base = hub_base(manifest.base)
     if base:
         lines.append(f"base_model: {json.dumps(base)}")
-    lines += [f"library_name: {library}", "tags:"]
+    if library:
+        lines.append(f"library_name: {library}")
+    lines.append("tags:")
     lines += [f"- {tag}" for tag in ["lora", "lorakit", manifest.task, *tags]]
     return lines + ["---", ""]
 

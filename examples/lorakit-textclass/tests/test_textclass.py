@@ -31,6 +31,8 @@ def test_passes_the_lorakit_conformance_kit(tmp_path):
     report = check_task(TextClassTask, data=SAMPLES / "movies", workdir=tmp_path,
                         predict_args=["--text", "what a gripping film", "--text", "the plot was dull"])
     assert report.merge_difference < 1e-4
+    card = (tmp_path / "merged" / "README.md").read_text()  # the merged export's model card
+    assert "library_name: transformers" in card and "DistilBertForSequenceClassification.from_pretrained" in card
     assert "command-line-inputs" in report.checks
     assert [r["text"] for r in report.predictions] == ["what a gripping film", "the plot was dull"]
 
