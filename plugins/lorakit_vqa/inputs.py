@@ -6,7 +6,9 @@ From the command line::
     lorakit predict vqa --adapter RUN a.png b.png --question "what is the damage?"
     lorakit predict vqa --adapter RUN --questions qs.jsonl --out answers.jsonl
 
-``--image``/``--question`` pairs repeat; one question goes with every image.
+``--image``/``--question`` pairs repeat; one question goes with every image,
+and one image with every question (``--image a.png --question "what item?"
+--question "is it damaged?"``).
 A questions file holds one ``{"image": ..., "question": ...}`` object a line
 (answers, if any, are ignored); its image paths are relative to the file's
 folder, as in a data folder's ``questions.jsonl``.
@@ -33,9 +35,11 @@ def command_line_questions(inputs: Sequence[str], flags: dict[str, Any]) -> list
             raise ConfigError("--question needs an image: add --image IMG")
         if len(questions) == 1:
             questions = questions * len(images)
+        elif len(images) == 1:
+            images = images * len(questions)
         if len(questions) != len(images):
             raise ConfigError(f"{len(images)} images but {len(questions)} questions: give one question for all "
-                              "images, or one --question per --image")
+                              "images, one image for all questions, or one --question per --image")
         records = [{"image": i, "question": q} for i, q in zip(images, questions)]
     for path in _as_list(flags.get("questions")):
         records += read_questions_file(Path(str(path)))

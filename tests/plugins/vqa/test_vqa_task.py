@@ -148,6 +148,8 @@ def test_command_line_inputs_become_records(tmp_path):
     assert one == [{"image": "a.png", "question": "is it damaged?"}]
     many = task.prediction_inputs(["a.png", "b.png"], {"question": "what item is this?"})
     assert [r["image"] for r in many] == ["a.png", "b.png"] and many[1]["question"] == "what item is this?"
+    asked = task.prediction_inputs([], {"image": "a.png", "question": ["what item is this?", "is it damaged?"]})
+    assert asked == [{"image": "a.png", "question": "what item is this?"}, {"image": "a.png", "question": "is it damaged?"}]
     (tmp_path / "qs.jsonl").write_text('{"image": "img/a.png", "question": "q?", "answer": "x"}\n\n')
     assert task.prediction_inputs([], {"questions": str(tmp_path / "qs.jsonl")}) == [
         {"image": str(tmp_path / "img" / "a.png"), "question": "q?"}]
