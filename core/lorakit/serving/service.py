@@ -147,6 +147,14 @@ class Service:
         self.refresh(force=any(name not in self.adapters for name, _ in adapters), wait=False)
         if model and model.startswith(f"{task}/"):  # a base as /v1/models lists a shared name
             model = model[len(task) + 1:]
+        elif model and model not in aliases and (task, model) not in self.workers:
+            if not adapters and model not in self.adapters:
+                self.refresh(force=True, wait=False)  # an adapter trained since the last look?
+            entry = self.adapters.get(model)
+            # /v1/models lists adapters as models: one named as `model` is that adapter (at weight 1
+            # unless `adapters` weighs it), on its own base.
+            if entry is not None and entry.task == task and (not adapters or model in dict(adapters)):
+                adapters, model = adapters or [(model, 1.0)], None
         entries = []
         for name, weight in adapters:
             entry = self.adapters.get(name)
@@ -193,8 +201,8 @@ class Service:
                                "model", 404)
         if model and model not in aliases:
             if model not in bases:
-                raise RequestError(f"no {task} base named {model!r}; served: {', '.join(bases) or 'none'}", "model",
-                                   404)
+                raise RequestError(f"no {task} base or adapter named {model!r}; served bases: {', '.join(bases)}; "
+                                   f"adapters: {', '.join(self.names(task)) or 'none'}", "model", 404)
             return model
         if len(bases) != 1:
             raise RequestError(f"name the {task} base in 'model' (served: {', '.join(bases) or 'none'})", "model")

@@ -107,6 +107,22 @@ def test_music_mixes_play_another_clip_the_same_each_time(live):
     assert play([{"name": "tune-a", "weight": 0.7}, {"name": "tune-b", "weight": 0.5}])["audio"] == mix["audio"]
 
 
+def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
+    """``model: caption-a`` is the adapter caption-a at weight 1, as chat
+    completions take it; before, only ``adapters`` could name it."""
+    image = {"image": ("p.png", png_bytes(), "image/png")}
+    named = post(live, "/v1/captions", files=image, data={"model": "caption-a"}).json()
+    assert named == post(live, "/v1/captions", files=image,
+                         data={"adapters": json.dumps([{"name": "caption-a", "weight": 1}])}).json()
+    assert named["adapters"][0]["name"] == "caption-a" and named["base"] == "demo"
+    halved = post(live, "/v1/captions", files=image,
+                  data={"model": "caption-a", "adapters": json.dumps([{"name": "caption-a", "weight": 0.5}])}).json()
+    assert halved["adapters"][0]["weight"] == 0.5  # the mix weighs the adapter `model` names
+    played = post(live, "/v1/music", json={"prompt": "calm piano", "seconds": 1.0, "model": "tune-a"}).json()
+    assert played["audio"] == post(live, "/v1/music", json={"prompt": "calm piano", "seconds": 1.0,
+                                                            "adapters": [{"name": "tune-a"}]}).json()["audio"]
+
+
 @pytest.mark.parametrize("route, kwargs, status, param, text", [
     ("/v1/captions", {"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "image", "not an image"),
     ("/v1/captions", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "image", "empty"),
@@ -128,7 +144,9 @@ def test_music_mixes_play_another_clip_the_same_each_time(live):
                       "data": {"adapters": '[{"name": "caption-a"}, {"name": "kauko"}]'}}, 400, "adapters",
      "not a 'caption' one"),
     ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")}, "data": {"model": "other"}}, 404,
-     "model", "no caption base named 'other'"),
+     "model", "no caption base or adapter named 'other'; served bases: demo; adapters: caption-a"),
+    ("/v1/music", {"json": {"prompt": "x", "model": "caption-a"}}, 404, "model",
+     "no music-style base or adapter named 'caption-a'"),
     ("/v1/vqa", {"files": {"image": ("x.png", png_bytes(), "image/png")}}, 400, "question", "question"),
     ("/v1/music", {"json": {"prompt": "x", "seconds": 600}}, 400, "seconds", "30"),
     ("/v1/music", {"json": {"prompt": ""}}, 400, "prompt", "at least 1"),
