@@ -63,6 +63,8 @@ def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
     page.click("#caption-button")
     page.set_input_files("#caption-image", str(image))
+    for box in page.locator('.adapters[data-task="caption"] input[type=checkbox]').all():
+        box.uncheck()
     row = page.locator('.adapters[data-task="caption"] .adapter[data-name="caption-a"]')
     row.locator("input[type=checkbox]").check()
     row.locator("input[type=number]").fill("0.5")
@@ -75,6 +77,25 @@ def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
                           data={"adapters": '[{"name": "caption-a", "weight": 0.5}]'}, timeout=60).json()["caption"]
     assert caption == expected
     page.screenshot(path=str(tmp_path / "caption.png"))
+
+
+def test_the_image_and_music_tabs_start_on_their_newest_adapter(live, browser):
+    """A page opened after training answers with what was trained: the task's
+    newest adapter is ticked (the others can be added for a mix); the speech
+    tab's adapter list starts empty, its voice list picks the voice."""
+    import httpx
+
+    listed = httpx.get(f"{live.url}/v1/models", timeout=30).json()["data"]
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    for task in ("caption", "music-style", "voice-clone"):
+        adapters = [m for m in listed if m["kind"] == "adapter" and m["task"] == task]
+        newest = max(adapters, key=lambda m: (m["manifest"]["created"], m["id"]))["id"]
+        ticked = page.eval_on_selector_all(f'.adapters[data-task="{task}"] .adapter',
+                                           "rows => rows.filter(r => r.querySelector('input').checked)"
+                                           ".map(r => r.dataset.name)")
+        assert len(adapters) >= 1 and ticked == ([] if task == "voice-clone" else [newest])
 
 
 def test_a_dicom_scan_is_asked_about_and_named_where_the_browser_cannot_show_it(live, browser):
