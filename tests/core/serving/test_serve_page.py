@@ -98,6 +98,24 @@ def test_the_image_and_music_tabs_start_on_their_newest_adapter(live, browser):
         assert len(adapters) >= 1 and ticked == ([] if task == "voice-clone" else [newest])
 
 
+def test_play_a_clip_of_the_length_asked_for(live, browser):
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#music-button")
+    page.fill("#music-prompt", "calm piano")
+    page.fill("#music-seconds", "1.5")
+    page.click("#music-go")
+    page.wait_for_selector("#music-result audio", timeout=60_000)
+    duration = page.eval_on_selector("#music-result audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
+                                                            ": a.onloadedmetadata = () => r(a.duration))")
+    assert 1.3 < duration < 1.8
+    page.fill("#music-seconds", "45")
+    page.click("#music-go")
+    page.wait_for_selector("#music-result .error", timeout=60_000)
+    assert "30" in page.inner_text("#music-result .error")
+
+
 def test_a_dicom_scan_is_asked_about_and_named_where_the_browser_cannot_show_it(live, browser):
     pydicom = pytest.importorskip("pydicom")  # lorakit[vqa] brings it
     scan = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
