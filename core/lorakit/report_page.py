@@ -17,8 +17,8 @@ from typing import Any
 
 from lorakit.errors import ConfigError
 
-#: Files of a samples folder shown per side, and the largest one embedded.
-MAX_SAMPLES, MAX_EMBEDDED_BYTES = 8, 5 * 1024 * 1024
+#: Samples shown per side, and the largest file embedded.
+MAX_SAMPLES, MAX_EMBEDDED_BYTES = 24, 5 * 1024 * 1024
 _MEDIA = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png",
           ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
@@ -29,7 +29,7 @@ table { border-collapse: collapse; margin: 8px 0; } td, th { border-bottom: 1px 
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .better { color: #1a7f37; } .worse { color: #b00020; }
 .samples { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
-.sample { margin: 6px 0; } .sample img { max-width: 100%; }
+.sample { margin: 6px 0; } .sample img { max-width: 100%; } .sample .file { font-size: 12px; color: #555; }
 pre { white-space: pre-wrap; background: #f4f4f4; padding: 6px; }
 svg.curve { background: #fafafa; border: 1px solid #ddd; margin: 4px 8px 4px 0; max-width: 100%; height: auto; }
 #facts td { overflow-wrap: anywhere; } .scroll { overflow-x: auto; } audio { max-width: 100%; }
@@ -146,29 +146,49 @@ def _samples(run_dir: Path, embed: bool) -> str:
     columns = []
     for side, folder in sides:
         files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-        items = [_sample(run_dir, path, embed) for path in files[:MAX_SAMPLES * 3]]
+        items = [_sample(run_dir, group, embed) for group in _by_number(files)[:MAX_SAMPLES]]
         columns.append(f"<div class='side' id='samples-{side}'><h3>{side}</h3>{''.join(items)}</div>")
     return f"<h2>Samples</h2><div class='samples'>{''.join(columns)}</div>"
 
 
-def _sample(run_dir: Path, path: Path, embed: bool) -> str:
+def _by_number(files: list[Path]) -> list[list[Path]]:
+    """Files of one sample together: ``01.jpg`` and ``01.txt`` (a picture and
+    what the model said of it), ``01.wav``, ``01.png`` and ``01-real.wav``;
+    pictures and sounds before texts. Other files stand alone."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(path.stem.split("-")[0], []).append(path)
+    return [sorted(group, key=lambda p: (p.suffix.lower() not in _MEDIA, "-" in p.stem, p.name))
+            for group in groups.values()]
+
+
+def _sample(run_dir: Path, files: list[Path], embed: bool) -> str:
+    """One sample: its name, then each file's player, picture or text."""
+    name = files[0].name if len(files) == 1 else files[0].stem.split("-")[0]
+    shown = [_shown(run_dir, path, embed) for path in files]
+    if not any(shown):
+        return ""
+    kind = " text" if len(files) == 1 and files[0].suffix.lower() not in _MEDIA else ""
+    return f"<div class='sample{kind}'><div>{_e(name)}</div>{''.join(shown)}</div>"
+
+
+def _shown(run_dir: Path, path: Path, embed: bool) -> str:
+    """A file as the page shows it: audio player, picture, or text."""
     kind = _MEDIA.get(path.suffix.lower())
-    label = f"<div>{_e(path.name)}</div>"
     if kind is None:
         if path.suffix.lower() in (".txt", ".jsonl", ".json", ".csv"):
-            text = path.read_text(encoding="utf-8", errors="replace")[:20_000]
-            return f"<div class='sample text'>{label}<pre>{_e(text)}</pre></div>"
+            return f"<pre>{_e(path.read_text(encoding='utf-8', errors='replace')[:20_000])}</pre>"
         return ""
     if embed:
         if path.stat().st_size > MAX_EMBEDDED_BYTES:
-            return f"<div class='sample'>{label}<em>too large to embed ({path.stat().st_size:,} bytes)</em></div>"
+            return f"<em>{_e(path.name)} too large to embed ({path.stat().st_size:,} bytes)</em>"
         source = f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
     else:
         source = "files/" + path.relative_to(run_dir).as_posix()
-    if kind.startswith("audio/"):
-        player = f"<audio class='sample-audio' controls preload='none' src='{_e(source)}'></audio>"
-        return f"<div class='sample'>{label}{player}</div>"
-    return f"<div class='sample'>{label}<img class='sample-image' alt='{_e(path.name)}' src='{_e(source)}'></div>"
+    if kind.startswith("audio/"):  # named: a sample may hold two (the model's and the real recording)
+        return (f"<div class='file'>{_e(path.name)}</div>"
+                f"<audio class='sample-audio' controls preload='none' src='{_e(source)}'></audio>")
+    return f"<img class='sample-image' alt='{_e(path.name)}' src='{_e(source)}'>"
 
 
 def _directions(task: str) -> dict[str, str]:

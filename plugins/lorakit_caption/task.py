@@ -28,6 +28,7 @@ from lorakit.api import (
     is_image,
     list_files,
     load_pretrained,
+    WritesSamples,
     to_device,
     whole_number,
 )
@@ -35,6 +36,9 @@ from lorakit.api import text as text_option
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
 from lorakit_blip.generated import Generated, image_positions, read_generated
 from lorakit_blip.head import checked_choice
+
+#: Held-out images shown in a run's samples (and report), base and adapter.
+_SAMPLES = 12
 
 #: The tiny BLIP shipped with the plugin, built by ``make_demo``.
 DEMO_BASE = Path(__file__).parent / "demo_base"
@@ -81,7 +85,7 @@ class CaptionOptions(TaskOptions):
         self.train_head = checked_choice(self.train_head)
 
 
-class CaptionTask(Task, CommandLineInputs, MergedExport):
+class CaptionTask(Task, CommandLineInputs, WritesSamples, MergedExport):
     """BLIP image captioning (``BlipForConditionalGeneration``).
 
     Recommended settings (lr 2e-3, batch 16, 20 epochs: held-out CIDEr ~7 on
@@ -178,22 +182,37 @@ class CaptionTask(Task, CommandLineInputs, MergedExport):
         caption of each held-out image (each image is captioned once)."""
         from lorakit_caption.metrics import caption_scores
 
+        images, captions, references = self._caption_held_out(base, model, examples)
+        scores = caption_scores(captions, references)
+        if self.options.clip:
+            scores["clip_score"] = sum(self._clip().scores(images, captions)) / len(images)
+        return scores
+
+    def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
+        """The first held-out images, each small beside the model's caption and
+        the reference captions (``NN.jpg`` + ``NN.txt``), for the run's report."""
+        from lorakit_blip.samples import write_picture_samples
+
+        first = set(list(dict.fromkeys(e.image for e in examples))[:_SAMPLES])
+        images, captions, references = self._caption_held_out(base, model, [e for e in examples if e.image in first])
+        texts = [f"{caption}\nreference: {' | '.join(refs)}" for caption, refs in zip(captions, references)]
+        write_picture_samples(Path(folder), images, texts)
+
+    def _caption_held_out(self, base: Base, model: Any,
+                          examples: Sequence[Any]) -> tuple[list[str], list[str], list[list[str]]]:
+        """Each image of ``examples`` captioned once, with all its reference
+        captions: the adapter's domain with its trigger, the old domain without."""
         references: dict[str, list[str]] = {}
         triggered: dict[str, bool] = {}
         for example in examples:
             references.setdefault(example.image, []).append(example.text)
             triggered[example.image] = triggered.get(example.image, False) or example.triggered
-        # Caption the adapter's domain with its trigger, the old domain without.
         predictions: dict[str, str] = {}
         for flag in (True, False):
             group = [image for image in references if triggered[image] == flag]
             predictions.update(zip(group, (c.text for c in self._generate(base, model, group, self.prefix(flag)))))
         images = list(references)
-        captions = [predictions[image] for image in images]
-        scores = caption_scores(captions, [references[image] for image in images])
-        if self.options.clip:
-            scores["clip_score"] = sum(self._clip().scores(images, captions)) / len(images)
-        return scores
+        return images, [predictions[image] for image in images], [references[image] for image in images]
 
     def _clip(self) -> Any:
         """The CLIP scorer of ``options.clip``, loaded once (a cache, not run state)."""

@@ -24,7 +24,6 @@ from lorakit.api import (
     Task,
     TaskOptions,
     WritesSamples,
-    atomic_write_text,
     eval_mode,
     load_images,
     to_device,
@@ -168,17 +167,15 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
                 for r, a in zip(records, answers)]
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
-        """``answers.jsonl``: the first held-out questions, the model's answer
-        and the references, to read side by side with the other model's."""
-        import json
+        """The first held-out questions, each with its image (small), the
+        model's answer and the references (``NN.jpg`` + ``NN.txt``), to look at
+        side by side with the other model's in the run's report."""
+        from lorakit_blip.samples import write_picture_samples
 
         shown = list(examples[:_SAMPLES])
         answers = self._answer(base, model, [e.image for e in shown], [e.question for e in shown])
-        lines = [json.dumps({"image": Path(e.image).name, "question": e.question, "answer": a.text,
-                             "references": list(e.answers)})
-                 for e, a in zip(shown, answers)]
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / "answers.jsonl", "\n".join(lines) + "\n")
+        texts = [f"Q: {e.question}\nA: {a.text}\nreference: {' | '.join(e.answers)}" for e, a in zip(shown, answers)]
+        write_picture_samples(Path(folder), [e.image for e in shown], texts)
 
     def probe(self, base: Base, model: Any) -> Any:
         """Answer logits of ``model`` for a fixed-seed noise image, a fixed

@@ -49,6 +49,26 @@ def test_the_page_holds_metrics_curves_and_embedded_samples(run_dir):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_the_files_of_one_sample_are_shown_together(run_dir):
+    """A picture and what the model said of it (01.jpg + 01.txt), a voice's
+    clip, its spectrogram and the real recording (02.*, 02-real.wav)."""
+    samples = run_dir / "samples" / "adapter"
+    Image.new("RGB", (8, 8), (0, 90, 200)).save(samples / "01.jpg")
+    (samples / "01.txt").write_text("Q: what is it?\nA: a blue square\n")
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros(800, dtype="float32"), 8000, format="WAV")
+    for name in ("02.wav", "02-real.wav"):
+        (samples / name).write_bytes(buffer.getvalue())
+    Image.new("RGB", (8, 8)).save(samples / "02.png")
+    page = run_report_html(run_dir, embed=False)
+    side = page[page.index("id='samples-adapter'"):]
+    first = re.search(r"<div class='sample'><div>01</div>(.*?)</div><div class='sample", side, re.S).group(1)
+    assert first.index("src='files/samples/adapter/01.jpg'") < first.index("<pre>Q: what is it?\nA: a blue square")
+    second = re.search(r"<div class='sample'><div>02</div>(.*?)</div><div class='sample", side).group(1)
+    assert [m for m in re.findall(r"samples/adapter/([\w.-]+)'", second)] == ["02.png", "02.wav", "02-real.wav"]
+    assert "<div class='file'>02-real.wav</div>" in second
+
+
 def test_the_data_summary_reads_as_words(run_dir):
     page = run_report_html(run_dir)
     data = json.loads((run_dir / "adapter" / "lorakit.json").read_text())["data"]

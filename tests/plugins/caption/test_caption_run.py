@@ -77,3 +77,15 @@ def test_cli_predict_captions_images_with_the_adapter(demo_run):
     assert [r["image"] for r in records] == images
     # The adapter writes catalog captions: most of them exactly right.
     assert sum(r["caption"] == truth[r["image"]] for r in records) >= 2
+
+
+@pytest.mark.slow
+def test_task_meets_the_contract(tmp_path):
+    from lorakit.testing import check_task
+    from lorakit_caption.task import CaptionTask
+
+    images = [str(p) for p in sorted((SAMPLES / "catalog").glob("*.png"))[:2]]
+    report = check_task(CaptionTask, data=SAMPLES / "catalog", workdir=tmp_path, predict_args=images)
+    assert report.merge_difference < 1e-4
+    assert {"command-line-inputs", "writes-samples", "predict-cli", "merged-export"} <= set(report.checks)
+    assert [r["image"] for r in report.predictions] == images and all(r["caption"] for r in report.predictions)

@@ -123,6 +123,23 @@ def test_evaluate_and_predict(demo_base):
     assert predictions[0]["image"] == examples[0].image and isinstance(predictions[0]["caption"], str)
 
 
+def test_samples_show_each_held_out_image_with_its_caption_and_references(demo_base, tmp_path):
+    from PIL import Image
+
+    task = CaptionTask(CaptionOptions(max_new_tokens=8))
+    examples = _examples(3)
+    examples.append(CaptionExample(examples[0].image, "another caption of the first image"))
+    task.write_samples(demo_base, demo_base.model, examples, tmp_path / "samples")
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["01.jpg", "01.txt", "02.jpg", "02.txt",
+                                                                         "03.jpg", "03.txt"]
+    first = (tmp_path / "samples" / "01.txt").read_text().splitlines()
+    caption = task.predict(demo_base, demo_base.model, [examples[0].image])[0]["caption"]
+    assert first == [caption, f"reference: {examples[0].text} | another caption of the first image"]
+    picture = Image.open(tmp_path / "samples" / "01.jpg")
+    assert max(picture.size) <= 256 and picture.size[0] / picture.size[1] == pytest.approx(
+        Image.open(examples[0].image).size[0] / Image.open(examples[0].image).size[1], rel=0.02)
+
+
 def _image_positions(base, image):
     """How many positions the vision tower itself gives an image."""
     from lorakit_blip import load_pixel_values

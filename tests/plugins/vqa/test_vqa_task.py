@@ -142,6 +142,17 @@ def test_unsaid_tokens_are_the_damage_words(vqa_base):
     assert not {"star", "red", "y", "##e", "##s"} & set(unsaid)
 
 
+def test_samples_show_each_question_with_its_image_answer_and_references(vqa_base, small_folder, tmp_path):
+    examples = read_vqa_folder(small_folder)[:3]
+    VqaTask().write_samples(vqa_base, vqa_base.model, examples, tmp_path / "samples")
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["01.jpg", "01.txt", "02.jpg", "02.txt",
+                                                                         "03.jpg", "03.txt"]
+    answer = VqaTask().predict(vqa_base, vqa_base.model, [{"image": examples[1].image,
+                                                           "question": examples[1].question}])[0]["answer"]
+    assert (tmp_path / "samples" / "02.txt").read_text().splitlines() == [
+        f"Q: {examples[1].question}", f"A: {answer}", f"reference: {' | '.join(examples[1].answers)}"]
+
+
 def test_command_line_inputs_become_records(tmp_path):
     task = VqaTask()
     one = task.prediction_inputs([], {"image": "a.png", "question": "is it damaged?"})
