@@ -83,7 +83,7 @@ def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = Fal
     """Write the adapter artifact of a ``PeftModel`` to ``path`` atomically."""
     from lorakit import __version__
     from lorakit.lora import has_dilated_lora
-    from lorakit.model_card import model_card
+    from lorakit.model_card import model_card, transformers_class
 
     path = Path(path)
     if path.exists() and not replace:
@@ -93,7 +93,8 @@ def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = Fal
     with atomic_dir(path, replace=replace) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(manifest, has_dilated_lora(model)), encoding="utf-8")
+        card = model_card(manifest, has_dilated_lora(model), transformers_class(model))
+        (tmp / "README.md").write_text(card, encoding="utf-8")
     return path
 
 

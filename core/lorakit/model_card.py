@@ -23,11 +23,13 @@ def hub_base(name: str) -> str | None:
     return name
 
 
-def model_card(manifest: Manifest, dilated_convolutions: bool = False) -> str:
+def model_card(manifest: Manifest, dilated_convolutions: bool = False, base_class: str | None = None) -> str:
     """The adapter's card: how to use it with lorakit or peft, its LoRA, data and scores.
 
     ``dilated_convolutions``: LoRA sits on a dilated convolution, which peft
-    rebuilds without its dilation unless told (said where peft users read)."""
+    rebuilds without its dilation unless told (said where peft users read).
+    ``base_class``: the base's transformers class, for a peft snippet that
+    loads base and adapter as they are."""
     lines = _header(manifest, "peft", [])
     lines += [f"# {manifest.task} LoRA adapter", ""]
     lines += [
@@ -40,13 +42,29 @@ def model_card(manifest: Manifest, dilated_convolutions: bool = False) -> str:
         f"lorakit predict {manifest.task} --adapter THIS_FOLDER ...",
         "```",
         "",
-        "or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)`"
-        + (" (with peft 0.21, LoRA on dilated convolutions also needs `lorakit.lora.match_conv_geometry(model)`: "
-           "peft builds it without the dilation)." if dilated_convolutions else "."),
     ]
+    if base_class:
+        source = hub_base(manifest.base) or "BASE_FOLDER"
+        lines += ["or with peft directly:", "", "```python", "from peft import PeftModel",
+                  f"from transformers import {base_class}", "",
+                  f'base = {base_class}.from_pretrained("{source}")',
+                  'model = PeftModel.from_pretrained(base, "THIS_FOLDER")', "```"]
+        if source == "BASE_FOLDER":
+            lines += ["", f"(`BASE_FOLDER`: the base `{manifest.base}` as a `save_pretrained` folder.)"]
+    else:
+        lines.append("or with peft directly: `PeftModel.from_pretrained(base_model, THIS_FOLDER)`"
+                     + (" (with peft 0.21, LoRA on dilated convolutions also needs "
+                        "`lorakit.lora.match_conv_geometry(model)`: peft builds it without the dilation)."
+                        if dilated_convolutions else "."))
     lines += _lora_data_metrics(manifest)
     lines += ["", f"Made with lorakit {manifest.lorakit_version} on {manifest.created}.", ""]
     return "\n".join(lines)
+
+
+def transformers_class(model: Any) -> str | None:
+    """The class name of a (peft-wrapped) model when transformers defines it."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return type(inner).__name__ if type(inner).__module__.startswith("transformers.") else None
 
 
 def merged_model_card(manifest: Manifest, folder: Path, difference: float) -> str:

@@ -51,6 +51,33 @@ def test_a_card_names_a_base_model_only_when_it_is_a_hub_id(tmp_path, monkeypatc
     assert f"`{base}`" in card.text
 
 
+def test_the_card_of_a_transformers_base_shows_the_peft_lines_that_load_it(tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import BertConfig, BertModel
+
+    from lorakit.artifact import Manifest
+    from lorakit.model_card import model_card, transformers_class
+
+    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    base = BertModel(config)
+    base.save_pretrained(tmp_path / "base")
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["query"]))
+    model.save_pretrained(tmp_path / "adapter")
+    assert transformers_class(model) == "BertModel" and transformers_class(ToyModel(0)) is None
+    manifest = Manifest(task="caption", base="someone/bert", base_fingerprint="sha256:0", targets="query", r=2, alpha=4)
+    card = model_card(manifest, base_class=transformers_class(model))
+    code = card[card.index("```python") + len("```python"):card.index("```", card.index("```python") + 3)]
+    assert 'BertModel.from_pretrained("someone/bert")' in code
+    # The lines run as written, with the Hub id and the folder put in.
+    code = code.replace("someone/bert", str(tmp_path / "base")).replace("THIS_FOLDER", str(tmp_path / "adapter"))
+    names: dict = {}
+    exec(code, names)  # noqa: S102 - the card's own snippet, nothing else
+    assert isinstance(names["model"], PeftModel)
+    local = model_card(Manifest(task="caption", base="demo", base_fingerprint="sha256:0", targets="q", r=2, alpha=4),
+                       base_class="BertModel")
+    assert 'from_pretrained("BASE_FOLDER")' in local and "the base `demo` as a `save_pretrained` folder" in local
+
+
 def test_the_peft_note_on_dilated_convolutions_is_where_lora_sits_on_one():
     from peft import LoraConfig, get_peft_model
     from torch import nn
