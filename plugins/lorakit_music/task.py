@@ -162,7 +162,8 @@ class MusicStyleTask(Task, CommandLineInputs, WritesSamples):
         return {"nll": mean, "perplexity": math.exp(mean)}
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
-        """A clip per prompt (wav + spectrogram PNG) and the prompts in prompts.txt."""
+        """A clip per prompt: ``NN.wav``, its spectrogram ``NN.png`` and the
+        prompt ``NN.txt`` (which the run's report shows together)."""
         from lorakit_music.generation import generate
 
         prompts = self._sample_prompts(examples)
@@ -171,12 +172,10 @@ class MusicStyleTask(Task, CommandLineInputs, WritesSamples):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         audio, rate = generate(model, base.processor, prompts, self._sampling())
-        lines = []
         for index, (prompt, clip) in enumerate(zip(prompts, audio), start=1):
             stem = f"{index:02d}"
             _write_clip(folder / stem, clip, rate, f"{stem}: {prompt}")
-            lines.append(f"{stem}\t{prompt}")
-        (folder / "prompts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            (folder / f"{stem}.txt").write_text(prompt + "\n", encoding="utf-8")
 
     def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
         """Prompts from ``--prompt`` (repeatable), ``--text`` and positional arguments."""

@@ -338,21 +338,21 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                 "rtf": real_time_factor(seconds, samples, rate)}
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
-        """The first held-out transcripts spoken by ``model`` (wav + mel PNG),
-        beside the real clips for comparison, and the texts in texts.txt."""
+        """The first held-out transcripts spoken by ``model``: ``NN.wav``, its
+        mel spectrogram ``NN.png``, the real clip ``NN-real.wav`` to compare
+        and ``NN.txt`` (the clip's name and text), which the run's report
+        shows together."""
         from lorakit.api import write_mel_png, write_wav
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        lines = []
         for index, example in enumerate(examples[: self.options.samples], start=1):
             audio = self._speak(base, model, example.text)
             stem = f"{index:02d}"
             write_wav(folder / f"{stem}.wav", audio, example.sample_rate)
             write_mel_png(folder / f"{stem}.png", audio, example.sample_rate, f"{stem}: {example.text}")
             write_wav(folder / f"{stem}-real.wav", example.audio, example.sample_rate)
-            lines.append(f"{stem}\t{example.clip}\t{example.text}")
-        (folder / "texts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            (folder / f"{stem}.txt").write_text(f"{example.text}\n(real: {example.clip})\n", encoding="utf-8")
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Speak each text, sentence by sentence: ``[{"text", "audio", "sample_rate"}]``."""

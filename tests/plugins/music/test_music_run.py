@@ -54,8 +54,8 @@ def test_forgetting_is_measured_on_the_retain_set(demo_run):
 def test_sample_clips_and_spectrograms_are_written_for_base_and_adapter(demo_run):
     for side in ("base", "adapter"):
         folder = demo_run.run_dir / "samples" / side
-        prompts = (folder / "prompts.txt").read_text().splitlines()
-        assert len(prompts) == 2 and all("chiptune" in line for line in prompts)
+        prompts = [(folder / f"0{n}.txt").read_text() for n in (1, 2)]  # each clip's prompt beside it
+        assert all("chiptune" in prompt for prompt in prompts) and not (folder / "03.txt").exists()
         audio, rate = soundfile.read(str(folder / "01.wav"))
         assert rate == 16000 and len(audio) == 2 * 16000 and np.abs(audio).max() > 0.01
         assert (folder / "01.png").stat().st_size > 1000

@@ -36,6 +36,8 @@ def test_adapter_moves_the_voice_to_the_speaker(voice_run):
     assert adapter["mcd"] < base["mcd"]
     assert (voice_run.run_dir / "samples" / "adapter" / "01.wav").is_file()
     assert (voice_run.run_dir / "samples" / "base" / "01.png").is_file()
+    said = (voice_run.run_dir / "samples" / "adapter" / "01.txt").read_text().splitlines()
+    assert len(said) == 2 and said[1].startswith("(real: ") and len(said[0].split()) >= 2  # the transcript spoken
     manifest = json.loads((voice_run.adapter_dir / "lorakit.json").read_text())
     # prepare_base turned slot "auto" into the closest slot, saved with the options.
     assert manifest["options"]["slot"] in [voice.name for voice in synthetic.BASE_VOICES]
