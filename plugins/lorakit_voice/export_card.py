@@ -16,6 +16,14 @@ from pathlib import Path
 
 from lorakit_voice.base import CHECKPOINT, CONFIG
 
+def card_header(library: str | None, *tags: str) -> str:
+    """The Hugging Face metadata block of a voice export's card: the Hub
+    files it as a text-to-speech model (and its library, when it has one)."""
+    lines = ["---", "pipeline_tag: text-to-speech"] + ([f"library_name: {library}"] if library else [])
+    lines += ["tags:"] + [f"- {tag}" for tag in ("lorakit", "voice-clone", *tags, "text-to-speech")]
+    return "\n".join(lines + ["---", "", ""])
+
+
 CARD = """# A voice cloned with lorakit, merged into a coqui VITS
 
 `model.pth` + `config.json` load with coqui-tts as any VITS checkpoint does.
@@ -45,7 +53,8 @@ def write_clone_card(folder: Path, speaker: str | None) -> None:
         flag = f"--speaker_idx {speaker} "
     else:
         text, flag = "It speaks one voice, the cloned one.", ""
-    (folder / "README.md").write_text(CARD.format(speaker_text=text, speaker_flag=flag), encoding="utf-8")
+    card = card_header("coqui", "vits") + CARD.format(speaker_text=text, speaker_flag=flag)
+    (folder / "README.md").write_text(card, encoding="utf-8")
 
 
 def cloned_speaker(folder: str | Path | None) -> str | None:

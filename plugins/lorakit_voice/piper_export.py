@@ -22,6 +22,7 @@ from typing import Any
 from lorakit.api import AdapterError, BaseModelError, ConfigError, file_fingerprint
 
 from lorakit_voice.base import PIPER_PREFIX
+from lorakit_voice.export_card import card_header
 
 #: Names of the files in the export folder.
 ONNX_FILE = "voice.onnx"
@@ -83,7 +84,7 @@ def card(manifest: Any, base_name: str, base_onnx: Path, base_sha: str) -> str:
     """The export's model card: how to play it, what it came from, how it scored."""
     data = manifest.data or {}
     described = ", ".join(f"{key} {value}" for key, value in data.items() if isinstance(value, (int, float, str)))
-    return CARD.format(
+    return card_header(None, "piper", "onnx") + CARD.format(
         title=f"{base_onnx.stem} + lorakit voice clone", base=base_name, config=CONFIG_FILE, onnx=ONNX_FILE,
         base_file=base_onnx.name, base_sha=base_sha,
         created=manifest.created or "(date not recorded)",

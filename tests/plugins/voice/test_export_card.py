@@ -27,6 +27,11 @@ def test_the_cloned_slot_is_named_in_config_and_card_and_coqui_still_reads_the_c
     assert json.loads((folder / "config.json").read_text())["lorakit"] == {"cloned_speaker": "klatt"}
     card = (folder / "README.md").read_text()
     assert "--speaker_idx klatt" in card and "no longer" in card
+    from huggingface_hub import ModelCard
+
+    metadata = ModelCard.load(folder / "README.md").data  # the Hub files it as a coqui text-to-speech model
+    assert metadata.pipeline_tag == "text-to-speech" and metadata.library_name == "coqui"
+    assert {"lorakit", "voice-clone"} <= set(metadata.tags)
     assert load_config(str(folder / "config.json")).speakers == ["low-male", "high-female", "klatt"]
     assert cloned_speaker(folder) == "klatt" and cloned_speaker(DEMO) is None and cloned_speaker(None) is None
 

@@ -185,6 +185,7 @@ def test_export_piper_writes_a_voice_piper_tts_plays_as_the_adapter_speaks(joe_b
     assert written["lorakit"]["base"] == f"piper:{VOICE}" and written["lorakit"]["data"]["clips"] == 40
     card = (out / "README.md").read_text()
     assert f"piper:{VOICE}" in card and "| speaker_similarity | 0.500 | 0.700 |" in card and "clips 40" in card
+    assert card.startswith("---\npipeline_tag: text-to-speech\ntags:\n- lorakit\n- voice-clone\n- piper\n")
 
     again = load_vits(f"piper:{out / 'voice.onnx'}").model  # lorakit takes its export back as a base
     assert np.abs(_speak(again, SENTENCE) - unmerged).max() < 1e-3
