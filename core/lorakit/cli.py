@@ -176,7 +176,10 @@ def evaluate(ctx: click.Context, run_dir: str | None, adapters: tuple[str, ...],
     if run_dir is None:
         raise click.UsageError("Missing argument 'RUN_DIR' (or --adapter RUN[:WEIGHT], repeated, for a "
                                "composition report)", ctx)
-    report = runs.evaluate_run(run_dir, data, retain, ignore_base_mismatch)
+    from lorakit.progress import watched
+
+    with watched():  # the evaluation's bar
+        report = runs.evaluate_run(run_dir, data, retain, ignore_base_mismatch)
     click.echo(json.dumps(report, indent=2)) if as_json else print_report(report)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lorakit.capabilities import WritesSamples
 from lorakit.modeling import adapter_disabled
@@ -11,9 +11,22 @@ from lorakit.run_data import Splits
 from lorakit.task import Base, Task
 
 
-def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits) -> dict[str, Any]:
+def _nothing(n: int = 1) -> None:
+    """No progress to show."""
+
+
+def evaluation_parts(task: Task, splits: Splits, samples: bool = False) -> int:
+    """How many passes ``evaluate_pair`` (and ``write_samples``) make: base
+    and adapter on each held-out set, and on the samples: a progress total."""
+    sets = sum(1 for examples in (splits.test, splits.retain_test) if examples)
+    return 2 * sets + (2 if samples and splits.test and isinstance(task, WritesSamples) else 0)
+
+
+def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits,
+                  advance: Callable[[int], None] = _nothing) -> dict[str, Any]:
     """Metrics of the base (adapter disabled) and the adapter on the same
-    held-out sets: ``{split: {"examples": n, "base": {...}, "adapter": {...}}}``."""
+    held-out sets: ``{split: {"examples": n, "base": {...}, "adapter": {...}}}``;
+    ``advance`` is called after each of the passes."""
     import torch
 
     report: dict[str, Any] = {}
@@ -25,7 +38,9 @@ def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits) -> dict[st
         with torch.inference_mode():
             with adapter_disabled(model):
                 base_scores = task.evaluate(base, model, examples)
+            advance(1)
             adapter_scores = task.evaluate(base, model, examples)
+            advance(1)
         report[split] = {"examples": len(examples), "base": _floats(base_scores), "adapter": _floats(adapter_scores)}
         if split == "retain" and splits.replay_pool:
             total = len(examples) + len(splits.replay_pool)
@@ -38,7 +53,8 @@ def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits) -> dict[st
     return report
 
 
-def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folder: Path) -> None:
+def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folder: Path,
+                  advance: Callable[[int], None] = _nothing) -> None:
     """The task's outputs to look at or listen to, for base and adapter side by side."""
     import torch
 
@@ -47,7 +63,9 @@ def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folde
     with torch.inference_mode():
         with adapter_disabled(model):
             task.write_samples(base, model, examples, folder / "base")
+        advance(1)
         task.write_samples(base, model, examples, folder / "adapter")
+        advance(1)
 
 
 def _floats(scores: dict[str, Any]) -> dict[str, float]:

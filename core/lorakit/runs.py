@@ -28,14 +28,14 @@ from lorakit.checkpoints import checkpoint_step, has_checkpoint
 from lorakit.config import RunConfig, build
 from lorakit.device import inference_device, main_process_first
 from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
-from lorakit.evaluation import evaluate_pair, write_samples
+from lorakit.evaluation import evaluate_pair, evaluation_parts, write_samples
 from lorakit.fingerprints import base_fingerprint
 from lorakit.hub import transformers_bars_off
 from lorakit.lora import trainable_state
 from lorakit.merge import merge
 from lorakit.model_card import merged_model_card
 from lorakit.plugins import get_host
-from lorakit.progress import console, escape
+from lorakit.progress import console, escape, work_progress
 from lorakit.run_data import Splits, load_splits, read_data
 from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, claim_output, read_config
 from lorakit.task import Base, Data, Task
@@ -188,10 +188,13 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
         del trainer, model, made, base
         accelerator.free_memory()
         base, model = _on_full_precision_base(task, config, targets, to_save, state)
-    report = evaluate_pair(task, base, model, splits) if evaluate else {}
-    if evaluate:
-        with atomic_dir(run_dir / "samples", replace=True) as samples:
-            write_samples(task, base, model, splits.test, samples)
+    report: dict[str, Any] = {}
+    if evaluate:  # base and adapter on the held-out sets, then the samples: minutes on a real base
+        with work_progress("evaluating base and adapter", evaluation_parts(task, splits, samples=True),
+                           enabled=show_progress) as advance:
+            report = evaluate_pair(task, base, model, splits, advance)
+            with atomic_dir(run_dir / "samples", replace=True) as samples:
+                write_samples(task, base, model, splits.test, samples, advance)
     manifest = Manifest(
         task=task.name, base=base.name, base_fingerprint=base_print, targets=targets, r=config.lora.r,
         alpha=config.lora.alpha, dropout=config.lora.dropout, rslora=config.lora.rslora, dora=config.lora.dora,
@@ -308,7 +311,9 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
     """Base vs adapter of a finished run, on given data or the run's own held-out split."""
     run_dir = Path(run_dir)
     task, base, model, manifest, _ = open_adapter(run_dir, ignore_base_mismatch=ignore_base_mismatch)
-    return evaluate_pair(task, base, model, held_out(task, base, run_dir, data, retain))
+    splits = held_out(task, base, run_dir, data, retain)
+    with work_progress("evaluating base and adapter", evaluation_parts(task, splits), enabled=None) as advance:
+        return evaluate_pair(task, base, model, splits, advance)
 
 
 def held_out(task: Task, base: Base, run_dir: Path | None, data: str | None = None,
