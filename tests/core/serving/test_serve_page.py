@@ -29,6 +29,12 @@ def picture(png: bytes):
     return Image.open(io.BytesIO(png)).convert("RGB")
 
 
+def _audio_seconds(page, selector: str) -> float:
+    """The length of the page's audio element at ``selector``, once the browser knows it."""
+    return page.eval_on_selector(selector, "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
+                                           ": a.onloadedmetadata = () => r(a.duration))")
+
+
 def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1000, "height": 700})
     page.goto(live.url + "/")
@@ -38,8 +44,7 @@ def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
     page.fill("#speech-text", "Hello from the browser.")
     page.click("#speech-go")
     page.wait_for_selector("#speech-audio[data-complete=yes]", timeout=60_000)
-    duration = page.eval_on_selector("#speech-audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
-                                                      ": a.onloadedmetadata = () => r(a.duration))")
+    duration = _audio_seconds(page, "#speech-audio")
     assert 0.5 < duration < 10
     long_text = "The first sentence plays at once. The second follows it. And a third ends the answer."
     page.fill("#speech-text", long_text)  # streamed: MP3 through MediaSource, sentence by sentence
@@ -107,8 +112,7 @@ def test_play_a_clip_of_the_length_asked_for(live, browser):
     page.fill("#music-seconds", "1.5")
     page.click("#music-go")
     page.wait_for_selector("#music-result audio", timeout=60_000)
-    duration = page.eval_on_selector("#music-result audio", "a => new Promise(r => a.readyState >= 1 ? r(a.duration) "
-                                                            ": a.onloadedmetadata = () => r(a.duration))")
+    duration = _audio_seconds(page, "#music-result audio")
     assert 1.3 < duration < 1.8
     page.fill("#music-seconds", "45")
     page.click("#music-go")
