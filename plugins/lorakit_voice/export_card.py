@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lorakit_voice.base import CHECKPOINT, CONFIG
 
+
 def card_header(library: str | None, *tags: str) -> str:
     """The Hugging Face metadata block of a voice export's card: the Hub
     files it as a text-to-speech model (and its library, when it has one)."""
