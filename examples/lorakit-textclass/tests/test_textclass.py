@@ -106,8 +106,9 @@ def test_csv_with_imdb_columns(tmp_path, demo):
 
 @pytest.mark.parametrize("name, text, line", [
     ("data.csv", "text,label\ngreat film,positive\nthe café scene was dull,negative\n", 3),
-    pytest.param("data.jsonl", '{"text": "great film", "label": "positive"}\n{"text": "a dull café", "label": "negative"}\n',
-                 2, marks=pytest.mark.slow),
+    pytest.param("data.jsonl",
+                 '{"text": "great film", "label": "positive"}\n{"text": "a dull café", "label": "negative"}\n', 2,
+                 marks=pytest.mark.slow),
 ])
 def test_data_that_is_not_utf_8_is_one_message_from_the_command(tmp_path, name, text, line):
     """Latin-1 bytes (an old editor's) in the data: the file and line, no traceback, no run folder."""

@@ -46,7 +46,8 @@ def test_stock_peft_reload_gives_the_same_outputs(demo_run):
 
     task, base, model, _, _ = runs.open_adapter(demo_run.run_dir)
     # As the adapter's model card says to load it.
-    assert 'BlipForConditionalGeneration.from_pretrained("BASE_FOLDER")' in (demo_run.adapter_dir / "README.md").read_text()
+    card = (demo_run.adapter_dir / "README.md").read_text()
+    assert 'BlipForConditionalGeneration.from_pretrained("BASE_FOLDER")' in card
     plain = PeftModel.from_pretrained(BlipForConditionalGeneration.from_pretrained(DEMO_BASE), str(demo_run.adapter_dir))
     plain.eval()
     # lorakit's fused attention computes stock BLIP's function, rounding apart.
