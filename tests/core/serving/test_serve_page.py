@@ -84,6 +84,26 @@ def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "caption.png"))
 
 
+def test_a_caption_the_length_limit_cut_says_so(live, browser, tmp_path):
+    import httpx
+
+    image = tmp_path / "photo.png"
+    image.write_bytes(png_bytes((40, 160, 60)))
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#caption-button")
+    page.set_input_files("#caption-image", str(image))
+    for box in page.locator('.adapters[data-task="caption"] input[type=checkbox]').all():
+        box.uncheck()  # the demo base rambles to the limit; the adapters end their captions
+    page.click("#caption-go")
+    page.wait_for_selector("#caption-result .answer", timeout=60_000)
+    said = httpx.post(f"{live.url}/v1/captions", files={"image": ("p.png", image.read_bytes(), "image/png")},
+                      timeout=60).json()
+    assert said["finish_reason"] == "length"
+    assert page.inner_text("#caption-result .cut") == "cut short by the length limit"
+
+
 def test_the_image_and_music_tabs_start_on_their_newest_adapter(live, browser):
     """A page opened after training answers with what was trained: the task's
     newest adapter is ticked (the others can be added for a mix); the speech
@@ -134,8 +154,9 @@ def test_a_dicom_scan_is_asked_about_and_named_where_the_browser_cannot_show_it(
     import httpx
 
     expected = httpx.post(f"{live.url}/v1/vqa", files={"image": ("CT_small.dcm", scan.read_bytes())},
-                          data={"question": "what is shown?"}, timeout=60).json()["answer"]
-    assert page.inner_text("#vqa-result .answer") == expected
+                          data={"question": "what is shown?"}, timeout=60).json()
+    assert page.inner_text("#vqa-result .answer") == expected["answer"]
+    assert page.locator("#vqa-result .cut").count() == (expected["finish_reason"] == "length")
     page.wait_for_selector("#vqa-result .note", timeout=10_000)
     assert "CT_small.dcm (read by the model" in page.inner_text("#vqa-result .note")
     assert page.locator("#vqa-result img").count() == 0
