@@ -154,17 +154,19 @@ def _samples(run_dir: Path, embed: bool) -> str:
 def _by_number(files: list[Path]) -> list[list[Path]]:
     """Files of one sample together: ``01.jpg`` and ``01.txt`` (a picture and
     what the model said of it), ``01.wav``, ``01.png`` and ``01-real.wav``;
-    pictures and sounds before texts. Other files stand alone."""
+    pictures and sounds before texts. Files not named by a number stand alone."""
     groups: dict[str, list[Path]] = {}
     for path in files:
-        groups.setdefault(path.stem.split("-")[0], []).append(path)
+        number = path.stem.split("-")[0]
+        groups.setdefault(number if number.isdigit() else path.name, []).append(path)
     return [sorted(group, key=lambda p: (p.suffix.lower() not in _MEDIA, "-" in p.stem, p.name))
             for group in groups.values()]
 
 
 def _sample(run_dir: Path, files: list[Path], embed: bool) -> str:
     """One sample: its name, then each file's player, picture or text."""
-    name = files[0].name if len(files) == 1 else files[0].stem.split("-")[0]
+    number = files[0].stem.split("-")[0]
+    name = number if number.isdigit() else files[0].name
     shown = [_shown(run_dir, path, embed) for path in files]
     if not any(shown):
         return ""

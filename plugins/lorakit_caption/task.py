@@ -23,12 +23,12 @@ from lorakit.api import (
     MergedExport,
     Task,
     TaskOptions,
+    WritesSamples,
     check_image,
     eval_mode,
     is_image,
     list_files,
     load_pretrained,
-    WritesSamples,
     to_device,
     whole_number,
 )

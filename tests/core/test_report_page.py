@@ -67,6 +67,10 @@ def test_the_files_of_one_sample_are_shown_together(run_dir):
     second = re.search(r"<div class='sample'><div>02</div>(.*?)</div><div class='sample", side).group(1)
     assert [m for m in re.findall(r"samples/adapter/([\w.-]+)'", second)] == ["02.png", "02.wav", "02-real.wav"]
     assert "<div class='file'>02-real.wav</div>" in second
+    (samples / "notes-a.txt").write_text("a")
+    (samples / "notes-b.txt").write_text("b")  # not numbered: each stands alone, under its own name
+    page = run_report_html(run_dir, embed=False)
+    assert "<div>notes-a.txt</div><pre>a</pre>" in page and "<div>notes-b.txt</div><pre>b</pre>" in page
 
 
 def test_the_data_summary_reads_as_words(run_dir):
