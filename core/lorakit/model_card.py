@@ -67,10 +67,10 @@ def transformers_class(model: Any) -> str | None:
     return type(inner).__name__ if type(inner).__module__.startswith("transformers.") else None
 
 
-def merged_model_card(manifest: Manifest, folder: Path, difference: float) -> str:
+def merged_model_card(manifest: Manifest, architecture: str | None, difference: float) -> str:
     """The card of a merged export in the model's own Hugging Face format:
-    base and adapter in one set of weights that loads without peft."""
-    architecture = _architecture(folder)  # None: not a transformers folder (a plugin's own format)
+    base and adapter in one set of weights that loads without peft;
+    ``architecture`` is its transformers class (None: a plugin's own format)."""
     lines = _header(manifest, "transformers" if architecture else None, ["merged-lora"])
     lines += [f"# {manifest.task} model: `{manifest.base}` with a LoRA adapter merged in", ""]
     lines += [
@@ -121,15 +121,6 @@ def _lora_data_metrics(manifest: Manifest, merged: bool = False) -> list[str]:
             lines += ["Base vs adapter on the run's held-out data, scored before the merge.", ""]
         lines.append(_metrics_table(manifest.metrics))
     return lines
-
-
-def _architecture(folder: Path) -> str | None:
-    """The transformers class ``config.json`` names, if it names one."""
-    try:
-        names = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return names[0] if isinstance(names, list) and names and isinstance(names[0], str) else None
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ from lorakit.fingerprints import base_fingerprint
 from lorakit.hub import transformers_bars_off
 from lorakit.lora import trainable_state
 from lorakit.merge import merge
-from lorakit.model_card import merged_model_card
+from lorakit.model_card import merged_model_card, transformers_class
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape, work_progress
 from lorakit.run_data import Splits, load_splits, read_data
@@ -427,7 +427,8 @@ def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool =
         else:
             save_pretrained(base, merged, tmp)
         if format == "merged" and not (tmp / "README.md").exists():  # a task's own card stays
-            (tmp / "README.md").write_text(merged_model_card(manifest, tmp, difference), encoding="utf-8")
+            card = merged_model_card(manifest, transformers_class(merged), difference)
+            (tmp / "README.md").write_text(card, encoding="utf-8")
     return difference
 
 

@@ -60,9 +60,8 @@ def test_speak_in_the_cloned_voice_from_the_page(live, browser, tmp_path):
     assert len(set(shot.resize((50, 35)).getdata())) > 20
 
 
-def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
-    image = tmp_path / "photo.png"
-    image.write_bytes(png_bytes((40, 160, 60)))
+def _caption_tab_without_adapters(live, browser, image):
+    """The page on its Caption tab, ``image`` chosen, every adapter unticked."""
     page = browser.new_page()
     page.goto(live.url + "/")
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
@@ -70,6 +69,13 @@ def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
     page.set_input_files("#caption-image", str(image))
     for box in page.locator('.adapters[data-task="caption"] input[type=checkbox]').all():
         box.uncheck()
+    return page
+
+
+def test_caption_an_uploaded_image_with_a_mix(live, browser, tmp_path):
+    image = tmp_path / "photo.png"
+    image.write_bytes(png_bytes((40, 160, 60)))
+    page = _caption_tab_without_adapters(live, browser, image)
     row = page.locator('.adapters[data-task="caption"] .adapter[data-name="caption-a"]')
     row.locator("input[type=checkbox]").check()
     row.locator("input[type=number]").fill("0.5")
@@ -89,13 +95,7 @@ def test_a_caption_the_length_limit_cut_says_so(live, browser, tmp_path):
 
     image = tmp_path / "photo.png"
     image.write_bytes(png_bytes((40, 160, 60)))
-    page = browser.new_page()
-    page.goto(live.url + "/")
-    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
-    page.click("#caption-button")
-    page.set_input_files("#caption-image", str(image))
-    for box in page.locator('.adapters[data-task="caption"] input[type=checkbox]').all():
-        box.uncheck()  # the demo base rambles to the limit; the adapters end their captions
+    page = _caption_tab_without_adapters(live, browser, image)  # the demo base rambles to the limit
     page.click("#caption-go")
     page.wait_for_selector("#caption-result .answer", timeout=60_000)
     said = httpx.post(f"{live.url}/v1/captions", files={"image": ("p.png", image.read_bytes(), "image/png")},
