@@ -48,6 +48,7 @@ from lorakit.fingerprints import file_fingerprint, fingerprint
 from lorakit.locking import exclusive_lock
 from lorakit.hookspecs import hookimpl
 from lorakit.hub import BaseKind, load_pretrained
+from lorakit.hub_offline import offline_unless_reachable
 from lorakit.listening import write_mel_png, write_wav
 from lorakit.device import inference_device, main_process_first
 from lorakit.modeling import adapter_disabled, device_and_dtype, eval_mode, inner_model, seeded, to_device, unwrap
@@ -81,7 +82,8 @@ __all__ = [
     "normalize_loudness", "pauses", "speech_frames",
     "trim_silence", "prepare_folder", "print_rejected", "rejected_note", "write_wav", "write_mel_png",
     # models
-    "BaseKind", "load_pretrained", "unwrap", "inner_model", "device_and_dtype", "to_device", "eval_mode",
+    "BaseKind", "load_pretrained", "offline_unless_reachable", "unwrap", "inner_model", "device_and_dtype",
+    "to_device", "eval_mode",
     "adapter_disabled", "inference_device", "main_process_first", "seeded", "fingerprint", "file_fingerprint", "cache_root",
     "pretrain_on_tensors", "load_tensors",
     # using adapters outside a run (batch jobs a plugin adds as commands)

@@ -106,6 +106,22 @@ def check_architecture(name: str, source: str, kind: BaseKind) -> None:
                              f"use e.g. {kind.example}" + (f", {kind.hint}" if kind.hint else ""))
 
 
+def offline_check(name: str, kind: BaseKind) -> None:
+    """For a hub id: offline mode when the Hub does not answer, and at once
+    the error of a model that is then not in the local cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from lorakit.hub_offline import offline_miss, offline_unless_reachable
+
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError as not_an_id:  # a name the hub could not hold either
+        raise load_error(name, not_an_id, kind) from None
+    reason = offline_unless_reachable(name, cached)
+    if reason is not None and not cached:
+        raise BaseModelError(f"cannot load the base {name!r}: {offline_miss(name, reason)}. {kind.choices()}")
+
+
 def load_error(name: str, error: Exception, kind: BaseKind) -> BaseModelError:
     """The error of a base that cannot be read, with what to pass instead."""
     first_line = str(error).splitlines()[0] if str(error) else ""
@@ -121,6 +137,8 @@ def load_pretrained(name: str, kind: BaseKind, model_class: Any, processor_class
     from safetensors import SafetensorError
 
     source = base_source(name, kind)
+    if not Path(source).is_dir():
+        offline_check(name, kind)
     check_architecture(name, source, kind)
     try:
         with _quiet_local_load(source):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lorakit.api import BaseModelError, open_rgb
+from lorakit.api import BaseModelError, offline_unless_reachable, open_rgb
 
 DEMO_CLIP = Path(__file__).parent / "demo_clip"
 DEMO_NAME = "lorakit-demo-clip"
@@ -41,6 +41,8 @@ class ClipScorer:
             name, _, pretrained = spec.partition(":")
         if pretrained and Path(pretrained).suffix not in ("", ".safetensors") and Path(pretrained).exists():
             raise BaseModelError(f"--clip {spec}: only .safetensors checkpoints are loaded (nothing is unpickled)")
+        if (pretrained and not Path(pretrained).exists()) or name.startswith("hf-hub:"):
+            offline_unless_reachable(spec)  # a pretrained tag or hf-hub: name is fetched through the Hub
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained or None)
         except (RuntimeError, OSError, ValueError) as exc:
