@@ -317,6 +317,12 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
             input_flags[key] = [*before, value] if isinstance(before, list) else [before, value]
         else:
             input_flags[key] = value
+    known = [f.name for f in dataclasses.fields(task_class.options_class)]
+    unknown = [key for key in options if key not in known]
+    if unknown:  # said here, where inputs are, not as a recipe's "unknown field options.NAME"
+        inputs_help = task_class.inputs_help if issubclass(task_class, CommandLineInputs) else "input files or --text"
+        raise ConfigError(f"lorakit predict {task} takes no --{unknown[0]}: its inputs are {inputs_help}; "
+                          f"its options: {', '.join('--' + name for name in known) or 'none'}")
     return tuple(inputs), options, input_flags
 
 

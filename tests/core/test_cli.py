@@ -144,6 +144,14 @@ def test_predict_refuses_run_settings(runner):
     assert result.exit_code != 0 and "not run settings" in result.output
 
 
+def test_predict_names_an_unknown_flag_with_the_inputs_and_options_it_takes(runner):
+    result = runner.invoke(cli, ["predict", "toy", "--points", "1,2,3,4"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert ("lorakit predict toy takes no --points: its inputs are points as comma-separated numbers (1,2,3,4) "
+            "or --point; its options: --nan_at_call,") in result.output
+    assert "--outputs" in result.output and "unknown field" not in result.output
+
+
 def test_predict_without_inputs_says_what_this_task_takes(runner):
     result = runner.invoke(cli, ["predict", "toy"])
     assert result.exit_code != 0
