@@ -28,12 +28,14 @@ h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1
 table { border-collapse: collapse; margin: 8px 0; } td, th { border-bottom: 1px solid #ddd; padding: 4px 10px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .better { color: #1a7f37; } .worse { color: #b00020; }
-.samples { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.samples { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 16px; align-items: start; }
+.samples h3 { margin: 4px 0; } .sample .side { display: none; }
 .sample { margin: 6px 0; } .sample img { max-width: 100%; } .sample .file { font-size: 12px; color: #555; }
 pre { white-space: pre-wrap; background: #f4f4f4; padding: 6px; }
 svg.curve { background: #fafafa; border: 1px solid #ddd; margin: 4px 8px 4px 0; max-width: 100%; height: auto; }
 #facts td { overflow-wrap: anywhere; } .scroll { overflow-x: auto; } audio { max-width: 100%; }
-@media (max-width: 640px) { body { margin: 12px; } .samples { grid-template-columns: 1fr; } }
+@media (max-width: 640px) { body { margin: 12px; } .samples { grid-template-columns: 1fr; }
+  .samples h3 { display: none; } .sample .side { display: inline; } }
 """
 
 
@@ -140,15 +142,23 @@ def _chart(name: str, points: list[tuple[float, float]], width: int = 320, heigh
 
 
 def _samples(run_dir: Path, embed: bool) -> str:
-    sides = [(side, run_dir / "samples" / side) for side in ("base", "adapter")]
-    if not any(folder.is_dir() for _, folder in sides):
+    """Base and adapter side by side, one row per sample: what each said of
+    one picture or sentence level with the other, however long either is."""
+    sides = {side: run_dir / "samples" / side for side in ("base", "adapter")}
+    if not any(folder.is_dir() for folder in sides.values()):
         return "<h2>Samples</h2><p>No samples were written.</p>"
-    columns = []
-    for side, folder in sides:
+    groups = {}
+    for side, folder in sides.items():
         files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-        items = [_sample(run_dir, group, embed) for group in _by_number(files)[:MAX_SAMPLES]]
-        columns.append(f"<div class='side' id='samples-{side}'><h3>{side}</h3>{''.join(items)}</div>")
-    return f"<h2>Samples</h2><div class='samples'>{''.join(columns)}</div>"
+        groups[side] = {_sample_name(group): group for group in _by_number(files)[:MAX_SAMPLES]}
+    cells = [f"<h3>{side}</h3>" for side in sides]
+    numbered_first = sorted({*groups["base"], *groups["adapter"]},
+                            key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0, name))
+    for name in numbered_first:
+        for side in sides:
+            group = groups[side].get(name)
+            cells.append(_sample(run_dir, side, name, group, embed) if group else "<div class='sample none'></div>")
+    return f"<h2>Samples</h2><div class='samples'>{''.join(cells)}</div>"
 
 
 def _by_number(files: list[Path]) -> list[list[Path]]:
@@ -163,15 +173,20 @@ def _by_number(files: list[Path]) -> list[list[Path]]:
             for group in groups.values()]
 
 
-def _sample(run_dir: Path, files: list[Path], embed: bool) -> str:
-    """One sample: its name, then each file's player, picture or text."""
+def _sample_name(files: list[Path]) -> str:
     number = files[0].stem.split("-")[0]
-    name = number if number.isdigit() else files[0].name
+    return number if number.isdigit() else files[0].name
+
+
+def _sample(run_dir: Path, side: str, name: str, files: list[Path], embed: bool) -> str:
+    """One sample: its name (and side, said where the columns stack), then
+    each file's player, picture or text."""
     shown = [_shown(run_dir, path, embed) for path in files]
     if not any(shown):
-        return ""
+        return "<div class='sample none'></div>"
     kind = " text" if len(files) == 1 and files[0].suffix.lower() not in _MEDIA else ""
-    return f"<div class='sample{kind}'><div>{_e(name)}</div>{''.join(shown)}</div>"
+    return (f"<div class='sample{kind}' data-side='{side}'><div>{_e(name)}<span class='side'> {side}</span></div>"
+            f"{''.join(shown)}</div>")
 
 
 def _shown(run_dir: Path, path: Path, embed: bool) -> str:

@@ -61,16 +61,40 @@ def test_the_files_of_one_sample_are_shown_together(run_dir):
         (samples / name).write_bytes(buffer.getvalue())
     Image.new("RGB", (8, 8)).save(samples / "02.png")
     page = run_report_html(run_dir, embed=False)
-    side = page[page.index("id='samples-adapter'"):]
-    first = re.search(r"<div class='sample'><div>01</div>(.*?)</div><div class='sample", side, re.S).group(1)
+    first = _cell(page, "01", "adapter")
     assert first.index("src='files/samples/adapter/01.jpg'") < first.index("<pre>Q: what is it?\nA: a blue square")
-    second = re.search(r"<div class='sample'><div>02</div>(.*?)</div><div class='sample", side).group(1)
+    second = _cell(page, "02", "adapter")
     assert [m for m in re.findall(r"samples/adapter/([\w.-]+)'", second)] == ["02.png", "02.wav", "02-real.wav"]
     assert "<div class='file'>02-real.wav</div>" in second
     (samples / "notes-a.txt").write_text("a")
     (samples / "notes-b.txt").write_text("b")  # not numbered: each stands alone, under its own name
     page = run_report_html(run_dir, embed=False)
-    assert "<div>notes-a.txt</div><pre>a</pre>" in page and "<div>notes-b.txt</div><pre>b</pre>" in page
+    assert "<pre>a</pre>" in _cell(page, "notes-a.txt", "adapter") and "<pre>b</pre>" in _cell(page, "notes-b.txt",
+                                                                                                "adapter")
+
+
+def _cell(page: str, name: str, side: str) -> str:
+    """What the page shows of sample ``name`` on ``side``."""
+    start = re.search(rf"<div class='sample(?: \w+)?' data-side='{side}'><div>{re.escape(name)}<span", page).end()
+    end = page.find("<div class='sample", start)
+    return page[start:end if end > 0 else len(page)]
+
+
+def test_base_and_adapter_samples_stand_in_rows(run_dir):
+    """Sample NN of the base beside sample NN of the adapter, however long
+    either side's texts: one grid cell each, in row order; a sample one side
+    lacks leaves its cell empty."""
+    for side, said in (("base", "a large a large a large\n" * 6), ("adapter", "green star")):
+        for number in ("01", "02"):
+            (run_dir / "samples" / side / f"{number}.txt").write_text(said)
+    (run_dir / "samples" / "adapter" / "03.txt").write_text("only the adapter's")
+    page = run_report_html(run_dir, embed=False)
+    grid = page[page.index("<div class='samples'>"):]
+    cells = re.findall(r"<div class='sample(?: \w+)?'(?: data-side='(\w+)'><div>([\w.-]+)<span)?", grid)
+    rows = [cells[i:i + 2] for i in range(0, len(cells), 2)]
+    assert rows[:3] == [[("base", "01"), ("adapter", "01")], [("base", "02"), ("adapter", "02")],
+                        [("", ""), ("adapter", "03")]]
+    assert "<h3>base</h3><h3>adapter</h3>" in grid
 
 
 def test_the_data_summary_reads_as_words(run_dir):
