@@ -29,7 +29,8 @@ from lorakit.api import (IMAGE_SUFFIXES, ConfigError, DataError, LorakitError, O
 
 from lorakit_caption import loading
 from lorakit_caption.loading import image_batches
-from lorakit_caption.outputs import EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, write_sidecar
+from lorakit_caption.outputs import (EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, sidecar_path,
+                                     write_sidecar)
 
 
 @dataclass
@@ -176,7 +177,7 @@ def _caption_missing(job: CaptionJob, images: list[str], state: Any, show_progre
     started = time.perf_counter()
     try:
         if job.format == "sidecar":
-            todo = _sidecar_plan(todo, job, errors, summary)
+            todo = _sidecar_plan(todo, _second_claims(images), job, errors, summary)
         _caption_all(captioner, todo, job, records, errors, summary, show_progress and state.is_main_process)
     finally:
         records.close()
@@ -218,13 +219,30 @@ def _refuse_leftovers(out: Path) -> set[str]:
     return set()
 
 
-def _sidecar_plan(todo: list[str], job: CaptionJob, errors: RecordFile, summary: CaptionSummary) -> list[str]:
+def _second_claims(images: list[str]) -> dict[str, str]:
+    """Each image whose caption file an image before it in ``images`` writes
+    (``photo.jpg`` and ``photo.png`` both caption into ``photo.txt``), with that image."""
+    first: dict[str, str] = {}
+    later = {}
+    for image in images:
+        claimed = first.setdefault(os.path.normcase(sidecar_path(image)), image)
+        if claimed != image:
+            later[image] = claimed
+    return later
+
+
+def _sidecar_plan(todo: list[str], second_claims: dict[str, str], job: CaptionJob, errors: RecordFile,
+                  summary: CaptionSummary) -> list[str]:
     """The images whose caption file will be written; the others are kept
-    (``--existing skip``) or, when it may not be written there, failures."""
+    (``--existing skip``) or, when it may not be written there (or another
+    image's caption goes there: ``second_claims``), failures."""
     roots = input_roots(job.inputs)
     go, failures = [], []
     for image in todo:
         blocker = sidecar_blocker(image, roots, job.existing)
+        if image in second_claims and blocker != KEEP:  # written, it would replace the other's caption
+            blocker = (f"{sidecar_path(image)} is the caption file of {second_claims[image]} too (one caption "
+                       "file per name); rename one of the two images, or caption this one with --format jsonl")
         if blocker is None:
             go.append(image)
         elif blocker == KEEP:

@@ -100,6 +100,31 @@ def test_sidecars_stay_in_the_folder_and_keep_existing_captions(folder, tmp_path
     assert not [name for name in files_under(folder) if "tmp" in name]
 
 
+def test_two_images_of_one_name_never_write_one_caption_file_twice(folder, tmp_path):
+    """photo.jpg and photo.png caption into photo.txt: the first (by name)
+    writes it, the second is a failure that says why, not a silent overwrite;
+    a caption file there already is kept for both (--existing skip)."""
+    from PIL import Image
+
+    a, b = sorted(folder.glob("catalog_*.png"))[:2]
+    Image.open(a).convert("RGB").save(folder / "photo.jpg")
+    b.rename(folder / "photo.png")
+    summary = run_caption_job(CaptionJob(inputs=[folder], out=tmp_path / "one.jsonl", format="sidecar", workers=0),
+                              show_progress=False)
+    assert (summary.done, summary.failed) == (12, 1)
+    captions = {Path(r["image"]).name: r["caption"] for r in _records(tmp_path / "one.jsonl")}
+    assert "photo.png" not in captions and (folder / "photo.txt").read_text() == captions["photo.jpg"] + "\n"
+    [error] = _records(tmp_path / "one.errors.jsonl")
+    assert Path(error["image"]).name == "photo.png"
+    assert f"{folder / 'photo.txt'} is the caption file of {folder / 'photo.jpg'} too" in error["error"]
+    assert "rename one of the two images" in error["error"]
+
+    (folder / "photo.txt").write_text("by hand\n")
+    summary = run_caption_job(CaptionJob(inputs=[folder], out=tmp_path / "two.jsonl", format="sidecar", workers=0),
+                              show_progress=False)
+    assert (summary.kept, summary.failed) == (13, 0) and (folder / "photo.txt").read_text() == "by hand\n"
+
+
 def test_a_symlinked_subfolder_is_not_written_through(folder, tmp_path):
     from lorakit_caption.batch import input_roots
 
