@@ -167,9 +167,14 @@ def _caption_missing(job: CaptionJob, images: list[str], state: Any, show_progre
     # The model and adapters load before any output file exists: a broken
     # base or adapter leaves nothing behind that would block the rerun.
     captioner = load_captioner(job)
-    records = RecordFile(out, resume=job.resume, kind=_kind(job.format))
     listed = set(images)
     missing = [image for image in images if not _is_done(image, already, listed)]
+    if job.resume:  # what failed before is tried again now: its old reason would outlive a success
+        if state.is_main_process:
+            _forget_errors(job.out, set(missing))
+        if sharded:
+            state.wait_for_everyone()
+    records = RecordFile(out, resume=job.resume, kind=_kind(job.format))
     todo = missing[state.process_index :: state.num_processes]
     errors = RecordFile(errors_path(out), resume=True, lazy=True)
     summary = CaptionSummary(skipped=len(images) - len(missing), out=job.out, errors=errors_path(job.out),
@@ -209,6 +214,24 @@ def _is_done(image: str, done: set[str], listed: set[str]) -> bool:
         return True
     real = os.path.realpath(image)
     return real != image and real in done and real not in listed
+
+
+def _forget_errors(out: Path, retried: set[str]) -> None:
+    """The errors files of ``out`` (and of its shards) without the images
+    tried again now; each rewritten whole (or removed when none is left)."""
+    import json
+
+    from lorakit.api import atomic_write_text
+
+    for path in (errors_path(out), *map(errors_path, _shards(out))):
+        if not path.exists():
+            continue
+        records = _read_whole(path, "jsonl")
+        kept = [record for record in records if record.get("image") not in retried]
+        if not kept:
+            path.unlink()  # written only when something failed
+        elif len(kept) < len(records):
+            atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
 
 
 def _refuse_leftovers(out: Path) -> set[str]:

@@ -252,6 +252,28 @@ def test_resume_after_a_worker_failure_finishes(folder, tmp_path):
     _exactly_once(out, folder)
 
 
+def test_resume_lists_only_what_failed_again(folder, tmp_path):
+    """A failure fixed and resumed leaves the errors file; one that fails
+    again is listed once, not once per attempt."""
+    good = sorted(folder.glob("*.png"))[:2]
+    for name, source in (("broken-a.png", good[0]), ("broken-b.png", good[1])):
+        (folder / name).write_bytes(source.read_bytes()[:40])  # cut inside the header
+    out = tmp_path / "c.jsonl"
+
+    def failed() -> list[str]:
+        errors = tmp_path / "c.errors.jsonl"
+        return [Path(r["image"]).name for r in _records(errors)] if errors.exists() else []
+
+    for fixed, expected in ((None, ["broken-a.png", "broken-b.png"]), ("broken-a.png", ["broken-b.png"]),
+                            (None, ["broken-b.png"]), ("broken-b.png", [])):
+        if fixed:
+            shutil.copy(good[0], folder / fixed)
+        summary = run_caption_job(CaptionJob(inputs=[folder], out=out, workers=0, resume=out.exists()),
+                                  show_progress=False)
+        assert failed() == expected and summary.failed == len(expected)
+    _exactly_once(out, folder)
+
+
 def test_a_second_job_on_an_output_in_use_is_refused(folder, tmp_path, monkeypatch):
     """Two jobs on one --out (a --resume started while the first still goes)
     each captioned every image, twice in all: the second is refused."""
