@@ -64,8 +64,11 @@ def base_source(name: str, kind: BaseKind) -> str:
 @contextlib.contextmanager
 def _quiet_local_load(source: str) -> Iterator[None]:
     """Without transformers' "Loading weights" tqdm line for a local folder
-    (it printed beside lorakit's own bars); a hub id keeps its download bars."""
-    if not Path(source).is_dir():
+    (it printed beside lorakit's own bars); a hub id keeps its download bars,
+    unless the hub client is offline (nothing is downloaded then)."""
+    from huggingface_hub import constants
+
+    if not Path(source).is_dir() and not constants.is_offline_mode():
         yield
         return
     with transformers_bars_off():

@@ -106,6 +106,7 @@ def test_cached_hub_model_loads_when_the_hub_gives_no_answer(tmp_path):
     assert "lorakit-tests/tiny-blip: the Hugging Face Hub" in done.stderr
     assert "loading from the local hub cache only" in done.stderr
     assert "Retrying" not in done.stderr
+    assert "Loading weights" not in done.stderr, "no download bars where nothing is downloaded"
 
 
 def test_missing_hub_model_fails_at_once_saying_what_to_do(tmp_path):
