@@ -57,7 +57,8 @@ def fresh_state(monkeypatch):
     monkeypatch.setattr(hub_offline, "_asked", False)
     monkeypatch.setattr(hub_offline, "_failure", None)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # recorded, so what offline mode writes there is undone...
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # ...and the tests start without it
     return constants
 
 
