@@ -91,7 +91,9 @@ def save_adapter(model: Any, path: Path, manifest: Manifest, replace: bool = Fal
     manifest.lorakit_version = __version__
     manifest.created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(path, replace=replace) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        # No base embedding matrices: lorakit never resizes a vocabulary, and peft's "auto" asked the Hub
+        # about the base at every save (a warning offline, a request online).
+        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
         (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         card = model_card(manifest, has_dilated_lora(model), transformers_class(model))
         (tmp / "README.md").write_text(card, encoding="utf-8")

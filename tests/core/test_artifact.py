@@ -78,6 +78,31 @@ def test_the_card_of_a_transformers_base_shows_the_peft_lines_that_load_it(tmp_p
     assert 'from_pretrained("BASE_FOLDER")' in local and "the base `demo` as a `save_pretrained` folder" in local
 
 
+def test_saving_an_adapter_of_a_hub_base_does_not_ask_the_hub(tmp_path, monkeypatch):
+    """peft's default asked the Hub whether the base's config exists at every
+    save, to decide about embedding matrices lorakit never changes: a request
+    per checkpoint online, a warning offline."""
+    import peft.utils.save_and_load as peft_saving
+    from peft import LoraConfig, get_peft_model
+    from safetensors import safe_open
+    from transformers import BertConfig, BertModel
+
+    from lorakit.artifact import Manifest, save_adapter
+
+    def asked(*args, **kwargs):
+        raise AssertionError(f"the Hub was asked: {args}")
+
+    monkeypatch.setattr(peft_saving, "check_file_exists_on_hf_hub", asked)
+    base = BertModel(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=8))
+    base.name_or_path = "someone/bert"  # as from_pretrained of a hub id leaves it
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["query"]))
+    manifest = Manifest(task="caption", base="someone/bert", base_fingerprint="sha256:0", targets="query", r=2, alpha=4)
+    saved = save_adapter(model, tmp_path / "adapter", manifest)
+    with safe_open(str(saved / "adapter_model.safetensors"), "pt") as weights:
+        assert weights.keys() and all("lora_" in key for key in weights.keys())
+
+
 def test_the_peft_note_on_dilated_convolutions_is_where_lora_sits_on_one():
     from peft import LoraConfig, get_peft_model
     from torch import nn
