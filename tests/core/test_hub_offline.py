@@ -117,3 +117,14 @@ def test_missing_hub_model_fails_at_once_saying_what_to_do(tmp_path):
     assert "does not answer from this machine" in done.stderr
     assert "hf download lorakit-tests/no-such-blip" in done.stderr and "--base demo" in done.stderr
     assert "Retrying" not in done.stderr and "warning:" not in done.stderr
+
+
+def test_offline_imports_print_nothing_of_their_own():
+    """peft imports bitsandbytes, which (on CPUs with AVX512-BF16) fetches an
+    optional CPU kernel through `kernels`; offline, that printed "Skipping
+    publisher trust check ..." on every command."""
+    pytest.importorskip("bitsandbytes")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", "import lorakit, peft, bitsandbytes"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
