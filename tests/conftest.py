@@ -37,3 +37,21 @@ def toy_host():
 @pytest.fixture
 def toy_data(tmp_path):
     return toy_plugin.write_toy_data(tmp_path / "toy-data")
+
+
+@pytest.fixture(autouse=True)
+def hub_mode_of_each_test_its_own():
+    """A test that loads a hub id on a machine without network turns the hub
+    client's offline mode on for its process (lorakit.hub_offline): undone
+    after it, so no later test runs in a mode it did not ask for."""
+    from huggingface_hub import constants
+
+    from lorakit import hub_offline
+
+    before = (constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE"), hub_offline._asked, hub_offline._failure)
+    yield
+    constants.HF_HUB_OFFLINE, variable, hub_offline._asked, hub_offline._failure = before
+    if variable is None:
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    else:
+        os.environ["HF_HUB_OFFLINE"] = variable
