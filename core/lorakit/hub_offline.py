@@ -26,9 +26,9 @@ def offline_unless_reachable(name: str, cached: bool = True) -> str | None:
     global _asked, _failure
     from huggingface_hub import constants
 
-    if not _asked and constants.is_offline_mode():
-        return "is off (HF_HUB_OFFLINE is set)"
     if not _asked:
+        if constants.is_offline_mode():
+            return "is off (HF_HUB_OFFLINE is set)"
         _asked = True
         _failure = _probe(constants.ENDPOINT, constants.HF_HUB_ETAG_TIMEOUT)
         if _failure is not None:

@@ -19,6 +19,7 @@ from lorakit.errors import ConfigError
 
 #: Samples shown per side, and the largest file embedded.
 MAX_SAMPLES, MAX_EMBEDDED_BYTES = 24, 5 * 1024 * 1024
+_EMPTY_CELL = "<div class='sample none'></div>"  # keeps base and adapter rows level where one side has nothing
 _MEDIA = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png",
           ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
@@ -157,7 +158,7 @@ def _samples(run_dir: Path, embed: bool) -> str:
     for name in numbered_first:
         for side in sides:
             group = groups[side].get(name)
-            cells.append(_sample(run_dir, side, name, group, embed) if group else "<div class='sample none'></div>")
+            cells.append(_sample(run_dir, side, name, group, embed) if group else _EMPTY_CELL)
     return f"<h2>Samples</h2><div class='samples'>{''.join(cells)}</div>"
 
 
@@ -183,7 +184,7 @@ def _sample(run_dir: Path, side: str, name: str, files: list[Path], embed: bool)
     each file's player, picture or text."""
     shown = [_shown(run_dir, path, embed) for path in files]
     if not any(shown):
-        return "<div class='sample none'></div>"
+        return _EMPTY_CELL
     kind = " text" if len(files) == 1 and files[0].suffix.lower() not in _MEDIA else ""
     return (f"<div class='sample{kind}' data-side='{side}'><div>{_e(name)}<span class='side'> {side}</span></div>"
             f"{''.join(shown)}</div>")

@@ -29,8 +29,8 @@ from lorakit.api import (IMAGE_SUFFIXES, ConfigError, DataError, LorakitError, O
 
 from lorakit_caption import loading
 from lorakit_caption.loading import image_batches
-from lorakit_caption.outputs import (EXISTING, KEEP, RecordFile, parse_records, sidecar_blocker, sidecar_path,
-                                     write_sidecar)
+from lorakit_caption.outputs import (EXISTING, KEEP, RecordFile, json_lines, parse_records, sidecar_blocker,
+                                     sidecar_path, write_sidecar)
 
 
 @dataclass
@@ -219,8 +219,6 @@ def _is_done(image: str, done: set[str], listed: set[str]) -> bool:
 def _forget_errors(out: Path, retried: set[str]) -> None:
     """The errors files of ``out`` (and of its shards) without the images
     tried again now; each rewritten whole (or removed when none is left)."""
-    import json
-
     from lorakit.api import atomic_write_text
 
     for path in (errors_path(out), *map(errors_path, _shards(out))):
@@ -231,7 +229,7 @@ def _forget_errors(out: Path, retried: set[str]) -> None:
         if not kept:
             path.unlink()  # written only when something failed
         elif len(kept) < len(records):
-            atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
+            atomic_write_text(path, json_lines(kept))
 
 
 def _refuse_leftovers(out: Path) -> set[str]:

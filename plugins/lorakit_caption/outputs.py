@@ -77,7 +77,7 @@ class RecordFile:
         if self.kind == "csv":
             text = "".join(_csv_line([_cell(r.get(f)) for f in self.columns]) for r in records)
         else:
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            text = json_lines(records)
         self._write(text)
         self.done.update(r["image"] for r in records)
 
@@ -101,6 +101,11 @@ class RecordFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def json_lines(records: list[dict[str, Any]]) -> str:
+    """``records`` as the JSON lines files of lorakit caption hold them."""
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
 def parse_records(path: Path, data: bytes, kind: str) -> list[dict[str, Any]]:
