@@ -436,7 +436,7 @@ def print_plan(plan: Any, measured: Any = None) -> None:
     from lorakit.planning import format_bytes as size
     from lorakit.progress import console, escape
 
-    e, batch = plan.estimate, plan.batch_size
+    e, batch = plan.estimate, plan.batch
     table = Table(title=f"training memory: {plan.task} on {escape(plan.base)}")
     for column in ("part", "memory", "from"):
         table.add_column(column, justify="right" if column == "memory" else "left")
@@ -445,8 +445,9 @@ def print_plan(plan: Any, measured: Any = None) -> None:
     table.add_row("LoRA + optimizer", size(e.trained), f"{plan.trained_parameters / 1e6:.2f} M trained x 16 B "
                   f"(weight, grad, AdamW){groups}")
     fixed = f" + {size(e.activations.fixed)}" if e.activations.fixed else ""
+    whole = f" (the whole epoch; batch_size {plan.batch_size})" if batch < plan.batch_size else ""
     table.add_row("activations", size(e.activations.at(batch)), f"{size(e.activations.per_example)} per example "
-                  f"x {batch}{fixed}")
+                  f"x {batch}{whole}{fixed}")
     mixed = "off" if plan.precision == "no" else plan.precision
     table.add_row("total", size(plan.peak), f"{plan.device}, mixed precision {mixed}, checkpointing "
                   f"{'on' if plan.gradient_checkpointing else 'off'}", style="bold")

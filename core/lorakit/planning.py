@@ -316,19 +316,27 @@ class Plan:
     #: Trained parameters per optimizer group, for a task with several (a GAN's
     #: discriminator trains fully beside the LoRA weights); empty with one.
     trained_groups: dict[str, int] = field(default_factory=dict)
+    #: Training examples in an epoch (replayed ones included); 0: not counted.
+    epoch_examples: int = 0
+
+    @property
+    def batch(self) -> int:
+        """The batch the run trains on: the configured one, or the whole
+        epoch when it has fewer examples."""
+        return min(self.batch_size, self.epoch_examples) if self.epoch_examples else self.batch_size
 
     @property
     def peak(self) -> float:
-        return self.estimate.total(self.batch_size)
+        return self.estimate.total(self.batch)
 
     def to_dict(self) -> dict[str, Any]:
         e = self.estimate
         out = {key: getattr(self, key) for key in ("task", "base", "device", "precision", "base_dtype",
                                                    "gradient_checkpointing", "batch_size", "grad_accum",
                                                    "frozen_parameters", "trained_parameters", "trained_groups",
-                                                   "budget", "advice")}
+                                                   "epoch_examples", "batch", "budget", "advice")}
         out["bytes"] = {"weights": e.weights, "lora_and_optimizer": e.trained,
-                        "activations": round(e.activations.at(self.batch_size)), "total": round(self.peak)}
+                        "activations": round(e.activations.at(self.batch)), "total": round(self.peak)}
         out["activations_per_example"] = round(e.activations.per_example)
         out["activations_fixed"] = round(e.activations.fixed)
         out["largest_batch"] = e.largest_batch(self.budget) if self.budget else None
@@ -389,10 +397,18 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     by_group = {name: sum(p.numel() for p in params) for name, params in groups.items()} if len(groups) > 1 else {}
     result = Plan(task.name, config.base, device, autocast, config.base_dtype, config.train.gradient_checkpointing,
                   config.train.batch_size, config.train.grad_accum, _frozen(model), trained, estimate, budget,
-                  trained_groups=by_group)
+                  trained_groups=by_group, epoch_examples=_epoch_examples(config, made.splits))
     if budget is not None:
         result.option, result.advice = advise(result, lambda: alternatives(stepper, config, device))
     return result
+
+
+def _epoch_examples(config: RunConfig, splits: Any) -> int:
+    from lorakit.batches import EpochOrder
+
+    order = EpochOrder(splits.train, config.train.batch_size, config.train.seed, replay_pool=splits.replay_pool,
+                       replay=config.data.replay)
+    return len(order.epoch_examples(0))
 
 
 def _frozen(model: Any) -> int:
@@ -407,11 +423,13 @@ def advise(result: Plan, others: Callable[[], Iterator[tuple[list[str], Estimate
     with more accumulation, or (when not even one example fits) gradient
     checkpointing or a reduced base, whichever fits first."""
     budget, estimate = result.budget, result.estimate
-    wanted = result.batch_size * result.grad_accum
+    wanted = result.batch * result.grad_accum
     largest = estimate.largest_batch(budget)
-    if largest >= result.batch_size:
-        return None, f"fits in {format_bytes(budget)}: batch sizes up to {largest}"
-    need = f"batch {result.batch_size} needs {format_bytes(result.peak)}, more than {format_bytes(budget)}"
+    if largest >= result.batch:
+        whole = (f", more than the {result.epoch_examples} training examples of an epoch"
+                 if result.epoch_examples and largest >= result.epoch_examples else "")
+        return None, f"fits in {format_bytes(budget)}: batch sizes up to {largest}{whole}"
+    need = f"batch {result.batch} needs {format_bytes(result.peak)}, more than {format_bytes(budget)}"
     if largest >= 1:
         option = _option([], estimate, largest, wanted)
         return option, f"{need}; {_describe(option, wanted)}"
@@ -419,7 +437,7 @@ def advise(result: Plan, others: Callable[[], Iterator[tuple[list[str], Estimate
     for flags, other in others():
         fits = other.largest_batch(budget)
         if fits >= 1:
-            option = _option(flags, other, min(fits, result.batch_size), wanted)
+            option = _option(flags, other, min(fits, result.batch), wanted)
             return option, f"{need}, and batch 1 does not fit either; {_describe(option, wanted)}"
         tried.append(f"{' '.join(flags)} ({format_bytes(other.total(1))})")
     return None, (f"{need}; batch 1 needs {format_bytes(estimate.total(1))}"

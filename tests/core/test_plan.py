@@ -91,6 +91,18 @@ def test_advice_follows_the_budget(wide):
     assert hopeless.option is None and "does not fit" in hopeless.advice
 
 
+def test_a_batch_larger_than_the_data_is_planned_as_the_whole_epoch(tmp_path, wide):
+    few = plan_plugin.write_data(tmp_path / "few", n=12)
+    small = plan(config_of(few), budget=2 * 10**9)
+    assert 0 < small.epoch_examples < BATCH and small.batch == small.epoch_examples
+    assert small.peak == small.estimate.total(small.epoch_examples)
+    assert f"more than the {small.epoch_examples} training examples" in small.advice
+    estimate = plan(config_of(wide)).estimate
+    enough = plan(config_of(wide), budget=int(estimate.total(BATCH + 1)))
+    assert enough.epoch_examples > BATCH + 1 and enough.batch == BATCH
+    assert enough.advice.endswith(f"batch sizes up to {BATCH + 1}")
+
+
 def test_when_one_example_does_not_fit_checkpointing_then_a_bf16_base_is_advised(wide):
     one = {flags: plan(config_of(wide, *flags)).estimate.total(1)
            for flags in ((), ("--train.gradient_checkpointing", "true"),
