@@ -141,5 +141,5 @@ def compare(composition: Composition, splits: Sequence[Splits], labels: Sequence
         entries.append(entry)
     task = composition.tasks[0]
     mix = [{"adapter": label, "weight": spec.weight} for label, spec in zip(labels, composition.adapters)]
-    return {"task": task.name, "base": composition.base.name, "metrics": dict(task.metrics), "combined": mix,
+    return {"task": task.name, "base": composition.base.name, "metrics": task.metric_directions(), "combined": mix,
             "adapters": entries, "note": NOTE}

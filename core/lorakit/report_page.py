@@ -210,12 +210,13 @@ def _shown(run_dir: Path, path: Path, embed: bool) -> str:
 
 
 def _directions(task: str) -> dict[str, str]:
-    """The task's metric directions ("max"/"min"); none when its plugin is missing."""
+    """The task's metric directions ("max"/"min"), optional ones included;
+    none when its plugin is missing."""
     from lorakit.errors import LorakitError
     from lorakit.plugins import get_host
 
     try:
-        return dict(get_host().task(task).metrics)
+        return get_host().task(task).metric_directions()
     except LorakitError:
         return {}
 

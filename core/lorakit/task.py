@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Sequence
 
 #: Version of the plugin API (this contract and ``lorakit.api``); a plugin
 #: written for another major version is refused.
-CONTRACT_VERSION = "2.3"
+CONTRACT_VERSION = "2.4"
 
 
 @dataclass
@@ -118,6 +118,9 @@ class Task:
     * ``options_class``: a ``TaskOptions`` dataclass of task-specific options.
     * ``metrics``: metric names ``evaluate`` returns, mapped to ``"max"`` or
       ``"min"`` (which direction is better); the first is the headline metric.
+    * ``optional_metrics``: the same for metrics ``evaluate`` returns only
+      under an option (caption's ``clip_score`` with ``--clip``): reports
+      show which way their changes go; nothing asks for them.
     * ``lora_targets``: module name suffixes (a list) or one regex that must
       match a full module name (``re.fullmatch``, as peft does); the user's
       ``--lora.targets`` replaces it.
@@ -138,6 +141,7 @@ class Task:
     description: ClassVar[str] = ""
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
     metrics: ClassVar[dict[str, str]] = {}
+    optional_metrics: ClassVar[dict[str, str]] = {}
     lora_targets: ClassVar[Sequence[str] | str] = ()
     modules_to_save: ClassVar[Sequence[str]] = ()
     predicts_audio: ClassVar[bool] = False
@@ -225,6 +229,12 @@ class Task:
     def trigger_words(self) -> list[str]:
         """Words that activate the adapter's style, recorded in the manifest."""
         return []
+
+    @classmethod
+    def metric_directions(cls) -> dict[str, str]:
+        """Which way is better ("max"/"min") for every metric ``evaluate``
+        may return, the optional ones included."""
+        return {**cls.optional_metrics, **cls.metrics}
 
     def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
         """Plain-words warnings when the held-out metrics show the adapter

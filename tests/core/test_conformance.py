@@ -131,6 +131,18 @@ def test_contract_check_names_what_is_missing():
     with pytest.raises(AssertionError, match="'max' or 'min'"):
         check_contract(BadDirection)
 
+    class BadOptionalDirection(ToyTask):
+        optional_metrics = {"extra": "higher"}
+
+    with pytest.raises(AssertionError, match=r"optional_metrics directions must be 'max' or 'min'.*extra"):
+        check_contract(BadOptionalDirection)
+
+    class TwiceDeclared(ToyTask):
+        optional_metrics = {"mse": "min"}
+
+    with pytest.raises(AssertionError, match=r"\['mse'\] declared in both metrics and optional_metrics"):
+        check_contract(TwiceDeclared)
+
     class NoTargets(ToyTask):
         lora_targets = []
 
