@@ -29,6 +29,12 @@ def test_plugin_registers_the_task():
     assert list(CaptionTask.metrics) == ["cider", "bleu4"]
 
 
+def test_clip_score_is_an_optional_metric_whose_higher_is_better():
+    """Present only with --clip: reports colour it, no run is asked for it."""
+    assert "clip_score" not in CaptionTask.metrics
+    assert CaptionTask.metric_directions() == {"cider": "max", "bleu4": "max", "clip_score": "max"}
+
+
 @pytest.mark.parametrize("field, value", [("max_new_tokens", 0), ("num_beams", "many"), ("trigger", 3), ("num_beams", True)])
 def test_bad_options_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
