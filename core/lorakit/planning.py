@@ -307,6 +307,8 @@ class Plan:
     gradient_checkpointing: bool
     batch_size: int
     grad_accum: int
+    #: Training examples in an epoch (replayed ones included).
+    epoch_examples: int
     frozen_parameters: int
     trained_parameters: int
     estimate: Estimate
@@ -316,14 +318,12 @@ class Plan:
     #: Trained parameters per optimizer group, for a task with several (a GAN's
     #: discriminator trains fully beside the LoRA weights); empty with one.
     trained_groups: dict[str, int] = field(default_factory=dict)
-    #: Training examples in an epoch (replayed ones included); 0: not counted.
-    epoch_examples: int = 0
 
     @property
     def batch(self) -> int:
         """The batch the run trains on: the configured one, or the whole
         epoch when it has fewer examples."""
-        return min(self.batch_size, self.epoch_examples) if self.epoch_examples else self.batch_size
+        return min(self.batch_size, self.epoch_examples)
 
     @property
     def peak(self) -> float:
@@ -396,8 +396,8 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     estimate = Estimate(weights, trained * TRAINED_BYTES, stepper.activations())
     by_group = {name: sum(p.numel() for p in params) for name, params in groups.items()} if len(groups) > 1 else {}
     result = Plan(task.name, config.base, device, autocast, config.base_dtype, config.train.gradient_checkpointing,
-                  config.train.batch_size, config.train.grad_accum, _frozen(model), trained, estimate, budget,
-                  trained_groups=by_group, epoch_examples=_epoch_examples(config, made.splits))
+                  config.train.batch_size, config.train.grad_accum, _epoch_examples(config, made.splits),
+                  _frozen(model), trained, estimate, budget, trained_groups=by_group)
     if budget is not None:
         result.option, result.advice = advise(result, lambda: alternatives(stepper, config, device))
     return result
@@ -427,7 +427,7 @@ def advise(result: Plan, others: Callable[[], Iterator[tuple[list[str], Estimate
     largest = estimate.largest_batch(budget)
     if largest >= result.batch:
         whole = (f", more than the {result.epoch_examples} training examples of an epoch"
-                 if result.epoch_examples and largest >= result.epoch_examples else "")
+                 if largest >= result.epoch_examples else "")
         return None, f"fits in {format_bytes(budget)}: batch sizes up to {largest}{whole}"
     need = f"batch {result.batch} needs {format_bytes(result.peak)}, more than {format_bytes(budget)}"
     if largest >= 1:
