@@ -131,6 +131,8 @@ class ToyOptions(TaskOptions):
     #: metric: ranks whose validations disagree (to test that every process
     #: follows the main process's decisions).
     rank_skew: float = 0.0
+    #: Also measure the mean absolute error (an optional metric, as caption's clip_score is with --clip).
+    report_mae: bool = False
 
     def __post_init__(self):
         if self.nan_at_call is not None and self.nan_at_call < 1:
@@ -146,6 +148,7 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
     description = "Regression with a tiny MLP (tests only)."
     options_class = ToyOptions
     metrics = {"mse": "min"}
+    optional_metrics = {"mae": "min"}  # with --report_mae
     lora_targets = ["encoder", "head"]
     aliases = {"points": "data.path"}
     input_flags = ("point",)
@@ -220,7 +223,11 @@ class ToyTask(Task, CommandLineInputs, WritesSamples, MergedExport):
         batch = to_device(self.collate(base, examples), model)
         EVALUATIONS[0] += 1
         skew = self.options.rank_skew * int(os.environ.get("RANK", "0")) * EVALUATIONS[0]
-        return {"mse": float(torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])) + skew}
+        predicted = model(batch["x"])
+        scores = {"mse": float(torch.nn.functional.mse_loss(predicted, batch["y"])) + skew}
+        if self.options.report_mae:
+            scores["mae"] = float(torch.nn.functional.l1_loss(predicted, batch["y"]))
+        return scores
 
     def predict(self, base: Base, model, inputs):
         x = to_device(torch.tensor([[float(v) for v in text.split(",")] for text in inputs]), model)

@@ -123,9 +123,12 @@ def training_model(task: Task, config: RunConfig, measuring: bool = False) -> Tr
 def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_after: int | None = None,
         show_progress: bool = True) -> RunOutcome:
     """Train an adapter, evaluate base vs adapter on held-out data, export the adapter."""
+    from lorakit.trainer import watched_metric
+
     task = make_task(config)
     if not config.data.path:
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
+    watched_metric(task, config.train.metric)  # a mistyped name is said before the base loads
     config = config.with_absolute_data_paths()
     with claim_output(config, resume) as run_dir, _no_room_explained(run_dir):
         return _train_and_export(task, config, run_dir, resume, evaluate, stop_after, show_progress)

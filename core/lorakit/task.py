@@ -120,7 +120,9 @@ class Task:
       ``"min"`` (which direction is better); the first is the headline metric.
     * ``optional_metrics``: the same for metrics ``evaluate`` returns only
       under an option (caption's ``clip_score`` with ``--clip``): reports
-      show which way their changes go; nothing asks for them.
+      show which way their changes go, and ``train.metric`` may watch one
+      (the run first asks ``evaluate`` of one validation example whether
+      the run's options measure it); the conformance kit does not ask for them.
     * ``lora_targets``: module name suffixes (a list) or one regex that must
       match a full module name (``re.fullmatch``, as peft does); the user's
       ``--lora.targets`` replaces it.

@@ -49,6 +49,18 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def watched_metric(task: Task, metric: str) -> tuple[str, str]:
+    """``train.metric`` and which way is better: ``val_loss`` (lower), or
+    one of the task's metrics, optional ones included, in its direction."""
+    if metric == "val_loss":
+        return metric, "min"
+    directions = task.metric_directions()
+    if metric not in directions:
+        valid = ", ".join(["val_loss", *directions])
+        raise ConfigError(f"train.metric = {metric!r} is not a metric of task {task.name!r}; valid: {valid}")
+    return metric, directions[metric]
+
+
 def cosine_with_warmup(warmup: int, total: int):
     """LR multiplier: linear warmup to 1, then cosine decay to 0 at ``total``."""
 
@@ -88,7 +100,7 @@ class Trainer:
                                 accelerator.process_index, list(replay_pool), replay)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.show_progress = show_progress and accelerator.is_main_process
-        self.metric, self.mode = self._watched_metric()
+        self.metric, self.mode = watched_metric(task, settings.metric)
         # DistributedDataParallel syncs gradients of one forward and one
         # backward; a task with several optimizers runs several backward
         # passes into parts of the model per batch (and may call submodules
@@ -100,6 +112,7 @@ class Trainer:
         self.group_params = {name: group.params for name, group in self.groups.items()}
         if not self.group_params:
             raise ConfigError("the model has no trainable parameters: check --lora.targets")
+        self._check_watched_metric_is_measured()
         self.optimizers = self._make_optimizers()
         self._one_scale_per_step = accelerator.scaler is not None and len(self.optimizers) > 1
         self.steps_per_epoch = math.ceil(self.order.per_epoch / settings.grad_accum)
@@ -141,14 +154,30 @@ class Trainer:
 
     # -- setup ----------------------------------------------------------------
 
-    def _watched_metric(self) -> tuple[str, str]:
-        metric = self.settings.metric
-        if metric == "val_loss":
-            return metric, "min"
-        if metric not in self.task.metrics:
-            valid = ", ".join(["val_loss", *self.task.metrics])
-            raise ConfigError(f"train.metric = {metric!r} is not a metric of task {self.task.name!r}; valid: {valid}")
-        return metric, self.task.metrics[metric]
+    def _check_watched_metric_is_measured(self) -> None:
+        """An optional metric comes back from ``evaluate`` only under a task
+        option (caption's ``clip_score`` with ``--clip``): asked of one
+        validation example before training, not found missing at the first
+        validation minutes later. The main process asks (the one that
+        validates) and tells the others."""
+        if self.metric not in self.task.optional_metrics or not self.val_examples:
+            return
+        measured = [None]
+        if self.accelerator.is_main_process:
+            from lorakit.modeling import eval_mode, seeded
+
+            # As validation measures, and the training draws as it would without.
+            with eval_mode(self.model), seeded(self.settings.seed, self.accelerator.device):
+                measured = [sorted(self._evaluate(self.val_examples[:1]))]
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            measured = broadcast_object_list(measured)
+        if self.metric not in measured[0]:
+            raise ConfigError(
+                f"train.metric = {self.metric!r}: task {self.task.name!r} measures it only under one of its options, "
+                f"and with this run's options it measures {', '.join(measured[0]) or 'nothing'}; set the option "
+                f"(`lorakit run {self.task.name} --help` lists them) or watch another metric")
 
     def _groups(self) -> dict[str, OptimizerGroup]:
         """The task's optimizer groups (several-optimizer tasks), or one group
@@ -507,11 +536,17 @@ class Trainer:
                 count += len(chunk)
         metrics = {"val_loss": float(total) / max(1, count)}
         if self.metric != "val_loss":
-            with self.accelerator.autocast():
-                scores = self.task.evaluate(self.base, self.unwrapped, self.val_examples)
-            metrics[self.metric] = float(scores[self.metric])
+            metrics[self.metric] = float(self._evaluate(self.val_examples)[self.metric])
         self.model.train()
         return metrics
+
+    def _evaluate(self, examples: Sequence[Any]) -> dict[str, float]:
+        """The task's metrics of the model as it trains, in the training's
+        precision and without autograd (a task's ``evaluate`` need not say so)."""
+        import torch
+
+        with torch.no_grad(), self.accelerator.autocast():
+            return self.task.evaluate(self.base, self.unwrapped, examples)
 
     # -- checkpoints ----------------------------------------------------------
 

@@ -128,6 +128,19 @@ def test_every_process_follows_the_main_process_s_validation(toy_data, tmp_path)
 
 
 @pytest.mark.slow
+def test_every_process_watches_an_optional_metric_or_refuses_it_together(toy_data, tmp_path):
+    """Whether the task measures an optional metric is asked by the main
+    process (the one that validates) and told to the others: with the option
+    both train on it; without, both stop with the reason, none left waiting."""
+    watched = _two_processes("toy", toy_data, tmp_path / "mae", "--train.metric", "mae", "--report_mae", "true")
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    assert len(set(re.findall(r"rank weights: ([0-9a-f]{16})", watched.stdout))) == 1, watched.stdout
+    refused = _two_processes("toy", toy_data, tmp_path / "no-option", "--train.metric", "mae", timeout=300)
+    assert refused.returncode != 0
+    assert refused.stderr.count("task 'toy' measures it only under one of its options") == 2, refused.stderr[-3000:]
+
+
+@pytest.mark.slow
 def test_the_main_process_reads_the_data_first_and_the_others_after_it(toy_data, tmp_path, monkeypatch):
     """What reading the data caches (voice clips transcribed by Whisper) is
     done by the main process alone; the others read after it, from its cache."""

@@ -138,9 +138,52 @@ def test_without_replay_the_whole_retain_set_is_evaluated(toy_host, toy_data, tm
     assert manifest["data"]["splits"]["retain_test"] == 40 and manifest["data"]["splits"]["retain_replayed"] == 0
 
 
-def test_unknown_metric_is_refused(toy_host, toy_data, tmp_path):
-    with pytest.raises(ConfigError, match="mse"):
+def test_unknown_metric_is_refused_before_the_base_loads(toy_host, toy_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "training_model", lambda *a, **k: pytest.fail("the base was loaded"))
+    with pytest.raises(ConfigError, match="'cider' is not a metric of task 'toy'; valid: val_loss, mae, mse"):
         runs.run(_config(toy_data, tmp_path / "m", "--train.metric", "cider"), show_progress=False)
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_optional_metric_can_be_watched_under_its_option(toy_host, toy_data, tmp_path):
+    """The best weights are those of the lowest validation mae, a metric the
+    toy measures only with --report_mae."""
+    outcome = runs.run(_config(toy_data, tmp_path / "mae", "--epochs", "4", "--eval_every", "2",
+                               "--train.metric", "mae", "--report_mae", "true"), show_progress=False)
+    validations = [(entry["step"], entry["mae"]) for entry in outcome.train.history]
+    assert len(validations) >= 3
+    best_step, best_mae = min(validations, key=lambda v: v[1])
+    assert (outcome.train.best_step, outcome.train.best_metric) == (best_step, pytest.approx(best_mae))
+    assert outcome.report["test"]["adapter"]["mae"] < outcome.report["test"]["base"]["mae"]
+
+
+def test_watching_an_optional_metric_changes_the_weights_kept_not_the_training(toy_host, toy_data, tmp_path):
+    flags = ("--epochs", "2", "--eval_every", "3", "--report_mae", "true")
+    by_mae = runs.run(_config(toy_data, tmp_path / "mae", *flags, "--train.metric", "mae"), show_progress=False)
+    by_mse = runs.run(_config(toy_data, tmp_path / "mse", *flags, "--train.metric", "mse"), show_progress=False)
+    assert [e["val_loss"] for e in by_mae.train.history] == [e["val_loss"] for e in by_mse.train.history]
+
+
+def test_the_task_evaluates_without_autograd_while_training(toy_host, toy_data, tmp_path, monkeypatch):
+    """A task's evaluate need not turn autograd off: validation does (graphs
+    built for nothing would hold memory while it runs)."""
+    from toy_plugin import ToyTask
+
+    grad_enabled, evaluate = [], ToyTask.evaluate
+    monkeypatch.setattr(ToyTask, "evaluate", lambda *a: grad_enabled.append(torch.is_grad_enabled()) or evaluate(*a))
+    runs.run(_config(toy_data, tmp_path / "run", "--epochs", "1", "--eval_every", "3", "--train.metric", "mae",
+                     "--report_mae", "true"), show_progress=False, evaluate=False)
+    assert len(grad_enabled) >= 3 and not any(grad_enabled)
+
+
+def test_an_optional_metric_without_its_option_is_refused_before_training(toy_host, toy_data, tmp_path, monkeypatch):
+    from lorakit.trainer import Trainer
+
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ConfigError, match=r"'mae': task 'toy' measures it only under one of its options, and with "
+                                          r"this run's options it measures mse; .*lorakit run toy --help"):
+        runs.run(_config(toy_data, tmp_path / "no-option", "--train.metric", "mae"), show_progress=False)
+    assert not (tmp_path / "no-option").exists()
 
 
 def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
