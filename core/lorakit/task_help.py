@@ -83,7 +83,18 @@ def settings_help(target: str) -> str:
     wrapped = textwrap.wrap("  ".join(settings), width=100, initial_indent="  ", subsequent_indent="  ",
                             break_on_hyphens=False)
     lines += [line.replace("\u00a0", " ") for line in wrapped]
+    lines += _described("  --train.metric takes", _watchable_metrics(task_class))
     return "\n".join(lines)
+
+
+def _watchable_metrics(task_class: Any) -> str:
+    """The metrics ``--train.metric`` may name, each with its better direction."""
+    better = {"max": "higher is better", "min": "lower is better"}
+    metrics = ["val_loss (lower is better)"]
+    metrics += [f"{name} ({better.get(way, way)})" for name, way in task_class.metrics.items()]
+    metrics += [f"{name} ({better.get(way, way)}; measured only under an option above)"
+                for name, way in task_class.optional_metrics.items()]
+    return ", ".join(metrics) + "."
 
 
 def _option_flag(name: str, option_names: list[str]) -> str:

@@ -196,6 +196,9 @@ def test_run_task_help_lists_the_tasks_options_with_defaults_and_meanings(runner
     assert nan.split()[1] == "none" and "Make the loss NaN from this loss call on" in nan
     assert any(line.strip().startswith("--outputs 1") for line in lines)
     assert "--train.epochs 10" in result.output and "--lora.r 8" in result.output
+    watchable = " ".join(result.output.split("--train.metric takes")[1].split())
+    assert watchable == ("val_loss (lower is better), mse (lower is better), mae (lower is better; measured only "
+                         "under an option above).")
 
     # An option named as a core field is shown by the flag that reaches it.
     voice = runner.invoke(cli, ["run", "voice-clone", "--help"]).output.splitlines()
