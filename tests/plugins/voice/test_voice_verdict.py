@@ -67,3 +67,17 @@ def test_a_single_speaker_base_gets_no_slot_advice(demo_base):
     assert len(lines) == 2 and not any("slot" in line for line in lines)
     assert "a larger rank (--lora.r 16); listen" in lines[0]
     assert "Try a base whose voice is nearer the speaker's pitch" in lines[1]
+
+
+def test_a_clone_whose_words_are_lost_is_said_so_whatever_its_similarity():
+    """A clone can sound like the speaker and say nothing Whisper can hear;
+    measured against the base's own word error rate, not an absolute bar
+    (a small base is itself hard to hear)."""
+    clone = {"speaker_similarity": 0.72, "mcd": 7.0, "base_voice_similarity": 0.45, "rtf": 0.1}
+    [verdict] = VoiceCloneTask().judge({**BASE, "wer": 0.0}, {**clone, "wer": 1.0})
+    assert verdict.startswith("the clone is hard to understand: Whisper missed 100% of the held-out words (the "
+                              "base 0%)")
+    assert "--train.lr" in verdict and "--train.metric wer" in verdict
+    assert VoiceCloneTask().judge({**BASE, "wer": 0.9}, {**clone, "wer": 0.8}) == []  # the demo's tiny base
+    assert VoiceCloneTask().judge({**BASE, "wer": 0.05}, {**clone, "wer": 0.2}) == []
+    assert VoiceCloneTask().judge(BASE, {**clone, "wer": 1.0}) == []  # no Whisper for the base: nothing to compare
