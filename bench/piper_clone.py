@@ -10,9 +10,11 @@ Piper voice,
 
 and prints resemblyzer similarity to the target before and after, the
 adapter's similarity to joe's own voice, MCD before and after, the wall time,
-and the validation similarity at every evaluation (how it scales with steps).
-A voice passes when similarity rises by 0.10 or more, ends above the
-similarity to joe, and MCD falls. The first run on a machine warms up joe's
+Whisper's word error rate before and after (``wer``: does the clone still say
+its words?), and the validation similarity at every evaluation (how it scales
+with steps). A voice passes when similarity rises by 0.10 or more, ends above
+the similarity to joe, MCD falls, and the word error rate stays within
+MAX_WER_RISE of the base's. The first run on a machine warms up joe's
 posterior encoder (cached for later runs, ``lorakit_voice.piper_warmup``);
 its time is in the first voice's wall time.
 """
@@ -34,6 +36,7 @@ BASE = "piper:en_US-joe-medium"
 SECOND = Voice("rp-f4", "en-gb-x-rp+f4", 60, 155)
 SECOND_SEED = 2000
 PASS_GAIN = 0.10
+MAX_WER_RISE = 0.2
 
 
 def parse_args() -> tuple[argparse.Namespace, list[str]]:
@@ -78,10 +81,12 @@ def clone(name: str, folder: Path, args: argparse.Namespace, extra: list[str]) -
     curve = [(r["step"], r["speaker_similarity"]) for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
              if r.get("event") == "validation" and "speaker_similarity" in r]
     gain = adapter["speaker_similarity"] - base["speaker_similarity"]
+    words_kept = adapter.get("wer", 0.0) <= base.get("wer", 0.0) + MAX_WER_RISE
     passed = gain >= PASS_GAIN and adapter["speaker_similarity"] > adapter["base_voice_similarity"] \
-        and adapter["mcd"] < base["mcd"]
+        and adapter["mcd"] < base["mcd"] and words_kept
     return {"voice": name, "base_sim": base["speaker_similarity"], "adapter_sim": adapter["speaker_similarity"],
             "base_voice_sim": adapter["base_voice_similarity"], "mcd_before": base["mcd"], "mcd_after": adapter["mcd"],
+            "wer_before": base.get("wer", float("nan")), "wer_after": adapter.get("wer", float("nan")),
             "seconds": seconds, "curve": curve, "pass": passed}
 
 
@@ -89,7 +94,8 @@ def main() -> None:
     args, extra = parse_args()
     folders = voices(args.out, args.only)
     print(f"base {BASE}; {args.steps} steps, validation every {args.every}; extra flags: {extra or 'none'}")
-    print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} {'time':>6}  "
+    print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} "
+          f"{'wer before':>10} {'after':>6} {'time':>6}  "
           "pass  "
           "validation similarity by step")
     rows = []
@@ -98,7 +104,8 @@ def main() -> None:
         rows.append(row)
         curve = ", ".join(f"{step}: {value:.3f}" for step, value in row["curve"])
         print(f"{name:8} {row['base_sim']:8.3f} {row['adapter_sim']:8.3f} {row['base_voice_sim']:7.3f} "
-              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['seconds']:5.0f}s  "
+              f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['wer_before']:10.2f} {row['wer_after']:6.2f} "
+              f"{row['seconds']:5.0f}s  "
               f"{'yes' if row['pass'] else 'NO':4}  "
               f"{curve}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
