@@ -45,7 +45,8 @@ REFERENCE_TEXTS = ("a small boat drifted down the river.", "she opened the windo
 MIN_GAIN = 0.05
 #: A clone whose median pitch stays further than this (semitones, a major third) from the speaker's is reported.
 MAX_PITCH_GAP = 4.0
-#: A clone whose held-out word error rate (Whisper's) is this much above the base's is reported as hard to understand.
+#: A clone whose held-out word error rate (Whisper's) is this much above the base's, and above the
+#: speaker's own recordings', is reported as hard to understand.
 MAX_WER_RISE = 0.2
 #: Clips (at most) whose voice picks the speaker slot; synthesised sentences per slot.
 SLOT_CLIPS, SLOT_SENTENCES = 8, 2

@@ -228,27 +228,21 @@ def test_predict_speaks_with_the_piper_voice_from_the_command_line(tmp_path):
     assert np.sqrt(np.mean(audio ** 2)) > 0.01
 
 
-def test_a_piper_voice_gets_lora_on_its_decoder_unless_told_otherwise():
+def test_a_piper_voice_gets_lora_on_its_decoder_alone():
     """The targets a run from a Piper voice trains, as `lorakit plan` counts
     them through the run's own steps: the decoder's alone by default (other
-    targets cost the clone its words: lorakit_voice/targets.py)."""
+    targets cost the clone its words: lorakit_voice/targets.py); the demo's
+    set would be 573,440 (the runs of the README's Piper table)."""
     import json
     import subprocess
     import sys
 
-    from lorakit_voice.targets import DEFAULT_TARGETS
     from voice_speakers import SAMPLES
 
-    def lora_parameters(*flags):
-        done = subprocess.run([sys.executable, "-m", "lorakit", "plan", "voice-clone", "--base", f"piper:{VOICE}",
-                               "--speaker", str(SAMPLES / "kauko"), "--json", *flags],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout)["trained_groups"]["generator"]
-
-    decoder = lora_parameters()
-    every = lora_parameters("--lora.targets", DEFAULT_TARGETS)
-    assert decoder == 12_800 and every == 573_440  # r 8 on the decoder's convolutions; the demo's default set
+    done = subprocess.run([sys.executable, "-m", "lorakit", "plan", "voice-clone", "--base", f"piper:{VOICE}",
+                           "--speaker", str(SAMPLES / "kauko"), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["trained_groups"]["generator"] == 12_800  # r 8 on the decoder's convolutions
 
 
 def test_the_warm_up_teaches_the_missing_parts_and_nothing_else(loaded):
