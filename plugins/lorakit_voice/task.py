@@ -74,6 +74,7 @@ class VoiceOptions(TaskOptions):
     * ``transcribe``: how a recording without a transcript gets one: ``auto``
       (Whisper tiny.en, installed with lorakit[voice]), a faster-whisper model
       name or CTranslate2 folder, or ``no`` (such recordings are not used).
+      The same Whisper hears the held-out speech for ``wer`` (``no``: not measured).
 
     ``--speaker`` is the speaker's folder of clips (``data.path``), with
     transcripts where there are any (others are transcribed: ``transcribe``);
