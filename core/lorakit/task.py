@@ -125,7 +125,8 @@ class Task:
       the run's options measure it); the conformance kit does not ask for them.
     * ``lora_targets``: module name suffixes (a list) or one regex that must
       match a full module name (``re.fullmatch``, as peft does); the user's
-      ``--lora.targets`` replaces it.
+      ``--lora.targets`` replaces it. Read after ``prepare_base``, which may
+      set it on the instance for a base that needs other defaults.
     * ``modules_to_save``: modules trained fully and saved with the adapter
       (``prepare_base`` may choose others from the data).
     * ``predicts_audio``: ``predict`` answers with audio, so ``lorakit
