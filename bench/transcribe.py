@@ -48,8 +48,6 @@ def joe_folder(folder: Path, count: int) -> Path:
 
 def recognised(folder: Path, recognizer) -> list[dict]:
     """Per clip: true words, recognised words, worst segment log-probability, refusal."""
-    import soxr
-
     from lorakit.api import prepare_folder, read_transcripts
     from lorakit_voice.transcribe import judge, words
 
@@ -57,10 +55,7 @@ def recognised(folder: Path, recognizer) -> list[dict]:
     clips = prepare_folder(folder, 22050).clips
     rows = []
     for clip in clips:
-        audio = soxr.resample(clip.audio, clip.sample_rate, 16000)
-        segments = recognizer.segments(audio)
-
-        text = " ".join(s.text.strip() for s in segments).strip()
+        text, segments = recognizer.hear(clip.audio, clip.sample_rate)
         rows.append({"truth": words(truth[Path(clip.source).stem]), "heard": words(text), "text": text,
                      "logprob": min((s.avg_logprob for s in segments), default=-9.0),
                      "refused": judge(text, segments)})

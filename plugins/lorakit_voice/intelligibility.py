@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from lorakit.api import ConfigError, warn
-from lorakit_voice.transcribe import RATE, Recognizer, recognizer_for, word_errors, words
+from lorakit_voice.transcribe import Recognizer, recognizer_for, word_errors, words
 
 
 class Listener:
@@ -42,15 +42,11 @@ class Listener:
 
     def heard(self, audio: Any, sample_rate: int) -> str:
         """What Whisper hears in ``audio`` (empty when it cannot listen)."""
-        import soxr
-
         if self._recognizer is None:
             return ""
-        audio = soxr.resample(audio, sample_rate, RATE) if sample_rate != RATE else audio
         try:
-            segments = self._recognizer.segments(audio)
+            return self._recognizer.hear(audio, sample_rate)[0]
         except ConfigError as error:  # the model cannot load: the run goes on without the metric
             warn(f"the word error rate of the speech is not measured: {error}")
             self._recognizer = None
             return ""
-        return " ".join(segment.text.strip() for segment in segments).strip()

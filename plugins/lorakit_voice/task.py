@@ -315,13 +315,12 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
                            "learned, which LoRA moves little. Try "
                            + ("a speaker slot (--slot NAME) or " if slots else "")
                            + "a base whose voice is nearer the speaker's pitch; listen to samples/ to judge")
-        before, after, own = (scores.get(name) for scores, name in
-                              ((base_scores, "wer"), (adapter_scores, "wer"), (adapter_scores, "speaker_wer")))
+        base_wer, wer, own_wer = base_scores.get("wer"), adapter_scores.get("wer"), adapter_scores.get("speaker_wer")
         # A faithful clone of a speaker Whisper mishears is misheard too: only
         # worse than the speaker's own recordings is words lost.
-        if None not in (before, after, own) and after - before >= MAX_WER_RISE and after > own:
-            verdict.append(f"the clone is hard to understand: Whisper missed {after:.0%} of the held-out words "
-                           f"(the base {before:.0%}, the speaker's own recordings {own:.0%}): it sounds like the "
+        if None not in (base_wer, wer, own_wer) and wer - base_wer >= MAX_WER_RISE and wer > own_wer:
+            verdict.append(f"the clone is hard to understand: Whisper missed {wer:.0%} of the held-out words "
+                           f"(the base {base_wer:.0%}, the speaker's own recordings {own_wer:.0%}): it sounds like the "
                            "speaker but loses its words. Try a lower learning rate (--train.lr), fewer steps "
                            "(--train.max_steps) or LoRA on fewer layers (--lora.targets); listen to samples/ to judge")
         return verdict

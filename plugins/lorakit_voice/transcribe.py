@@ -109,11 +109,16 @@ class Recognizer:
         return f"{self.model_name}|{stat.st_size}|{stat.st_mtime_ns}"
 
     def _recognise(self, audio: Any, sample_rate: int) -> dict[str, Any]:
+        text, segments = self.hear(audio, sample_rate)
+        return {"text": text, "refused": judge(text, segments)}
+
+    def hear(self, audio: Any, sample_rate: int) -> tuple[str, list[Any]]:
+        """What Whisper hears in ``audio`` at any rate: the text, and the
+        segments it came in (unjudged, uncached)."""
         import soxr
 
         segments = self.segments(soxr.resample(audio, sample_rate, RATE) if sample_rate != RATE else audio)
-        text = " ".join(segment.text.strip() for segment in segments).strip()
-        return {"text": text, "refused": judge(text, segments)}
+        return " ".join(segment.text.strip() for segment in segments).strip(), segments
 
     def segments(self, audio: Any) -> list[Any]:
         """Whisper's segments for ``audio`` at 16 kHz: beam search at temperature

@@ -30,7 +30,7 @@ def test_plugin_registers_the_task():
 
 
 def test_clip_score_is_an_optional_metric_whose_higher_is_better():
-    """Present only with --clip: reports colour it, no run is asked for it."""
+    """Present only with --clip: reports colour it, and --train.metric may watch it."""
     assert "clip_score" not in CaptionTask.metrics
     assert CaptionTask.metric_directions() == {"cider": "max", "bleu4": "max", "clip_score": "max"}
 
