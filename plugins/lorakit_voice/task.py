@@ -168,8 +168,12 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         the adapter, so predict and evaluate speak through the same slot.
         A Piper voice is warmed up and gets LoRA on its decoder alone."""
         self._slot_count = len(_slots(base))
-        if base.name.startswith(PIPER_PREFIX):
-            self.lora_targets = PIPER_TARGETS  # unless --lora.targets says otherwise (targets.py says why)
+        piper = base.name.startswith(PIPER_PREFIX)
+        # Unless --lora.targets says otherwise (targets.py says why); set both
+        # ways so a task prepared for a Piper voice and then another base
+        # does not keep the Piper set.
+        self.lora_targets = PIPER_TARGETS if piper else type(self).lora_targets
+        if piper:
             if data is not None:
                 self._warm_piper(base, data.measuring)
         elif self.options.piper_warm_file:

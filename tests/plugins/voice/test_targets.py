@@ -3,6 +3,7 @@ decoder's convs, dilated ones included, never a ConvTranspose1d or a
 weight-norm parametrization (peft traps, FACTS); and a user's --lora.targets
 that selects a ConvTranspose1d is refused by the core before anything trains."""
 
+import dataclasses
 import re
 
 import pytest
@@ -12,7 +13,7 @@ from voice_speakers import SAMPLES
 from lorakit import runs
 from lorakit.api import ConfigError
 from lorakit.lora import check_targets, targeted_modules
-from lorakit_voice.targets import ATTENTION_ONLY, DEFAULT_TARGETS
+from lorakit_voice.targets import ATTENTION_ONLY, DEFAULT_TARGETS, PIPER_TARGETS
 from lorakit_voice.task import VoiceCloneTask
 
 
@@ -65,3 +66,14 @@ def test_lora_injects_the_regex_and_the_model_still_speaks(demo_base):
     assert not any(re.search(r"parametrizations\.weight\.\d+$", n) for n in wrapped)
     audio = synthesize(model, "hello there.", Voicing(0, noise_scale=0.0))
     assert audio.ndim == 1 and len(audio) > 1000 and torch.isfinite(torch.as_tensor(audio)).all()
+
+
+def test_the_targets_follow_the_base_each_task_instance_is_prepared_for(demo_base):
+    # A Piper voice gets the decoder's targets (targets.py); the same task
+    # object prepared afterwards for another base gets the default set back.
+    task = VoiceCloneTask()
+    task.prepare_base(dataclasses.replace(demo_base, name="piper:en_US-joe-medium"), None)
+    assert task.lora_targets == PIPER_TARGETS
+    task.prepare_base(demo_base, None)
+    assert task.lora_targets == DEFAULT_TARGETS
+    assert VoiceCloneTask.lora_targets == DEFAULT_TARGETS
