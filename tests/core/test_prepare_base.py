@@ -93,3 +93,21 @@ def test_what_prepare_base_draws_from_torch_is_the_same_whatever_torch_was_seede
         states.append({name: value.detach().clone() for name, value in made.model.state_dict().items()})
     assert states[0].keys() == states[1].keys() and any("head" in name for name in states[0])
     assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
+
+
+def test_the_targets_prepare_base_chooses_for_its_base_are_the_ones_a_run_trains(toy_host, tmp_path, monkeypatch):
+    # A task may pick its targets for the base it was given (the voice task
+    # does for Piper voices): the core reads lora_targets after prepare_base.
+    original = ToyTask.prepare_base
+
+    def encoder_only(self, base, data):
+        self.lora_targets = ["encoder"]
+        return original(self, base, data)
+
+    monkeypatch.setattr(ToyTask, "prepare_base", encoder_only)
+    data = write_toy_data(tmp_path / "data")
+    config = runs.load_config("toy", ["--data", str(data), "--output", str(tmp_path / "run")])
+    made = runs.training_model(runs.make_task(config), config)
+    trained = [name for name, p in made.model.named_parameters() if p.requires_grad]
+    assert made.targets == ["encoder"]
+    assert trained and all(".encoder." in name and "lora_" in name for name in trained), trained
