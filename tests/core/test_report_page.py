@@ -49,19 +49,17 @@ def test_the_page_holds_metrics_curves_and_embedded_samples(run_dir):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_a_metric_the_task_returns_only_under_an_option_is_coloured_too(run_dir, monkeypatch):
-    """An optional metric (caption's clip_score, with --clip) is not demanded
-    of every run, yet its change is better or worse as a declared one's is."""
-    from lorakit.plugins import get_host
-
-    monkeypatch.setattr(get_host().task("toy"), "optional_metrics", {"extra": "max"})
+def test_a_metric_the_task_returns_only_under_an_option_is_coloured_too(run_dir):
+    """An optional metric (the toy's mae, with --report_mae; caption's
+    clip_score, with --clip) is not demanded of every run, yet its change is
+    better or worse as a declared one's is."""
     report = json.loads((run_dir / "report.json").read_text())
-    report["test"]["base"].update(extra=0.5, unknown=0.5)
-    report["test"]["adapter"].update(extra=0.25, unknown=0.25)
+    report["test"]["base"].update(mae=0.25, unknown=0.5)
+    report["test"]["adapter"].update(mae=0.5, unknown=0.25)
     (run_dir / "report.json").write_text(json.dumps(report))
     rows = {re.search(r"<td>(\w+)</td>", row).group(1): row
             for row in run_report_html(run_dir).split("<tr>") if row.startswith("<td>")}
-    assert "class='num worse'>-0.2500" in rows["extra"]
+    assert "class='num worse'>+0.2500" in rows["mae"]
     assert "class='num '>-0.2500" in rows["unknown"]  # no direction known: not coloured
 
 
