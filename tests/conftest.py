@@ -9,7 +9,11 @@ import pytest
 import torch
 
 # Two busy processes on two cores can slow a step 50-fold: keep tests lean
-# (and single-threaded when OMP_NUM_THREADS says so).
+# (and single-threaded when OMP_NUM_THREADS says so). Under pytest-xdist
+# (`-n 2`, as the README runs the suite) the workers share the cores: one
+# thread each, and OMP_NUM_THREADS=1 for the runs and commands they start.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) > 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS") or 2)))
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -3,10 +3,8 @@
 import json
 
 import pytest
-import torch
 from caption_images import write_png  # noqa: F401 (used by fixtures here)
 
-torch.set_num_threads(2)
 
 
 @pytest.fixture

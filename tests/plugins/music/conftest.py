@@ -2,9 +2,7 @@
 of each test's own (so no test sees another's cached codes)."""
 
 import pytest
-import torch
 
-torch.set_num_threads(2)
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,7 @@ spoken by espeak-ng on the fly."""
 from pathlib import Path
 
 import pytest
-import torch
 
-torch.set_num_threads(2)
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "samples" / "voice"
