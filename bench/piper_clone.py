@@ -11,7 +11,8 @@ Piper voice,
 and prints resemblyzer similarity to the target before and after, the
 adapter's similarity to joe's own voice, MCD before and after, the wall time,
 Whisper's word error rate before and after (``wer``: does the clone still say
-its words?), and the validation similarity at every evaluation (how it scales
+its words?), the pitch gap to the target before and after (semitones between
+median pitches), and the validation similarity at every evaluation (how it scales
 with steps). A voice passes when similarity rises by 0.10 or more, ends above
 the similarity to joe, MCD falls, and the word error rate stays within
 MAX_WER_RISE of the base's. The first run on a machine warms up joe's
@@ -87,6 +88,7 @@ def clone(name: str, folder: Path, args: argparse.Namespace, extra: list[str]) -
     return {"voice": name, "base_sim": base["speaker_similarity"], "adapter_sim": adapter["speaker_similarity"],
             "base_voice_sim": adapter["base_voice_similarity"], "mcd_before": base["mcd"], "mcd_after": adapter["mcd"],
             "wer_before": base.get("wer", float("nan")), "wer_after": adapter.get("wer", float("nan")),
+            "pitch_before": base["pitch_gap"], "pitch_after": adapter["pitch_gap"],
             "seconds": seconds, "curve": curve, "pass": passed}
 
 
@@ -95,7 +97,7 @@ def main() -> None:
     folders = voices(args.out, args.only)
     print(f"base {BASE}; {args.steps} steps, validation every {args.every}; extra flags: {extra or 'none'}")
     print(f"{'voice':8} {'base sim':>8} {'adapter':>8} {'to joe':>7} {'MCD before':>10} {'after':>6} "
-          f"{'wer before':>10} {'after':>6} {'time':>6}  "
+          f"{'wer before':>10} {'after':>6} {'pitch gap':>9} {'after':>6} {'time':>6}  "
           "pass  "
           "validation similarity by step")
     rows = []
@@ -105,6 +107,7 @@ def main() -> None:
         curve = ", ".join(f"{step}: {value:.3f}" for step, value in row["curve"])
         print(f"{name:8} {row['base_sim']:8.3f} {row['adapter_sim']:8.3f} {row['base_voice_sim']:7.3f} "
               f"{row['mcd_before']:10.2f} {row['mcd_after']:6.2f} {row['wer_before']:10.2f} {row['wer_after']:6.2f} "
+              f"{row['pitch_before']:9.1f} {row['pitch_after']:6.1f} "
               f"{row['seconds']:5.0f}s  "
               f"{'yes' if row['pass'] else 'NO':4}  "
               f"{curve}", flush=True)
