@@ -6,7 +6,6 @@ import pytest
 from caption_images import write_png  # noqa: F401 (used by fixtures here)
 
 
-
 @pytest.fixture
 def jsonl_folder(tmp_path):
     """A folder of three PNGs described by metadata.jsonl."""

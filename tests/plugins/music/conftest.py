@@ -4,7 +4,6 @@ of each test's own (so no test sees another's cached codes)."""
 import pytest
 
 
-
 @pytest.fixture(autouse=True)
 def code_cache(tmp_path, monkeypatch):
     """Codes are cached under LORAKIT_CACHE: a fresh folder per test."""

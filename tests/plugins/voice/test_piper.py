@@ -231,10 +231,10 @@ def test_predict_speaks_with_the_piper_voice_from_the_command_line(tmp_path):
 def test_a_piper_voice_gets_lora_on_its_decoder_alone(loaded):
     """The targets a run from a Piper voice trains: the decoder's alone (other
     targets cost the clone its words: lorakit_voice/targets.py). That a run
-    uses what prepare_base chose is the core's (test_prepare_base.py), that
-    the voice task chooses them for a Piper base test_targets.py's; here,
-    what they adapt in the voice: the demo's set would be 573,440 LoRA
-    parameters (the runs of the README's Piper table)."""
+    trains what prepare_base chose is tested in core/test_prepare_base.py,
+    that the voice task chooses these for a Piper base in test_targets.py;
+    here, what they adapt in the voice (the demo's set would adapt 573,440
+    LoRA parameters: the runs of the README's Piper table)."""
     import copy
 
     from lorakit.config import LoraSettings
