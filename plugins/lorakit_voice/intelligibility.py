@@ -3,10 +3,10 @@
 Speaker similarity and mel distortion tell whether a clone sounds like the
 speaker, not whether it is understood: a Piper clone with LoRA on its text
 side spoke in the speaker's timbre (similarity 0.53 -> 0.71) words no one
-could make out (``targets.py``). The held-out sentences a model speaks are heard by Whisper (the
-``--transcribe`` model: the bundled tiny.en unless another is named) and
-compared word by word with their text: the word error rate, as TTS papers
-report intelligibility. It measures the base too, so a run shows what the
+could make out (``targets.py``). The held-out sentences a model speaks are
+heard by Whisper (the ``--transcribe`` model: the bundled tiny.en unless
+another is named) and compared word by word with their text: the word error
+rate, as TTS papers report intelligibility. It measures the base too, so a run shows what the
 adapter changed; a small base (the demo's) is itself hard to hear.
 """
 
