@@ -6,8 +6,9 @@ side spoke in the speaker's timbre (similarity 0.53 -> 0.71) words no one
 could make out (``targets.py``). The held-out sentences a model speaks are
 heard by Whisper (the ``--transcribe`` model: the bundled tiny.en unless
 another is named) and compared word by word with their text: the word error
-rate, as TTS papers report intelligibility. It measures the base too, so a run shows what the
-adapter changed; a small base (the demo's) is itself hard to hear.
+rate, as TTS papers report intelligibility. It measures the base too, so a
+run shows what the adapter changed; a small base (the demo's) is itself hard
+to hear.
 """
 
 from __future__ import annotations
