@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from alternate import alternate  # noqa: E402
+
 PROMPTS = ["fast chiptune melody in a minor with drums", "calm piano arpeggio in c major"]
 
 
@@ -128,18 +133,9 @@ def main() -> None:
         examples = task.load_data(Path(args.data), base).examples
         print(f"device: {describe(accelerator)}; {len(examples)} windows; batch 8; "
               f"{args.steps} steps x {args.rounds} rounds")
-        hand, ours = [], []
-        for round_index in range(args.rounds + 1):  # round 0 warms up
-            base, model = fresh(task)
-            h = hand_loop(task, base, model, examples, args.steps, 8)
-            base, model = fresh(task)
-            o = lorakit_loop(task, base, model, examples, args.steps, 8, accelerator)
-            if round_index:
-                hand.append(h)
-                ours.append(o)
-            print(f"round {round_index}{' (warm-up)' if not round_index else ''}: "
-                  f"hand {h:.2f} steps/s, lorakit {o:.2f} steps/s")
-        h, o = statistics.median(hand), statistics.median(ours)
+        h, o = alternate(lambda: hand_loop(task, *fresh(task), examples, args.steps, 8),
+                         lambda: lorakit_loop(task, *fresh(task), examples, args.steps, 8, accelerator),
+                         args.rounds, "steps/s", 2)
         print(f"training: hand-written {h:.2f} steps/s, lorakit {o:.2f} steps/s; ratio lorakit / hand {o / h:.3f} "
               "(goal >= 0.95)")
         config = runs.load_config("music-style", ["--data", args.data, "--base", "demo",

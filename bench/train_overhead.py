@@ -12,9 +12,13 @@ schedule, logging, NaN checks, accelerate). Prints the ratio; the goal is >= 0.9
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from alternate import alternate  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,17 +103,11 @@ def main() -> None:
     random.Random(0).shuffle(examples)
     print(f"device: {describe(accelerator)}; task {args.task}; {len(examples)} examples; "
           f"batch {args.batch_size}; {args.steps} steps x {args.rounds} rounds")
-    hand, ours = [], []
-    for round_index in range(args.rounds + 1):  # round 0 warms up caches and allocators
-        base, model = fresh_model(task, args.base, 0)
-        h = hand_loop(task, base, model, examples, args.steps, args.batch_size, accelerator.device, accelerator.mixed_precision)
-        base, model = fresh_model(task, args.base, 0)
-        o = lorakit_loop(task, base, model, examples, args.steps, args.batch_size, accelerator)
-        if round_index:
-            hand.append(h)
-            ours.append(o)
-        print(f"round {round_index}{' (warm-up)' if not round_index else ''}: hand {h:.1f} samples/s, lorakit {o:.1f} samples/s")
-    h, o = statistics.median(hand), statistics.median(ours)
+    h, o = alternate(lambda: hand_loop(task, *fresh_model(task, args.base, 0), examples, args.steps, args.batch_size,
+                                       accelerator.device, accelerator.mixed_precision),
+                     lambda: lorakit_loop(task, *fresh_model(task, args.base, 0), examples, args.steps,
+                                          args.batch_size, accelerator),
+                     args.rounds, "samples/s", 1)
     print(f"median: hand-written {h:.1f} samples/s, lorakit {o:.1f} samples/s")
     print(f"ratio lorakit / hand-written: {o / h:.3f} (goal >= 0.95)")
 

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from alternate import alternate  # noqa: E402
+
 SENTENCES = ["The ship left the harbour at dawn.", "Please call me back before noon.",
              "A quiet river runs past the old mill.", "We counted seven birds on the wire.",
              "Her garden is full of bright flowers.", "The train was late again today."]
@@ -179,17 +184,9 @@ def main() -> None:
     task.prepare_base(base, data)  # chooses the speaker slot, as a run does
     examples = data.examples
     print(f"device: {describe(accelerator)}; {len(examples)} clips; batch 8; {args.steps} steps x {args.rounds} rounds")
-    hand, ours = [], []
-    for round_index in range(args.rounds + 1):  # round 0 warms up
-        base, model = fresh(task)
-        h = hand_loop(task, base, model, examples, args.steps, 8)
-        base, model = fresh(task)
-        o = lorakit_loop(task, base, model, examples, args.steps, 8, accelerator)
-        if round_index:
-            hand.append(h)
-            ours.append(o)
-        print(f"round {round_index}{' (warm-up)' if not round_index else ''}: hand {h:.3f} s/step, lorakit {o:.3f} s/step")
-    h, o = statistics.median(hand), statistics.median(ours)
+    h, o = alternate(lambda: hand_loop(task, *fresh(task), examples, args.steps, 8),
+                     lambda: lorakit_loop(task, *fresh(task), examples, args.steps, 8, accelerator),
+                     args.rounds, "s/step", 3)
     print(f"training: hand-written {h:.3f} s/step, lorakit {o:.3f} s/step; ratio hand / lorakit {h / o:.3f} (goal >= 0.95)")
     with tempfile.TemporaryDirectory() as folder:
         config = runs.load_config("voice-clone", ["--speaker", args.speaker, "--base", "demo", "--output",
