@@ -1,6 +1,8 @@
 """Shared fixtures: small thread counts, the toy tasks, temporary data."""
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,9 +20,11 @@ torch.set_num_threads(min(2, int(os.environ.get("OMP_NUM_THREADS") or 2)))
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Caches (base fingerprints, music codes) go to a folder of this test session,
-# not the user's ~/.cache.
-os.environ.setdefault("LORAKIT_CACHE", tempfile.mkdtemp(prefix="lorakit-test-cache-"))
+# Caches (base fingerprints, music codes, transcripts) go to a folder of this
+# test session, not the user's ~/.cache, and leave with the session.
+if "LORAKIT_CACHE" not in os.environ:
+    os.environ["LORAKIT_CACHE"] = tempfile.mkdtemp(prefix="lorakit-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["LORAKIT_CACHE"], ignore_errors=True)
 
 import toy_plugin  # noqa: E402
 
