@@ -1,8 +1,9 @@
 """Two training loops timed against each other in one process.
 
-Each round builds fresh models and runs the hand-written loop, then lorakit's;
-round 0 warms caches and allocators up and is left out, so machine noise and
-warm-up hit both loops alike. The medians of the counted rounds are compared.
+Each round runs the hand-written loop, then lorakit's, each on fresh models
+that its callable builds; round 0 warms caches and allocators up and is left
+out, so machine noise and warm-up hit both loops alike. The medians of the
+counted rounds are compared.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ def alternate(hand: Callable[[], float], lorakit: Callable[[], float], rounds: i
     `unit` with `digits` decimals; returns the medians (hand, lorakit)."""
     hand_figures, lorakit_figures = [], []
     for round_index in range(rounds + 1):
-        h, o = hand(), lorakit()
+        hand_figure, lorakit_figure = hand(), lorakit()
         if round_index:
-            hand_figures.append(h)
-            lorakit_figures.append(o)
+            hand_figures.append(hand_figure)
+            lorakit_figures.append(lorakit_figure)
         print(f"round {round_index}{' (warm-up)' if not round_index else ''}: "
-              f"hand {h:.{digits}f} {unit}, lorakit {o:.{digits}f} {unit}")
+              f"hand {hand_figure:.{digits}f} {unit}, lorakit {lorakit_figure:.{digits}f} {unit}")
     return statistics.median(hand_figures), statistics.median(lorakit_figures)
