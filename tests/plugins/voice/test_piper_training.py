@@ -16,7 +16,8 @@ espeak-ng voice): with every target of the demo the clone lost its words
 (1.00 at 40 and at 150 steps, the base 0.00); with the decoder alone 0.45,
 0.35 and 0.40 (two machines, the second with 2 and 1 threads: 0.646, 0.619
 and 0.656 similarity, 0.667, 0.713 and 0.683 to joe), 0.13 at 40 steps
-after the default warm-up and 0.40 at 150. The longer measurement is in the README.
+after the default warm-up and 0.40 at 150. The longer measurement is in the
+README.
 """
 
 import json
