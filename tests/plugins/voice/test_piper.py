@@ -233,8 +233,7 @@ def test_a_piper_voice_gets_lora_on_its_decoder_alone(loaded):
     targets cost the clone its words: lorakit_voice/targets.py). That a run
     trains what prepare_base chose is tested in core/test_prepare_base.py,
     that the voice task chooses these for a Piper base in test_targets.py;
-    here, what they adapt in the voice (the demo's set would adapt 573,440
-    LoRA parameters: the runs of the README's Piper table)."""
+    here, what they adapt in the voice."""
     import copy
 
     from lorakit.config import LoraSettings
@@ -244,7 +243,9 @@ def test_a_piper_voice_gets_lora_on_its_decoder_alone(loaded):
     model = inject(copy.deepcopy(loaded.model), LoraSettings(), PIPER_TARGETS, [])
     trained = {name: p.numel() for name, p in model.named_parameters() if p.requires_grad}
     assert trained and all(".waveform_decoder." in name and "lora_" in name for name in trained)
-    assert sum(trained.values()) == 12_800  # r 8 on the decoder's convolutions
+    # joe's residual blocks are type 2 (convs.N): 18 of them adapted, not conv_pre alone (12,800).
+    assert len({name.split(".convs.")[0] for name in trained if ".resblocks." in name}) == 9
+    assert sum(trained.values()) == 77_312  # r 8 on conv_pre and the 18 residual-block convolutions
 
 
 def test_the_warm_up_teaches_the_missing_parts_and_nothing_else(loaded):

@@ -77,3 +77,25 @@ def test_the_targets_follow_the_base_each_task_instance_is_prepared_for(demo_bas
     task.prepare_base(demo_base, None)
     assert task.lora_targets == DEFAULT_TARGETS
     assert VoiceCloneTask.lora_targets == DEFAULT_TARGETS
+
+
+@pytest.mark.parametrize("resblock", ["1", "2"])
+@pytest.mark.parametrize("targets", [DEFAULT_TARGETS, PIPER_TARGETS], ids=["default", "piper"])
+def test_the_decoder_targets_cover_its_residual_blocks_in_either_type(resblock, targets):
+    # Type 2 (Piper's medium voices) names its convolutions convs.N, type 1
+    # convs1.N / convs2.N; a regex that missed type 2 left LoRA on conv_pre alone.
+    from TTS.tts.models.vits import Vits
+
+    from lorakit_voice.make_demo import build_config
+
+    config = build_config(["a"])
+    config.model_args.resblock_type_decoder = resblock
+    if resblock == "2":
+        config.model_args.resblock_dilation_sizes_decoder = [[1, 3]] * 2
+    model = Vits(config)
+    # Every Conv1d of the decoder but conv_post (its last layer, left to the base) and
+    # the transposed upsampling convolutions (not Conv1d; peft refuses them).
+    convolutions = {f"waveform_decoder.{name}" for name, module in model.waveform_decoder.named_modules()
+                    if isinstance(module, torch.nn.Conv1d) and name != "conv_post"}
+    assert sum(".resblocks." in name for name in convolutions) == 3 * 2 * (6 if resblock == "1" else 2)
+    assert {name for name in _names(model, targets) if name.startswith("waveform_decoder.")} == convolutions
