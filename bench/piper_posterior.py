@@ -1,6 +1,7 @@
 """How well a Piper voice's posterior encoder reads speech: copy synthesis.
 
     python bench/piper_posterior.py [--voice en_US-joe-medium] [--warm FILE.safetensors] [--sentences 8]
+    python bench/piper_posterior.py --warm FILE.safetensors --speaker samples/voice/kauko [--clips 8]
 
 VITS training renders the decoder from the posterior encoder's reading of
 the real speech; a posterior that cannot read it back makes training fit
@@ -11,6 +12,14 @@ result is compared with the original: mel-cepstral distortion and
 resemblyzer similarity. Rows: the freshly initialised posterior (what a
 loaded Piper voice has) and, with ``--warm``, one warmed up by
 ``python -m lorakit_voice.piper_warmup``.
+
+With ``--speaker DIR``, the pitch a training run's decoder is taught from:
+for the speaker's clips (and the voice's own sentences, for comparison), the
+median pitch of the clip and of its copy synthesis through a sample of the
+posterior (``z = mean + noise * scale``, as VITS training reads speech).
+A posterior that renders the speaker higher than he speaks teaches the
+decoder's LoRA to lower the pitch, which it then does to the voice's own
+latents when it speaks text.
 """
 
 from __future__ import annotations
@@ -40,6 +49,35 @@ def copy_synthesis(vits, clips, rate):
     return float(np.mean(mcd)), float(np.mean(similarity))
 
 
+def copy_pitch(vits, clip, rate, seed):
+    """Median pitch (Hz) of ``clip`` and of its copy synthesis through a posterior sample."""
+    import torch
+    from TTS.tts.models.vits import wav_to_spec
+
+    from lorakit.api import seeded
+    from lorakit_voice.metrics import median_pitch
+
+    audio = vits.config.audio
+    with torch.inference_mode(), seeded(seed):
+        spec = wav_to_spec(torch.tensor(clip).unsqueeze(0), audio.fft_size, audio.hop_length, audio.win_length,
+                           center=False)
+        z, _, _, mask = vits.posterior_encoder(spec, torch.tensor([spec.shape[-1]]))
+        out = vits.waveform_decoder(z * mask)[0, 0].numpy()
+    return median_pitch(clip, rate), median_pitch(out, rate)
+
+
+def pitch_rows(vits, named_clips, rate) -> None:
+    import math
+
+    print(f"{'clip':28s} {'pitch':>8s} {'copy':>8s} {'semitones':>9s}")
+    for seed, (name, clip) in enumerate(named_clips):
+        spoken, copied = copy_pitch(vits, clip, rate, seed)
+        if spoken is None or copied is None:
+            print(f"{name:28s} no voiced frame in the clip or its copy")
+            continue
+        print(f"{name:28s} {spoken:6.1f}Hz {copied:6.1f}Hz {12 * math.log2(copied / spoken):+9.1f}", flush=True)
+
+
 def main() -> None:
     import numpy as np
     from piper.voice import PiperVoice
@@ -53,6 +91,8 @@ def main() -> None:
     parser.add_argument("--voice", default="en_US-joe-medium")
     parser.add_argument("--warm", help="safetensors written by lorakit_voice.piper_warmup")
     parser.add_argument("--sentences", type=int, default=8)
+    parser.add_argument("--speaker", type=Path, help="a folder of the speaker's wav clips: print pitch rows")
+    parser.add_argument("--clips", type=int, default=8, help="with --speaker: how many of its clips")
     args = parser.parse_args()
     vits = load_vits(f"piper:{args.voice}").model
     onnx_path, _ = resolve_voice(args.voice)
@@ -66,6 +106,20 @@ def main() -> None:
         warm = load_vits(f"piper:{args.voice}").model
         load_warm(warm, Path(args.warm), onnx_path)
         rows.append((f"warmed ({Path(args.warm).name})", warm))
+    if args.speaker:
+        import soundfile as sf
+
+        model = rows[-1][1]
+        print(f"copy synthesis through a sample of the {rows[-1][0]} posterior and the decoder")
+        pitch_rows(model, [(f"{args.voice} {i}", clip) for i, clip in enumerate(clips)], rate)
+        named = []
+        for path in sorted(args.speaker.glob("*.wav"))[:args.clips]:
+            clip, clip_rate = sf.read(path, dtype="float32")
+            if clip_rate != rate:
+                raise SystemExit(f"{path}: {clip_rate} Hz, the voice speaks at {rate} Hz (resample it first)")
+            named.append((f"{args.speaker.name}/{path.name}", clip))
+        pitch_rows(model, named, rate)
+        return
     print(f"{len(clips)} sentences spoken by piper-tts; copy synthesis through the posterior mean and the decoder")
     print(f"{'posterior':40s} {'MCD':>6s} {'similarity':>10s} {'time':>6s}")
     for label, model in rows:
