@@ -1,23 +1,24 @@
 """Training from a real pretrained Piper voice moves it toward the speaker
 and keeps its words.
 
-The main job from ``piper:en_US-joe-medium`` with a short warm-up (60
-steps) and 60 steps of 8 (the best of three validations kept), through the
-CLI, LoRA on the decoder (a Piper voice's default): the held-out metrics of
-the report must move. How far similarity moves in 60 GAN steps varies with
-the seed and the CPU (a GAN's numerics differ across CPUs; on one machine a
-command repeats its run exactly, warm-up included): with every target of
-the demo, seeds 0-4 on one machine gave +0.03 to +0.19, and MCD fell in
-most runs but rose 0.14 in one. So the test asks for directions: toward
-the speaker (similarity up) and away from joe, MCD no more than 0.5 dB
-worse (audio not broken), and Whisper's word error rate under that of
-kauko's own held-out recordings (0.82-0.87: Whisper mishears this
-espeak-ng voice): with every target of the demo the clone lost its words
-(1.00 at 40 and at 150 steps, the base 0.00); with the decoder alone 0.45,
-0.35 and 0.40 (two machines, the second with 2 and 1 threads: 0.646, 0.619
-and 0.656 similarity, 0.667, 0.713 and 0.683 to joe), 0.13 at 40 steps
-after the default warm-up and 0.40 at 150. The longer measurement is in the
-README.
+The main job from ``piper:en_US-joe-medium`` with a short warm-up (60 steps)
+and 60 steps of 8 (the best of three validations kept), through the CLI,
+LoRA on the decoder (a Piper voice's default): the held-out metrics of the
+report must move. How far similarity moves in 60 GAN steps varies with the
+seed and the CPU (a GAN's numerics differ across CPUs; on one machine a
+command repeats its run exactly, warm-up included): with every target of the
+demo, seeds 0-4 on one machine gave +0.03 to +0.19, and MCD fell in most
+runs but rose 0.14 in one. So the test asks for margins well inside what the
+decoder's targets reach: toward the speaker (similarity up 0.1 or more) and
+away from joe (down 0.1 or more), MCD 1 dB better or more, and Whisper's
+word error rate under that of kauko's own held-out recordings (0.82-0.87:
+Whisper mishears this espeak-ng voice): with every target of the demo the
+clone lost its words (1.00 at 40 and at 150 steps, the base 0.00). With the
+decoder's targets (its residual blocks included) one machine gave similarity
+0.757, 0.545 to joe, MCD 10.18, wer 0.31. Before the targets took a Piper
+voice's residual blocks (its decoder LoRA on conv_pre alone), three runs
+gave 0.646, 0.619 and 0.656 similarity, 0.667, 0.713 and 0.683 to joe and
+wer 0.45, 0.35 and 0.40. The longer measurement is in the README.
 """
 
 import json
@@ -50,12 +51,13 @@ def test_a_short_run_from_the_piper_voice_moves_it_toward_the_speaker(tmp_path):
     test = json.loads((run / "report.json").read_text())["test"]
     base, adapter = test["base"], test["adapter"]
     print(json.dumps(test))
-    assert adapter["speaker_similarity"] > base["speaker_similarity"], test
-    # Away from joe: 0.913 -> 0.667, 0.713 and 0.683 (two machines, 2 and 1
-    # threads: a 60-step GAN run follows the arithmetic of its CPU and thread
-    # count); 0.770 at 40 steps.
+    # 0.529 -> 0.757 (a 60-step GAN run follows the arithmetic of its CPU and
+    # thread count: seeds alone moved a run of every target by 0.03 to 0.19).
+    assert adapter["speaker_similarity"] > base["speaker_similarity"] + 0.1, test
+    # Away from joe: 0.913 -> 0.545.
     assert adapter["base_voice_similarity"] < base["base_voice_similarity"] - 0.1, test
-    assert adapter["mcd"] < base["mcd"] + 0.5, test
+    # 13.40 -> 10.18 dB: the residual blocks' work (conv_pre alone: 12.14-12.69).
+    assert adapter["mcd"] < base["mcd"] - 1.0, test
     # Heard better than the speaker's own recordings (kauko, an espeak-ng voice
     # Whisper mishears: 0.82-0.87 on these clips); with every target: 1.00.
     assert adapter["wer"] < adapter["speaker_wer"], test
