@@ -11,8 +11,9 @@ run (``samples/adapter/NN-real.wav``, ``samples/base/NN.wav``,
 clone:
 
 * ``comb``: the spectrum's energy within 1 Hz of the first 20 harmonics of
-  rate / hop, over the mean of the same at four neighbouring pitches (79,
-  81.5, 91 and 93.5 Hz): near 1 for speech, several times more for a buzz;
+  rate / hop, over the mean of the same at four neighbouring pitches (0.92,
+  0.95, 1.06 and 1.09 times it): near 1 for speech, several times more for a
+  buzz;
 * ``lag``: the waveform's autocorrelation at one frame (``hop`` samples);
 * the median pitch and its 10th-90th percentiles (pYIN, as the report's
   ``pitch_gap``): a buzz reads as a narrow band at rate / hop.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-NEIGHBOURS = (79.0, 81.5, 91.0, 93.5)
+NEIGHBOURS = (0.92, 0.95, 1.06, 1.09)
 HARMONICS = 20
 
 
@@ -43,7 +44,9 @@ def comb_share(audio, rate: int, pitch: float) -> float:
 def comb(audio, rate: int, hop: int) -> float:
     import numpy as np
 
-    return comb_share(audio, rate, rate / hop) / float(np.mean([comb_share(audio, rate, f) for f in NEIGHBOURS]))
+    frame_rate = rate / hop
+    neighbours = [comb_share(audio, rate, frame_rate * ratio) for ratio in NEIGHBOURS]
+    return comb_share(audio, rate, frame_rate) / float(np.mean(neighbours))
 
 
 def lag_correlation(audio, lag: int) -> float:

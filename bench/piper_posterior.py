@@ -17,9 +17,10 @@ With ``--speaker DIR``, the pitch a training run's decoder is taught from:
 for the speaker's clips (and the voice's own sentences, for comparison), the
 median pitch of the clip and of its copy synthesis through a sample of the
 posterior (``z = mean + noise * scale``, as VITS training reads speech).
-A posterior that renders the speaker higher than he speaks teaches the
-decoder's LoRA to lower the pitch, which it then does to the voice's own
-latents when it speaks text.
+A posterior that renders the speaker higher than he speaks would teach the
+decoder's LoRA to lower the pitch, which it would then do to the voice's own
+latents when it speaks text (README, Piper voices: the likely cause of a
+clone's pitch moving down).
 """
 
 from __future__ import annotations
