@@ -126,6 +126,18 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
+def lora_layers_by_part(model: Any) -> dict[str, int]:
+    """How many layers carry LoRA, by the model's top-level part
+    (``{"waveform_decoder": 19}``): what a run prints, so that a target regex
+    that misses a part's layers shows."""
+    from collections import Counter
+
+    from peft.tuners.lora import LoraLayer
+
+    return dict(Counter(name.removeprefix("base_model.model.").split(".")[0]
+                        for name, module in model.named_modules() if isinstance(module, LoraLayer)))
+
+
 def trainable_state(model: Any) -> dict[str, Any]:
     """The tensors that training changes (LoRA weights, modules_to_save), detached on CPU."""
     return {name: p.detach().to("cpu").contiguous().clone() for name, p in model.named_parameters() if p.requires_grad}

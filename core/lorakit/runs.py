@@ -139,7 +139,7 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
     from accelerate.utils import set_seed
 
     from lorakit.device import describe, make_accelerator
-    from lorakit.lora import count_parameters
+    from lorakit.lora import count_parameters, lora_layers_by_part
     from lorakit.trainer import Trainer
 
     accelerator = make_accelerator(config.train.precision, config.base_dtype)
@@ -163,8 +163,10 @@ def _train_and_export(task: Task, config: RunConfig, run_dir: Path, resume: bool
                       f"validation, {len(splits.test)} held-out examples{retain}; device {describe(accelerator)}, "
                       f"{threads.describe()}")
         whole = f"; trained fully: {escape(', '.join(to_save))}" if to_save else ""
-        console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {trainable:,} trainable of {total:,} "
-                      f"parameters ({100 * trainable / total:.2f}%){whole}")
+        parts = lora_layers_by_part(model)
+        layers = f"{sum(parts.values())} layers ({', '.join(f'{part} {count}' for part, count in parts.items())})"
+        console.print(f"LoRA r={config.lora.r} on {escape(str(targets))}: {escape(layers)}, {trainable:,} trainable "
+                      f"of {total:,} parameters ({100 * trainable / total:.2f}%){whole}")
     trainer = Trainer(task, base, model, splits.train, splits.val, config.train, accelerator, run_dir,
                       replay_pool=splits.replay_pool, replay=config.data.replay, show_progress=show_progress,
                       best_keys=adapter_weights)

@@ -25,6 +25,7 @@ def test_run_predict_evaluate_export(runner, toy_data, tmp_path):
     result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(run_dir), "--epochs", "3", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "base vs adapter" in result.output and "mse" in result.output and str(run_dir / "adapter") in result.output
+    assert "LoRA r=8 on ['encoder', 'head']: 2 layers (encoder 1, head 1)," in result.output
 
     result = runner.invoke(cli, ["predict", "toy", "--adapter", str(run_dir), "0.1,0.2,0.3,0.4"])
     assert result.exit_code == 0, result.output

@@ -117,6 +117,18 @@ def test_targets_that_select_nothing_name_the_suffixes_the_base_has():
     assert "end in: q_proj, v_proj." in message and ".." not in message
 
 
+def test_the_layers_lora_went_on_are_counted_by_top_level_part():
+    # What a run prints: a regex that misses one part's layers shows there.
+    from lorakit.config import LoraSettings
+    from lorakit.lora import inject, lora_layers_by_part
+
+    model = nn.Module()
+    model.encoder = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    model.decoder = nn.Sequential(nn.Conv1d(4, 4, 3), nn.Conv1d(4, 4, 1))
+    wrapped = inject(model, LoraSettings(r=2), r"encoder\.\d|decoder\.1", [])
+    assert lora_layers_by_part(wrapped) == {"encoder": 2, "decoder": 1}
+
+
 @pytest.mark.slow  # two fresh interpreters importing torch, transformers and peft
 def test_wrapping_a_transformers_model_prints_no_future_warning_the_user_cannot_act_on():
     """peft reads transformers' deprecated ``is_gradient_checkpointing`` on
