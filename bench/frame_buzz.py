@@ -58,15 +58,11 @@ def lag_correlation(audio, lag: int) -> float:
 
 
 def pitch_spread(audio, rate: int) -> str:
-    import librosa
     import numpy as np
 
-    from lorakit_voice.metrics import PITCH_RANGE
+    from lorakit_voice.metrics import voiced_pitch
 
-    frame = 1 << int(np.ceil(np.log2(0.064 * rate)))
-    f0, voiced, _ = librosa.pyin(audio, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=rate, frame_length=frame,
-                                 hop_length=rate // 50)
-    f0 = f0[voiced & np.isfinite(f0)]
+    f0 = voiced_pitch(audio, rate)
     if not len(f0):
         return "  no voiced frame"
     return f"{np.median(f0):6.1f} Hz ({np.percentile(f0, 10):3.0f}-{np.percentile(f0, 90):3.0f})"

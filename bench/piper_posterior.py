@@ -30,40 +30,40 @@ import time
 from pathlib import Path
 
 
-def copy_synthesis(vits, clips, rate):
-    import numpy as np
+def copy(vits, clip, sample: bool = False):
+    """``clip`` read by the posterior encoder (its mean, or with ``sample`` a
+    draw as VITS training reads speech) and rendered by the decoder."""
     import torch
     from TTS.tts.models.vits import wav_to_spec
 
+    audio = vits.config.audio
+    with torch.inference_mode():
+        spec = wav_to_spec(torch.tensor(clip).unsqueeze(0), audio.fft_size, audio.hop_length, audio.win_length,
+                           center=False)
+        z, m_q, _, mask = vits.posterior_encoder(spec, torch.tensor([spec.shape[-1]]))
+        return vits.waveform_decoder((z if sample else m_q) * mask)[0, 0].numpy()
+
+
+def copy_synthesis(vits, clips, rate):
+    import numpy as np
+
     from lorakit_voice.metrics import cosine, mel_cepstral_distortion, speaker_embedding
 
-    audio = vits.config.audio
     mcd, similarity = [], []
-    with torch.inference_mode():
-        for clip in clips:
-            wave = torch.tensor(clip).unsqueeze(0)
-            spec = wav_to_spec(wave, audio.fft_size, audio.hop_length, audio.win_length, center=False)
-            _, m_q, _, mask = vits.posterior_encoder(spec, torch.tensor([spec.shape[-1]]))
-            out = vits.waveform_decoder(m_q * mask)[0, 0].numpy()
-            mcd.append(mel_cepstral_distortion(clip, out, rate))
-            similarity.append(cosine(speaker_embedding(out, rate), speaker_embedding(clip, rate)))
+    for clip in clips:
+        out = copy(vits, clip)
+        mcd.append(mel_cepstral_distortion(clip, out, rate))
+        similarity.append(cosine(speaker_embedding(out, rate), speaker_embedding(clip, rate)))
     return float(np.mean(mcd)), float(np.mean(similarity))
 
 
 def copy_pitch(vits, clip, rate, seed):
     """Median pitch (Hz) of ``clip`` and of its copy synthesis through a posterior sample."""
-    import torch
-    from TTS.tts.models.vits import wav_to_spec
-
     from lorakit.api import seeded
     from lorakit_voice.metrics import median_pitch
 
-    audio = vits.config.audio
-    with torch.inference_mode(), seeded(seed):
-        spec = wav_to_spec(torch.tensor(clip).unsqueeze(0), audio.fft_size, audio.hop_length, audio.win_length,
-                           center=False)
-        z, _, _, mask = vits.posterior_encoder(spec, torch.tensor([spec.shape[-1]]))
-        out = vits.waveform_decoder(z * mask)[0, 0].numpy()
+    with seeded(seed):
+        out = copy(vits, clip, sample=True)
     return median_pitch(clip, rate), median_pitch(out, rate)
 
 

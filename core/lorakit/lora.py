@@ -134,8 +134,10 @@ def lora_layers_by_part(model: Any) -> dict[str, int]:
 
     from peft.tuners.lora import LoraLayer
 
-    return dict(Counter(name.removeprefix("base_model.model.").split(".")[0]
-                        for name, module in model.named_modules() if isinstance(module, LoraLayer)))
+    from lorakit.modeling import inner_model
+
+    return dict(Counter(name.split(".")[0] for name, module in inner_model(model).named_modules()
+                        if isinstance(module, LoraLayer)))
 
 
 def trainable_state(model: Any) -> dict[str, Any]:

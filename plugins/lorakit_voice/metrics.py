@@ -112,20 +112,27 @@ def mel_cepstral_distortion(reference: Any, synthesized: Any, sample_rate: int) 
     return float(_MCD_SCALE * distances.mean())
 
 
-def median_pitch(audio: Any, sample_rate: int) -> float | None:
-    """The median fundamental frequency (Hz) of an utterance's voiced frames,
-    by librosa's probabilistic YIN (50-600 Hz, 20 ms hops); None when no
-    frame is voiced."""
+def voiced_pitch(audio: Any, sample_rate: int) -> Any:
+    """The fundamental frequency (Hz) of an utterance's voiced frames, by
+    librosa's probabilistic YIN (50-600 Hz, 20 ms hops); empty when no frame
+    is voiced or the audio is shorter than one analysis frame."""
     import librosa
     import numpy as np
 
     frame = 1 << math.ceil(math.log2(0.064 * sample_rate))  # 64 ms or more: three periods at 50 Hz
     audio = np.asarray(audio, dtype=np.float32)
     if len(audio) < frame:
-        return None
+        return np.zeros(0, dtype=np.float64)
     f0, voiced, _ = librosa.pyin(audio, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=sample_rate,
                                  frame_length=frame, hop_length=sample_rate // 50)
-    voiced_f0 = f0[voiced & np.isfinite(f0)]
+    return f0[voiced & np.isfinite(f0)]
+
+
+def median_pitch(audio: Any, sample_rate: int) -> float | None:
+    """The median of ``voiced_pitch``; None when no frame is voiced."""
+    import numpy as np
+
+    voiced_f0 = voiced_pitch(audio, sample_rate)
     return float(np.median(voiced_f0)) if len(voiced_f0) else None
 
 
