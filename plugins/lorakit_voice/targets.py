@@ -39,16 +39,19 @@ DEFAULT_TARGETS = (
     r"|waveform_decoder\.(conv_pre|cond_layer|resblocks\.\d+\.convs[12]?\.\d+))"
 )
 
-#: A Piper voice's default: the HiFiGAN decoder alone. Its ONNX has no
-#: posterior encoder (a warm-up rebuilds one from the voice's own speech), and
-#: LoRA on the text side learns to produce what that encoder reads from
-#: another voice: with every default target the clones gained similarity and
-#: lost their words. Measured from joe, Whisper's word error rate on the
-#: held-out sentences (the base 0.00): kauko, 40 steps 1.00, 150 steps 1.00
-#: (kauko's own recordings 0.81); joe pitched up 15%, 40 steps 0.43 (the
-#: base's 0.11). The decoder alone, its residual blocks included: kauko, 60
-#: steps, 0.33, similarity 0.529 -> 0.741 (README, Piper voices).
-PIPER_TARGETS = r"waveform_decoder\.(conv_pre|cond_layer|resblocks\.\d+\.convs[12]?\.\d+)"
+#: A Piper voice's default: the HiFiGAN decoder's residual blocks. Its ONNX
+#: has no posterior encoder (a warm-up rebuilds one from the voice's own
+#: speech), and LoRA on the text side learns to produce what that encoder
+#: reads from another voice: with every default target the clones gained
+#: similarity and lost their words (Whisper's word error rate on kauko's
+#: held-out sentences 1.00 at 40 and 150 steps, the base 0.00). The decoder's
+#: first convolution (conv_pre) is left out: it reads the latent frame by
+#: frame, and its LoRA can render every frame alike, a tone at the frame rate
+#: (86 Hz at 22050 / 256) that pulls the clone's pitch there. In five pairs
+#: of runs (three voices, two seeds) the residual blocks alone kept
+#: similarity, MCD and words within seed noise of conv_pre + blocks, and the
+#: pitch gap to the speaker came out smaller in all five (README, Piper voices).
+PIPER_TARGETS = r"waveform_decoder\.(cond_layer|resblocks\.\d+\.convs[12]?\.\d+)"
 
 #: Measured alternative (ablation): text-encoder attention only.
 ATTENTION_ONLY = r"text_encoder\.encoder\.attn_layers\.\d+\.conv_[qkvo]"

@@ -166,7 +166,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
         voice is closest to the training clips; without data, ``auto`` is the
         first slot. The name goes into ``options.slot``, which is saved with
         the adapter, so predict and evaluate speak through the same slot.
-        A Piper voice is warmed up and gets LoRA on its decoder alone."""
+        A Piper voice is warmed up and gets LoRA on its decoder's residual blocks alone."""
         self._slot_count = len(_slots(base))
         piper = base.name.startswith(PIPER_PREFIX)
         # Unless --lora.targets says otherwise (targets.py says why); set both

@@ -98,4 +98,6 @@ def test_the_decoder_targets_cover_its_residual_blocks_in_either_type(resblock, 
     convolutions = {f"waveform_decoder.{name}" for name, module in model.waveform_decoder.named_modules()
                     if isinstance(module, torch.nn.Conv1d) and name != "conv_post"}
     assert sum(".resblocks." in name for name in convolutions) == 3 * 2 * (6 if resblock == "1" else 2)
+    if targets == PIPER_TARGETS:  # a Piper voice leaves conv_pre to the base too (targets.py)
+        convolutions.remove("waveform_decoder.conv_pre")
     assert {name for name in _names(model, targets) if name.startswith("waveform_decoder.")} == convolutions
