@@ -2,9 +2,11 @@
 
     python bench/piper_clone.py [--steps 40] [--every 10] [--only kauko,rp-f4] [-- more lorakit flags]
 
-For the sample speaker (kauko) and one more espeak-ng voice used nowhere
-else (rp-f4, a female RP voice), it runs the main job from the packaged
-Piper voice,
+For the sample speaker (kauko), one more espeak-ng voice used nowhere
+else (rp-f4, a female RP voice) and a natural voice near joe's (joe-up15:
+joe's own voice from piper-tts, raised 15% in pitch and formants by ffmpeg's
+``asetrate``, 40 sentences no other bench speaks), it runs the main job from
+the packaged Piper voice,
 
     lorakit run voice-clone --speaker DIR --base piper:en_US-joe-medium --train.max_steps N --train.eval_every E
 
@@ -36,6 +38,8 @@ BASE = "piper:en_US-joe-medium"
 #: The second target: not a demo voice, not the sample speaker, not on the voice panel.
 SECOND = Voice("rp-f4", "en-gb-x-rp+f4", 60, 155)
 SECOND_SEED = 2000
+#: The third target: joe spoken by piper-tts, resampled 15% up (pitch and formants).
+RAISED, RAISED_FACTOR, RAISED_SEED = "joe-up15", 1.15, 9100
 PASS_GAIN = 0.10
 MAX_WER_RISE = 0.2
 
@@ -48,7 +52,7 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--out", type=Path, default=Path("/tmp/lorakit-piper-clone"))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--only", help="comma-separated voice names (kauko, rp-f4)")
+    parser.add_argument("--only", help="comma-separated voice names (kauko, rp-f4, joe-up15)")
     return parser.parse_args(argv), extra
 
 
@@ -60,8 +64,27 @@ def voices(out: Path, only: str | None) -> dict[str, Path]:
     if not (second / "metadata.csv").exists():
         write_speaker(second, SECOND, 40, SECOND_SEED)
     folders[SECOND.name] = second
-    wanted = set(only.split(",")) if only else set(folders)
+    wanted = set(only.split(",")) if only else {*folders, RAISED}
+    if RAISED in wanted:
+        folders[RAISED] = write_raised_joe(out / "voices" / RAISED)
     return {name: folder for name, folder in folders.items() if name in wanted}
+
+
+def write_raised_joe(folder: Path) -> Path:
+    """joe's voice 15% up: piper-tts speaks the sentences (its noise is not
+    seeded, so each new folder differs a little), ffmpeg plays each clip
+    faster by RAISED_FACTOR and resamples it back to 22.05 kHz."""
+    if (folder / "metadata.csv").exists():
+        return folder
+    from voice_panel import piper_voice_model, write_piper_speaker
+
+    spoken = write_piper_speaker(folder.with_name(folder.name + "-spoken"), piper_voice_model(), 40, RAISED_SEED)
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip in sorted(spoken.glob("*.wav")):
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-af",
+                        f"asetrate={22050 * RAISED_FACTOR},aresample=22050", str(folder / clip.name)], check=True)
+    (folder / "metadata.csv").write_text((spoken / "metadata.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
 
 
 def clone(name: str, folder: Path, args: argparse.Namespace, extra: list[str]) -> dict:
