@@ -57,17 +57,26 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
 
 
 def voices(out: Path, only: str | None) -> dict[str, Path]:
-    folders = {SAMPLE_VOICE.name: REPO / "samples" / "voice" / SAMPLE_VOICE.name}
-    if not (folders[SAMPLE_VOICE.name] / "metadata.csv").exists():
-        folders[SAMPLE_VOICE.name] = write_samples(out / "voices")
-    second = out / "voices" / SECOND.name
-    if not (second / "metadata.csv").exists():
-        write_speaker(second, SECOND, 40, SECOND_SEED)
-    folders[SECOND.name] = second
-    wanted = set(only.split(",")) if only else {*folders, RAISED}
-    if RAISED in wanted:
-        folders[RAISED] = write_raised_joe(out / "voices" / RAISED)
-    return {name: folder for name, folder in folders.items() if name in wanted}
+    """The target voices' folders, each written on first use (only those asked for)."""
+    makers = {SAMPLE_VOICE.name: lambda: sample_speaker(out), SECOND.name: lambda: second_speaker(out),
+              RAISED: lambda: write_raised_joe(out / "voices" / RAISED)}
+    wanted = only.split(",") if only else list(makers)
+    unknown = [name for name in wanted if name not in makers]
+    if unknown:
+        raise SystemExit(f"--only: unknown voice {', '.join(unknown)}; choose from {', '.join(makers)}")
+    return {name: makers[name]() for name in wanted}
+
+
+def sample_speaker(out: Path) -> Path:
+    folder = REPO / "samples" / "voice" / SAMPLE_VOICE.name
+    return folder if (folder / "metadata.csv").exists() else write_samples(out / "voices")
+
+
+def second_speaker(out: Path) -> Path:
+    folder = out / "voices" / SECOND.name
+    if not (folder / "metadata.csv").exists():
+        write_speaker(folder, SECOND, 40, SECOND_SEED)
+    return folder
 
 
 def write_raised_joe(folder: Path) -> Path:
