@@ -47,10 +47,10 @@ DEFAULT_TARGETS = (
 #: held-out sentences 1.00 at 40 and 150 steps, the base 0.00). The decoder's
 #: first convolution (conv_pre) is left out: it reads the latent frame by
 #: frame, and its LoRA can render every frame alike, a tone at the frame rate
-#: (86 Hz at 22050 / 256) that pulls the clone's pitch there. In five pairs
-#: of runs (three voices, two seeds) the residual blocks alone kept
-#: similarity, MCD and words within seed noise of conv_pre + blocks, and the
-#: pitch gap to the speaker came out smaller in all five (README, Piper voices).
+#: (86 Hz at 22050 / 256) that pulls the clone's pitch there. In six pairs
+#: of runs (three voices, two seeds) the residual blocks alone matched
+#: conv_pre + blocks within seed noise (similarity, MCD, words), the pitch
+#: gap to the speaker smaller in five of the six (README, Piper voices).
 PIPER_TARGETS = r"waveform_decoder\.(cond_layer|resblocks\.\d+\.convs[12]?\.\d+)"
 
 #: Measured alternative (ablation): text-encoder attention only.
