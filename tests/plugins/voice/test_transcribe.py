@@ -133,6 +133,7 @@ def test_transcribe_can_be_turned_off_however_yaml_reads_it(value):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_voice_is_cloned_from_recordings_without_transcripts(tmp_path):
     """40 of joe's clips and no transcript at all: Whisper hears them and the
     clone moves to joe (0.4194 -> 0.6565), nearer to him than to the base's

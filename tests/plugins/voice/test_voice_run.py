@@ -18,6 +18,9 @@ from lorakit_voice import synthetic
 SPEAKER = SAMPLES / synthetic.SAMPLE_VOICE.name
 TEXTS = ["the old man opened the wooden door.", "where is the blue car?"]
 
+# The main job on the demo, trained once for the module: minutes of GAN steps.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
+
 
 @pytest.fixture(scope="module")
 def voice_run(tmp_path_factory):
@@ -26,7 +29,6 @@ def voice_run(tmp_path_factory):
     return runs.run(config, show_progress=False)
 
 
-@pytest.mark.slow
 def test_adapter_moves_the_voice_to_the_speaker(voice_run):
     test = voice_run.report["test"]
     base, adapter = test["base"], test["adapter"]
@@ -47,7 +49,6 @@ def _slot(run) -> dict:
     return {"slot": json.loads((run.adapter_dir / "lorakit.json").read_text())["options"]["slot"]}
 
 
-@pytest.mark.slow
 def test_stock_peft_reload_speaks_the_same(voice_run):
     from peft import PeftModel
 
@@ -64,7 +65,6 @@ def test_stock_peft_reload_speaks_the_same(voice_run):
     assert all(np.array_equal(a["audio"], b["audio"]) for a, b in zip(ours, theirs))
 
 
-@pytest.mark.slow
 def test_merged_coqui_checkpoint_loads_in_coqui_and_speaks_as_unmerged(voice_run, tmp_path):
     from TTS.tts.models.vits import Vits
     from TTS.utils.synthesizer import Synthesizer
@@ -89,7 +89,6 @@ def test_merged_coqui_checkpoint_loads_in_coqui_and_speaks_as_unmerged(voice_run
     assert f"--speaker_idx {speaker}" in (out / "README.md").read_text()
 
 
-@pytest.mark.slow
 def test_cli_predict_writes_a_wav_at_the_model_rate(voice_run, tmp_path):
     out = tmp_path / "hello.wav"
     # No --slot: the slot prepare_base chose is restored from the adapter's options.
