@@ -21,7 +21,7 @@ from lorakit.apply import AdapterSpec, check_composable, load_base, read_adapter
 from lorakit.errors import ConfigError
 from lorakit.run_data import Splits
 from lorakit.run_folder import CONFIG_FILE
-from lorakit.runs import held_out, make_task
+from lorakit.runs import held_out, make_task, require_evaluation_paths
 from lorakit.task import Base, Task
 
 #: What the columns mean, for the table and the JSON alike.
@@ -94,6 +94,7 @@ def composition_report(adapters: Sequence[tuple[str | Path, float]], data: str |
     is given, before any model loads."""
     if not adapters:
         raise ConfigError("a composition report needs adapters: --adapter RUN[:WEIGHT], repeated")
+    require_evaluation_paths(data, retain)
     specs = read_adapters(adapters)
     check_composable(specs, same_base=not ignore_base_mismatch)
     run_dirs = [run_folder(given) for given, _ in adapters]

@@ -369,6 +369,7 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     """The predicted peak training memory of ``config`` on ``device`` (this
     machine's by default), measured on the CPU, and what fits ``budget``."""
     from lorakit.capabilities import SeveralOptimizers
+    from lorakit.run_data import require_data_paths
     from lorakit.runs import make_task, training_model
 
     device = target_device(device)
@@ -380,6 +381,7 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     if not config.data.path:
         raise ConfigError(f"lorakit plan measures real training steps: pass --data DIR (the folder of "
                           f"{task.name} examples)")
+    require_data_paths(task, config)
     # A 4-bit or fp16 base is measured as a bf16 one on the CPU: the same activations.
     measured = dataclasses.replace(config, base_dtype="bf16" if config.base_dtype in ("fp16", "4bit") else config.base_dtype)
     made = training_model(task, measured, measuring=True)

@@ -3,11 +3,12 @@ validation and held-out parts, plus the retain set of the base's old domain."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorakit.config import RunConfig
+from lorakit.config import DATA_PATHS, RunConfig
 from lorakit.data.splits import split_examples
 from lorakit.errors import DataError
 from lorakit.task import Base, Data, Task
@@ -68,3 +69,21 @@ def read_data(task: Task, base: Base, path: str, field_name: str, role: str = "d
     if not data.examples:
         raise DataError(f"{path} ({field_name}) holds no examples")
     return data
+
+
+def require_data_paths(task: Task, config: RunConfig) -> None:
+    """Refuse a data path of ``config`` that does not exist, before any base
+    loads: a mistyped folder is said in a second, not after the model's load.
+    What a folder holds is the task's to check, when it reads the data."""
+    aliases = getattr(task, "aliases", {})
+    for key in DATA_PATHS:
+        field_name = f"data.{key}"
+        flags = [f"--{flag}" for flag, target in aliases.items() if target == field_name]
+        require_path(getattr(config.data, key), ", ".join([field_name, *flags]), f"{task.name} examples")
+
+
+def require_path(path: str | None, label: str, what: str) -> None:
+    """``DataError`` naming ``label`` (the field or flag) when ``path`` is
+    given but missing; ``what`` says what it should hold."""
+    if path and not os.path.exists(os.path.expanduser(path)):
+        raise DataError(f"{path} ({label}) does not exist; pass the folder (or file) of {what}")

@@ -36,7 +36,7 @@ from lorakit.merge import merge
 from lorakit.model_card import merged_model_card, transformers_class
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape, work_progress
-from lorakit.run_data import Splits, load_splits, read_data
+from lorakit.run_data import Splits, load_splits, read_data, require_data_paths, require_path
 from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, claim_output, read_config
 from lorakit.task import Base, Data, Task
 from lorakit.threads import configure as configure_threads
@@ -130,6 +130,7 @@ def run(config: RunConfig, resume: bool = False, evaluate: bool = True, stop_aft
         raise ConfigError(f"no training data: pass --data DIR (the folder of {task.name} examples)")
     watched_metric(task, config.train.metric)  # a mistyped name is said before the base loads
     config = config.with_absolute_data_paths()
+    require_data_paths(task, config)
     with claim_output(config, resume) as run_dir, _no_room_explained(run_dir):
         return _train_and_export(task, config, run_dir, resume, evaluate, stop_after, show_progress)
 
@@ -315,10 +316,17 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
                  ignore_base_mismatch: bool = False) -> dict[str, Any]:
     """Base vs adapter of a finished run, on given data or the run's own held-out split."""
     run_dir = Path(run_dir)
+    require_evaluation_paths(data, retain)
     task, base, model, manifest, _ = open_adapter(run_dir, ignore_base_mismatch=ignore_base_mismatch)
     splits = held_out(task, base, run_dir, data, retain)
     with work_progress("evaluating base and adapter", evaluation_parts(task, splits), enabled=None) as advance:
         return evaluate_pair(task, base, model, splits, advance)
+
+
+def require_evaluation_paths(data: str | None, retain: str | None) -> None:
+    """Refuse a missing ``--data`` / ``--retain`` before any model loads."""
+    require_path(data, "--data", "examples to evaluate on")
+    require_path(retain, "--retain", "examples of the base's old domain")
 
 
 def held_out(task: Task, base: Base, run_dir: Path | None, data: str | None = None,

@@ -259,3 +259,39 @@ def test_an_interrupted_command_hints_at_resume_once_across_processes(monkeypatc
     result = CliRunner().invoke(group, ["train"])
     assert result.exit_code == 130
     assert ("plus --resume" in result.output) == hinted, result.output
+
+
+@pytest.mark.parametrize("args, named", [
+    (["run", "toy", "--data", "MISSING"], "(data.path, --points)"),
+    (["train", "toy", "--points", "MISSING"], "(data.path, --points)"),
+    (["run", "toy", "--data", "DATA", "--data.eval_path", "MISSING"], "(data.eval_path)"),
+    (["run", "toy", "--data", "DATA", "--retain", "MISSING"], "(data.retain)"),
+    (["plan", "toy", "--data", "MISSING"], "(data.path, --points)"),
+    (["evaluate", "RUN", "--data", "MISSING"], "(--data)"),
+    (["evaluate", "RUN", "--retain", "MISSING"], "(--retain)"),
+    (["evaluate", "--adapter", "RUN", "--adapter", "RUN:0.5", "--data", "MISSING"], "(--data)"),
+])
+def test_a_missing_data_path_is_refused_before_any_model_loads(runner, toy_data, tmp_path, monkeypatch, args, named):
+    """A mistyped folder is said in a second, not after the base's load, and
+    names the setting it came from; nothing is left where the run would go."""
+    import lorakit.composition
+    import lorakit.runs
+
+    def no_base(*args, **kwargs):
+        raise AssertionError("the base loaded before the data paths were checked")
+
+    run_dir = tmp_path / "trained"
+    if "RUN" in args:  # lorakit evaluate: a real run, so only the data path is wrong
+        trained = runner.invoke(cli, ["train", "toy", "--data", str(toy_data), "--output", str(run_dir),
+                                      "--epochs", "1", "--quiet"])
+        assert trained.exit_code == 0, trained.output
+    monkeypatch.setattr(lorakit.runs, "load_base", no_base)
+    monkeypatch.setattr(lorakit.composition, "load_base", no_base)
+    missing = tmp_path / "typo"
+    values = {"MISSING": str(missing), "DATA": str(toy_data), "RUN": str(run_dir), "RUN:0.5": f"{run_dir}:0.5"}
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    result = runner.invoke(cli, [values.get(a, a) for a in args])
+    assert result.exit_code != 0
+    assert f"{missing} {named} does not exist" in result.output, result.output
+    assert sorted(tmp_path.rglob("*")) == before
