@@ -21,7 +21,7 @@ from lorakit.apply import AdapterSpec, check_composable, load_base, read_adapter
 from lorakit.errors import ConfigError
 from lorakit.run_data import Splits
 from lorakit.run_folder import CONFIG_FILE
-from lorakit.runs import held_out, make_task, require_evaluation_paths
+from lorakit.runs import held_out, make_task, require_held_out_paths
 from lorakit.task import Base, Task
 
 #: What the columns mean, for the table and the JSON alike.
@@ -94,7 +94,6 @@ def composition_report(adapters: Sequence[tuple[str | Path, float]], data: str |
     is given, before any model loads."""
     if not adapters:
         raise ConfigError("a composition report needs adapters: --adapter RUN[:WEIGHT], repeated")
-    require_evaluation_paths(data, retain)
     specs = read_adapters(adapters)
     check_composable(specs, same_base=not ignore_base_mismatch)
     run_dirs = [run_folder(given) for given, _ in adapters]
@@ -102,6 +101,8 @@ def composition_report(adapters: Sequence[tuple[str | Path, float]], data: str |
     if missing and not data and not retain:
         raise ConfigError(f"{missing[0]} has no {CONFIG_FILE} of its run beside it, so its held-out examples are "
                           "unknown: pass --data DIR (examples every adapter is evaluated on)")
+    for run_dir in run_dirs:
+        require_held_out_paths(run_dir, data, retain)
     composition = open_composition(specs, base_name, ignore_base_mismatch)
     splits = [held_out(task, composition.base, run_dir, data, retain)
               for task, run_dir in zip(composition.tasks, run_dirs)]

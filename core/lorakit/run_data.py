@@ -33,16 +33,15 @@ class Splits:
         return {**self.summary, "splits": sizes}
 
 
-def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
-    """Train/validation/held-out splits (and the retain set), read and validated.
+def load_splits(task: Task, base: Base, config: RunConfig, with_retain: bool = True) -> Splits:
+    """Train/validation/held-out splits (and the retain set, unless not
+    ``with_retain``), read and validated.
 
     Without ``data.eval_path``, ``data.test_fraction`` of the data is held
-    out, then ``data.val_fraction`` of it validates. The retain set is all
-    held out for evaluation, unless ``data.replay`` is set: then half of it
-    (by group) is replayed and the other half measures forgetting. The
-    split is seeded by ``data.split_seed``, else by ``train.seed``.
+    out, then ``data.val_fraction`` of it validates. The split is seeded by
+    ``data.split_seed``, else by ``train.seed``.
     """
-    seed = config.train.seed if config.data.split_seed is None else config.data.split_seed
+    seed = split_seed(config)
     data = read_data(task, base, config.data.path, "data.path")
     if config.data.eval_path:
         test = read_data(task, base, config.data.eval_path, "data.eval_path").examples
@@ -52,13 +51,24 @@ def load_splits(task: Task, base: Base, config: RunConfig) -> Splits:
     if config.data.max_examples:
         train = train[: config.data.max_examples]
     splits = Splits(train, val, test, summary=dict(data.summary))
-    if config.data.retain:
-        retain = read_data(task, base, config.data.retain, "data.retain", role="retain").examples
-        if config.data.replay > 0:
-            splits.retain_test, splits.replay_pool = split_examples(retain, [0.5], seed)
-        else:
-            splits.retain_test = retain
+    if with_retain and config.data.retain:
+        splits.retain_test, splits.replay_pool = read_retain(task, base, config)
     return splits
+
+
+def read_retain(task: Task, base: Base, config: RunConfig) -> tuple[list[Any], list[Any]]:
+    """The retain set's held-out and replayed examples: all held out, unless
+    ``data.replay`` is set: then half of it (by group) is replayed and the
+    other half measures forgetting."""
+    retain = read_data(task, base, config.data.retain, "data.retain", role="retain").examples
+    if config.data.replay > 0:
+        held, replayed = split_examples(retain, [0.5], split_seed(config))
+        return held, replayed
+    return retain, []
+
+
+def split_seed(config: RunConfig) -> int:
+    return config.train.seed if config.data.split_seed is None else config.data.split_seed
 
 
 def read_data(task: Task, base: Base, path: str, field_name: str, role: str = "data") -> Data:

@@ -27,7 +27,7 @@ from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimiz
 from lorakit.checkpoints import checkpoint_step, has_checkpoint
 from lorakit.config import RunConfig, build
 from lorakit.device import inference_device, main_process_first
-from lorakit.errors import AdapterError, ConfigError, OutputError, TrainingError
+from lorakit.errors import AdapterError, ConfigError, DataError, OutputError, TrainingError
 from lorakit.evaluation import evaluate_pair, evaluation_parts, write_samples
 from lorakit.fingerprints import base_fingerprint
 from lorakit.hub import transformers_bars_off
@@ -36,7 +36,7 @@ from lorakit.merge import merge
 from lorakit.model_card import merged_model_card, transformers_class
 from lorakit.plugins import get_host
 from lorakit.progress import console, escape, work_progress
-from lorakit.run_data import Splits, load_splits, read_data, require_data_paths, require_path
+from lorakit.run_data import Splits, load_splits, read_data, read_retain, require_data_paths, require_path
 from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, claim_output, read_config
 from lorakit.task import Base, Data, Task
 from lorakit.threads import configure as configure_threads
@@ -316,27 +316,43 @@ def evaluate_run(run_dir: str | Path, data: str | None = None, retain: str | Non
                  ignore_base_mismatch: bool = False) -> dict[str, Any]:
     """Base vs adapter of a finished run, on given data or the run's own held-out split."""
     run_dir = Path(run_dir)
-    require_evaluation_paths(data, retain)
+    require_held_out_paths(run_dir, data, retain)
     task, base, model, manifest, _ = open_adapter(run_dir, ignore_base_mismatch=ignore_base_mismatch)
     splits = held_out(task, base, run_dir, data, retain)
     with work_progress("evaluating base and adapter", evaluation_parts(task, splits), enabled=None) as advance:
         return evaluate_pair(task, base, model, splits, advance)
 
 
-def require_evaluation_paths(data: str | None, retain: str | None) -> None:
-    """Refuse a missing ``--data`` / ``--retain`` before any model loads."""
+def require_held_out_paths(run_dir: Path | None, data: str | None, retain: str | None) -> None:
+    """Refuse, before any model loads, a missing ``--data`` / ``--retain``,
+    or a data path of the run (its config.yaml) that ``held_out`` would read
+    and that is gone: the run's data moved since it trained."""
     require_path(data, "--data", "examples to evaluate on")
     require_path(retain, "--retain", "examples of the base's old domain")
+    config = _run_config(run_dir)
+    if config is None:
+        return
+    needed = ([] if data else ["path", "eval_path"]) + ([] if retain else ["retain"])
+    for key in needed:
+        path = getattr(config.data, key)
+        flag, part = ("--retain", "retain set is") if key == "retain" else ("--data", "held-out examples are")
+        if path and not Path(path).expanduser().exists():
+            raise DataError(f"{path} (data.{key} in {run_dir / CONFIG_FILE}) no longer exists, and the run's "
+                            f"{part} read from it: put it back, or pass {flag} DIR (examples the adapter did not "
+                            "train on)")
 
 
 def held_out(task: Task, base: Base, run_dir: Path | None, data: str | None = None,
              retain: str | None = None) -> Splits:
     """What ``evaluate`` compares on: the run's held-out split and retain set
-    (read as the run read them), ``data`` / ``retain`` folders instead."""
-    if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
-        splits = load_splits(task, base, read_config(run_dir))
-    else:
-        splits = Splits([], [], [])
+    (read as the run read them), ``data`` / ``retain`` folders instead; a
+    part given is not read from the run."""
+    config = _run_config(run_dir)
+    splits = Splits([], [], [])
+    if config is not None and not data:
+        splits = load_splits(task, base, config, with_retain=not retain)
+    elif config is not None and not retain and config.data.retain:
+        splits.retain_test, splits.replay_pool = read_retain(task, base, config)
     if data:
         splits.test = read_data(task, base, data, "--data").examples
     if retain:
@@ -344,6 +360,13 @@ def held_out(task: Task, base: Base, run_dir: Path | None, data: str | None = No
     if not splits.test and not splits.retain_test:
         raise ConfigError(f"nothing to evaluate: {run_dir} has no {CONFIG_FILE}; pass --data DIR")
     return splits
+
+
+def _run_config(run_dir: Path | None) -> RunConfig | None:
+    """The config a run was trained with, None without a run folder."""
+    if run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file():
+        return read_config(run_dir)
+    return None
 
 
 def open_composed(task_name: str, adapters: Sequence[tuple[str | Path, float]], base_name: str | None = None,

@@ -295,3 +295,34 @@ def test_a_missing_data_path_is_refused_before_any_model_loads(runner, toy_data,
     assert result.exit_code != 0
     assert f"{missing} {named} does not exist" in result.output, result.output
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_run_whose_data_moved_is_evaluated_on_the_data_given(runner, toy_data, tmp_path):
+    """`lorakit evaluate RUN --data DIR` reads only what it is not given from
+    the run: its data may have moved since it trained. Without --data the
+    run's missing folder is named before any model loads, with the fix."""
+    from toy_plugin import write_toy_data
+
+    retain = write_toy_data(tmp_path / "old-domain", n=40, seed=3)
+    run_dir = tmp_path / "run"
+    trained = runner.invoke(cli, ["train", "toy", "--data", str(toy_data), "--retain", str(retain), "--output",
+                                  str(run_dir), "--epochs", "1", "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    toy_data.rename(tmp_path / "moved")
+    other = write_toy_data(tmp_path / "other", n=30, seed=5)
+
+    result = runner.invoke(cli, ["evaluate", str(run_dir), "--json"])
+    assert result.exit_code != 0
+    assert f"{toy_data} (data.path in {run_dir / 'config.yaml'}) no longer exists" in result.output, result.output
+    assert "pass --data DIR" in result.output
+
+    result = runner.invoke(cli, ["evaluate", str(run_dir), "--data", str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["test"]["examples"] == 30 and report["retain"]["examples"] == 40  # the run's retain set, still where it was
+
+    retain.rename(tmp_path / "old-domain-moved")
+    result = runner.invoke(cli, ["evaluate", str(run_dir), "--data", str(other), "--json"])
+    assert result.exit_code != 0 and "(data.retain in" in result.output and "pass --retain DIR" in result.output
+    result = runner.invoke(cli, ["evaluate", str(run_dir), "--data", str(other), "--retain", str(other), "--json"])
+    assert result.exit_code == 0, result.output

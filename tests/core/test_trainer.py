@@ -125,6 +125,10 @@ def test_replay_mixes_retain_examples_into_each_epoch(toy_host, toy_data, tmp_pa
                                                 "replayed in training (--replay)")
     # 180 train examples + as many replayed ones, batches of 16.
     assert outcome.train.total_steps == 23
+    # Evaluated later on other data, the retain half it held out is the same.
+    later = runs.evaluate_run(outcome.run_dir, data=str(write_toy_data(tmp_path / "other", n=30, seed=6)))
+    assert later["test"]["examples"] == 30 and later["retain"]["note"] == outcome.report["retain"]["note"]
+    assert later["retain"]["adapter"]["mse"] == pytest.approx(outcome.report["retain"]["adapter"]["mse"], rel=1e-6)
 
 
 def test_without_replay_the_whole_retain_set_is_evaluated(toy_host, toy_data, tmp_path):
