@@ -223,6 +223,11 @@ class CaptionTask(Task, CommandLineInputs, WritesSamples, MergedExport):
             self._clip_scorer = ClipScorer.load(self.options.clip)
         return self._clip_scorer
 
+    def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
+        """The image files to caption, folders expanded: a missing one is
+        said before the base loads (``predict`` decodes and checks each)."""
+        return [str(path) for path in _image_paths(inputs)]
+
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Caption image files (a folder stands for the images in it):
         ``[{"image": path, "caption": text}, ...]``."""
@@ -299,8 +304,8 @@ def _summary(examples: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _image_inputs(inputs: Sequence[Any]) -> list[str]:
-    """The image files named by ``inputs``, folders expanded, each checked."""
+def _image_paths(inputs: Sequence[Any]) -> list[Path]:
+    """The image files named by ``inputs``, folders expanded, each existing."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -309,6 +314,12 @@ def _image_inputs(inputs: Sequence[Any]) -> list[str]:
             paths.append(item)
         else:
             raise DataError(f"{item}: no such image file or folder; pass paths of existing images")
+    return paths
+
+
+def _image_inputs(inputs: Sequence[Any]) -> list[str]:
+    """The image files named by ``inputs``, folders expanded, each checked."""
+    paths = _image_paths(inputs)
     for path in paths:
         check_image(path)
     return [str(path) for path in paths]

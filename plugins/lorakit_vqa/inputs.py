@@ -59,8 +59,9 @@ def read_questions_file(path: Path) -> list[dict[str, str]]:
     return records
 
 
-def check_records(inputs: Sequence[Any]) -> list[dict[str, str]]:
-    """Validated records: an existing, readable image and a non-empty question each."""
+def check_records(inputs: Sequence[Any], decode: bool = True) -> list[dict[str, str]]:
+    """Validated records: an existing (with ``decode``: readable) image and
+    a non-empty question each."""
     records = []
     for index, item in enumerate(inputs):
         if not isinstance(item, dict) or "image" not in item or "question" not in item:
@@ -71,7 +72,8 @@ def check_records(inputs: Sequence[Any]) -> list[dict[str, str]]:
             raise DataError(f"input {index + 1} ({image}): empty question")
         if not Path(image).is_file():
             raise DataError(f"input {index + 1}: image {image} does not exist; pass the path of an existing image")
-        check_image(Path(image))
+        if decode:
+            check_image(Path(image))
         records.append({"image": image, "question": question})
     return records
 

@@ -151,10 +151,11 @@ class VqaTask(Task, CommandLineInputs, WritesSamples, MergedExport):
     def prediction_inputs(self, inputs: Sequence[str], flags: dict[str, Any]) -> list[Any]:
         """``--image IMG --question Q`` (repeatable, paired; one question may go
         with several images, also given as positional paths) and
-        ``--questions FILE.jsonl``, into ``{"image", "question"}`` records."""
-        from lorakit_vqa.inputs import command_line_questions
+        ``--questions FILE.jsonl``, into ``{"image", "question"}`` records;
+        a missing image is said before the base loads."""
+        from lorakit_vqa.inputs import check_records, command_line_questions
 
-        return command_line_questions(inputs, flags)
+        return check_records(command_line_questions(inputs, flags), decode=False)
 
     def predict(self, base: Base, model: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Answer ``{"image": path, "question": text}`` records:

@@ -234,3 +234,25 @@ def test_nothing_to_predict_says_what_to_give():
 
     result = CliRunner().invoke(cli, ["predict", "caption"])
     assert result.exit_code != 0 and "give image files" in result.output
+
+
+def test_a_missing_image_to_caption_is_said_before_the_base_loads(tmp_path, monkeypatch):
+    """`lorakit predict caption` checks that its images exist before the
+    minute a real base takes to load; a folder counts as its images."""
+    from click.testing import CliRunner
+
+    import lorakit.runs
+    from lorakit.cli import cli
+
+    def no_base(*args, **kwargs):
+        raise AssertionError("the base loaded before the inputs were checked")
+
+    monkeypatch.setattr(lorakit.runs, "load_base", no_base)
+    photos = tmp_path / "photos"
+    write_png(photos / "a.png", (1, 2, 3))
+    write_png(photos / "b.png", (4, 5, 6))
+    result = CliRunner().invoke(cli, ["predict", "caption", str(photos), str(tmp_path / "typo.png")])
+    assert result.exit_code != 0
+    assert f"{tmp_path / 'typo.png'}: no such image file or folder" in result.output, result.output
+    task = CaptionTask(CaptionOptions())
+    assert task.prediction_inputs([str(photos)], {}) == [str(photos / "a.png"), str(photos / "b.png")]

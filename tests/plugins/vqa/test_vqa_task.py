@@ -153,7 +153,13 @@ def test_samples_show_each_question_with_its_image_answer_and_references(vqa_bas
         f"Q: {examples[1].question}", f"A: {answer}", f"reference: {' | '.join(examples[1].answers)}"]
 
 
-def test_command_line_inputs_become_records(tmp_path):
+def test_command_line_inputs_become_records(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png", "img/a.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
     task = VqaTask()
     one = task.prediction_inputs([], {"image": "a.png", "question": "is it damaged?"})
     assert one == [{"image": "a.png", "question": "is it damaged?"}]
@@ -261,3 +267,20 @@ def test_each_answer_says_its_tokens_and_whether_the_length_cap_cut_it(vqa_base,
         written = said + 1 if finish == "stop" else cap  # an ended answer counts its end token
         assert record["finish_reason"] == finish and said >= 1, record
         assert record["usage"] == {"prompt_tokens": read, "completion_tokens": written, "total_tokens": read + written}
+
+
+def test_a_missing_image_to_ask_about_is_said_before_the_base_loads(tmp_path, monkeypatch):
+    """`lorakit predict vqa` checks that its images exist before the minute a
+    real base takes to load (decoding each waits for predict)."""
+    from click.testing import CliRunner
+
+    import lorakit.runs
+    from lorakit.cli import cli
+
+    def no_base(*args, **kwargs):
+        raise AssertionError("the base loaded before the inputs were checked")
+
+    monkeypatch.setattr(lorakit.runs, "load_base", no_base)
+    result = CliRunner().invoke(cli, ["predict", "vqa", "--image", str(tmp_path / "typo.png"), "--question", "what?"])
+    assert result.exit_code != 0
+    assert f"image {tmp_path / 'typo.png'} does not exist" in result.output, result.output
