@@ -95,5 +95,5 @@ def require_data_paths(task: Task, config: RunConfig) -> None:
 def require_path(path: str | None, label: str, what: str) -> None:
     """``DataError`` naming ``label`` (the field or flag) when ``path`` is
     given but missing; ``what`` says what it should hold."""
-    if path and not os.path.exists(os.path.expanduser(path)):
+    if path and not os.path.exists(path):  # as the task reads it: "~" is the shell's to expand
         raise DataError(f"{path} ({label}) does not exist; pass the folder (or file) of {what}")

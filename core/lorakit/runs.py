@@ -336,7 +336,7 @@ def require_held_out_paths(run_dir: Path | None, data: str | None, retain: str |
     for key in needed:
         path = getattr(config.data, key)
         flag, part = ("--retain", "retain set is") if key == "retain" else ("--data", "held-out examples are")
-        if path and not Path(path).expanduser().exists():
+        if path and not Path(path).exists():
             raise DataError(f"{path} (data.{key} in {run_dir / CONFIG_FILE}) no longer exists, and the run's "
                             f"{part} read from it: put it back, or pass {flag} DIR (examples the adapter did not "
                             "train on)")

@@ -19,6 +19,7 @@ from lorakit.api import (
     BaseKind,
     CommandLineInputs,
     Data,
+    IMAGE_SUFFIXES,
     DataError,
     MergedExport,
     Task,
@@ -309,7 +310,10 @@ def _image_paths(inputs: Sequence[Any]) -> list[Path]:
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            paths += [p for p in list_files(item) if is_image(p)]
+            images = [p for p in list_files(item) if is_image(p)]
+            if not images:
+                raise DataError(f"{item}: a folder with no images in it; lorakit reads {', '.join(IMAGE_SUFFIXES)}")
+            paths += images
         elif item.is_file():
             paths.append(item)
         else:

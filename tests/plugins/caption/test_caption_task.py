@@ -12,7 +12,7 @@ import torch
 from caption_images import write_png
 
 import lorakit_caption
-from lorakit.errors import BaseModelError, ConfigError
+from lorakit.errors import BaseModelError, ConfigError, DataError
 from lorakit_caption.data import CaptionExample
 from lorakit_caption.task import CaptionOptions, CaptionTask
 
@@ -256,3 +256,7 @@ def test_a_missing_image_to_caption_is_said_before_the_base_loads(tmp_path, monk
     assert f"{tmp_path / 'typo.png'}: no such image file or folder" in result.output, result.output
     task = CaptionTask(CaptionOptions())
     assert task.prediction_inputs([str(photos)], {}) == [str(photos / "a.png"), str(photos / "b.png")]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "scan.pdf").write_bytes(b"%PDF-1.4")
+    with pytest.raises(DataError, match="notes: a folder with no images in it; lorakit reads .png"):
+        task.prediction_inputs([str(photos), str(tmp_path / "notes")], {})
