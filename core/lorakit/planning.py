@@ -372,16 +372,16 @@ def plan(config: RunConfig, budget: int | None = None, device: str | None = None
     from lorakit.run_data import require_data_paths
     from lorakit.runs import make_task, training_model
 
+    task = make_task(config)
+    if not config.data.path:
+        raise ConfigError(f"lorakit plan measures real training steps: pass --data DIR (the folder of "
+                          f"{task.name} examples)")
+    require_data_paths(task, config)  # before torch loads: a typo is said at once
     device = target_device(device)
     if device == "cpu" and config.base_dtype in ("fp16", "4bit"):
         raise ConfigError(f"base_dtype = {config.base_dtype!r} needs a CUDA GPU; to plan a GPU run on this machine "
                           "add --device cuda")
     autocast = measured_autocast(config.base_dtype, config.train.precision, device)
-    task = make_task(config)
-    if not config.data.path:
-        raise ConfigError(f"lorakit plan measures real training steps: pass --data DIR (the folder of "
-                          f"{task.name} examples)")
-    require_data_paths(task, config)
     # A 4-bit or fp16 base is measured as a bf16 one on the CPU: the same activations.
     measured = dataclasses.replace(config, base_dtype="bf16" if config.base_dtype in ("fp16", "4bit") else config.base_dtype)
     made = training_model(task, measured, measuring=True)
