@@ -556,6 +556,14 @@ def predict_input_missing(kit, here):
 
 
 @case
+def predict_folder_without_images(kit, here):
+    folder = here / "scans"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4")
+    return Invocation(["predict", "caption", "--adapter", str(kit.adapter()), str(folder)], (str(folder), "no images"))
+
+
+@case
 def predict_input_truncated(kit, here):
     image = write_png(here / "photo.png", (5, 5, 5))
     image.write_bytes(image.read_bytes()[:30])
@@ -594,6 +602,16 @@ def evaluate_adapter_weights_missing(kit, here):
     run = kit.run_copy(here)
     (run / "adapter" / "adapter_model.safetensors").unlink()
     return Invocation(["evaluate", str(run)], ("adapter_model.safetensors",))
+
+
+@case
+def evaluate_run_data_moved(kit, here):
+    run = kit.run_copy(here)
+    config = run / "config.yaml"
+    trained_on, moved = str(SAMPLES / "caption/catalog"), str(here / "catalog-moved-away")
+    assert trained_on in config.read_text(), "the shared run names its data folder in config.yaml"
+    config.write_text(config.read_text().replace(trained_on, moved))
+    return Invocation(["evaluate", str(run)], (moved, "config.yaml", "--data DIR"))
 
 
 @case
