@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lorakit.capabilities import CommandLineInputs
 from lorakit.config import DATA_PATHS, RunConfig
 from lorakit.data.splits import split_examples
 from lorakit.errors import DataError
@@ -85,7 +86,7 @@ def require_data_paths(task: Task, config: RunConfig) -> None:
     """Refuse a data path of ``config`` that does not exist, before any base
     loads: a mistyped folder is said in a second, not after the model's load.
     What a folder holds is the task's to check, when it reads the data."""
-    aliases = getattr(task, "aliases", {})
+    aliases = task.aliases if isinstance(task, CommandLineInputs) else {}
     for key in DATA_PATHS:
         field_name = f"data.{key}"
         flags = [f"--{flag}" for flag, target in aliases.items() if target == field_name]
