@@ -60,10 +60,20 @@ def test_predict_weights_one_and_zero_and_a_mix(two):
     assert torch.allclose(ys(runs.predict("toy", POINTS, [(a, 0.7), (b, 0.5)])), expected, atol=1e-6)
 
 
-def test_several_adapters_take_the_first_ones_options_unless_given(two):
+def is_rounded(records) -> bool:
+    return all(r["y"] == round(r["y"], 2) for r in records)
+
+
+def test_several_adapters_take_the_first_ones_options_unless_given(two, tmp_path):
     a, b = two
-    rounded = runs.predict("toy", POINTS, [(a, 0.7), (b, 0.5)], options={"rounded": True})
-    assert all(r["y"] == round(r["y"], 2) for r in rounded)
+    manifest = json.loads((a / "adapter" / "lorakit.json").read_text())
+    rounding = changed_copy(a / "adapter", tmp_path / "rounding",
+                            options={**manifest["options"], "rounded": True})
+    assert not is_rounded(runs.predict("toy", POINTS, [(a, 0.7), (b, 0.5)]))
+    assert is_rounded(runs.predict("toy", POINTS, [(rounding, 0.7), (b, 0.5)]))  # the first one's
+    assert not is_rounded(runs.predict("toy", POINTS, [(b, 0.5), (rounding, 0.7)]))  # not a later one's
+    assert not is_rounded(runs.predict("toy", POINTS, [(rounding, 0.7), (b, 0.5)], options={"rounded": False}))
+    assert is_rounded(runs.predict("toy", POINTS, [(a, 0.7), (b, 0.5)], options={"rounded": True}))
 
 
 def test_the_unmerged_variants_equal_the_merged_models_on_the_probe(two):
