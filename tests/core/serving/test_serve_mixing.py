@@ -45,7 +45,8 @@ def test_weights_one_and_zero_and_mixes_equal_merged_models(service, task_name, 
     assert torch.equal(probe(service, task_name, ((a, 1.0),)), alone)
 
 
-def test_unknown_and_refused_adapters_are_named(service):
+def test_an_adapter_the_base_has_not_loaded_is_named(service):
+    """(One the base refused is named with its reason in test_serve_api.)"""
     from lorakit.errors import AdapterError
 
     loaded = service.workers[("caption", "demo")].loaded
