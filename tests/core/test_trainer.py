@@ -6,6 +6,7 @@ from safetensors.torch import load_file
 
 from lorakit import runs
 from lorakit.errors import ConfigError, TrainingError
+from lorakit.run_data import load_splits
 
 
 def _config(data, out, *flags, task="toy"):
@@ -81,6 +82,10 @@ def test_early_stopping_keeps_the_best_weights(toy_host, toy_data, tmp_path):
     best = min(h["val_loss"] for h in history)
     assert outcome.train.best_metric == pytest.approx(best)
     assert history[-1]["val_loss"] > best
+    # The adapter written is the best one: its validation loss is the best, not the last.
+    task, base, model, _, _ = runs.open_adapter(outcome.run_dir)
+    validation = load_splits(task, base, config).val
+    assert task.evaluate(base, model, validation)["mse"] == pytest.approx(best, rel=1e-4)
 
 
 def test_two_optimizers_each_update_their_own_parameters(toy_host, toy_data, tmp_path):
@@ -161,11 +166,14 @@ def test_an_optional_metric_can_be_watched_under_its_option(toy_host, toy_data, 
     assert outcome.report["test"]["adapter"]["mae"] < outcome.report["test"]["base"]["mae"]
 
 
-def test_watching_an_optional_metric_changes_the_weights_kept_not_the_training(toy_host, toy_data, tmp_path):
+def test_the_watched_metric_chooses_the_weights_kept_not_the_training(toy_host, toy_data, tmp_path):
     flags = ("--epochs", "2", "--eval_every", "3", "--report_mae", "true")
     by_mae = runs.run(_config(toy_data, tmp_path / "mae", *flags, "--train.metric", "mae"), show_progress=False)
     by_mse = runs.run(_config(toy_data, tmp_path / "mse", *flags, "--train.metric", "mse"), show_progress=False)
-    assert [e["val_loss"] for e in by_mae.train.history] == [e["val_loss"] for e in by_mse.train.history]
+    history = by_mae.train.history
+    assert len(history) >= 3 and [e["val_loss"] for e in history] == [e["val_loss"] for e in by_mse.train.history]
+    for outcome, metric in ((by_mae, "mae"), (by_mse, "mse")):
+        assert outcome.train.best_step == min(outcome.train.history, key=lambda e: e[metric])["step"]
 
 
 def test_the_task_evaluates_without_autograd_while_training(toy_host, toy_data, tmp_path, monkeypatch):
