@@ -45,8 +45,13 @@ def test_the_setting_then_the_variables_win(machine, monkeypatch):
     with pytest.raises(ConfigError, match="LORAKIT_THREADS='many' is not a thread count"):
         threads.choose()
     monkeypatch.delenv(threads.ENV)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert threads.choose().describe() == f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''} (OMP_NUM_THREADS)"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # torch read it at start-up: its count stands
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert threads.choose().describe() == "3 threads (OMP_NUM_THREADS)"
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_busy_cores_are_the_non_idle_share_of_this_process_s_cores(monkeypatch):
@@ -71,6 +76,9 @@ def test_a_run_says_its_threads_and_a_resume_may_change_them(toy_host, toy_data,
         assert "1 thread (--threads)" in " ".join((said.out + said.err).split())
         assert torch.get_num_threads() == 1
         resumed = runs.run(runs.load_config("toy", flags[:-1] + ["2"]), resume=True, show_progress=False)
-        assert resumed.adapter_dir is not None
+        said = capsys.readouterr()
+        assert resumed.adapter_dir is not None and resumed.train.steps == resumed.train.total_steps
+        assert "2 threads (--threads)" in " ".join((said.out + said.err).split())
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
