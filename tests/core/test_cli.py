@@ -57,8 +57,9 @@ def test_user_mistakes_give_one_clear_line_and_leave_nothing(runner, tmp_path, m
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, args)
     assert result.exit_code != 0
-    assert expected in result.output
     assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], result.output
     assert not (tmp_path / "runs").exists()
 
 
