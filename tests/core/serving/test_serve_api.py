@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from lorakit import runs
 from serving_support import png_bytes, probe, rewrite_adapter
 
 
@@ -86,10 +87,12 @@ def test_a_dicom_scan_is_answered_as_the_picture_a_viewer_shows(live):
     assert "without an image (SR" in error_of(refused, 400, "image")
 
 
-def test_vqa_answers_and_music_plays(live):
+def test_vqa_answers_and_music_plays(live, tmp_path):
     answer = post(live, "/v1/vqa", files={"image": ("p.png", png_bytes(), "image/png")},
                   data={"question": "what color is it?"}).json()
-    assert answer["question"] == "what color is it?" and isinstance(answer["answer"], str)
+    (tmp_path / "p.png").write_bytes(png_bytes())
+    direct = runs.predict("vqa", [str(tmp_path / "p.png")], input_flags={"question": ["what color is it?"]})[0]
+    assert answer["question"] == "what color is it?" and answer["answer"] == direct["answer"] != ""
     music = post(live, "/v1/music", json={"prompt": "calm piano", "seconds": 1.0}).json()
     audio, rate = sf.read(io.BytesIO(base64.b64decode(music["audio"])))
     assert music["media_type"] == "audio/wav" and 0.8 < len(audio) / rate < 1.3
