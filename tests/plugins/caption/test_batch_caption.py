@@ -351,5 +351,9 @@ def test_clip_rerank_beats_greedy_on_clipscore_and_cider(folder, adapter, tmp_pa
         cider = caption_scores([r["caption"] for r in records],
                                [[truth[str(CATALOG / Path(r["image"]).name)]] for r in records])["cider"]
         results[name] = (summary.clip_mean, cider)
-    assert results["rerank"][0] >= results["greedy"][0]
-    assert results["rerank"][1] >= results["greedy"][1]
+    # Measured: CLIPScore 2.06 -> 2.29, CIDEr 4.5 -> 7.4, 33 of the 40 captions changed.
+    greedy, reranked = _records(tmp_path / "greedy.jsonl"), _records(tmp_path / "rerank.jsonl")
+    assert reranked[0]["generation"]["candidates"] == 4
+    assert sum(g["caption"] != r["caption"] for g, r in zip(greedy, reranked)) >= 10
+    assert results["rerank"][0] > results["greedy"][0] + 0.1
+    assert results["rerank"][1] > results["greedy"][1]
