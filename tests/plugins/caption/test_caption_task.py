@@ -120,13 +120,21 @@ def test_probe_is_deterministic_and_survives_a_merge(demo_base):
     assert torch.allclose(unmerged, merged, atol=1e-4)
 
 
-def test_evaluate_and_predict(demo_base):
+def test_evaluate_scores_each_image_once_against_all_its_references(demo_base):
+    from lorakit_caption.metrics import caption_scores
+
     task = CaptionTask(CaptionOptions(prompt="a", max_new_tokens=8))
-    examples = _examples(3)
+    # References in the words the demo base says ("large a large a ..."), so that scores are not all 0.
+    images = [e.image for e in _examples(4)]
+    references = [["a large circle on a large square", "large a large circle"], ["a small star"],
+                  ["large a large a large"], ["a large ring on black"]]
+    examples = [CaptionExample(image, text) for image, texts in zip(images, references) for text in texts]
     scores = task.evaluate(demo_base, demo_base.model, examples)
-    assert set(scores) == {"cider", "bleu4"}
-    predictions = task.predict(demo_base, demo_base.model, [examples[0].image])
-    assert predictions[0]["image"] == examples[0].image and isinstance(predictions[0]["caption"], str)
+    predictions = task.predict(demo_base, demo_base.model, images)
+    assert [p["image"] for p in predictions] == images
+    captions = [p["caption"] for p in predictions]
+    assert scores == pytest.approx(caption_scores(captions, references))
+    assert scores["cider"] > 0.1 and scores["bleu4"] > 0
 
 
 def test_samples_show_each_held_out_image_with_its_caption_and_references(demo_base, tmp_path):
