@@ -126,12 +126,19 @@ def test_head_is_trained_for_new_answer_words_only(vqa_base):
     assert VqaTask(VqaOptions(train_head="always")).prepare_base(vqa_base, None) == []
 
 
-def test_load_data_returns_examples_and_their_summary(small_folder):
-    data = VqaTask().load_data(small_folder)
-    assert isinstance(data, Data) and data.examples == read_vqa_folder(small_folder)
-    assert data.summary["examples"] == 12 and data.summary["images"] == 12
-    assert data.summary["several_answers"] == sum(len(e.answers) > 1 for e in data.examples)
-    assert 1 <= data.summary["answer_vocabulary"] <= 12
+def test_load_data_returns_examples_and_their_summary(tmp_path):
+    from PIL import Image
+
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / name)
+    rows = [{"image": "a.png", "question": "what color is it?", "answer": "red"},
+            {"image": "a.png", "question": "how many marks?", "answers": ["2", "two", "2"]},
+            {"image": "b.png", "question": "what color is it?", "answer": "red"}]
+    (tmp_path / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = VqaTask().load_data(tmp_path)
+    assert isinstance(data, Data) and data.examples == read_vqa_folder(tmp_path)
+    # Answers "red" and "2" (the majority of the three).
+    assert data.summary == {"examples": 3, "images": 2, "several_answers": 1, "answer_vocabulary": 2}
 
 
 def test_unsaid_tokens_are_the_damage_words(vqa_base):
