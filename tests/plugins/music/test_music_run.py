@@ -48,7 +48,8 @@ def test_forgetting_is_measured_on_the_retain_set(demo_run):
     assert retain["examples"] > 0
     # The base was pretrained on piano: it predicts its own style better than chiptune.
     assert retain["base"]["nll"] < demo_run.report["test"]["base"]["nll"]
-    assert retain["adapter"]["nll"] < math.log(128)
+    # Replay keeps what the base knew: measured 1.19 -> 1.31 (without replay, 3.20: see README).
+    assert retain["adapter"]["nll"] < retain["base"]["nll"] + 0.75, retain
 
 
 def test_sample_clips_and_spectrograms_are_written_for_base_and_adapter(demo_run):
