@@ -4,9 +4,11 @@ own conformance test as generated."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,24 @@ def lorakit(*args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+def core_modules_imported(source: Path) -> set[str]:
+    """The lorakit modules ``source`` imports, at any depth (inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name == "lorakit" or name.startswith("lorakit.")}
+
+
+def test_the_import_scan_sees_imports_inside_functions(tmp_path):
+    source = tmp_path / "task.py"
+    source.write_text("from lorakit.api import Task\nimport lorakit_tags\n\n"
+                      "def f():\n    from lorakit.runs import run\n    import lorakit\n")
+    assert core_modules_imported(source) == {"lorakit.api", "lorakit.runs", "lorakit"}
+
+
 @pytest.mark.slow
 def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_path):
     made = lorakit("new-plugin", "tiny-tags", "--out", tmp_path / "plugins", cwd=tmp_path)
@@ -27,9 +47,7 @@ def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_pa
     package = skeleton / "lorakit_tiny_tags"
     assert (package / "recipes" / "tiny-tags.yaml").read_text().startswith("# lorakit run tiny-tags\n")
     for source in [*package.glob("*.py"), *skeleton.glob("tests/*.py")]:  # the plugin API only
-        core_imports = {line.split()[1] for line in source.read_text().splitlines()
-                        if line.startswith(("from lorakit", "import lorakit")) and not line.startswith(
-                            ("from lorakit_", "import lorakit_"))}
+        core_imports = core_modules_imported(source)
         assert core_imports <= {"lorakit.api", "lorakit.testing"}, f"{source.name} imports {core_imports}"
 
     python = make_venv(tmp_path / "venv")
@@ -68,4 +86,4 @@ def test_an_existing_folder_is_refused_and_left_as_it_was(tmp_path):
     refused = lorakit("new-plugin", "tiny-tags", "--out", tmp_path, cwd=tmp_path)
     assert refused.returncode == 1 and "already exists" in refused.stderr, refused.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["lorakit-tiny-tags"]  # no half-written temporary folder
-    assert [p.name for p in existing.iterdir()] == ["notes.txt"]
+    assert [p.name for p in existing.iterdir()] == ["notes.txt"] and (existing / "notes.txt").read_text() == "mine"
