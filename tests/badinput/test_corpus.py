@@ -9,6 +9,7 @@ command line. Slow (one process per case): run with ``pytest -m slow``.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,22 @@ def kit(tmp_path_factory) -> Kit:
     return kit
 
 
-def fingerprint(folder: Path) -> dict[str, str]:
-    """Each file under ``folder`` (links not followed) by its bytes' hash."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+def snapshot(path: Path) -> dict[str, str]:
+    """What is at ``path``: each entry of a folder (links not followed), or the
+    file itself, by what it is: a file by its bytes' hash, a link by its
+    target, a folder as such. Empty when nothing is there."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    entries = [path, *sorted(path.rglob("*"))] if path.is_dir() and not path.is_symlink() else [path]
+    state = {}
+    for entry in entries:
+        if entry.is_symlink():
+            state[str(entry.relative_to(path))] = f"link to {os.readlink(entry)}"
+        elif entry.is_dir():
+            state[str(entry.relative_to(path))] = "folder"
+        else:
+            state[str(entry.relative_to(path))] = hashlib.sha256(entry.read_bytes()).hexdigest()
+    return state
 
 
 @pytest.mark.slow
@@ -35,17 +48,16 @@ def test_bad_input_is_one_clear_error(kit, name):
     here = kit.root / name
     here.mkdir()
     invocation = CASES[name](kit, here)
-    outside = fingerprint(kit.outside)
-    watched = files_under(invocation.watch) if invocation.watch else set()
-    watched_existed = bool(invocation.watch and invocation.watch.exists())
+    outside, case_folder = snapshot(kit.outside), snapshot(here)
+    watched = snapshot(invocation.watch) if invocation.watch else {}
 
     fails_cleanly(*invocation.args, names=invocation.names, cwd=invocation.cwd or here)
 
-    if invocation.watch:
-        assert invocation.watch.exists() == watched_existed, f"{invocation.watch} was created"
-        assert files_under(invocation.watch) == watched, f"{invocation.watch} gained files"
+    if invocation.watch:  # the output: nothing new, nothing rewritten (contents compared, not names)
+        assert snapshot(invocation.watch) == watched, f"{invocation.watch} was created or changed"
+    assert snapshot(here) == case_folder, f"the case's folder {here} (its inputs, the working folder) changed"
     assert not kit.marker.exists(), "code from a user's file ran"
-    assert fingerprint(kit.outside) == outside, "a file outside the named folders changed"
+    assert snapshot(kit.outside) == outside, "a file outside the named folders changed"
     assert files_under(kit.outside) == {"private.png", "private.txt", *(
         ["speakers.json"] if (kit.outside / "speakers.json").exists() else [])}
 
