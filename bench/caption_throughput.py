@@ -7,14 +7,17 @@ processor, `generate` one image at a time. `lorakit caption` decodes and
 resizes in worker processes, batches, runs under inference_mode and writes
 resumable records. Same model (the demo base), same images (sample images
 upscaled to photo size and saved as JPEG, so decoding costs what it costs on
-real photos), same generation options. Also prints the decode-only ceiling:
-images/s of decoding and resizing alone, so we see which side limits.
-Goal: ratio >= 3 on 2 CPU cores.
+real photos), same generation options, both on the CPU (bench/gpu.py is the
+GPU benchmark). Each side is warmed up once, then timed in `--rounds` rounds
+that alternate which goes first; the medians are compared. Also prints the
+decode-only ceiling: images/s of decoding and resizing alone, so we see which
+side limits. Goal: ratio >= 3 on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -30,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     return parser.parse_args()
 
 
@@ -48,14 +52,10 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
     return paths
 
 
-def naive(paths: list[str], max_new_tokens: int) -> float:
+def naive(base, paths: list[str], max_new_tokens: int) -> float:
     import torch
     from PIL import Image
 
-    from lorakit_caption.task import CaptionTask
-
-    task = CaptionTask()
-    base = task.load_base("demo")
     model = base.model.eval()
     start = time.perf_counter()
     for path in paths:
@@ -87,7 +87,12 @@ def decode_only(paths: list[str], workers: int, batch_size: int) -> float:
 
 def main() -> None:
     args = parse_args()
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both sides on the CPU, whatever the machine has
+    import statistics
+
     import torch
+
+    from lorakit_caption.task import CaptionTask
 
     torch.set_num_threads(args.threads)
     width, height = map(int, args.size.split("x"))
@@ -95,11 +100,23 @@ def main() -> None:
     try:
         (folder / "photos").mkdir()
         paths = make_photos(folder / "photos", args.images, (width, height))
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        print(f"device: {device}; {len(paths)} JPEGs of {args.size}; demo BLIP; greedy, 30 new tokens; "
-              f"{args.workers} decode workers, batch {args.batch_size}")
-        ours = lorakit_caption(folder / "photos", folder / "captions.jsonl", args.workers, args.batch_size, 30)
-        slow = naive(paths, 30)
+        base = CaptionTask().load_base("demo")
+        weights = next(base.model.parameters())
+        print(f"device: {weights.device}, {str(weights.dtype).removeprefix('torch.')}; {len(paths)} JPEGs of "
+              f"{args.size}; demo BLIP; greedy, 30 new tokens; {args.workers} decode workers, batch "
+              f"{args.batch_size}; {args.rounds} rounds after a warm-up")
+        lorakit_caption(folder / "photos", folder / "warm-up.jsonl", args.workers, args.batch_size, 30)
+        naive(base, paths[: args.batch_size], 30)
+        figures: dict[str, list[float]] = {"naive": [], "lorakit": []}
+        for round_index in range(args.rounds):
+            for side in (["naive", "lorakit"] if round_index % 2 == 0 else ["lorakit", "naive"]):
+                if side == "naive":
+                    figures["naive"].append(naive(base, paths, 30))
+                else:
+                    figures["lorakit"].append(lorakit_caption(folder / "photos", folder / f"captions-{round_index}.jsonl",
+                                                              args.workers, args.batch_size, 30))
+            print(f"round {round_index}: naive {figures['naive'][-1]:.1f}, lorakit {figures['lorakit'][-1]:.1f} images/s")
+        slow, ours = statistics.median(figures["naive"]), statistics.median(figures["lorakit"])
         ceiling = decode_only(paths, args.workers, args.batch_size)
         print(f"naive loop:        {slow:8.1f} images/s")
         print(f"lorakit caption:   {ours:8.1f} images/s")
