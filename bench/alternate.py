@@ -25,3 +25,17 @@ def alternate(hand: Callable[[], float], lorakit: Callable[[], float], rounds: i
         print(f"round {round_index}{' (warm-up)' if not round_index else ''}: "
               f"hand {hand_figure:.{digits}f} {unit}, lorakit {lorakit_figure:.{digits}f} {unit}")
     return statistics.median(hand_figures), statistics.median(lorakit_figures)
+
+
+def trainer_batches(examples: list, batch_size: int, steps: int) -> list[list]:
+    """The first ``steps`` batches lorakit's loop trains on with its default
+    seed (its epoch order, epoch after epoch): a hand-written loop given these
+    does the same work, batch for batch."""
+    from lorakit.batches import EpochOrder
+    from lorakit.config import TrainSettings
+
+    order, batches, epoch = EpochOrder(examples, batch_size, TrainSettings().seed), [], 0
+    while len(batches) < steps:
+        batches += order.batches(epoch)
+        epoch += 1
+    return batches[:steps]

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate  # noqa: E402
+from alternate import alternate, trainer_batches  # noqa: E402
 
 PROMPTS = ["fast chiptune melody in a minor with drums", "calm piano arpeggio in c major"]
 
@@ -73,7 +73,8 @@ def generation(task, adapter_dir: Path, seconds: float, rounds: int) -> None:
     base = task.load_base("demo")
     results = {"base": [], "merged": []}
     with torch.inference_mode():
-        tokens_per_second(task, base, base.model, seconds / 4)  # warm-up
+        tokens_per_second(task, base, base.model, seconds / 4)  # warm-up of each
+        tokens_per_second(task, merged_base, merged, seconds / 4)
         for round_index in range(rounds):
             # Alternate which goes first, so neither always runs on a warmer cache.
             order = ["base", "merged"] if round_index % 2 == 0 else ["merged", "base"]
@@ -92,11 +93,11 @@ def hand_loop(task, base, model, examples, steps: int, batch_size: int) -> float
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=1e-3)
-    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    batches = trainer_batches(examples, batch_size, steps)  # the same batches as lorakit's loop
     model.train()
     start = time.perf_counter()
     for step in range(steps):
-        batch = task.collate(base, batches[step % len(batches)])
+        batch = task.collate(base, batches[step])
         task.loss(base, model, batch).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -117,6 +118,8 @@ def lorakit_loop(task, base, model, examples, steps: int, batch_size: int, accel
 def main() -> None:
     args = parse_args()
     import os
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
 
     import torch
 

@@ -24,7 +24,8 @@ into its base (``lorakit export --merged``) served as a plain base.
    the same text as one job (``/v1/predict/voice-clone``: how speech was
    answered before), and the latency of a one-sentence request sent while
    each is being spoken.
-Rounds alternate the variants so a busy machine slows each alike.
+Each variant is warmed up first; rounds rotate the order of the variants,
+so a busy machine or a warmer cache favours none of them.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from lorakit.artifact import read_manifest
+    from lorakit.device import inference_device
     from lorakit.runs import export_merged
     from lorakit.serving.app import create_app
     from lorakit.serving.background import BackgroundServer
@@ -140,25 +142,36 @@ def main() -> None:
         service.start()
     servers = [BackgroundServer(create_app(s)) for s in services]
     url, merged_url, small_url, hot_url = (s.url for s in servers)
-    speak(url, voices[0], SENTENCES[0])  # warm-up: first calls allocate
+    # Warm-up: first calls allocate; every adapter and the merged base speak once.
+    sequential(url, voices, ADAPTERS)
     speak(merged_url, slot, SENTENCES[0])
-    print(f"device cpu, {args.threads} threads; base {args.base}, {ADAPTERS} voice adapters; {args.requests} requests "
-          f"per measurement, {args.rounds} rounds")
-
-    seq_times, conc_times, seq_lat, conc_lat, failed = [], [], [], [], 0
-    switch_times, same_merged_times, one_unmerged_times, hot_times = [], [], [], []
     sequential(hot_url, voices, 2 * ADAPTERS)  # each adapter's second use makes its merged copy
-    for _ in range(args.rounds):
+    print(f"device {inference_device()}, fp32, {args.threads} threads; base {args.base}, {ADAPTERS} voice adapters; "
+          f"{args.requests} requests per measurement, {args.rounds} rounds")
+
+    seq_times, conc_times, seq_lat, conc_lat, failed = [], [], [], [], [0]
+    switch_times, same_merged_times, one_unmerged_times, hot_times = [], [], [], []
+
+    def one_adapter_sequential():
         seconds, latencies, failures = sequential(url, voices[:1], args.requests)
         seq_times.append(seconds), seq_lat.extend(latencies)
-        failed += failures
+        failed[0] += failures
+
+    def one_adapter_concurrent():
         seconds, latencies, codes = concurrent_clients(url, voices[0], args.requests, args.clients)
         conc_times.append(seconds), conc_lat.extend(latencies)
-        failed += sum(code != 200 for code in codes)
-        switch_times.append(sequential(url, voices, args.requests)[0])
-        same_merged_times.append(sequential(merged_url, [slot], args.requests)[0])
-        one_unmerged_times.append(sequential(url, voices[:1], args.requests)[0])
-        hot_times.append(sequential(hot_url, voices, args.requests)[0])
+        failed[0] += sum(code != 200 for code in codes)
+
+    measurements = [one_adapter_sequential, one_adapter_concurrent,
+                    lambda: switch_times.append(sequential(url, voices, args.requests)[0]),
+                    lambda: same_merged_times.append(sequential(merged_url, [slot], args.requests)[0]),
+                    lambda: one_unmerged_times.append(sequential(url, voices[:1], args.requests)[0]),
+                    lambda: hot_times.append(sequential(hot_url, voices, args.requests)[0])]
+    for round_index in range(args.rounds):
+        shift = round_index % len(measurements)  # rotate which goes first
+        for measure in measurements[shift:] + measurements[:shift]:
+            measure()
+    failed = failed[0]
 
     n = args.requests
     print("\n1. concurrency (one adapter)")

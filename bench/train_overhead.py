@@ -2,8 +2,8 @@
 
     python bench/train_overhead.py [--task caption] [--data samples/caption/catalog] [--steps 40]
 
-Both loops train the same base with the same LoRA, batches, seed and learning
-rate, one after the other in this process, alternating, so machine noise hits
+Both loops train the same base with the same LoRA, batches (lorakit's epoch
+order), seed and learning rate, one after the other in this process, alternating, so machine noise hits
 both. The hand-written loop is the least one can write: collate, forward,
 backward, AdamW step. The lorakit loop adds what it always does (clipping, the
 schedule, logging, NaN checks, accelerate). Prints the ratio; the goal is >= 0.95.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alternate import alternate  # noqa: E402
+from alternate import alternate, trainer_batches  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,11 +51,11 @@ def hand_loop(task, base, model, examples, steps: int, batch_size: int, device, 
 
     model.to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    batches = trainer_batches(examples, batch_size, steps)  # the same batches as lorakit's loop
     dtype = torch.bfloat16 if precision == "bf16" else None
     start = time.perf_counter()
     for step in range(steps):
-        batch = task.collate(base, batches[step % len(batches)])
+        batch = task.collate(base, batches[step])
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = task.loss(base, model, batch)
@@ -97,10 +97,6 @@ def main() -> None:
     accelerator = make_accelerator("auto")
     base, _ = fresh_model(task, args.base, 0)
     examples = task.load_data(Path(args.data), base).examples
-    # Shuffle once so both loops see the same mixed batches.
-    import random
-
-    random.Random(0).shuffle(examples)
     print(f"device: {describe(accelerator)}; task {args.task}; {len(examples)} examples; "
           f"batch {args.batch_size}; {args.steps} steps x {args.rounds} rounds")
     h, o = alternate(lambda: hand_loop(task, *fresh_model(task, args.base, 0), examples, args.steps, args.batch_size,

@@ -4,7 +4,8 @@
     python bench/voice.py --piper RUN   # a run trained from a Piper voice
 
 1. Synthesis RTF (seconds of compute per second of audio) of the base, the
-   merged adapter and the unmerged adapter, alternating on the same sentences.
+   merged adapter and the unmerged adapter, each warmed up, then in rotating
+   order on the same sentences.
    Goal: merged / base <= 1.02 (merging costs nothing at inference).
 2. Training seconds per step of the lorakit loop (its defaults, gradient
    clipping included) vs a minimal hand-written GAN loop on the same model,
@@ -27,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate  # noqa: E402
+from alternate import alternate, trainer_batches  # noqa: E402
 
 SENTENCES = ["The ship left the harbour at dawn.", "Please call me back before noon.",
              "A quiet river runs past the old mill.", "We counted seven birds on the wire.",
@@ -81,13 +82,16 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
     _, merged_base, merged_peft, _, _ = runs.open_adapter(adapter_dir)
     merged = merge(merged_peft)
     base = task.load_base("demo")
-    results = {"base": [], "merged": [], "unmerged": []}
+    variants = {"base": (base, base.model), "merged": (merged_base, merged), "unmerged": (plain_base, unmerged)}
+    results = {name: [] for name in variants}
     with torch.inference_mode():
-        rtf(task, base, base.model, texts[:1])  # warm-up
-        for _ in range(rounds):
-            results["base"].append(rtf(task, base, base.model, texts))
-            results["merged"].append(rtf(task, merged_base, merged, texts))
-            results["unmerged"].append(rtf(task, plain_base, unmerged, texts))
+        for variant_base, model in variants.values():  # warm-up of each
+            rtf(task, variant_base, model, texts[:1])
+        for round_index in range(rounds):
+            # Rotate which goes first, so none always runs on a warmer cache.
+            names = list(variants)
+            for name in names[round_index % 3:] + names[: round_index % 3]:
+                results[name].append(rtf(task, *variants[name], texts))
     median = {k: statistics.median(v) for k, v in results.items()}
     print(f"synthesis RTF: base {median['base']:.4f}, merged {median['merged']:.4f}, unmerged {median['unmerged']:.4f}")
     print(f"ratio merged / base: {median['merged'] / median['base']:.3f} (goal <= 1.02); "
@@ -140,11 +144,11 @@ def hand_loop(task, base, model, examples, steps: int, batch_size: int) -> float
     groups = {name: group.params for name, group in settings.items()}
     optimizers = {name: torch.optim.AdamW(group.params, lr=group.lr or 2e-3, betas=group.betas or (0.9, 0.999))
                   for name, group in settings.items()}
-    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    batches = trainer_batches(examples, batch_size, steps)  # the same batches as lorakit's loop
     model.train()
     start = time.perf_counter()
     for step in range(steps):
-        batch = task.collate(base, batches[step % len(batches)])
+        batch = task.collate(base, batches[step])
         for name, loss in task.training_step(base, model, batch):
             loss.backward(inputs=groups[name])
             optimizers[name].step()
@@ -165,7 +169,10 @@ def lorakit_loop(task, base, model, examples, steps: int, batch_size: int, accel
 
 def main() -> None:
     args = parse_args()
+    import os
     import tempfile
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
 
     import torch
 
