@@ -52,7 +52,7 @@ def main() -> None:
 
     folder = real_size.ensure("music", args.cache)
     config = runs.load_config("music-style", ["--base", str(folder), "--data", str(real_size.MODELS["music"][2])])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu; LoRA r {config.lora.r}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, fp32; LoRA r {config.lora.r}, "
           f"batch {args.batch}")
     built = {name: runs.training_model(runs.make_task(config), config) for name in ("torch", "boolean")}
     first = built["torch"]
