@@ -109,13 +109,14 @@ def main() -> None:
         naive(base, paths[: args.batch_size], 30)
         figures: dict[str, list[float]] = {"naive": [], "lorakit": []}
         for round_index in range(args.rounds):
+            out = folder / f"captions-{round_index}.jsonl"
             for side in (["naive", "lorakit"] if round_index % 2 == 0 else ["lorakit", "naive"]):
                 if side == "naive":
                     figures["naive"].append(naive(base, paths, 30))
                 else:
-                    figures["lorakit"].append(lorakit_caption(folder / "photos", folder / f"captions-{round_index}.jsonl",
-                                                              args.workers, args.batch_size, 30))
-            print(f"round {round_index}: naive {figures['naive'][-1]:.1f}, lorakit {figures['lorakit'][-1]:.1f} images/s")
+                    figures["lorakit"].append(lorakit_caption(folder / "photos", out, args.workers, args.batch_size, 30))
+            print(f"round {round_index}: naive {figures['naive'][-1]:.1f}, "
+                  f"lorakit {figures['lorakit'][-1]:.1f} images/s")
         slow, ours = statistics.median(figures["naive"]), statistics.median(figures["lorakit"])
         ceiling = decode_only(paths, args.workers, args.batch_size)
         print(f"naive loop:        {slow:8.1f} images/s")

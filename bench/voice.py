@@ -87,10 +87,10 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
     with torch.inference_mode():
         for variant_base, model in variants.values():  # warm-up of each
             rtf(task, variant_base, model, texts[:1])
+        names = list(variants)
         for round_index in range(rounds):
-            # Rotate which goes first, so none always runs on a warmer cache.
-            names = list(variants)
-            for name in names[round_index % 3:] + names[: round_index % 3]:
+            shift = round_index % len(names)  # rotate which goes first: none always runs on a warmer cache
+            for name in names[shift:] + names[:shift]:
                 results[name].append(rtf(task, *variants[name], texts))
     median = {k: statistics.median(v) for k, v in results.items()}
     print(f"synthesis RTF: base {median['base']:.4f}, merged {median['merged']:.4f}, unmerged {median['unmerged']:.4f}")
