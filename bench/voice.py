@@ -92,6 +92,7 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
             shift = round_index % len(names)  # rotate which goes first: none always runs on a warmer cache
             for name in names[shift:] + names[:shift]:
                 results[name].append(rtf(task, *variants[name], texts))
+            print(f"round {round_index}: " + ", ".join(f"{name} {results[name][-1]:.4f}" for name in names))
     median = {k: statistics.median(v) for k, v in results.items()}
     print(f"synthesis RTF: base {median['base']:.4f}, merged {median['merged']:.4f}, unmerged {median['unmerged']:.4f}")
     print(f"ratio merged / base: {median['merged'] / median['base']:.3f} (goal <= 1.02); "
