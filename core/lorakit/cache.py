@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
+    """lorakit's cache folder: ``$LORAKIT_CACHE``, else ``$XDG_CACHE_HOME/lorakit`` (``~/.cache/lorakit``)."""
     explicit = os.environ.get("LORAKIT_CACHE")
     if explicit:
         return Path(explicit).expanduser()

@@ -93,6 +93,20 @@ def test_every_api_name_exists():
         assert name == "__version__" or name in lorakit.api.__all__, f"lorakit.{name} is not in lorakit.api"
 
 
+def test_the_plugin_guide_lists_every_api_name_and_each_has_a_docstring():
+    """docs/plugins.md's table is where plugin authors look; each name's help() has the rest."""
+    import re
+
+    guide = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    table = guide[guide.index("| group | names |"):guide.index("Every name has a docstring")]
+    listed = set(re.findall(r"`([A-Za-z_]\w*)", table))
+    missing = sorted(set(lorakit.api.__all__) - listed)
+    assert not missing, f"add these to docs/plugins.md's API table: {missing}"
+    undocumented = [name for name in lorakit.api.__all__
+                    if callable(getattr(lorakit.api, name)) and not getattr(lorakit.api, name).__doc__]
+    assert not undocumented
+
+
 def test_importing_the_api_does_not_import_torch():
     code = "import sys, lorakit.api; print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
