@@ -27,6 +27,13 @@ def alternate(hand: Callable[[], float], lorakit: Callable[[], float], rounds: i
     return statistics.median(hand_figures), statistics.median(lorakit_figures)
 
 
+def rotated(items: list, round_index: int) -> list:
+    """``items`` in the order of round ``round_index``: each round starts one
+    later, so none always runs first (on a colder cache) or last."""
+    shift = round_index % len(items)
+    return items[shift:] + items[:shift]
+
+
 def trainer_batches(examples: list, batch_size: int, steps: int) -> list[list]:
     """The first ``steps`` batches lorakit's loop trains on with its default
     seed (its epoch order, epoch after epoch): a hand-written loop given these

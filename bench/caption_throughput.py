@@ -92,6 +92,7 @@ def main() -> None:
 
     import torch
 
+    from alternate import rotated  # bench/, this script's folder
     from lorakit_caption.task import CaptionTask
 
     torch.set_num_threads(args.threads)
@@ -110,7 +111,7 @@ def main() -> None:
         figures: dict[str, list[float]] = {"naive": [], "lorakit": []}
         for round_index in range(args.rounds):
             out = folder / f"captions-{round_index}.jsonl"
-            for side in (["naive", "lorakit"] if round_index % 2 == 0 else ["lorakit", "naive"]):
+            for side in rotated(["naive", "lorakit"], round_index):
                 if side == "naive":
                     figures["naive"].append(naive(base, paths, 30))
                 else:

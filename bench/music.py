@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate, trainer_batches  # noqa: E402
+from alternate import alternate, rotated, trainer_batches  # noqa: E402
 
 PROMPTS = ["fast chiptune melody in a minor with drums", "calm piano arpeggio in c major"]
 
@@ -76,9 +76,7 @@ def generation(task, adapter_dir: Path, seconds: float, rounds: int) -> None:
         tokens_per_second(task, base, base.model, seconds / 4)  # warm-up of each
         tokens_per_second(task, merged_base, merged, seconds / 4)
         for round_index in range(rounds):
-            # Alternate which goes first, so neither always runs on a warmer cache.
-            order = ["base", "merged"] if round_index % 2 == 0 else ["merged", "base"]
-            for name in order:
+            for name in rotated(["base", "merged"], round_index):
                 if name == "base":
                     results["base"].append(tokens_per_second(task, base, base.model, seconds))
                 else:

@@ -118,6 +118,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from alternate import rotated  # bench/, this script's folder
     from lorakit.artifact import read_manifest
     from lorakit.device import inference_device
     from lorakit.runs import export_merged
@@ -168,8 +169,7 @@ def main() -> None:
                     lambda: one_unmerged_times.append(sequential(url, voices[:1], args.requests)[0]),
                     lambda: hot_times.append(sequential(hot_url, voices, args.requests)[0])]
     for round_index in range(args.rounds):
-        shift = round_index % len(measurements)  # rotate which goes first
-        for measure in measurements[shift:] + measurements[:shift]:
+        for measure in rotated(measurements, round_index):
             measure()
     failed = failed[0]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate, trainer_batches  # noqa: E402
+from alternate import alternate, rotated, trainer_batches  # noqa: E402
 
 SENTENCES = ["The ship left the harbour at dawn.", "Please call me back before noon.",
              "A quiet river runs past the old mill.", "We counted seven birds on the wire.",
@@ -90,8 +90,7 @@ def synthesis(task, adapter_dir: Path, texts: list[str], rounds: int) -> None:
             rtf(task, variant_base, model, texts[:1])
         names = list(variants)
         for round_index in range(rounds):
-            shift = round_index % len(names)  # rotate which goes first: none always runs on a warmer cache
-            for name in names[shift:] + names[:shift]:
+            for name in rotated(names, round_index):
                 results[name].append(rtf(task, *variants[name], texts))
             print(f"round {round_index}: " + ", ".join(f"{name} {results[name][-1]:.4f}" for name in names))
     median = {k: statistics.median(v) for k, v in results.items()}
