@@ -34,7 +34,8 @@ from lorakit.api import ConfigError, OutputError, console, import_options, parse
                    "or add the new caption after / before its text, joined by ', '.")
 @click.option("--resume", is_flag=True, help="Caption only the images missing from --out.")
 @click.option("--rerank", type=click.Choice(["clip"]), help="Keep the candidate CLIP likes best.")
-@click.option("--clip", help="open_clip model NAME:PRETRAINED, a local .safetensors, or demo (the default).")
+@click.option("--clip", help="open_clip model: NAME:PRETRAINED, NAME:/path/model.safetensors, a folder as the Hub "
+              "holds one (open_clip_config.json, open_clip_model.safetensors), or demo (the default).")
 @click.option("--candidates", default=4, show_default=True, type=int, help="Candidates per image when re-ranking.")
 @click.option("--ignore-base-mismatch", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")

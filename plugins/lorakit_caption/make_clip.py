@@ -4,7 +4,9 @@ synthetic caption worlds (scenes and catalog items with their captions).
     python -m lorakit_caption.make_clip --out plugins/lorakit_caption/demo_clip [--quick]
 
 It serves `lorakit caption --rerank clip` and the CLIPScore metric offline;
-real work passes a real open_clip model with --clip.
+real work passes a real open_clip model with --clip. The folder has the layout
+of open_clip models on the Hugging Face Hub (open_clip_config.json,
+open_clip_model.safetensors), so `--clip FOLDER` reads any folder it writes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 from pathlib import Path
 
 from lorakit_caption import synthetic
-from lorakit_caption.clip import DEMO_NAME
+from lorakit_caption.clip import FOLDER_CONFIG, FOLDER_WEIGHTS
 
 CONFIG = {
     "embed_dim": 64,
@@ -31,11 +33,10 @@ def build(out: Path, steps: int, seed: int = 0) -> None:
 
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
-    config_path = out / f"{DEMO_NAME}.json"
-    config_path.write_text(json.dumps(CONFIG, indent=2) + "\n")
-    open_clip.add_model_config(config_path)
-    model, _, preprocess = open_clip.create_model_and_transforms(DEMO_NAME)
-    tokenizer = open_clip.get_tokenizer(DEMO_NAME)
+    (out / FOLDER_CONFIG).write_text(json.dumps({"model_cfg": CONFIG}, indent=2) + "\n")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{out}", load_weights=False,
+                                                                 pretrained_text=False)
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{out}")
     samples = synthetic.render("scene", 1500, seed) + synthetic.render("catalog", 1500, seed + 1)
     images = torch.stack([preprocess(s.image) for s in samples])
     texts = tokenizer([s.caption for s in samples])
@@ -53,7 +54,7 @@ def build(out: Path, steps: int, seed: int = 0) -> None:
         optimizer.step()
     # Half precision halves the committed file; scores are computed in float32.
     state = {k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"))
+    save_file(state, str(out / FOLDER_WEIGHTS[0]))
     print(f"saved the demo CLIP to {out} (last contrastive loss {loss.item():.3f})")
 
 

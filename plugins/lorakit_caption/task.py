@@ -60,7 +60,8 @@ class CaptionOptions(TaskOptions):
       ``"a picture of"``); it is not part of the returned caption.
     * ``max_new_tokens``: longest caption generated, in tokens.
     * ``num_beams``: beam-search width; 1 is greedy decoding.
-    * ``clip``: a CLIP model ("demo", or NAME:PRETRAINED for open_clip) whose
+    * ``clip``: a CLIP model ("demo", NAME:PRETRAINED for open_clip, or an
+      open_clip folder as the Hub holds one) whose
       reference-free CLIPScore is reported beside CIDEr and BLEU; empty: off.
     * ``train_head``: train the text decoder's output head fully and save it
       with the adapter: ``auto`` when the training captions hold words the base
@@ -73,7 +74,7 @@ class CaptionOptions(TaskOptions):
     prompt: str = ""
     max_new_tokens: int = 30
     num_beams: int = 1
-    #: CLIP model for the reference-free CLIPScore in evaluation ("demo", NAME:PRETRAINED); empty: off.
+    #: CLIP model for the reference-free CLIPScore in evaluation ("demo", NAME:PRETRAINED, a folder); empty: off.
     clip: str = ""
     train_head: str = "auto"
 

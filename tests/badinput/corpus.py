@@ -536,6 +536,19 @@ def batch_clip_pickle_with_code(kit, here):
 
 
 @case
+def batch_clip_folder_with_only_a_pickle(kit, here):
+    import torch
+    from lorakit_caption.clip import DEMO_CLIP
+
+    clip = here / "myclip"  # the Hub layout, its safetensors missing: open_clip alone would unpickle the .bin
+    clip.mkdir()
+    shutil.copy(DEMO_CLIP / "open_clip_config.json", clip)
+    torch.save({"visual.proj": kit.payload()}, clip / "open_clip_pytorch_model.bin")
+    return caption(here, photos(here), "--rerank", "clip", "--clip", clip,
+                   names=(str(clip), "open_clip_pytorch_model.bin"), out=here / "results" / "c.jsonl")
+
+
+@case
 def batch_bad_beams(kit, here):
     return caption(here, photos(here), "--num-beams", "0", names=("num_beams",), out=here / "results" / "c.jsonl")
 

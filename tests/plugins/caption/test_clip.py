@@ -1,6 +1,7 @@
 """The demo CLIP and CLIPScore: matched pairs score above shuffled ones."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 import lorakit_caption
 from lorakit.errors import BaseModelError
-from lorakit_caption.clip import ClipScorer
+from lorakit_caption.clip import DEMO_CLIP, ClipScorer
 
 CATALOG = Path(lorakit_caption.__file__).parent / "samples" / "catalog"
 
@@ -42,15 +43,46 @@ def test_caption_evaluation_reports_clipscore():
     assert scores["clip_score"] > 0
 
 
+def _demo_scores(spec):
+    rows = [json.loads(line) for line in (CATALOG / "metadata.jsonl").read_text().splitlines()[:6]]
+    return ClipScorer.load(spec).scores([str(CATALOG / r["file_name"]) for r in rows], [r["text"] for r in rows])
+
+
+def test_a_clip_folder_loads_its_safetensors_and_never_a_pickle(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    shutil.copy(DEMO_CLIP / "open_clip_config.json", folder)
+    # open_clip itself would prefer this name over model.safetensors and unpickle it: junk, so loading it fails.
+    (folder / "open_clip_pytorch_model.bin").write_bytes(b"not a checkpoint")
+    shutil.copy(DEMO_CLIP / "open_clip_model.safetensors", folder / "model.safetensors")
+    assert _demo_scores(str(folder)) == _demo_scores("demo")
+
+
+def test_clip_folder_mistakes_name_the_folder_and_the_fix(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    with pytest.raises(BaseModelError, match="has no open_clip_config.json.*open_clip_model.safetensors"):
+        ClipScorer.load(str(folder))
+    shutil.copy(DEMO_CLIP / "open_clip_config.json", folder)
+    (folder / "open_clip_pytorch_model.bin").write_bytes(b"pickled")
+    with pytest.raises(BaseModelError, match=r"holds open_clip_pytorch_model.bin; only .safetensors"):
+        ClipScorer.load(str(folder))
+    config = json.loads((DEMO_CLIP / "open_clip_config.json").read_text())
+    config["model_cfg"]["embed_dim"] = 32
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    shutil.copy(DEMO_CLIP / "open_clip_model.safetensors", folder)
+    with pytest.raises(BaseModelError, match="must describe one model"):
+        ClipScorer.load(str(folder))
+    with pytest.raises(BaseModelError, match="no such folder"):
+        ClipScorer.load(str(tmp_path / "missing"))
+    with pytest.raises(BaseModelError, match="needs its model's name, e.g. ViT-B-32:"):
+        ClipScorer.load(str(folder / "open_clip_model.safetensors"))
+
+
 @pytest.mark.slow
 def test_make_clip_quick(tmp_path):
     subprocess.run([sys.executable, "-m", "lorakit_caption.make_clip", "--out", str(tmp_path / "clip"), "--quick"],
                    check=True, capture_output=True)
-    import open_clip
-
-    from lorakit_caption.clip import DEMO_NAME
-
-    open_clip.add_model_config(tmp_path / "clip" / f"{DEMO_NAME}.json")  # as ClipScorer.load("demo") does
-    scorer = ClipScorer.load(f"{DEMO_NAME}:{tmp_path / 'clip' / 'model.safetensors'}")
+    scorer = ClipScorer.load(str(tmp_path / "clip"))  # --clip FOLDER reads what make_clip writes
     scores = scorer.scores([str(CATALOG / "catalog_0000.png")], ["a red star"])
     assert len(scores) == 1 and 0.0 <= scores[0] <= 2.5
