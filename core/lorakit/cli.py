@@ -287,6 +287,7 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
     from lorakit.capabilities import CommandLineInputs
     from lorakit.errors import ConfigError
     from lorakit.plugins import get_host
+    from lorakit.config import switch_value
     from lorakit.recipes import parse_flags
 
     task_class = get_host().task(task)
@@ -303,6 +304,7 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
         takes_value = "=" not in token and name not in switches and i + 1 < len(tokens) and not tokens[i + 1].startswith("--")
         flag_tokens += tokens[i : i + 1 + takes_value]
         i += 1 + takes_value
+    known = [f.name for f in dataclasses.fields(task_class.options_class)]
     options: dict[str, Any] = {}
     input_flags: dict[str, Any] = {}
     for key, value in parse_flags(flag_tokens):
@@ -310,6 +312,8 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
         if "." in key:
             raise ConfigError(f"--{key}: lorakit predict takes task options (--NAME or --options.NAME) and inputs, "
                               "not run settings")
+        if key in input_names or key in known:  # an unknown one is said below
+            value = switch_value(key, value, key in switches)  # only a true/false option stands alone
         if key not in input_names:
             options[key] = value
         elif key in input_flags:  # a repeated input flag collects a list
@@ -317,7 +321,6 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
             input_flags[key] = [*before, value] if isinstance(before, list) else [before, value]
         else:
             input_flags[key] = value
-    known = [f.name for f in dataclasses.fields(task_class.options_class)]
     unknown = [key for key in options if key not in known]
     if unknown:  # said here, where inputs are, not as a recipe's "unknown field options.NAME"
         inputs_help = task_class.inputs_help if issubclass(task_class, CommandLineInputs) else "input files or --text"

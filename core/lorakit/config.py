@@ -196,6 +196,31 @@ class RunConfig:
         return dataclasses.replace(self, data=dataclasses.replace(data, **paths))
 
 
+class _SwitchedOn:
+    """The value of a flag written without one (``--dora``): true for a
+    true/false setting, a mistake for any other (``--output`` at the end of a
+    command line is a forgotten folder, not a folder named "True")."""
+
+    def __repr__(self) -> str:
+        return "no value"
+
+    def __deepcopy__(self, memo: dict) -> "_SwitchedOn":  # one marker, compared by identity
+        return self
+
+
+SWITCHED_ON = _SwitchedOn()
+
+
+def switch_value(name: str, value: Any, is_switch: bool) -> Any:
+    """``value`` itself, or True for a bare flag of a true/false setting;
+    ConfigError for a bare flag that needs a value."""
+    if value is not SWITCHED_ON:
+        return value
+    if is_switch:
+        return True
+    raise ConfigError(f"--{name} was given without a value: write --{name} VALUE")
+
+
 SECTIONS = {"data": DataSettings, "lora": LoraSettings, "train": TrainSettings}
 #: Fields of the data section that name files or folders.
 DATA_PATHS = ("path", "eval_path", "retain")
@@ -229,6 +254,8 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
 def coerce(value: Any, hint: Any, name: str) -> Any:
     """Convert ``value`` to type ``hint`` (int, float, bool, str, list, Optional...)."""
     origin = typing.get_origin(hint)
+    options = typing.get_args(hint) if origin in (Union, types.UnionType) else (hint,)
+    value = switch_value(name, value, bool in options)
     if origin in (Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lorakit.config import DATA_PATHS, SECTIONS, RunConfig, build
+from lorakit.config import DATA_PATHS, SECTIONS, SWITCHED_ON, RunConfig, build, switch_value
 from lorakit.errors import ConfigError
 
 TOP_LEVEL = ("task", "base", "base_dtype", "output")
@@ -118,7 +119,7 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     from lorakit.plugins import get_host
     from lorakit.task import options_fields
 
-    pairs = parse_flags(flags)
+    pairs = [(key, switch_value(key, value, False) if key == "task" else value) for key, value in parse_flags(flags)]
     values = recipe_values(target)
     task_name = str(dict(pairs).get("task") or values.get("task") or target)
     task_class = get_host().task(task_name)
@@ -130,10 +131,20 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     task_options = options_fields(task_class.options_class)
     given = set()
     for key, value in pairs:
+        if value is SWITCHED_ON:  # said with the flag as written (--data, not data.path)
+            path = resolve_key(aliases.get(key, key), task_options, list(aliases))
+            value = switch_value(key, value, _is_switch(path, task_class.options_class))
         given.add(set_value(values, aliases.get(key, key), value, task_options, aliases=list(aliases)))
     config = build(RunConfig, values)
     _warn_without_effect(config, given)
     return config
+
+
+def _is_switch(path: list[str], options_class: type) -> bool:
+    """Whether the setting at ``path`` is a true/false one."""
+    owner = RunConfig if len(path) == 1 else options_class if path[0] == "options" else SECTIONS[path[0]]
+    hint = typing.get_type_hints(owner).get(path[-1])
+    return hint is bool or bool in typing.get_args(hint)
 
 
 def _warn_without_effect(config: RunConfig, given: set[tuple[str, ...]]) -> None:
@@ -175,7 +186,9 @@ def merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
-    """``["--lora.r", "16", "--dora"]`` -> ``[("lora.r", 16), ("dora", True)]``.
+    """``["--lora.r", "16", "--dora"]`` -> ``[("lora.r", 16), ("dora", SWITCHED_ON)]``:
+    a bare flag is true where the setting is true/false and a mistake elsewhere
+    (``config.switch_value``, once the setting's type is known).
 
     ``--options.NAME`` is the same as ``--NAME`` for a task option."""
     pairs = []
@@ -192,8 +205,9 @@ def parse_flags(flags: list[str]) -> list[tuple[str, Any]]:
             raw = flags[i + 1]
             i += 2
         else:
-            raw = "true"
+            pairs.append((key.replace("-", "_"), SWITCHED_ON))
             i += 1
+            continue
         pairs.append((key.replace("-", "_"), _parse_value(raw)))
     return pairs
 

@@ -141,6 +141,18 @@ def test_predict_takes_options_before_inputs_and_as_options_dot_name(runner):
     assert record["input"] == "0.1,0.2,0.3,0.4" and record["y"] == round(record["y"], 2)
 
 
+def test_a_flag_left_without_its_value_is_refused_and_nothing_is_written(runner, tmp_path, monkeypatch):
+    from toy_plugin import write_toy_data
+
+    data = write_toy_data(tmp_path / "data", n=40)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["run", "toy", "--data", str(data), "--train.max_steps", "1", "--output"])
+    assert result.exit_code != 0 and "error: --output was given without a value" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no run folder, no folder named "True"
+    result = runner.invoke(cli, ["predict", "toy", "0.1,0.2,0.3,0.4", "--outputs"])
+    assert result.exit_code != 0 and "error: --outputs was given without a value" in result.output
+
+
 def test_predict_refuses_run_settings(runner):
     result = runner.invoke(cli, ["predict", "toy", "--train.lr", "0.1", "1,2,3,4"])
     assert result.exit_code != 0 and "not run settings" in result.output

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from lorakit import runs
-from lorakit.config import coerce
+from lorakit.config import SWITCHED_ON, coerce
 from lorakit.errors import ConfigError
 from lorakit.plugins import PluginHost
 from lorakit.recipes import find_recipe, list_recipes, parse_flags, resolve_key
@@ -148,9 +148,18 @@ def test_the_defaults_layer_belongs_to_the_recipes_task(tmp_path, toy_host, monk
 
 def test_values_are_yaml():
     assert parse_flags(["--lora.targets", "[query, value]", "--dora", "--train.lr", "0.001"]) == [
-        ("lora.targets", ["query", "value"]), ("dora", True), ("train.lr", 0.001)]
+        ("lora.targets", ["query", "value"]), ("dora", SWITCHED_ON), ("train.lr", 0.001)]
     assert parse_flags(["--question", "note: what is broken?", "--precision", "no"]) == [
         ("question", "note: what is broken?"), ("precision", "no")]
+
+
+def test_a_flag_without_a_value_switches_on_a_true_false_setting_and_is_refused_elsewhere():
+    """``--output`` forgotten at the end of a command trained into a folder named True."""
+    assert load_config("caption-demo", ["--dora"]).lora.dora is True
+    assert load_config("caption-demo", ["--lora.dora", "--train.max_steps", "3"]).lora.dora is True
+    for flag in ("--output", "--data", "--train.max_steps", "--lora.r", "--trigger", "--task", "--base"):
+        with pytest.raises(ConfigError, match=f"^{flag} was given without a value: write {flag} VALUE$"):
+            load_config("caption-demo", ["--lora.dora", flag])
 
 
 def test_an_empty_flag_is_empty_text_and_unsets_an_optional_setting():
