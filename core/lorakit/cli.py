@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from lorakit.errors import ConfigError, LorakitError
+from lorakit.errors import ConfigError, LorakitError, OutputError
 from lorakit.serving.command import serve as serve_command
 
 PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -202,8 +202,7 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
     With several --adapter RUN:WEIGHT, the task options are the first adapter's unless given here."""
     from lorakit import runs
     from lorakit.apply import parse_adapter
-    from lorakit.atomic import check_writable
-    from lorakit.predictions import check_audio_target, is_audio_file, write_predictions
+    from lorakit.predictions import check_audio_target, check_lines_target, is_audio_file, write_predictions
 
     inputs, options, input_flags = split_predict_arguments(task, [*inputs, *ctx.args])
     probe, given = runs.prediction_inputs(task, [*inputs, *texts], options, input_flags)
@@ -213,7 +212,7 @@ def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple
                               f"{Path(out).suffix} file, or name the folder otherwise")
         check_audio_target(Path(out) if out else None, len(given))
     elif out:
-        check_writable(Path(out), "--out")
+        check_lines_target(Path(out), given)
     weighted = [parse_adapter(a) for a in adapters]
     # One adapter without a weight opens as it always has; otherwise the adapters merge at their weights.
     adapter = adapters[0] if len(adapters) == 1 and weighted[0][0] == adapters[0] else weighted or None
@@ -254,12 +253,16 @@ def report(run_dir: str, out: str | None) -> None:
     """Write RUN_DIR's report as one HTML file to share: base vs adapter, the
     training curves, and the samples to listen to and look at, embedded."""
     from lorakit.atomic import atomic_write_text, check_writable
-    from lorakit.report_page import run_report_html
+    from lorakit.report_page import is_report, run_report_html
 
     if not Path(run_dir).is_dir():
         raise ConfigError(f"{run_dir}: no such folder; pass a run folder made by `lorakit run`")
-    target = Path(out) if out else Path(run_dir) / "report.html"
+    own = Path(run_dir) / "report.html"  # always rewritten
+    target = Path(out) if out else own
     check_writable(target, "--out")
+    if target.is_file() and target.resolve() != own.resolve() and not is_report(target):
+        raise OutputError(f"--out {target} exists and is not a report lorakit wrote: choose another file, or "
+                          "remove it to write there")
     atomic_write_text(target, run_report_html(run_dir))
     click.echo(f"report written to {target}")
 

@@ -64,6 +64,36 @@ def check_audio_target(out: Path | None, count: int) -> None:
                           "prediction)")
     else:
         check_writable(out, "--out", folder=True)
+        # Numbered clips replace those of an earlier prediction, never files of the user's (a folder of clips).
+        taken = [f"{i:04d}.wav" for i in range(1, count + 1) if (out / f"{i:04d}.wav").exists()]
+        if taken and not (out / LINES_FILE).is_file():
+            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+            raise OutputError(f"--out {out} holds {taken[0]}{more}, which lorakit did not write there (no "
+                              f"{LINES_FILE} beside them): choose a new or empty folder")
+
+
+def check_lines_target(out: Path, inputs: list[Any]) -> None:
+    """Refuse a JSON-lines ``--out`` that would overwrite one of ``inputs`` or
+    a file that is not JSON lines (an image, notes): earlier predictions are
+    replaced, nothing else."""
+    check_writable(out, "--out")
+    if not out.is_file():
+        return
+    if any(isinstance(i, (str, Path)) and Path(i).is_file() and out.samefile(i) for i in inputs):
+        raise OutputError(f"--out {out} is one of the inputs; write the predictions to another file")
+    if not _json_lines(out):
+        raise OutputError(f"--out {out} exists and is not JSON lines (predictions): choose another file, or "
+                          "remove it to write there")
+
+
+def _json_lines(path: Path) -> bool:
+    """Whether ``path``'s first line is a JSON object (or the file is empty)."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20).strip()
+    try:
+        return not first or isinstance(json.loads(first), dict)
+    except ValueError:  # not JSON, or not text
+        return False
 
 
 def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:

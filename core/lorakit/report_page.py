@@ -19,6 +19,7 @@ from lorakit.errors import ConfigError
 
 #: Samples shown per side, and the largest file embedded.
 MAX_SAMPLES, MAX_EMBEDDED_BYTES = 24, 5 * 1024 * 1024
+GENERATOR = "lorakit report"
 _EMPTY_CELL = "<div class='sample none'></div>"  # keeps base and adapter rows level where one side has nothing
 _MEDIA = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png",
           ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -52,11 +53,18 @@ def run_report_html(run_dir: str | Path, embed: bool = True) -> str:
     title = f"{run_dir.name}: {manifest.get('task', '?')} on {manifest.get('base', '?')}"
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # a shared link opens on phones
+             f"<meta name='generator' content='{GENERATOR}'>"  # a later report may replace this file
              f"<title>{_e(title)}</title>",
              f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(title)}</h1>",
              _facts(manifest), _metrics(report, _directions(manifest.get("task", ""))), _curves(log),
              _samples(run_dir, embed), "</body></html>"]
     return "\n".join(parts)
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a report page lorakit wrote (one that may be written over)."""
+    with open(path, "rb") as handle:
+        return f"<meta name='generator' content='{GENERATOR}'>".encode() in handle.read(4096)
 
 
 def _facts(manifest: dict[str, Any]) -> str:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from lorakit.errors import ConfigError
-from lorakit.predictions import write_predictions
+from lorakit.errors import ConfigError, OutputError
+from lorakit.predictions import check_lines_target, write_predictions
 
 
 def _audio(n):
@@ -56,6 +56,37 @@ def test_audio_needs_out_and_one_file_holds_one(tmp_path):
     with pytest.raises(ConfigError, match="FOLDER"):
         write_predictions(_audio(2), tmp_path / "two.wav")
     assert not list(tmp_path.iterdir())
+
+
+def test_audio_goes_into_a_folder_of_clips_only_over_an_earlier_prediction(tmp_path):
+    """`--out` naming the folder of the speaker's clips wrote 0001.wav over the first of them."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "0002.wav").write_bytes(b"the speaker's own clip")
+    with pytest.raises(OutputError, match=r"clips holds 0002.wav, which lorakit did not write there \(no "
+                                          "predictions.jsonl beside them\): choose a new or empty folder"):
+        write_predictions(_audio(2), clips)
+    assert [p.name for p in clips.iterdir()] == ["0002.wav"] and (clips / "0002.wav").read_bytes().startswith(b"the")
+    write_predictions(_audio(3), tmp_path / "out")
+    write_predictions(_audio(2), tmp_path / "out")  # an earlier prediction is written over
+    assert len((tmp_path / "out" / "predictions.jsonl").read_text().splitlines()) == 2
+
+
+def test_json_lines_go_over_earlier_predictions_but_never_an_input_or_another_file(tmp_path):
+    image, notes, earlier = tmp_path / "photo.png", tmp_path / "notes.md", tmp_path / "p.jsonl"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n...")
+    notes.write_text("# my notes\n")
+    earlier.write_text('{"image": "a.png", "caption": "x"}\n')
+    with pytest.raises(OutputError, match="--out .*photo.png is one of the inputs"):
+        check_lines_target(image, [str(image)])
+    with pytest.raises(OutputError, match="notes.md exists and is not JSON lines"):
+        check_lines_target(notes, [str(image)])
+    with pytest.raises(OutputError, match="photo.png exists and is not JSON lines"):
+        check_lines_target(image, ["1,2,3,4"])
+    check_lines_target(earlier, [str(image)])
+    check_lines_target(tmp_path / "new.jsonl", [str(image)])
+    (tmp_path / "empty.jsonl").write_text("")
+    check_lines_target(tmp_path / "empty.jsonl", [str(image)])
 
 
 def test_plain_records_are_json_lines(tmp_path):

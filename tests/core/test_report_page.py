@@ -130,3 +130,16 @@ def test_the_command_writes_the_file_and_refuses_a_folder_that_is_no_run(run_dir
     assert (run_dir / "report.html").read_text() == run_report_html(run_dir)
     fails_cleanly("report", tmp_path, names=(str(tmp_path), "not a finished run"))
     fails_cleanly("report", tmp_path / "nope", names=("no such folder",))
+    (run_dir / "report.html").write_text("<html>a report from before reports were marked</html>")
+    assert CliRunner().invoke(cli, ["report", str(run_dir)]).exit_code == 0  # the run's own page is rewritten
+
+
+def test_out_writes_over_a_report_and_nothing_else(run_dir, tmp_path, toy_host):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    fails_cleanly("report", run_dir, "--out", notes, names=(str(notes), "is not a report lorakit wrote"))
+    assert notes.read_text() == "# my notes\n"
+    shared = tmp_path / "shared.html"
+    for _ in range(2):  # the second writes over the first
+        result = CliRunner().invoke(cli, ["report", str(run_dir), "--out", str(shared)])
+        assert result.exit_code == 0 and shared.read_text() == run_report_html(run_dir), result.output
