@@ -6,13 +6,14 @@ that work through many inputs with a fixed model (batch captioning).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from lorakit.artifact import Manifest, check_base, read_manifest, resolve_adapter_dir
-from lorakit.errors import AdapterError
+from lorakit.errors import AdapterError, ConfigError
 from lorakit.fingerprints import base_fingerprint, file_fingerprint
 from lorakit.task import Base, Task
 from lorakit.threads import configure as configure_threads
@@ -53,9 +54,12 @@ def parse_adapter(spec: str) -> tuple[str, float]:
     path, _, weight = spec.rpartition(":")
     if path:
         try:
-            return path, float(weight)
+            value = float(weight)
         except ValueError:
-            pass
+            return spec, 1.0
+        if not math.isfinite(value):  # every delta times nan or inf: a model of nan, captions of nothing
+            raise ConfigError(f"--adapter {spec}: the weight {weight} is not a finite number; write RUN:0.7")
+        return path, value
     return spec, 1.0
 
 

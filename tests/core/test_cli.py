@@ -153,6 +153,15 @@ def test_a_flag_left_without_its_value_is_refused_and_nothing_is_written(runner,
     assert result.exit_code != 0 and "error: --outputs was given without a value" in result.output
 
 
+@pytest.mark.parametrize("weight", ["nan", "inf", "-inf"])
+def test_an_adapter_weight_that_is_not_finite_is_refused(runner, weight):
+    """At nan the merged model captioned every image with nothing, and exited 0."""
+    for command in (["predict", "toy", "1,2,3,4"], ["evaluate"]):
+        result = runner.invoke(cli, [*command, "--adapter", f"runs/a:{weight}", "--adapter", "runs/b:0.5"])
+        assert result.exit_code != 0, result.output
+        assert f"error: --adapter runs/a:{weight}: the weight {weight} is not a finite number" in result.output
+
+
 def test_predict_refuses_run_settings(runner):
     result = runner.invoke(cli, ["predict", "toy", "--train.lr", "0.1", "1,2,3,4"])
     assert result.exit_code != 0 and "not run settings" in result.output
