@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -266,7 +267,7 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
         # Prefer an exact type match (a str for `list[str] | str`) before coercing.
         for option in options:
             if option is not type(None) and _is_instance(value, option):
-                return value
+                return coerce(value, option, name) if option is float else value  # a float is checked finite
         for option in options:
             if option is type(None):
                 continue
@@ -301,14 +302,17 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
             return int(value)
         raise ConfigError(f"{name} = {value!r} is invalid: expected an integer")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name} = {value!r} is invalid: expected a number")
+        if number is not None and math.isfinite(number):  # lr inf passed "positive" and failed at step 2
+            return number
+        raise ConfigError(f"{name} = {value!r} is invalid: expected a finite number")
     if hint is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{name} = {value!r} is invalid: expected text")

@@ -40,6 +40,15 @@ def test_wrong_types_are_refused():
         build(LoraSettings, {"rslora": "maybe"})
 
 
+@pytest.mark.parametrize("value", ["inf", ".inf", "-inf", "nan", float("inf")])
+def test_a_number_that_is_not_finite_is_refused_before_training(value):
+    """``--train.lr inf`` passed "must be positive" and the run died at step 2 on a nan loss."""
+    with pytest.raises(ConfigError, match=r"lr = .* is invalid: expected a finite number"):
+        build(TrainSettings, {"lr": value})
+    with pytest.raises(ConfigError, match=r"train.max_grad_norm = .* is invalid: expected a finite number"):
+        build(RunConfig, {"task": "toy", "train": {"max_grad_norm": value}})
+
+
 def test_replay_needs_a_retain_set():
     with pytest.raises(ConfigError, match="data.retain"):
         build(RunConfig, {"task": "toy", "data": {"replay": 0.5}})
