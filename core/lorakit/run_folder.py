@@ -121,8 +121,9 @@ def read_config(run_dir: Path) -> RunConfig:
     return build(RunConfig, yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
 
 
-#: Settings of how a run computes, not of what it computes: a resume may change them.
-RUNTIME_ONLY = ("train.threads",)
+#: Settings of how and where a run computes, not of what it computes: a resume may change them
+#: (the run folder is where --resume finds it: moved, or written relative then absolute).
+RUNTIME_ONLY = ("train.threads", "output")
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:

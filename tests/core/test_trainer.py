@@ -42,6 +42,22 @@ def test_resume_continues_exactly(toy_host, toy_data, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_moved_run_resumes_by_its_new_path_however_it_is_spelled(toy_host, toy_data, tmp_path, monkeypatch):
+    """--output runs/a then --output /abs/runs/a --resume was refused as "another config", and so was a
+    run folder moved to another disk: the run is wherever --resume finds it."""
+    flags = ("--epochs", "4", "--eval_every", "3")
+    whole = runs.run(_config(toy_data, tmp_path / "whole", *flags), show_progress=False)
+    monkeypatch.chdir(tmp_path)
+    cut = _config(toy_data, tmp_path / "whole", *flags)
+    cut.output = "cut"  # relative, as typed in the working folder
+    runs.run(cut, stop_after=5, show_progress=False)
+    (tmp_path / "cut").rename(tmp_path / "moved")
+    resumed = runs.run(_config(toy_data, tmp_path / "moved", *flags), resume=True, show_progress=False)
+    a = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    assert resumed.adapter_dir == tmp_path / "moved" / "adapter" and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_another_number_of_processes(tmp_path):
     # Two processes' checkpoint resumed by one would take other batches per
     # step, another schedule and another place in the data, silently.
