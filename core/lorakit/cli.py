@@ -24,12 +24,12 @@ class LorakitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LorakitError as exc:
-            from lorakit.progress import console
-
-            from lorakit.progress import escape
-
-            # The message is plain text: brackets in it ("[a, b]") are not markup.
-            console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            _say_error(str(exc))
+            sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare command shows its help
+        except click.UsageError as exc:  # click's own (a flag without its value, a number out of range)
+            _say_error(f"{exc.format_message()} ({exc.ctx.command_path} --help)" if exc.ctx else exc.format_message())
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             from lorakit.device import launch_rank
@@ -38,6 +38,14 @@ class LorakitGroup(click.Group):
             if launch_rank() == 0:  # several processes: one hint, not one per process
                 console.print("[yellow]interrupted[/yellow]: a run can be continued with the same command plus --resume")
             sys.exit(130)
+
+
+def _say_error(message: str) -> None:
+    """One line on stderr: ``error: message``."""
+    from lorakit.progress import console, escape
+
+    # The message is plain text: brackets in it ("[a, b]") are not markup.
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @click.group(cls=LorakitGroup)

@@ -63,6 +63,21 @@ def test_user_mistakes_give_one_clear_line_and_leave_nothing(runner, tmp_path, m
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["serve", "runs", "--queue-size", "0"],
+         "Invalid value for '--queue-size': 0 is not in the range 1<=x<=10000. (lorakit serve --help)"),
+        (["nosuch"], "No such command 'nosuch'. (lorakit --help)"),
+        (["predict", "toy", "1,2,3,4", "--adapter"], "Option '--adapter' requires an argument."),
+    ],
+)
+def test_mistakes_the_command_line_parser_finds_are_one_error_line_too(runner, args, expected):
+    """They were click's four lines: Usage, a Try hint, a blank line, and a capital Error."""
+    result = runner.invoke(cli, args, prog_name="lorakit")
+    assert result.exit_code == 2 and result.output.splitlines() == [f"error: {expected}"], result.output
+
+
 def test_existing_run_folder_is_refused(runner, toy_data, tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.yaml").write_text("task: toy\n")
