@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -240,7 +241,8 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(f"unknown field {prefix}{key}; valid fields: {', '.join(prefix + n for n in fields)}")
+            raise ConfigError(f"unknown field {prefix}{key}{_did_you_mean(cls, key, prefix)}; valid fields: "
+                              f"{', '.join(prefix + n for n in fields)}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = build(hint, value or {}, f"{prefix}{key}.")
@@ -250,6 +252,16 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+
+
+def _did_you_mean(cls: type, key: str, prefix: str) -> str:
+    """`` (did you mean train.max_steps?)`` for a misspelt field, or one
+    written a level too high (``max_steps:`` beside ``train:``)."""
+    hints = typing.get_type_hints(cls)
+    nested = [f"{name}.{key}" for name, hint in hints.items()
+              if dataclasses.is_dataclass(hint) and key in {f.name for f in dataclasses.fields(hint)}]
+    close = nested or difflib.get_close_matches(key, [f.name for f in dataclasses.fields(cls)], n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 def coerce(value: Any, hint: Any, name: str) -> Any:

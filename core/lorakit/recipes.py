@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import os
 import typing
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     pairs = [(key, switch_value(key, value, False) if key == "task" else value) for key, value in parse_flags(flags)]
     values = recipe_values(target)
     task_name = str(dict(pairs).get("task") or values.get("task") or target)
+    if task_name == target and target not in get_host().tasks and find_recipe(target) is None:
+        raise ConfigError(_unknown_target(target))
     task_class = get_host().task(task_name)
     if task_class.name != target and task_name == values.get("task", task_name):
         task_recipe = find_recipe(task_class.name)  # the task's own settings, under the named recipe
@@ -138,6 +141,21 @@ def load_run_config(target: str, flags: list[str]) -> RunConfig:
     config = build(RunConfig, values)
     _warn_without_effect(config, given)
     return config
+
+
+def _unknown_target(target: str) -> str:
+    """What ``lorakit run TARGET`` says when TARGET is neither a task nor a recipe."""
+    from lorakit.plugins import get_host
+
+    host = get_host()
+    tasks = sorted(host.tasks)
+    recipes = sorted(r.name for r in list_recipes() if not r.error)
+    close = difflib.get_close_matches(target, [*tasks, *recipes], n=1)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    broken = [p.name for p in host.plugins.values() if p.error]
+    hint = f"; plugins with errors: {', '.join(broken)} (see `lorakit plugins`)" if broken else ""
+    return (f"unknown task or recipe {target!r}{guess}; tasks: {', '.join(tasks) or 'none'}; recipes: "
+            f"{', '.join(recipes) or 'none'} (or a recipe file's path){hint}")
 
 
 def _is_switch(path: list[str], options_class: type) -> bool:

@@ -33,6 +33,15 @@ def test_post_init_names_the_bad_field(cls, values, field):
         build(cls, values)
 
 
+def test_a_misspelt_or_misplaced_field_gets_a_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown field train.max_step \(did you mean train.max_steps\?\)"):
+        build(RunConfig, {"task": "toy", "train": {"max_step": 3}})
+    with pytest.raises(ConfigError, match=r"unknown field max_steps \(did you mean train.max_steps\?\)"):
+        build(RunConfig, {"task": "toy", "max_steps": 3})  # a recipe's key a level too high
+    with pytest.raises(ConfigError, match=r"unknown field train.zzz; valid fields"):
+        build(RunConfig, {"task": "toy", "train": {"zzz": 3}})
+
+
 def test_wrong_types_are_refused():
     with pytest.raises(ConfigError, match="expected an integer"):
         build(TrainSettings, {"epochs": "three"})
