@@ -55,6 +55,12 @@ class Manifest:
 def resolve_adapter_dir(path: str | Path) -> Path:
     """Accept a run folder (its ``adapter/``) or an adapter folder itself."""
     path = Path(path)
+    if path.is_file():  # adapter/adapter_model.safetensors, say: an adapter is its whole folder
+        if (path.parent / "adapter_config.json").is_file():
+            raise AdapterError(f"{path} is one file of an adapter; pass its folder, {path.parent} (or the run "
+                               "folder made by `lorakit run`)")
+        raise AdapterError(f"{path} is a file, not an adapter; pass a run folder made by `lorakit run` or its "
+                           "adapter/ folder")
     for candidate in (path, path / "adapter"):
         with contextlib.suppress(OSError):  # a read-only folder: read it as it is
             recover(candidate)  # a copy a killed run left mid-swap goes back in place

@@ -152,3 +152,19 @@ def test_manifest_records_task_options_and_use_restores_them(toy_host, toy_data,
     assert task.options.nan_at_call == 100000
     task, *_ = runs.open_adapter(outcome.run_dir, options={"nan_at_call": 5})
     assert task.options.nan_at_call == 5
+
+
+def test_a_file_given_as_adapter_is_told_apart_from_its_folder(tmp_path):
+    from lorakit.artifact import resolve_adapter_dir
+
+    adapter = tmp_path / "run" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (tmp_path / "photo.png").write_bytes(b"")
+    assert resolve_adapter_dir(tmp_path / "run") == adapter == resolve_adapter_dir(adapter)
+    with pytest.raises(AdapterError, match=r"adapter_model.safetensors is one file of an adapter; pass its folder, "
+                                           f"{adapter}"):
+        resolve_adapter_dir(adapter / "adapter_model.safetensors")
+    with pytest.raises(AdapterError, match="photo.png is a file, not an adapter; pass a run folder"):
+        resolve_adapter_dir(tmp_path / "photo.png")
