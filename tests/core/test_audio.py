@@ -218,6 +218,20 @@ def test_sidecar_transcripts_and_missing_ones(tmp_path):
     assert "no transcript" in dict(prepared.rejected)["y.wav"]
 
 
+def test_a_transcript_id_finds_its_clip_however_its_accents_are_encoded(tmp_path):
+    """metadata.csv typed "café" (one composed letter) for the clip macOS named with a combining accent."""
+    import unicodedata
+
+    composed, combining = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    soundfile.write(tmp_path / f"{combining}.wav", speechlike(2), RATE)
+    soundfile.write(tmp_path / "tea.wav", speechlike(2, seed=1), RATE)
+    (tmp_path / "metadata.csv").write_text(f"{composed}|A cup of coffee.\ntea|A cup of tea.\n")
+    prepared = prepare_folder(tmp_path, RATE)
+    assert sorted((c.source, c.text) for c in prepared.clips) == [
+        (f"{combining}.wav", "A cup of coffee."), ("tea.wav", "A cup of tea.")]
+    assert not prepared.rejected
+
+
 def test_empty_or_missing_folder_is_an_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         prepare_folder(tmp_path / "nope", RATE)

@@ -23,6 +23,7 @@ the normalized text preferred) or from a sidecar ``.txt`` per clip.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -260,8 +261,14 @@ def read_transcripts(folder: Path) -> dict[str, str]:
         if path.suffix.lower() == ".txt":
             text = " ".join(read_text(path).split())
             if text:
-                texts[str(path.relative_to(folder).with_suffix(""))] = text
+                texts[clip_id(path.relative_to(folder).with_suffix(""))] = text
     return texts
+
+
+def clip_id(name: Path | str) -> str:
+    """A transcript's key: ``name`` with its accents composed (NFC), so an id
+    typed as "café" finds the clip macOS named with a combining accent."""
+    return unicodedata.normalize("NFC", str(name))
 
 
 def _read_ljspeech(metadata: Path) -> dict[str, str]:
@@ -275,7 +282,7 @@ def _read_ljspeech(metadata: Path) -> dict[str, str]:
         text = fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]
         if not text.strip():
             raise DataError(f"{metadata}:{number}: empty transcript for {fields[0]!r}; write it or remove the line")
-        texts[fields[0].strip()] = " ".join(text.split())
+        texts[clip_id(fields[0].strip())] = " ".join(text.split())
     return texts
 
 
@@ -421,10 +428,10 @@ def prepare_folder(folder: Path, sample_rate: int, settings: AudioSettings = Aud
     with work_progress("preparing clips", len(recordings), enabled=show) as advance:
         for path in recordings:
             relative = path.relative_to(folder)
-            key = str(relative.with_suffix(""))
-            key = key if key in texts else path.stem
+            key = clip_id(relative.with_suffix(""))
+            key = key if key in texts else clip_id(path.stem)
             text = texts.get(key)
-            used.update({key, path.stem})
+            used.update({key, clip_id(path.stem)})
             if text:
                 readers.setdefault(key, []).append(path)
             _prepare_file(path, str(relative), text, sample_rate, settings, need_text, prepared, cut_long,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from pathlib import Path
 from typing import Iterator
 
@@ -99,6 +100,10 @@ def resolve_member(folder: Path, name: str, where: str) -> Path:
     candidate = Path(name)
     if candidate.is_absolute() or name.startswith(("/", "\\")):
         raise DataError(f"{where}: file_name {name!r} is an absolute path; write it relative to the data folder {folder}")
+    if not (folder / candidate).exists():
+        # "café" typed (composed) for a file macOS named with a combining accent, or the other way round.
+        spelt = [form for form in (unicodedata.normalize(f, name) for f in ("NFC", "NFD")) if (folder / form).exists()]
+        candidate = Path(spelt[0]) if spelt else candidate
     return inside(folder, folder / candidate, f"{where}: file_name {name!r}")
 
 

@@ -92,6 +92,22 @@ def test_metadata_row_without_image(jsonl_folder):
     assert "metadata.jsonl:2" in message and "green.png" in message
 
 
+def test_a_name_matches_its_file_however_its_accents_are_encoded(tmp_path):
+    """macOS names files with combining accents (NFD: "e" + U+0301); a caption
+    file typed elsewhere spells "café" with one composed letter (NFC): the same
+    name, byte for byte another, was "café photo.png does not exist"."""
+    import unicodedata
+
+    composed, combining = (unicodedata.normalize(form, "café photo.png") for form in ("NFC", "NFD"))
+    assert composed != combining
+    write_png(tmp_path / "sub" / combining)
+    write_png(tmp_path / composed)
+    rows = [{"file_name": f"sub/{composed}", "text": "a cup on a shelf"}, {"file_name": combining, "text": "a cup"}]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_caption_folder(tmp_path) == [CaptionExample(str(tmp_path / "sub" / combining), "a cup on a shelf"),
+                                             CaptionExample(str(tmp_path / composed), "a cup")]
+
+
 def test_sidecar_caption_without_image(tmp_path):
     write_png(tmp_path / "a.png")
     (tmp_path / "a.txt").write_text("a caption")
