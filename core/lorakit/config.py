@@ -15,6 +15,7 @@ from typing import Any, Union
 from lorakit.errors import ConfigError
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
+REGEX_SIGNS = "\\.^$*+?{}[]|()"
 BASE_DTYPES = ("fp32", "bf16", "fp16", "4bit")
 
 
@@ -33,7 +34,7 @@ class LoraSettings:
     alpha: float = 16.0
     #: Dropout on the LoRA branch's input during training; 0 = none.
     dropout: float = 0.0
-    #: Module name suffixes (a list) or one regex on full names (a string); None = the task's default.
+    #: Module name suffixes (a list, or "a,b") or one regex on full names; None = the task's default.
     targets: Union[list[str], str, None] = None
     #: Rank-stabilised scaling (alpha / sqrt(r)), steadier when r is large.
     rslora: bool = False
@@ -46,6 +47,10 @@ class LoraSettings:
         _require(1 <= self.r <= 4096, "lora.r", self.r, "must be a positive integer up to 4096 (typical: 4-64)")
         _require(self.alpha > 0, "lora.alpha", self.alpha, "must be positive")
         _require(0 <= self.dropout < 1, "lora.dropout", self.dropout, "must be in [0, 1)")
+        if isinstance(self.targets, str) and not set(self.targets) & set(REGEX_SIGNS):
+            # "qkv" or "qkv,fc1" means suffixes: as a regex (matched against whole names) it would name a
+            # top-level module only, or one with a comma in its name: never what was meant.
+            self.targets = [t.strip() for t in self.targets.split(",") if t.strip()] or self.targets
         if isinstance(self.targets, list):
             _require(bool(self.targets) and all(isinstance(t, str) and t for t in self.targets),
                      "lora.targets", self.targets, "must be a non-empty list of module names or one regex string")

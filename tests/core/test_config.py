@@ -66,3 +66,8 @@ def test_replay_needs_a_retain_set():
 def test_targets_list_or_regex():
     assert build(LoraSettings, {"targets": ["query", "value"]}).targets == ["query", "value"]
     assert build(LoraSettings, {"targets": r".*\.(query|value)"}).targets == r".*\.(query|value)"
+    assert build(LoraSettings, {"targets": r".*\.layers\.\d{1,2}\.q"}).targets == r".*\.layers\.\d{1,2}\.q"
+    # A plain word or words are suffixes: as a regex on whole names they fitted no layer ("qkv,fc1" was refused).
+    assert build(LoraSettings, {"targets": "qkv,fc1"}).targets == ["qkv", "fc1"]
+    assert build(LoraSettings, {"targets": "query, value"}).targets == ["query", "value"]
+    assert build(LoraSettings, {"targets": "qkv"}).targets == ["qkv"]
