@@ -89,6 +89,9 @@ def _csv_rows(path: Path) -> list[tuple[int, dict]]:
     delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     missing = {"file_name", "text"} - set(reader.fieldnames or ())
+    if missing and "|" in header and "file_name" not in header:  # id|text lines: an LJSpeech voice folder
+        raise DataError(f"{path} holds LJSpeech transcripts (id|text), not captions: this is a folder of voice "
+                        "clips; caption data is images with a metadata.jsonl or metadata.csv (file_name,text)")
     if missing:
         raise DataError(f"{path}:1: header lacks column(s) {', '.join(sorted(missing))} (it reads "
                         f"{header.strip()!r}); the header must name file_name and text")

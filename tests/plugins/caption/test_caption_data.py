@@ -173,6 +173,13 @@ def test_unreadable_json_line(jsonl_folder):
     assert "metadata.jsonl:4" in _error(jsonl_folder)
 
 
+def test_a_voice_folder_given_as_caption_data_is_named_so(tmp_path):
+    """It said to add a file_name,text header to the voice clips' metadata.csv, which would break them."""
+    (tmp_path / "0001.wav").write_bytes(b"")
+    (tmp_path / "metadata.csv").write_text("0001|My brother wanted a warm coat.|My brother wanted a warm coat.\n")
+    assert "holds LJSpeech transcripts (id|text), not captions: this is a folder of voice clips" in _error(tmp_path)
+
+
 def test_csv_without_text_column(tmp_path):
     write_png(tmp_path / "a.png")
     (tmp_path / "metadata.csv").write_text("file_name,caption\na.png,hello\n")
