@@ -92,8 +92,9 @@ def serve(paths: tuple[str, ...], host: str, port: int, bases: tuple[str, ...], 
         why = (unloaded.error or "").removeprefix(f"--base {unloaded.base_name}: ")
         raise ConfigError(f"--base {unloaded.task_name}={unloaded.base_name}: {why}")
     if not service.workers:
-        console.print(f"[yellow]no adapters under {escape(', '.join(paths))} yet:[/yellow] one trained there is "
-                      "served from the first request that names it")
+        found = "no adapter it can serve (skipped below)" if service.broken else "no adapters"
+        console.print(f"[yellow]{found} under {escape(', '.join(paths))} yet:[/yellow] one trained (or mended) "
+                      "there is served from the first request that names it")
     for worker in service.workers.values():
         if worker.loaded is None:
             console.print(f"[red]base {escape(worker.base_name)} ({worker.task_name}) not loaded:[/red] "

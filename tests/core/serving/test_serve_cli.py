@@ -74,9 +74,10 @@ def test_a_base_named_on_the_command_line_that_cannot_load_ends_the_command(base
     assert "--base no/such/voice" not in said  # the base is named once
 
 
-def test_an_empty_folder_is_served_with_a_word_that_nothing_is_there_yet(tmp_path):
+def _said_until_serving(folder):
+    """What ``lorakit serve FOLDER`` prints before it serves, as one line."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", str(tmp_path), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "lorakit", "serve", str(folder), "--port", str(port)],
                               env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
@@ -88,8 +89,23 @@ def test_an_empty_folder_is_served_with_a_word_that_nothing_is_there_yet(tmp_pat
     finally:
         server.terminate()
         server.communicate(timeout=30)
-    said = " ".join("".join(lines).split())
+    return " ".join("".join(lines).split())
+
+
+def test_an_empty_folder_is_served_with_a_word_that_nothing_is_there_yet(tmp_path):
+    said = _said_until_serving(tmp_path)
     assert f"no adapters under {tmp_path} yet" in said and "first request that names it" in said
+
+
+def test_a_folder_whose_only_adapter_is_damaged_says_so_not_that_none_is_there(tmp_path):
+    adapter = tmp_path / "run" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "lorakit.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"\x01")  # a copy cut short
+    said = _said_until_serving(tmp_path / "run")
+    assert f"no adapter it can serve (skipped below) under {tmp_path / 'run'} yet" in said
+    assert f"skipped {adapter}:" in said and "damaged" in said
 
 
 def test_a_port_in_use_is_said_before_the_bases_load():
