@@ -296,9 +296,9 @@ def split_predict_arguments(task: str, tokens: list[str]) -> tuple[tuple[str, ..
     import dataclasses
 
     from lorakit.capabilities import CommandLineInputs
+    from lorakit.config import switch_value
     from lorakit.errors import ConfigError
     from lorakit.plugins import get_host
-    from lorakit.config import switch_value
     from lorakit.recipes import parse_flags
 
     task_class = get_host().task(task)

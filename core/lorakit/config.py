@@ -15,8 +15,9 @@ from typing import Any, Union
 from lorakit.errors import ConfigError
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
-REGEX_SIGNS = "\\.^$*+?{}[]|()"
 BASE_DTYPES = ("fp32", "bf16", "fp16", "4bit")
+#: Characters that make a --lora.targets string a regex; without any it is suffixes ("qkv,fc1").
+REGEX_SIGNS = "\\.^$*+?{}[]|()"
 
 
 def _require(condition: bool, name: str, value: Any, rule: str) -> None:
@@ -275,7 +276,6 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     options = typing.get_args(hint) if origin in (Union, types.UnionType) else (hint,)
     value = switch_value(name, value, bool in options)
     if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")
                              and type(None) in options):
             if type(None) in options:
