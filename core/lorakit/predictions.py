@@ -79,11 +79,19 @@ def check_lines_target(out: Path, inputs: list[Any]) -> None:
     check_writable(out, "--out")
     if not out.is_file():
         return
-    if any(isinstance(i, (str, Path)) and Path(i).is_file() and out.samefile(i) for i in inputs):
+    if any(_same_file(out, i) for i in inputs if isinstance(i, (str, Path))):
         raise OutputError(f"--out {out} is one of the inputs; write the predictions to another file")
     if not _json_lines(out):
         raise OutputError(f"--out {out} exists and is not JSON lines (predictions): choose another file, or "
                           "remove it to write there")
+
+
+def _same_file(path: Path, given: str | Path) -> bool:
+    """Whether input ``given`` is the file ``path`` (an input may be a text, of any length)."""
+    try:
+        return Path(given).is_file() and path.samefile(given)
+    except (OSError, ValueError):  # a name too long, a NUL in a text
+        return False
 
 
 def _json_lines(path: Path) -> bool:

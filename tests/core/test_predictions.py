@@ -83,7 +83,7 @@ def test_json_lines_go_over_earlier_predictions_but_never_an_input_or_another_fi
         check_lines_target(notes, [str(image)])
     with pytest.raises(OutputError, match="photo.png exists and is not JSON lines"):
         check_lines_target(image, ["1,2,3,4"])
-    check_lines_target(earlier, [str(image)])
+    check_lines_target(earlier, [str(image), "a sentence to classify " * 20, "a\0b"])  # texts are inputs too
     check_lines_target(tmp_path / "new.jsonl", [str(image)])
     (tmp_path / "empty.jsonl").write_text("")
     check_lines_target(tmp_path / "empty.jsonl", [str(image)])
