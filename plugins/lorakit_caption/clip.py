@@ -79,6 +79,7 @@ class ClipScorer:
 def _load_named(spec: str) -> tuple[Any, Any, Any]:
     """``NAME:PRETRAINED`` or ``NAME:/path/model.safetensors``."""
     import open_clip
+    from safetensors import SafetensorError
 
     name, _, pretrained = spec.partition(":")
     if not pretrained and Path(name).is_file():
@@ -95,6 +96,9 @@ def _load_named(spec: str) -> tuple[Any, Any, Any]:
         offline_unless_reachable(spec)  # a pretrained tag or hf-hub: name is fetched through the Hub
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained or None)
+    except SafetensorError as damaged:
+        raise BaseModelError(f"--clip {spec}: {pretrained} is not a complete safetensors file ({damaged}); copy it "
+                             "again") from None
     except (RuntimeError, OSError, ValueError) as exc:
         raise BaseModelError(
             f"cannot load CLIP {spec!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); pass demo, "
@@ -107,6 +111,7 @@ def _load_named(spec: str) -> tuple[Any, Any, Any]:
 def _load_folder(folder: Path, spec: str) -> tuple[Any, Any, Any]:
     """An open_clip model saved the way the Hub holds them: its config and a safetensors checkpoint."""
     import open_clip
+    from safetensors import SafetensorError
 
     if not (folder / FOLDER_CONFIG).is_file():
         hint = (f"rebuild it: python -m lorakit_caption.make_clip --out {folder}" if spec == "demo" else
@@ -132,6 +137,9 @@ def _load_folder(folder: Path, spec: str) -> tuple[Any, Any, Any]:
             logging.disable(logging.NOTSET)
         open_clip.load_checkpoint(model, str(weights))
         tokenizer = open_clip.get_tokenizer(source)
+    except SafetensorError as damaged:
+        raise BaseModelError(f"--clip {spec}: {weights} is not a complete safetensors file ({damaged}); copy the "
+                             "folder again") from None
     except (RuntimeError, OSError, ValueError, KeyError) as exc:
         raise BaseModelError(
             f"--clip {spec}: cannot load the CLIP in {folder} ({type(exc).__name__}: "

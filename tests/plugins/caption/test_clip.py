@@ -77,6 +77,11 @@ def test_clip_folder_mistakes_name_the_folder_and_the_fix(tmp_path):
         ClipScorer.load(str(tmp_path / "missing"))
     with pytest.raises(BaseModelError, match="needs its model's name, e.g. ViT-B-32:"):
         ClipScorer.load(str(folder / "open_clip_model.safetensors"))
+    shutil.copy(DEMO_CLIP / "open_clip_config.json", folder)
+    whole = (DEMO_CLIP / "open_clip_model.safetensors").read_bytes()
+    (folder / "open_clip_model.safetensors").write_bytes(whole[:1000])  # a copy cut short
+    with pytest.raises(BaseModelError, match="open_clip_model.safetensors is not a complete safetensors file"):
+        ClipScorer.load(str(folder))
 
 
 @pytest.mark.slow
