@@ -109,11 +109,12 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     # -- OpenAI speech -------------------------------------------------------------
 
     @app.post("/v1/audio/speech")
-    async def speech(body: SpeechRequest) -> Response:
+    async def speech(body: SpeechRequest, request: Request) -> Response:
         adapters, options, model = await run_in_threadpool(_voice, service, body)
         worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, model, OPENAI_SPEECH_MODELS)
         options["length_scale"] = _length_scale(service, adapters, body.speed)
-        return await speak(body, worker, Job(mix, tuple(sorted(options.items())), [body.input]), run)
+        job = Job(mix, tuple(sorted(options.items())), [body.input])
+        return await speak(body, worker, job, run, request.is_disconnected)
 
     # -- images --------------------------------------------------------------------
 

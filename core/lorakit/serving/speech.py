@@ -35,9 +35,11 @@ from lorakit.serving.worker import BaseWorker, Job
 Run = Callable[[BaseWorker, Job, str, bool], Awaitable[list]]
 
 
-async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Response:
+async def speak(body: Any, worker: BaseWorker, request: Job, run: Run, gone: Callable[[], Awaitable[bool]]) -> Response:
     """The answer to ``body`` (a ``SpeechRequest``) from ``worker``, whose
-    mix and options ``request`` carries."""
+    mix and options ``request`` carries; ``gone`` says whether the client has
+    hung up (asked between parts: an answer sent whole is not written until
+    it is spoken, so only this notices)."""
     import numpy as np
 
     from lorakit.plugins import get_host
@@ -52,6 +54,7 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
         rate = int(spoken["sample_rate"])
         gap = np.zeros(round(gap_seconds * rate), dtype=np.float32)
         headers = {"X-Lorakit-Provenance": json.dumps(first.provenance)}
+        whole = body.response_format not in STREAMED or len(parts) == 1  # one sentence: sent whole, gapless
 
         async def audio() -> AsyncIterator[Any]:
             """Each part's audio, the gap before every part but the first; an
@@ -59,6 +62,8 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
             answer rather than finish it in another voice than its header names."""
             yield spoken["audio"]
             for part in parts[1:]:
+                if whole and await gone():  # a stream learns it from its failed send
+                    raise ClientGone
                 job = Job(request.mix, request.options, [part])
                 [record] = await run(worker, job, "input", True)
                 if job.provenance != first.provenance:
@@ -66,12 +71,14 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
                                        "cut short rather than finished in the new voice: ask again")
                 yield np.concatenate([gap, np.asarray(record["audio"], dtype=np.float32).reshape(-1)])
 
-        if body.response_format not in STREAMED or len(parts) == 1:  # one sentence: sent whole, gapless
+        if whole:
             try:
-                whole = np.concatenate([piece async for piece in audio()])
+                spoken_whole = np.concatenate([piece async for piece in audio()])
             except VoiceChanged as exc:  # nothing sent yet: an ordinary error, to retry
                 raise RequestError(str(exc), "voice", 503) from None
-            data, media_type = encode(whole, rate, body.response_format)
+            except ClientGone:  # its queue place goes back now, not after the rest of its text
+                return Response(status_code=CLIENT_GONE)
+            data, media_type = encode(spoken_whole, rate, body.response_format)
             if body.stream_format == "sse":
                 return Response(_event(data) + _done(), media_type="text/event-stream", headers=headers)
             return Response(data, media_type=media_type, headers=headers)
@@ -89,6 +96,14 @@ async def speak(body: Any, worker: BaseWorker, request: Job, run: Run) -> Respon
 
 class VoiceChanged(RuntimeError):
     """The adapters speaking an answer changed between two of its parts."""
+
+
+class ClientGone(Exception):
+    """The client hung up before its answer was spoken."""
+
+
+#: The status counted for a request whose client left before its answer (nginx's 499).
+CLIENT_GONE = 499
 
 
 async def _sent(audio: AsyncIterator[Any], encoder: StreamEncoder, sse: bool,

@@ -162,6 +162,20 @@ def test_a_client_that_hangs_up_stops_the_work_and_frees_its_place(live, service
     assert spy.texts[0] == many[0] and len(spy.texts) <= 3  # the sentence in hand (held), at most one more
 
 
+def test_a_client_that_hangs_up_on_a_whole_answer_frees_its_place_too(live, service, spy):
+    """wav and flac go whole, written once every sentence is spoken: sixteen
+    clients that left kept the queue full for 86 s, refusing everyone else."""
+    many = [f"Sentence number {word} was read." for word in ("one", "two", "three", "four", "five", "six")]
+    spy.hold = many[1]
+    body = {"model": "tts-1", "voice": "kauko", "input": " ".join(many), "response_format": "wav"}
+    with pytest.raises(httpx.ReadTimeout):  # nothing comes before the whole is spoken: the client gives up
+        httpx.post(f"{live.url}/v1/audio/speech", json=body, timeout=1.0)
+    spy.release.set()
+    assert _settled(service)
+    time.sleep(0.5)  # what would be spoken next has had its time
+    assert spy.texts[0] == many[0] and len(spy.texts) <= 3  # the sentence in hand (held), at most one more
+
+
 def test_a_failure_after_the_first_sentence_breaks_the_transfer(live, service, spy):
     """A cut answer must not look whole: the client sees a broken transfer."""
     spy.fail = SENTENCES[-1]
