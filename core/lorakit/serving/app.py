@@ -28,6 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from lorakit.errors import LorakitError
 from lorakit.serving.audio_formats import encode
@@ -45,7 +47,7 @@ from lorakit.serving.requests import (
     image_suffix,
 )
 from lorakit.serving.service import RequestError, Service
-from lorakit.serving.speech import speak
+from lorakit.serving.speech import CLIENT_GONE, speak
 from lorakit.serving.worker import BaseWorker, Job, QueueFull, Stopped
 
 # The built-in tasks behind the named endpoints.
@@ -184,7 +186,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
 
     # -- what is served ------------------------------------------------------------
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # HEAD: load balancers' health checks
     async def healthz() -> dict[str, Any]:
         bases = [{"task": w.task_name, "base": w.base_name, "ready": w.loaded is not None, "error": w.error}
                  for w in service.workers.values()]
@@ -195,7 +197,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     # behind a long job (a minute of music) would hold up the page and every
     # client's menu. What is found and not yet loaded is listed as loading.
 
-    @app.get("/v1/models")
+    @app.api_route("/v1/models", methods=["GET", "HEAD"])
     async def models() -> dict[str, Any]:
         await run_in_threadpool(service.refresh, wait=False)
         return {"object": "list", "data": _model_list(service),
@@ -222,7 +224,7 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
 
     # -- the web page and run reports ------------------------------------------------
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     async def page() -> str:
         return (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
@@ -245,9 +247,13 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     @app.get("/runs/{name:path}/files/{file:path}")
     async def run_file(name: str, file: str) -> FileResponse:
         run_dir = (await run_in_threadpool(service.run_dir, name)).resolve()
-        path = (run_dir / file).resolve()
-        if not path.is_relative_to(run_dir) or not path.is_file():
-            raise RequestError(f"no file {file!r} in run {name!r}", "file", 404)
+        try:
+            path = (run_dir / file).resolve()
+            found = path.is_relative_to(run_dir) and path.is_file()
+        except (OSError, ValueError):  # a name too long for the disk, a NUL: no such file either
+            found = False
+        if not found:
+            raise RequestError(f"no file {file[:200]!r} in run {name!r}", "file", 404)
         return FileResponse(path)
 
     return app
@@ -536,6 +542,10 @@ def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Type names pydantic puts in an error's location after a field whose type is a union.
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "list[str]", "list[int]", "list[float]"}
+
+
 def _error(message: str, param: str | None, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}},
@@ -553,9 +563,33 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        where = [str(part) for part in first.get("loc", ()) if part != "body"]
+        if first.get("type") == "json_invalid":  # its loc is a character position, not a field
+            at = first.get("loc", ("body", "?"))[-1]
+            return _error(f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'invalid')} at "
+                          f"character {at})", None, 400)
+        # A union's member type follows the field in loc ("voice", "str"): the field is the param.
+        where = [str(part) for part in first.get("loc", ()) if part != "body" and str(part) not in _TYPE_TAGS]
         param = ".".join(where) or None
-        return _error(f"{param or 'body'}: {first.get('msg', 'invalid')}", param, 400)
+        hint = ("; send a JSON object with Content-Type: application/json" if param is None
+                and first.get("type") in ("dict_type", "model_attributes_type") else "")
+        return _error(f"{param or 'body'}: {first.get('msg', 'invalid')}{hint}", param, 400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=CLIENT_GONE)  # it left mid-upload: no one to answer, nothing failed
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, a method a route does not take) in OpenAI's shape."""
+        method, path = request.method, request.url.path
+        if exc.status_code == 404:
+            message = f"no route {method} {path}; the routes are listed at /docs"
+        elif exc.status_code == 405:
+            allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "another method")
+            message = f"{method} is not allowed on {path}; it takes {allowed}"
+        else:
+            message = f"the request could not be read: {exc.detail}"
+        return _error(message, None, exc.status_code, exc.headers)
 
     @app.exception_handler(Stopped)
     async def stopping(request: Request, exc: Stopped) -> JSONResponse:

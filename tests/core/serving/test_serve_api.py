@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -157,6 +158,12 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "~"]}}, 400, "inputs.1", "names a file"),
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "Go. " * 1100]}}, 400, "inputs.1", "at most 4096"),
     ("/v1/predict/no-such-task", {"json": {"inputs": ["x"]}}, 404, "model", "no no-such-task model"),
+    # Pydantic's own: the param was the character position ("19"), "voice.str", no word of the content type.
+    ("/v1/audio/speech", {"content": b'{"model": "tts-1", ', "headers": {"content-type": "application/json"}}, 400,
+     None, "the body is not valid JSON (Expecting property name enclosed in double quotes at character 19)"),
+    ("/v1/audio/speech", {"json": {"model": "tts-1", "voice": 5, "input": "Hi."}}, 400, "voice", "voice: "),
+    ("/v1/audio/speech", {"content": json.dumps({"model": "tts-1", "voice": "klatt", "input": "Hi."}).encode(),
+                          "headers": {"content-type": "text/plain"}}, 400, None, "Content-Type: application/json"),
 ])
 def test_bad_requests_get_a_json_error_naming_the_field(live, route, kwargs, status, param, text):
     message = error_of(post(live, route, **kwargs), status, param)
@@ -216,6 +223,33 @@ def test_a_full_queue_answers_503_with_retry_after(live, service):
     metrics = httpx.get(f"{live.url}/metrics").text
     assert "lorakit_queue_full_total 1.0" in metrics
     assert 'lorakit_requests_total{route="/v1/captions",status="503"} 1.0' in metrics
+
+
+def test_routes_and_methods_the_server_lacks_are_errors_in_openai_s_shape_and_head_answers(live):
+    """They were FastAPI's {"detail": ...}; HEAD, which health checks send, was a 405."""
+    assert "no route GET /v1/embeddings" in error_of(httpx.get(f"{live.url}/v1/embeddings"), 404, None)
+    refused = httpx.get(f"{live.url}/v1/audio/speech")
+    assert "GET is not allowed on /v1/audio/speech; it takes POST" in error_of(refused, 405, None)
+    for route in ("/", "/healthz", "/v1/models"):
+        assert httpx.head(f"{live.url}{route}").status_code == 200, route
+
+
+def test_a_client_that_leaves_mid_upload_is_no_server_failure(live, capfd):
+    """It was logged as a traceback and counted as a 500."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(live.url)
+    for _ in range(2):
+        with socket.create_connection((where.hostname, where.port)) as connection:
+            connection.sendall(b"POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 5000\r\n\r\n{\"image\": \"AAA")
+            time.sleep(0.3)
+    time.sleep(0.5)
+    metrics = httpx.get(f"{live.url}/metrics").text
+    assert 'route="/v1/captions",status="499"' in metrics and 'route="/v1/captions",status="500"' not in metrics
+    assert "Traceback" not in capfd.readouterr().err
+    assert post(live, "/v1/captions", files={"image": ("x.png", png_bytes(), "image/png")}).status_code == 200
 
 
 def test_models_health_and_metrics_say_what_is_served(live):
@@ -296,9 +330,11 @@ def test_an_adapter_of_other_base_weights_is_refused_by_name(live, served):
     assert "mismatch" in httpx.get(f"{live.url}/v1/models").json()["refused"]
 
 
-@pytest.mark.parametrize("path", ["..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "adapter/../../kauko/report.json"])
+@pytest.mark.parametrize("path", ["..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "adapter/../../kauko/report.json",
+                                  "a%00b", "a" * 5000, "a/" * 3000 + "x"])  # the last three were 500s
 def test_run_files_stay_inside_the_run(live, path):
     response = httpx.get(f"{live.url}/runs/calm/files/{path}")
-    assert response.status_code == 404
+    # httpx resolves "../" itself: that request reaches no route (a 404 with no param).
+    assert response.status_code == 404 and response.json()["error"]["param"] in ("file", None)
     good = httpx.get(f"{live.url}/runs/calm/files/report.json")
     assert good.status_code == 200 and "speaker_similarity" in good.text
