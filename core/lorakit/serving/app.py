@@ -52,6 +52,8 @@ from lorakit.serving.worker import BaseWorker, Job, QueueFull, Stopped
 
 # The built-in tasks behind the named endpoints.
 SPEECH_TASK, CAPTION_TASK, VQA_TASK, MUSIC_TASK = "voice-clone", "caption", "vqa", "music-style"
+#: Tasks whose inputs are images, and the route that takes them as uploads.
+IMAGE_ROUTES = {CAPTION_TASK: "/v1/captions", VQA_TASK: "/v1/vqa"}
 #: OpenAI's speech model names: they mean "the served voice base" when there is one.
 OPENAI_SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 #: Largest request body (an image upload), in bytes.
@@ -177,6 +179,8 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
 
     @app.post("/v1/predict/{task}")
     async def predict(task: str, body: PredictRequest) -> dict[str, Any]:
+        if task in IMAGE_ROUTES:  # its inputs are images, which this route (texts only) cannot carry
+            raise RequestError(f"{task} reads images: upload them to {IMAGE_ROUTES[task]}", "task")
         for i, text in enumerate(body.inputs):
             if await run_in_threadpool(_names_a_file, text):  # a task reading paths must not read the server's
                 raise RequestError(f"inputs.{i} names a file on the server; this route takes texts, not paths "
@@ -488,6 +492,8 @@ def _without_flag(message: str) -> str:
 
 
 def _names_a_file(text: str) -> bool:
+    if not text.strip():  # "" is the working folder to pathlib, and no file to a client
+        return False
     try:
         return Path(text).expanduser().exists()
     except (OSError, ValueError):  # too long a name, a NUL byte: not a path that exists

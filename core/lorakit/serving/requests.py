@@ -146,6 +146,8 @@ def adapters_from_form(text: str | None) -> list[tuple[str, float]]:
 def image_from_base64(text: Any) -> bytes:
     if not isinstance(text, str) or not text:
         raise RequestError("image must be the image file's bytes in base64", "image")
+    if text.startswith(("http://", "https://", "file:")):
+        raise RequestError("the server fetches no URLs: send the image itself in base64", "image")
     if text.startswith("data:") and "," not in text:
         raise RequestError("image is a data: URL without its data (data:image/png;base64,...)", "image")
     try:

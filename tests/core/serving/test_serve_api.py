@@ -131,6 +131,7 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
     ("/v1/captions", {"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "image", "not an image"),
     ("/v1/captions", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "image", "empty"),
     ("/v1/captions", {"json": {"image": "%%%"}}, 400, "image", "base64"),
+    ("/v1/captions", {"json": {"image": "https://example.com/cat.png"}}, 400, "image", "the server fetches no URLs"),
     ("/v1/captions", {"json": {"image": "data:image/png;base64"}}, 400, "image", "data: URL without its data"),
     ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png"), "adapters": ("a.json", b"[]")}}, 400,
      "adapters", "a text field, not a file"),
@@ -154,8 +155,11 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
     ("/v1/vqa", {"files": {"image": ("x.png", png_bytes(), "image/png")}}, 400, "question", "question"),
     ("/v1/music", {"json": {"prompt": "x", "seconds": 600}}, 400, "seconds", "30"),
     ("/v1/music", {"json": {"prompt": ""}}, 400, "prompt", "at least 1"),
-    ("/v1/predict/caption", {"json": {"inputs": ["/etc/passwd"]}}, 400, "inputs.0", "names a file on the server"),
+    ("/v1/predict/caption", {"json": {"inputs": ["hello"]}}, 400, "task", "caption reads images: upload them to "
+     "/v1/captions"),  # it said "pass paths of existing images", which this route refuses
+    ("/v1/predict/voice-clone", {"json": {"inputs": ["/etc/passwd"]}}, 400, "inputs.0", "names a file on the server"),
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "~"]}}, 400, "inputs.1", "names a file"),
+    ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", ""]}}, 400, "inputs", "nothing to say"),  # not a file
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "Go. " * 1100]}}, 400, "inputs.1", "at most 4096"),
     ("/v1/predict/no-such-task", {"json": {"inputs": ["x"]}}, 404, "model", "no no-such-task model"),
     # Pydantic's own: the param was the character position ("19"), "voice.str", no word of the content type.
