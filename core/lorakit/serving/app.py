@@ -115,7 +115,11 @@ def create_app(service: Service, max_body: int = MAX_BODY, api_key: str | None =
     @app.post("/v1/audio/speech")
     async def speech(body: SpeechRequest, request: Request) -> Response:
         adapters, options, model = await run_in_threadpool(_voice, service, body)
-        worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, model, OPENAI_SPEECH_MODELS)
+        try:
+            worker, mix = await run_in_threadpool(service.resolve, SPEECH_TASK, adapters, model, OPENAI_SPEECH_MODELS)
+        except RequestError as exc:  # the adapter came from `voice` when the request names none
+            raise (RequestError(exc.message, "voice", exc.status) if exc.param == "adapters" and not body.adapters
+                   else exc) from None
         options["length_scale"] = _length_scale(service, adapters, body.speed)
         job = Job(mix, tuple(sorted(options.items())), [body.input])
         return await speak(body, worker, job, run, request.is_disconnected)

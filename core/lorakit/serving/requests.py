@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, StrictBool, ValidationError, field_validator
 
 from lorakit.serving.service import RequestError
 
@@ -101,7 +101,7 @@ class ChatRequest(Composed):
 
     model: str = Field(min_length=1, max_length=1000)
     messages: list[Any] = Field(min_length=1, max_length=256)
-    stream: bool = False
+    stream: StrictBool = False  # "yes" is a mistake, not true
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1)  # one answer: BLIP's decoding gives one
     max_tokens: int | None = Field(None, ge=1)

@@ -166,6 +166,8 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
     ("/v1/audio/speech", {"content": b'{"model": "tts-1", ', "headers": {"content-type": "application/json"}}, 400,
      None, "the body is not valid JSON (Expecting property name enclosed in double quotes at character 19)"),
     ("/v1/audio/speech", {"json": {"model": "tts-1", "voice": 5, "input": "Hi."}}, 400, "voice", "voice: "),
+    ("/v1/chat/completions", {"json": {"model": "caption-a", "stream": "yes", "messages": [
+        {"role": "user", "content": "hi"}]}}, 400, "stream", "valid boolean"),  # "yes" streamed
     ("/v1/audio/speech", {"content": json.dumps({"model": "tts-1", "voice": "klatt", "input": "Hi."}).encode(),
                           "headers": {"content-type": "text/plain"}}, 400, None, "Content-Type: application/json"),
 ])

@@ -65,6 +65,7 @@ def test_base_speakers_are_voices_too(client):
     ({"response_format": "ogg"}, "response_format", "'aac'"),
     ({"speed": 9}, "speed", "less than or equal to 4"),
     ({"extra_body": {"adapters": [{"name": "caption-a"}]}}, "adapters", "not a 'voice-clone' one"),
+    ({"voice": "caption-a"}, "voice", "not a 'voice-clone' one"),  # its param was adapters, which was not sent
     ({"extra_body": {"adapters": [{"name": "kauko", "weight": "much"}]}}, "adapters.0.weight", "number"),
 ])
 def test_bad_requests_are_400s_naming_the_field(client, fields, param, text):
