@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from lorakit.api import ConfigError, OutputError, console, import_options, parse_adapter, warn
+from lorakit_caption.task import MAX_BEAMS, MAX_NEW_TOKENS
 
 
 @click.command("caption")
@@ -25,10 +26,10 @@ from lorakit.api import ConfigError, OutputError, console, import_options, parse
                                'when there is a trigger, else none; --prefix "" for none).')
 @click.option("--suffix", default="", help='Text written after every caption, e.g. ", studio photo".')
 @click.option("--recursive", is_flag=True, help="Also caption images in subfolders.")
-@click.option("--num-beams", default=1, show_default=True, type=int)
-@click.option("--max-new-tokens", default=30, show_default=True, type=int)
-@click.option("--batch-size", default=16, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="Image decoding processes.")
+@click.option("--num-beams", default=1, show_default=True, type=click.IntRange(1, MAX_BEAMS))
+@click.option("--max-new-tokens", default=30, show_default=True, type=click.IntRange(1, MAX_NEW_TOKENS))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Image decoding processes.")
 @click.option("--existing", type=click.Choice(["skip", "overwrite", "append", "prepend"]),
               help="--format sidecar, when image.txt is already there: keep it (skip, the default), replace it, "
                    "or add the new caption after / before its text, joined by ', '.")
@@ -36,7 +37,8 @@ from lorakit.api import ConfigError, OutputError, console, import_options, parse
 @click.option("--rerank", type=click.Choice(["clip"]), help="Keep the candidate CLIP likes best.")
 @click.option("--clip", help="open_clip model: NAME:PRETRAINED, NAME:/path/model.safetensors, a folder as the Hub "
               "holds one (open_clip_config.json, open_clip_model.safetensors), or demo (the default).")
-@click.option("--candidates", default=4, show_default=True, type=int, help="Candidates per image when re-ranking.")
+@click.option("--candidates", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Candidates per image when re-ranking.")
 @click.option("--ignore-base-mismatch", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, recursive, num_beams, max_new_tokens, batch_size,
@@ -49,8 +51,6 @@ def caption(images, out, fmt, adapters, base, trigger, prompt, prefix, suffix, r
     """
     from lorakit_caption.batch import CaptionJob, run_caption_job
 
-    if batch_size < 1 or workers < 0 or candidates < 1:
-        raise ConfigError("--batch-size and --candidates must be >= 1 and --workers >= 0")
     fmt = _format(fmt, Path(out))
     if Path(out).is_dir():
         raise OutputError(f"--out {out} is a folder; name the captions file, e.g. --out {Path(out) / 'captions.jsonl'}")

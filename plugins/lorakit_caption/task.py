@@ -50,6 +50,10 @@ BASE_KIND = BaseKind(
 )
 
 
+#: The longest caption and the widest beam search a run or `lorakit caption` takes.
+MAX_NEW_TOKENS, MAX_BEAMS = 512, 16
+
+
 @dataclass
 class CaptionOptions(TaskOptions):
     """Options of the ``caption`` task.
@@ -82,8 +86,8 @@ class CaptionOptions(TaskOptions):
         self.trigger = text_option("trigger", self.trigger)
         self.clip = text_option("clip", self.clip)
         self.prompt = text_option("prompt", self.prompt)
-        self.max_new_tokens = whole_number("max_new_tokens", self.max_new_tokens, 1, 512)
-        self.num_beams = whole_number("num_beams", self.num_beams, 1, 16)
+        self.max_new_tokens = whole_number("max_new_tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS)
+        self.num_beams = whole_number("num_beams", self.num_beams, 1, MAX_BEAMS)
         self.train_head = checked_choice(self.train_head)
 
 

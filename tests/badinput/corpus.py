@@ -550,7 +550,8 @@ def batch_clip_folder_with_only_a_pickle(kit, here):
 
 @case
 def batch_bad_beams(kit, here):
-    return caption(here, photos(here), "--num-beams", "0", names=("num_beams",), out=here / "results" / "c.jsonl")
+    return caption(here, photos(here), "--num-beams", "0", names=("--num-beams", "1<=x<=16"),
+                   out=here / "results" / "c.jsonl")
 
 
 # predict, evaluate, export
