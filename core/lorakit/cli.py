@@ -36,7 +36,11 @@ class LorakitGroup(click.Group):
             from lorakit.progress import console
 
             if launch_rank() == 0:  # several processes: one hint, not one per process
-                console.print("[yellow]interrupted[/yellow]: a run can be continued with the same command plus --resume")
+                command = self.get_command(ctx, ctx.invoked_subcommand or "")
+                if command is not None and any(param.name == "resume" for param in command.params):
+                    console.print("[yellow]interrupted[/yellow]: continue with the same command plus --resume")
+                else:  # an import, an export: written whole or not at all, so run again
+                    console.print("[yellow]interrupted[/yellow]")
             sys.exit(130)
 
 

@@ -287,7 +287,12 @@ def test_an_interrupted_command_hints_at_resume_once_across_processes(monkeypatc
         pass
 
     @group.command()
-    def train():
+    @click.option("--resume", is_flag=True)
+    def train(resume):
+        raise KeyboardInterrupt
+
+    @group.command()
+    def convert():  # a command without --resume is not told to use it (an import said so)
         raise KeyboardInterrupt
 
     if rank is None:
@@ -297,6 +302,9 @@ def test_an_interrupted_command_hints_at_resume_once_across_processes(monkeypatc
     result = CliRunner().invoke(group, ["train"])
     assert result.exit_code == 130
     assert ("plus --resume" in result.output) == hinted, result.output
+    result = CliRunner().invoke(group, ["convert"])
+    assert result.exit_code == 130 and ("interrupted" in result.output) == hinted
+    assert "--resume" not in result.output, result.output
 
 
 @pytest.mark.parametrize("args, named", [
