@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -232,8 +233,10 @@ def import_split(split: Split, out: Path, file_column: str, columns: list[str], 
     from lorakit.progress import work_progress
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise OutputError(f"{out} already exists; pass another --out, or --overwrite to replace it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise OutputError(f"{out} already exists; pass another --out, or --overwrite to replace it")
+        _check_replaceable(out, split, records_file, kind)
     wanted = _where(split, where)
     records: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
@@ -266,6 +269,25 @@ def import_split(split: Split, out: Path, file_column: str, columns: list[str], 
         if records_file is not None:
             (folder / records_file).write_text("".join(line(record) + "\n" for record in records), encoding="utf-8")
     return ImportSummary(out, len(records), len(writer.names), skipped)
+
+
+def _check_replaceable(out: Path, split: Split, records_file: str | None, kind: str) -> None:
+    """``--overwrite`` replaces an earlier import: never the folder that holds
+    the dataset being read, never one with files no import writes (notes, code)."""
+    from lorakit.data.images import IMAGE_FORMATS
+    from lorakit.errors import OutputError
+
+    where = out.resolve()
+    held = [f for f in split.files if f.resolve().is_relative_to(where)]
+    if held:
+        raise OutputError(f"--out {out} holds the dataset being imported ({held[0]}): --overwrite would delete it; "
+                          "pass another --out")
+    written = set(IMAGE_FORMATS.values()) if kind == "Image" else set(_AUDIO_SUFFIXES.values())
+    others = sorted(p for p in out.rglob("*") if not p.is_dir() and p.name != records_file
+                    and p.suffix.lower() not in written)
+    if others:
+        raise OutputError(f"--out {out} holds {others[0].relative_to(out)}, which no import writes: --overwrite "
+                          "replaces an earlier import only; pass another --out, or move that file first")
 
 
 def _where(split: Split, where: Sequence[str]) -> dict[str, str]:
@@ -372,7 +394,9 @@ def _image_suffix(data: bytes, where: str) -> str:
 
     try:
         kind = image_format(data)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:  # its message names an in-memory file object, nothing of the user's
+        raise DataError(f"{where}: its image is not one Pillow can read (no image format it knows)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{where}: its image is not one Pillow can read ({exc})") from None
     if kind not in IMAGE_FORMATS:
         raise DataError(f"{where}: its image is a {kind} file, which lorakit does not read; convert it to PNG")
@@ -385,7 +409,8 @@ def _audio_suffix(data: bytes, where: str) -> str:
     try:
         kind = soundfile.info(io.BytesIO(data)).format
     except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise DataError(f"{where}: its recording is not one libsndfile can read ({exc}); convert it to WAV or "
+        reason = re.sub(r"^Error opening <[^>]*>: ", "", str(exc))  # the in-memory file object, nothing of the user's
+        raise DataError(f"{where}: its recording is not one libsndfile can read ({reason}); convert it to WAV or "
                         "FLAC") from None
     if kind not in _AUDIO_SUFFIXES:
         raise DataError(f"{where}: its recording is a {kind} file; convert it to WAV or FLAC")

@@ -114,8 +114,10 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
         import_captions(dataset, tmp_path / "out", text_column="label")
     broken = [*rows[:2], {"image": image_cell(b"not an image at all"), "text": "x"}]
     bad = write_hub_dataset(tmp_path / "bad", {"train": broken}, {"image": IMAGE, "text": TEXT})
-    with pytest.raises(DataError, match=r"train-00000-of-00001\.parquet row 2: its image is not one Pillow can read"):
+    with pytest.raises(DataError, match=r"train-00000-of-00001\.parquet row 2: its image is not one Pillow can read") \
+            as caught:
         import_captions(bad, tmp_path / "out", show_progress=False)
+    assert "BytesIO" not in str(caught.value)  # Pillow's message named its in-memory file object
     paths = write_hub_dataset(tmp_path / "paths", {"train": [{"image": {"bytes": None, "path": "a.png"}, "text": "x"}]},
                               {"image": IMAGE, "text": TEXT})
     with pytest.raises(DataError, match=r"row 0: image holds only a path \(a\.png\), not the file"):
@@ -134,15 +136,25 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "no temporary folder left"
 
 
-def test_an_existing_folder_is_replaced_only_when_asked_and_only_once_the_new_one_is_whole(tmp_path):
+def test_an_earlier_import_is_replaced_only_when_asked_and_nothing_else_ever(tmp_path):
+    """--overwrite deleted the dataset itself (--out naming its folder) and files of the user's beside an import."""
     dataset = write_hub_dataset(tmp_path / "ds", {"train": catalog_rows(3)}, {"image": IMAGE, "text": TEXT})
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep")
     with pytest.raises(OutputError, match=r"out already exists; pass another --out, or --overwrite"):
         import_captions(dataset, tmp_path / "out")
+    with pytest.raises(OutputError, match=r"out holds mine.txt, which no import writes: --overwrite replaces an "
+                                          "earlier import only"):
+        import_captions(dataset, tmp_path / "out", overwrite=True, show_progress=False)
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
+    (tmp_path / "out" / "mine.txt").unlink()
+    assert import_captions(dataset, tmp_path / "out", show_progress=False).records == 3
     assert import_captions(dataset, tmp_path / "out", overwrite=True, show_progress=False).records == 3
-    assert not (tmp_path / "out" / "mine.txt").exists()
+    before = files_under(tmp_path / "ds")
+    for out in (tmp_path / "ds", tmp_path):  # the dataset's own folder, or one above it
+        with pytest.raises(OutputError, match="holds the dataset being imported .*: --overwrite would delete it"):
+            import_captions(dataset, out, overwrite=True, show_progress=False)
+    assert files_under(tmp_path / "ds") == before
 
 
 def test_the_command_imports_and_says_what_it_wrote_or_one_error_line(tmp_path):
