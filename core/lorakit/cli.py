@@ -392,9 +392,10 @@ def new_plugin(name: str, out: str) -> None:
     every required method, a recipe, sample data, a conformance test.
     NAME is kebab-case, e.g. audio-tags."""
     from lorakit.plugins import get_host
+    from lorakit.recipes import list_recipes
     from lorakit.scaffold import new_plugin as write_plugin
 
-    target = write_plugin(name, out, taken=set(get_host().tasks))
+    target = write_plugin(name, out, taken={*get_host().tasks, *(r.name for r in list_recipes())})
     click.echo(f"wrote {target}\nnext: pip install -e '{target}[test]' && lorakit run {name} && "
                f"python -m pytest {target / 'tests'}")
 

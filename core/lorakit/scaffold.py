@@ -9,6 +9,7 @@ written to a temporary folder beside the target and renamed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import re
@@ -37,8 +38,8 @@ WEIGHTS, BIAS = (0.6, -0.4, 0.3, 0.2), 0.1
 
 
 def new_plugin(name: str, out: str | Path = ".", taken: set[str] | frozenset[str] = frozenset()) -> Path:
-    """Write ``OUT/lorakit-NAME/`` and return it. ``taken``: task names already
-    registered (a second plugin registering one of them is refused)."""
+    """Write ``OUT/lorakit-NAME/`` and return it. ``taken``: task and recipe
+    names already installed (a second plugin registering one is refused)."""
     check_name(name, taken)
     target = Path(out) / f"lorakit-{name}"
     if target.exists() or target.is_symlink():
@@ -59,7 +60,12 @@ def check_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> Non
         raise ConfigError(f"give the plugin name without the lorakit- prefix (e.g. {name.removeprefix('lorakit-')!r}): "
                           "the package is called lorakit-NAME")
     if name in taken:
-        raise ConfigError(f"a task called {name!r} is already registered by an installed plugin; choose another name")
+        raise ConfigError(f"a task or recipe called {name!r} is already installed (`lorakit tasks`, `lorakit "
+                          "recipes`): `lorakit run` could not tell them apart; choose another name")
+    package = f"lorakit_{name.replace('-', '_')}"
+    if importlib.util.find_spec(package) is not None:  # lorakit_voice, lorakit_blip: a built-in plugin's own
+        raise ConfigError(f"a package called {package} is already installed: the new plugin would hide it (or it "
+                          "the new one); choose another name")
 
 
 def placeholders(name: str) -> dict[str, str]:

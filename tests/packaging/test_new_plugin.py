@@ -71,7 +71,10 @@ def test_the_skeleton_installs_trains_and_passes_its_own_conformance_test(tmp_pa
     ("tiny--tags", "kebab-case"),
     ("9lives", "starting with a letter"),
     ("lorakit-tags", "without the lorakit- prefix"),
-    ("caption", "already registered"),
+    ("caption", "a task or recipe called 'caption' is already installed"),
+    ("caption-demo", "a task or recipe called 'caption-demo' is already installed"),  # a recipe: it was written
+    ("voice", "a package called lorakit_voice is already installed"),  # it hid the built-in voice plugin
+    ("blip", "a package called lorakit_blip is already installed"),
 ])
 def test_a_bad_name_is_refused_with_the_rule_and_nothing_is_written(tmp_path, name, rule):
     refused = lorakit("new-plugin", name, "--out", tmp_path, cwd=tmp_path)
