@@ -71,10 +71,15 @@ def _rows(split: Split, columns: list[str]) -> Iterator[tuple[str, dict[str, Any
     """Each row of ``split`` as ``(where, {column: value})``; ``where`` names
     its file and row for messages (``.../train-00000-of-00002.parquet row 12``)."""
     pyarrow = _pyarrow()
+    labels = {name: feature["names"] for name, feature in split.features.items() if name in columns
+              and isinstance(feature, dict) and feature.get("_type") == "ClassLabel" and feature.get("names")}
     for path in split.files:
         index = 0
         for batch in _batches(pyarrow, path, columns):
             for row in batch.to_pylist():
+                for name, names in labels.items():  # a class label stored as its number is read as its name
+                    if isinstance(row[name], int) and 0 <= row[name] < len(names):
+                        row[name] = names[row[name]]
                 yield f"{path} row {index}", row
                 index += 1
 

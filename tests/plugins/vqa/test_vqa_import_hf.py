@@ -44,6 +44,16 @@ def test_questions_about_shared_images_with_one_or_several_answers(tmp_path):
     assert [e.answers for e in examples] == [("No",), ("brain",)]
 
 
+def test_a_class_label_answer_is_written_as_its_name_not_its_number(tmp_path):
+    """A yes/no dataset stores its answers as a ClassLabel: they were imported as "0" and "1"."""
+    label = {"names": ["yes", "no"], "_type": "ClassLabel"}
+    rows = [{"image": image_cell(png((200, 0, 0))), "question": "is it red?", "label": 0},
+            {"image": image_cell(png((0, 0, 200))), "question": "is it red?", "label": 1}]
+    dataset = write_hub_dataset(tmp_path / "yn", {"train": rows}, {"image": IMAGE, "question": TEXT, "label": label})
+    import_vqa_dataset(dataset, tmp_path / "out", show_progress=False)
+    assert [q["answer"] for q in questions(tmp_path / "out")] == ["yes", "no"]
+
+
 def test_vqa_v2_annotator_answers_become_answers_scored_by_vqa_accuracy(tmp_path):
     answers = [{"answer": "2", "answer_confidence": "yes", "answer_id": 1},
                {"answer": "two", "answer_confidence": "maybe", "answer_id": 2}]
