@@ -66,6 +66,9 @@ def resolve_adapter_dir(path: str | Path) -> Path:
             recover(candidate)  # a copy a killed run left mid-swap goes back in place
         if (candidate / "adapter_config.json").is_file():
             return candidate
+    if (path / "config.yaml").is_file() and (path / "checkpoints").is_dir():  # a run, stopped or still going
+        raise AdapterError(f"{path} is a run that has not finished: its adapter is written when training ends; "
+                           f"continue it with its command plus --resume (--output {path}), or wait for it")
     raise AdapterError(
         f"{path} is not an adapter: no adapter_config.json in it or in {path / 'adapter'}. "
         "Pass a run folder made by `lorakit run` or its adapter/ folder"

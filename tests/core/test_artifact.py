@@ -168,3 +168,13 @@ def test_a_file_given_as_adapter_is_told_apart_from_its_folder(tmp_path):
         resolve_adapter_dir(adapter / "adapter_model.safetensors")
     with pytest.raises(AdapterError, match="photo.png is a file, not an adapter; pass a run folder"):
         resolve_adapter_dir(tmp_path / "photo.png")
+
+
+def test_an_unfinished_run_given_as_adapter_is_told_to_resume(tmp_path):
+    from lorakit.artifact import resolve_adapter_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.yaml").write_text("task: toy\n")
+    with pytest.raises(AdapterError, match=r"run is a run that has not finished: .*plus --resume \(--output .*run\)"):
+        resolve_adapter_dir(run)
