@@ -98,6 +98,9 @@ def choose_column(split: Split, given: str | None, candidates: Sequence[str], fl
     if given is not None:
         if given not in split.features:
             raise ConfigError(f"{flag} {given}: no such column; the dataset has {', '.join(split.features)}")
+        if given in media_columns(split, "Image") + media_columns(split, "Audio"):
+            raise ConfigError(f"{flag} {given} holds files ({_kind(split.features[given])}), not the {what}; "
+                              f"the dataset has {', '.join(split.features)}")
         return given
     found = next((name for name in candidates if name in split.features), None)
     if found is None:

@@ -126,6 +126,8 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
                             {"image": IMAGE, "mask": IMAGE, "text": TEXT})
     with pytest.raises(ConfigError, match=r"several image columns \(image, mask\); name one with --image-column"):
         import_captions(two, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"--text-column mask holds files \(Image\), not the caption"):
+        import_captions(two, tmp_path / "out", image_column="image", text_column="mask")  # was "rows without a caption"
     named = write_hub_dataset(tmp_path / "named", {"train": [{"filepath": "train2014/1.jpg", "sentences": ["a cat"]}]},
                               {"filepath": TEXT, "sentences": TEXTS})  # COCO Karpathy's: names, not images
     with pytest.raises(ConfigError, match=r"no image column among filepath, sentences: the dataset names its images rather"):
