@@ -98,7 +98,7 @@ def choose_column(split: Split, given: str | None, candidates: Sequence[str], fl
     if given is not None:
         if given not in split.features:
             raise ConfigError(f"{flag} {given}: no such column; the dataset has {', '.join(split.features)}")
-        # A text column given as a media one (candidates are the media columns when those are chosen).
+        # An image or audio column named as the text one (when media are chosen, they are the candidates).
         if given in media_columns(split, "Image") + media_columns(split, "Audio") and given not in candidates:
             raise ConfigError(f"{flag} {given} holds files ({_kind(split.features[given])}), not the {what}; "
                               f"the dataset has {', '.join(split.features)}")
