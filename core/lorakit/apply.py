@@ -79,6 +79,13 @@ def check_composable(adapters: Sequence[AdapterSpec], task_name: str | None = No
     one training whole modules beside others."""
     from lorakit.merge import refuse_whole_modules_in_mix
 
+    seen: dict[Path, Path] = {}
+    for spec in adapters:  # one adapter at two weights is one adapter at their sum: said once, as serving does
+        folder = Path(spec.path).resolve()
+        if folder in seen:
+            raise AdapterError(f"{spec.path} is given twice (with {seen[folder]}); give each adapter once, with "
+                               "the weight it should have")
+        seen[folder] = Path(spec.path)
     known = [spec for spec in adapters if spec.manifest is not None]
     if not known:
         return

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -315,7 +316,7 @@ def test_an_interrupted_command_hints_at_resume_once_across_processes(monkeypatc
     (["plan", "toy", "--data", "MISSING"], "(data.path, --points)"),
     (["evaluate", "RUN", "--data", "MISSING"], "(--data)"),
     (["evaluate", "RUN", "--retain", "MISSING"], "(--retain)"),
-    (["evaluate", "--adapter", "RUN", "--adapter", "RUN:0.5", "--data", "MISSING"], "(--data)"),
+    (["evaluate", "--adapter", "RUN", "--adapter", "COPY:0.5", "--data", "MISSING"], "(--data)"),
 ])
 def test_a_missing_data_path_is_refused_before_any_model_loads(runner, toy_data, tmp_path, monkeypatch, args, named):
     """A mistyped folder is said in a second, not after the base's load, and
@@ -331,10 +332,12 @@ def test_a_missing_data_path_is_refused_before_any_model_loads(runner, toy_data,
         trained = runner.invoke(cli, ["train", "toy", "--data", str(toy_data), "--output", str(run_dir),
                                       "--epochs", "1", "--quiet"])
         assert trained.exit_code == 0, trained.output
+        shutil.copytree(run_dir, tmp_path / "copy")  # a second adapter to compose with (the same one twice is refused)
     monkeypatch.setattr(lorakit.runs, "load_base", no_base)
     monkeypatch.setattr(lorakit.composition, "load_base", no_base)
     missing = tmp_path / "typo"
-    values = {"MISSING": str(missing), "DATA": str(toy_data), "RUN": str(run_dir), "RUN:0.5": f"{run_dir}:0.5"}
+    values = {"MISSING": str(missing), "DATA": str(toy_data), "RUN": str(run_dir),
+              "COPY:0.5": f"{tmp_path / 'copy'}:0.5"}
     monkeypatch.chdir(tmp_path)
     before = sorted(tmp_path.rglob("*"))
     result = runner.invoke(cli, [values.get(a, a) for a in args])

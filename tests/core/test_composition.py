@@ -150,6 +150,15 @@ def test_adapters_of_other_tasks_or_bases_are_refused_naming_both(two, tmp_path)
         runs.predict("toy", POINTS, [(a, 1.0), (other, 1.0)])
 
 
+def test_one_adapter_given_twice_is_refused_as_serving_refuses_it(two):
+    """It was accepted, and the composition report listed it twice."""
+    a, _ = two
+    fails_cleanly("evaluate", "--adapter", f"{a}:0.5", "--adapter", f"{a / 'adapter'}:0.5",
+                  names=(str(a / "adapter"), "is given twice"))
+    with pytest.raises(AdapterError, match="is given twice"):
+        runs.predict("toy", POINTS, [(a, 0.5), (a, 0.5)])
+
+
 def test_an_adapter_training_whole_modules_is_not_mixed(two, tmp_path):
     a, b = two
     whole = changed_copy(b / "adapter", tmp_path / "whole", modules_to_save=["head"])
