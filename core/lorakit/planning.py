@@ -48,9 +48,11 @@ def parse_memory(text: str) -> int:
     """Bytes of a size such as ``24GB`` (10^9), ``16GiB`` (2^30) or ``800MB``."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
     unit = _UNITS.get(match.group(2).lower(), 0) if match else 0
-    if not match or not unit or float(match.group(1)) <= 0:
+    if not match or not unit:
         raise ConfigError(f"--memory {text!r} is not a memory size; write a number and a unit, "
                           "e.g. 24GB, 16GiB or 800MB")
+    if float(match.group(1)) <= 0:
+        raise ConfigError(f"--memory {text!r}: the budget must be more than nothing, e.g. 24GB")
     return int(float(match.group(1)) * unit)
 
 

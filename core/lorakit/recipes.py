@@ -147,6 +147,8 @@ def _unknown_target(target: str) -> str:
     """What ``lorakit run TARGET`` says when TARGET is neither a task nor a recipe."""
     from lorakit.plugins import get_host
 
+    if (Path(target) / "config.yaml").is_file():  # a run folder: its settings are its config.yaml
+        return f"{target} is a run folder, not a task or recipe; pass {Path(target) / 'config.yaml'} for its settings"
     host = get_host()
     tasks = sorted(host.tasks)
     recipes = sorted(r.name for r in list_recipes() if not r.error)

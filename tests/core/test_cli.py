@@ -51,12 +51,15 @@ def test_run_predict_evaluate_export(runner, toy_data, tmp_path):
         (["run", "toy", "--colour", "red"], "unknown option --colour"),
         (["run", "no-such-task"], "unknown task or recipe 'no-such-task'; tasks: "),
         (["run", "toy-piar"], "unknown task or recipe 'toy-piar' (did you mean toy-pair?)"),
+        (["run", "old-run"], "old-run is a run folder, not a task or recipe; pass old-run/config.yaml"),
         (["run", "toy"], "--data DIR"),
         (["predict", "toy", "--adapter", "/nonexistent", "1,2,3,4"], "not an adapter"),
     ],
 )
 def test_user_mistakes_give_one_clear_line_and_leave_nothing(runner, tmp_path, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "old-run").mkdir()
+    (tmp_path / "old-run" / "config.yaml").write_text("task: toy\n")
     result = runner.invoke(cli, args)
     assert result.exit_code != 0
     assert "Traceback" not in result.output

@@ -143,6 +143,7 @@ def test_cli_prints_the_parts_and_what_fits(wide):
 @pytest.mark.parametrize("args, expected", [
     (["--memory", "24"], "--memory '24' is not a memory size"),
     (["--memory", "lots"], "write a number and a unit"),
+    (["--memory", "0GB"], "--memory '0GB': the budget must be more than nothing"),  # was "not a memory size"
     (["--device", "tpu"], "'tpu' is not one of"),
 ])
 def test_cli_refuses_bad_flags_in_one_line(wide, args, expected):
