@@ -282,11 +282,15 @@ def report(run_dir: str, out: str | None) -> None:
 def export_target(merged: str | None, extra: list[str]) -> tuple[str, str]:
     """``(format, folder)`` of ``lorakit export``: ``--merged OUT`` or ``--FORMAT OUT``."""
     if merged is not None and not extra:
+        if not merged.strip():  # "" is the working folder to pathlib: ". already exists" said nothing useful
+            raise ConfigError("--merged was given an empty folder name; name the folder to write, e.g. --merged merged/")
         return "merged", merged
     if len(extra) == 1 and "=" in extra[0]:  # --piper=OUT
         extra = extra[0].split("=", 1)
     if merged is None and len(extra) == 2 and re.fullmatch(r"--[a-z][a-z0-9-]*", extra[0]) \
             and not extra[1].startswith("-"):
+        if not extra[1].strip():
+            raise ConfigError(f"{extra[0]} was given an empty folder name; name the folder to write")
         return extra[0][2:], extra[1]
     given = " ".join((["--merged", merged] if merged else []) + list(extra))
     raise ConfigError("lorakit export: give one output: --merged OUT, or --FORMAT OUT for a format the task "

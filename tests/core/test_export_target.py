@@ -28,3 +28,11 @@ def test_one_output_names_its_format(merged, extra, expected):
 def test_anything_but_one_output_is_refused_with_the_usage(merged, extra):
     with pytest.raises(ConfigError, match="give one output: --merged OUT, or --FORMAT OUT"):
         export_target(merged, extra)
+
+
+@pytest.mark.parametrize("merged, extra, flag", [("", [], "--merged"), (None, ["--piper", ""], "--piper"),
+                                                 (None, ["--piper="], "--piper")])
+def test_an_empty_folder_name_is_said_as_such(merged, extra, flag):
+    """`--merged ""` was taken as the working folder: ". already exists"."""
+    with pytest.raises(ConfigError, match=f"{flag} was given an empty folder name"):
+        export_target(merged, extra)
