@@ -122,6 +122,11 @@ def choose_media_column(split: Split, given: str | None, kind: str = "Image") ->
         raise ConfigError(f"{flag} {given} holds {_kind(split.features[given])}, not {files}; "
                           + (f"the {what} columns: {', '.join(found)}" if found else advice))
     if given is None and not found:
+        other = "Audio" if kind == "Image" else "Image"
+        held = [name for name in media_columns(split, other) if split.features[name] != "file-struct"]
+        if held:  # an audio dataset given to an image importer, or the other way round
+            raise ConfigError(f"no {what} column among {', '.join(split.features)}: the dataset holds "
+                              f"{other.lower()} files ({', '.join(held)}), not {files}; it is for another importer")
         raise ConfigError(f"no {what} column among {', '.join(split.features)}: {advice}")
     return choose_column(split, given, found, flag, what)
 

@@ -134,6 +134,13 @@ def test_bad_datasets_are_named_and_leave_nothing_behind(tmp_path):
         import_captions(named, tmp_path / "out")
     with pytest.raises(ConfigError, match=r"--image-column filepath holds string, not images; the dataset names"):
         import_captions(named, tmp_path / "out", image_column="filepath")
+    from hf_dataset import AUDIO
+
+    voices = write_hub_dataset(tmp_path / "voices", {"train": [{"audio": image_cell(b"RIFF"), "text": "hi"}]},
+                               {"audio": AUDIO, "text": TEXT})  # it said the dataset names its images
+    with pytest.raises(ConfigError, match=r"no image column among audio, text: the dataset holds audio files "
+                                          r"\(audio\), not images; it is for another importer"):
+        import_captions(voices, tmp_path / "out")
     assert not (tmp_path / "out").exists() and files_under(tmp_path).isdisjoint({"out"})
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "no temporary folder left"
 
