@@ -421,13 +421,16 @@ def _audio_suffix(data: bytes, where: str) -> str:
     import soundfile
 
     try:
-        kind = soundfile.info(io.BytesIO(data)).format
+        info = soundfile.info(io.BytesIO(data))
+        kind = info.format
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         reason = re.sub(r"^Error opening <[^>]*>: ", "", str(exc))  # the in-memory file object, nothing of the user's
         raise DataError(f"{where}: its recording is not one libsndfile can read ({reason}); convert it to WAV or "
                         "FLAC") from None
     if kind not in _AUDIO_SUFFIXES:
         raise DataError(f"{where}: its recording is a {kind} file; convert it to WAV or FLAC")
+    if info.frames == 0:  # training refuses it later: said here, where the row is known
+        raise DataError(f"{where}: its recording is empty (no samples); remove the row or export it again")
     return _AUDIO_SUFFIXES[kind]
 
 

@@ -71,3 +71,21 @@ def test_a_dataset_of_tracks_alone_is_imported_for_a_run_to_describe(tmp_path):
     # Naming a column still has to name one there is.
     with pytest.raises(ConfigError, match="--text-column caption: no such column"):
         import_tracks(dataset, tmp_path / "named", text_column="caption", show_progress=False)
+
+
+def test_an_empty_recording_is_refused_naming_its_row(tmp_path):
+    """A zero-length track was imported without a word, and training refused it later."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    from lorakit.errors import DataError
+
+    empty = io.BytesIO()
+    soundfile.write(empty, np.zeros(0, dtype=np.float32), 32000, format="WAV")
+    rows = [{"audio": image_cell(empty.getvalue(), "silence.wav"), "caption": "nothing at all"}]
+    dataset = write_hub_dataset(tmp_path / "ds", {"train": rows}, {"audio": AUDIO, "caption": TEXT})
+    with pytest.raises(DataError, match=r"row 0: its recording is empty \(no samples\)"):
+        import_tracks(dataset, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
