@@ -64,8 +64,8 @@ def check_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> Non
                           "recipes`): `lorakit run` could not tell them apart; choose another name")
     package = f"lorakit_{name.replace('-', '_')}"
     if importlib.util.find_spec(package) is not None:  # lorakit_voice, lorakit_blip: a built-in plugin's own
-        raise ConfigError(f"a package called {package} is already installed: the new plugin would hide it (or it "
-                          "the new one); choose another name")
+        raise ConfigError(f"a package called {package} is already installed: one of the two would hide the "
+                          "other; choose another name")
 
 
 def placeholders(name: str) -> dict[str, str]:
