@@ -62,6 +62,10 @@ def chat_target(service: Service, list_models: Callable[[Service], list[dict[str
             raise RequestError(f"no adapter named {name!r}; served image adapters: "
                                f"{', '.join(_chat_ids(list_models(service), 'adapter')) or 'none'}", "adapters", 404)
         _check_image_task(entry.task, f"adapter {name!r}", listed, "adapters")
+        named = _listed(listed, model)
+        if named is not None and named["task"] != entry.task:  # model: vqa/demo, adapters: a caption adapter
+            raise RequestError(f"model {model!r} is a {named['task']} {named['kind']} and adapter {name!r} a "
+                               f"{entry.task} one: name a {entry.task} model, or that task's adapters", "model")
         return entry.task, adapters, model
     found = _listed(listed, model)
     if found is None and model not in {w.base_name for w in service.workers.values()}:

@@ -162,6 +162,16 @@ def test_what_blip_cannot_answer_is_a_400_naming_the_field(client, model, messag
     assert error["param"] == param and text in error["message"], error
 
 
+def test_a_model_of_one_task_with_adapters_of_another_is_named_as_such(client):
+    """It said the caption adapter "was trained on base 'demo', not 'vqa/demo'"."""
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="vqa/demo", messages=[asking("Is it red?", png_bytes())],
+                                       extra_body={"adapters": [{"name": "caption-a"}]})
+    error = raised.value.body
+    assert error["param"] == "model", error
+    assert "model 'vqa/demo' is a vqa base and adapter 'caption-a' a caption one" in error["message"], error
+
+
 def test_two_images_in_one_message_and_several_answers_are_refused(client):
     two = {"role": "user", "content": [*asking("Which?", png_bytes())["content"],
                                        *asking("", png_bytes((0, 0, 0)))["content"][1:]]}
