@@ -200,6 +200,10 @@ class Service:
             raise RequestError(f"no {task} model is served: start the server with {task} runs, or --base {task}=BASE",
                                "model", 404)
         if model and model not in aliases:
+            other = self.adapters.get(model)
+            if model not in bases and other is not None:  # it is served, for another task
+                raise RequestError(f"adapter {model!r} is a {other.task!r} adapter, not a {task!r} one; {task} "
+                                   f"adapters: {', '.join(self.names(task)) or 'none'}", "model")
             if model not in bases:
                 raise RequestError(f"no {task} base or adapter named {model!r}; served bases: {', '.join(bases)}; "
                                    f"adapters: {', '.join(self.names(task)) or 'none'}", "model", 404)

@@ -150,8 +150,8 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
      "not a 'caption' one"),
     ("/v1/captions", {"files": {"image": ("x.png", png_bytes(), "image/png")}, "data": {"model": "other"}}, 404,
      "model", "no caption base or adapter named 'other'; served bases: demo; adapters: caption-a"),
-    ("/v1/music", {"json": {"prompt": "x", "model": "caption-a"}}, 404, "model",
-     "no music-style base or adapter named 'caption-a'"),
+    ("/v1/music", {"json": {"prompt": "x", "model": "caption-a"}}, 400, "model",
+     "adapter 'caption-a' is a 'caption' adapter, not a 'music-style' one"),  # was "no ... named 'caption-a'"
     ("/v1/vqa", {"files": {"image": ("x.png", png_bytes(), "image/png")}}, 400, "question", "question"),
     ("/v1/music", {"json": {"prompt": "x", "seconds": 600}}, 400, "seconds", "30"),
     ("/v1/music", {"json": {"prompt": ""}}, 400, "prompt", "at least 1"),
