@@ -138,7 +138,9 @@ def _parts(content: Any, param: str) -> tuple[list[str], list[tuple[str, str]]]:
     for j, part in enumerate(content):
         where = f"{param}.{j}"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
+        if kind == "text":
+            if not isinstance(part.get("text"), str):  # a number, a list: it said to send text parts
+                raise RequestError("a text part's text must be a string", f"{where}.text")
             texts.append(part["text"])
         elif kind == "image_url":
             image = part.get("image_url")

@@ -149,6 +149,8 @@ def test_a_mix_of_adapters_rides_in_extra_body(live, client):
     ("caption-a", [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}], 400,
      "messages.0.content.0", "input_audio"),
     ("caption-a", [{"role": "assistant", "content": "hello"}], 400, "messages", "no user message"),
+    ("caption-a", [{"role": "user", "content": [{"type": "text", "text": 5}]}], 400, "messages.0.content.0.text",
+     "a text part's text must be a string"),
     ("vqa/demo", [asking("  ", png_bytes())], 400, "messages.0.content", "ask a question"),
     ("kauko", [asking("Hi", png_bytes())], 400, "model", "voice-clone model"),
     ("demo", [asking("Hi", png_bytes())], 400, "model", "caption/demo or vqa/demo"),
