@@ -283,7 +283,8 @@ def export_target(merged: str | None, extra: list[str]) -> tuple[str, str]:
     """``(format, folder)`` of ``lorakit export``: ``--merged OUT`` or ``--FORMAT OUT``."""
     if merged is not None and not extra:
         if not merged.strip():  # "" is the working folder to pathlib: ". already exists" said nothing useful
-            raise ConfigError("--merged was given an empty folder name; name the folder to write, e.g. --merged merged/")
+            raise ConfigError("--merged was given an empty folder name; name the folder to write, "
+                              "e.g. --merged merged/")
         return "merged", merged
     if len(extra) == 1 and "=" in extra[0]:  # --piper=OUT
         extra = extra[0].split("=", 1)
