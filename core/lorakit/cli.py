@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -26,6 +27,14 @@ class LorakitGroup(click.Group):
         except LorakitError as exc:
             _say_error(str(exc))
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            # A sentence given where a path goes (caption's --text, a pasted caption): no file has such a name.
+            name = str(exc.filename or "")
+            _say_error(f"{name[:60]}...: too long for a file or folder name ({len(name.encode())} bytes; a "
+                       "name takes at most 255)")
+            sys.exit(1)
         except click.exceptions.NoArgsIsHelpError:
             raise  # a bare command shows its help
         except click.UsageError as exc:  # click's own (a flag without its value, a number out of range)

@@ -83,6 +83,14 @@ def test_mistakes_the_command_line_parser_finds_are_one_error_line_too(runner, a
     assert result.exit_code == 2 and result.output.splitlines() == [f"error: {expected}"], result.output
 
 
+def test_a_sentence_given_where_a_path_goes_is_one_error_line(runner):
+    """`lorakit predict caption --text "<a long caption>"` was an OSError traceback: File name too long."""
+    sentence = "a red box on a shelf " * 20
+    result = runner.invoke(cli, ["report", sentence])
+    assert result.exit_code == 1 and result.output.splitlines() == [
+        f"error: {sentence[:60]}...: too long for a file or folder name (420 bytes; a name takes at most 255)"]
+
+
 def test_existing_run_folder_is_refused(runner, toy_data, tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.yaml").write_text("task: toy\n")
