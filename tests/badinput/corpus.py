@@ -570,6 +570,13 @@ def predict_input_missing(kit, here):
 
 
 @case
+def predict_caption_given_a_long_sentence(kit, here):
+    sentence = "a red box on a shelf beside a green lamp " * 8  # --text where caption takes images
+    return Invocation(["predict", "caption", "--adapter", str(kit.adapter()), "--text", sentence],
+                      (sentence[:60], "too long for a file or folder name"))
+
+
+@case
 def predict_folder_without_images(kit, here):
     folder = here / "scans"
     folder.mkdir()
