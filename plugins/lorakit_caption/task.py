@@ -322,7 +322,8 @@ def _image_paths(inputs: Sequence[Any]) -> list[Path]:
         elif item.is_file():
             paths.append(item)
         else:
-            raise DataError(f"{item}: no such image file or folder; pass paths of existing images")
+            raise DataError(f"{item}: no such image file or folder; caption reads images (files or folders of "
+                            "them), not text")
     return paths
 
 

@@ -262,6 +262,9 @@ def test_a_missing_image_to_caption_is_said_before_the_base_loads(tmp_path, monk
     result = CliRunner().invoke(cli, ["predict", "caption", str(photos), str(tmp_path / "typo.png")])
     assert result.exit_code != 0
     assert f"{tmp_path / 'typo.png'}: no such image file or folder" in result.output, result.output
+    result = CliRunner().invoke(cli, ["predict", "caption", "--text", "a red box"])  # a caption, not an image
+    assert "a red box: no such image file or folder; caption reads images (files or folders of them), not text" \
+        in result.output, result.output
     task = CaptionTask(CaptionOptions())
     assert task.prediction_inputs([str(photos)], {}) == [str(photos / "a.png"), str(photos / "b.png")]
     (tmp_path / "notes").mkdir()
