@@ -8,6 +8,7 @@ counted rounds are compared.
 
 from __future__ import annotations
 
+import os
 import statistics
 from typing import Callable
 
@@ -46,3 +47,9 @@ def trainer_batches(examples: list, batch_size: int, steps: int) -> list[list]:
         batches += order.batches(epoch)
         epoch += 1
     return batches[:steps]
+
+
+def cpu_only() -> None:
+    """Hide any GPU from this process, before torch is imported: a CPU
+    benchmark runs every side on the CPU (bench/gpu.py is the GPU one)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""

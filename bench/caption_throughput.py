@@ -17,7 +17,6 @@ side limits. Goal: ratio >= 3 on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -87,12 +86,13 @@ def decode_only(paths: list[str], workers: int, batch_size: int) -> float:
 
 def main() -> None:
     args = parse_args()
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both sides on the CPU, whatever the machine has
+    from alternate import cpu_only, rotated  # bench/, this script's folder
+
+    cpu_only()
     import statistics
 
     import torch
 
-    from alternate import rotated  # bench/, this script's folder
     from lorakit_caption.task import CaptionTask
 
     torch.set_num_threads(args.threads)

@@ -123,9 +123,9 @@ def compare(models: dict, batch, size: int, steps: int, rounds: int, goals: dict
 
 def main() -> None:
     args = parse_args()
-    import os
+    from alternate import cpu_only  # bench/, this script's folder
 
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
+    cpu_only()
     import torch
 
     from lorakit.device import describe, make_accelerator

@@ -32,9 +32,9 @@ RECIPES = {"caption": ("caption-blip-base", real_size.CAPTION_LORA_ONLY), "music
 
 def main() -> None:
     args = parse_args(__doc__, ",".join(RECIPES))
-    import os
+    from alternate import cpu_only  # bench/, this script's folder
 
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
+    cpu_only()
     import torch
 
     from lorakit import runs

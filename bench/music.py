@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate, rotated, trainer_batches  # noqa: E402
+from alternate import alternate, cpu_only, rotated, trainer_batches  # noqa: E402
 
 PROMPTS = ["fast chiptune melody in a minor with drums", "calm piano arpeggio in c major"]
 
@@ -117,7 +117,7 @@ def main() -> None:
     args = parse_args()
     import os
 
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
+    cpu_only()
 
     import torch
 

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from alternate import alternate, rotated, trainer_batches  # noqa: E402
+from alternate import alternate, cpu_only, rotated, trainer_batches  # noqa: E402
 
 SENTENCES = ["The ship left the harbour at dawn.", "Please call me back before noon.",
              "A quiet river runs past the old mill.", "We counted seven birds on the wire.",
@@ -170,10 +170,9 @@ def lorakit_loop(task, base, model, examples, steps: int, batch_size: int, accel
 
 def main() -> None:
     args = parse_args()
-    import os
     import tempfile
 
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark (bench/gpu.py is the GPU one): every side on the CPU
+    cpu_only()
 
     import torch
 
