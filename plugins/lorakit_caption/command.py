@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lorakit.api import ConfigError, OutputError, console, import_options, parse_adapter, warn
-from lorakit_caption.task import MAX_BEAMS, MAX_NEW_TOKENS
+from lorakit_caption.limits import MAX_BEAMS, MAX_NEW_TOKENS
 
 
 @click.command("caption")

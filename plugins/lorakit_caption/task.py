@@ -37,6 +37,7 @@ from lorakit.api import text as text_option
 from lorakit_blip import batch_slices, bos_id, load_pixel_values, max_length, probe_pixels
 from lorakit_blip.generated import Generated, image_positions, read_generated
 from lorakit_blip.head import checked_choice
+from lorakit_caption.limits import MAX_BEAMS, MAX_NEW_TOKENS
 
 #: Held-out images shown in a run's samples (and report), base and adapter.
 _SAMPLES = 12
@@ -48,10 +49,6 @@ BASE_KIND = BaseKind(
     rebuild=f"python -m lorakit_caption.make_demo --out {DEMO_BASE}", example="Salesforce/blip-image-captioning-base",
     hint="or the vqa task for BLIP VQA models",
 )
-
-
-#: The longest caption and the widest beam search a run or `lorakit caption` takes.
-MAX_NEW_TOKENS, MAX_BEAMS = 512, 16
 
 
 @dataclass
