@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
-from lorakit.apply import Adapted, check_composable, load_base, open_with_adapters, read_adapters
+from lorakit.apply import Adapted, AdapterSpec, check_composable, load_base, open_with_adapters, read_adapters
 from lorakit.artifact import Manifest, check_base, load_adapter, read_manifest, resolve_adapter_dir, save_adapter
 from lorakit.atomic import DiskFull, atomic_dir, atomic_write_text, check_writable, no_room
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers
@@ -378,8 +378,22 @@ def open_composed(task_name: str, adapters: Sequence[tuple[str | Path, float]], 
     # The first adapter's options (a trigger word, a speaker slot...) unless
     # the user says otherwise now, as for one adapter.
     saved = specs[0].manifest.options if specs and specs[0].manifest else {}
+    _note_differing_options([str(path) for path, _ in adapters], specs, options or {})
     task = make_task(RunConfig(task=task_name, options={**saved, **(options or {})}))
     return task, open_with_adapters(task, specs, base_name, ignore_base_mismatch)
+
+
+def _note_differing_options(names: Sequence[str], specs: Sequence[AdapterSpec], given: dict[str, Any]) -> None:
+    """Say which saved options the adapters disagree on (two voices' speaker
+    slots, two trigger words) and that the first adapter's are used: silent,
+    the second voice would speak through the first's slot unasked."""
+    saved = [spec.manifest.options if spec.manifest else {} for spec in specs]
+    for key in sorted({key for options in saved[1:] for key in options} - set(given)):
+        values = [options.get(key) for options in saved]
+        if any(value != values[0] for value in values[1:]):
+            each = ", ".join(f"{name} {value!r}" for name, value in zip(names, values))
+            console.print(f"note: the adapters differ in option {escape(key)} ({escape(each)}); predicting with the "
+                          f"first's, {escape(repr(values[0]))} (--{escape(key)} VALUE chooses another)")
 
 
 def prediction_inputs(task_name: str, inputs: Sequence[Any], options: dict[str, Any] | None = None,

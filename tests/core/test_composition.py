@@ -76,6 +76,21 @@ def test_several_adapters_take_the_first_ones_options_unless_given(two, tmp_path
     assert is_rounded(runs.predict("toy", POINTS, [(a, 0.7), (b, 0.5)], options={"rounded": True}))
 
 
+def test_options_the_adapters_disagree_on_are_named_with_the_one_used(two, tmp_path, capsys):
+    a, b = two
+    manifest = json.loads((a / "adapter" / "lorakit.json").read_text())
+    rounding = changed_copy(a / "adapter", tmp_path / "rounding",
+                            options={**manifest["options"], "rounded": True})
+    capsys.readouterr()
+    runs.predict("toy", POINTS, [(b, 0.5), (rounding, 0.7)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"differ in option rounded ({b} False, {rounding} True); predicting with the first's, False" in said
+    assert "--rounded VALUE" in said
+    runs.predict("toy", POINTS, [(a, 0.5), (b, 0.7)])  # same options: nothing said
+    runs.predict("toy", POINTS, [(b, 0.5), (rounding, 0.7)], options={"rounded": True})  # chosen: nothing said
+    assert "differ" not in capsys.readouterr().err
+
+
 def test_the_unmerged_variants_equal_the_merged_models_on_the_probe(two):
     a, b = two
     specs = read_adapters([(a, 0.7), (b, 0.5)])
