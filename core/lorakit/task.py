@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Sequence
 
 #: Version of the plugin API (this contract and ``lorakit.api``); a plugin
 #: written for another major version is refused.
-CONTRACT_VERSION = "2.4"
+CONTRACT_VERSION = "2.5"
 
 
 @dataclass
@@ -123,6 +123,9 @@ class Task:
       show which way their changes go, and ``train.metric`` may watch one
       (the run first asks ``evaluate`` of one validation example whether
       the run's options measure it); the conformance kit does not ask for them.
+    * ``metric_options``: for an optional metric, the option that turns it on
+      (caption's ``{"clip_score": "clip"}``), named when a run watches the
+      metric without it and in ``lorakit run TASK --help``.
     * ``lora_targets``: module name suffixes (a list) or one regex that must
       match a full module name (``re.fullmatch``, as peft does); the user's
       ``--lora.targets`` replaces it. Read after ``prepare_base``, which may
@@ -145,6 +148,7 @@ class Task:
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
     metrics: ClassVar[dict[str, str]] = {}
     optional_metrics: ClassVar[dict[str, str]] = {}
+    metric_options: ClassVar[dict[str, str]] = {}
     lora_targets: ClassVar[Sequence[str] | str] = ()
     modules_to_save: ClassVar[Sequence[str]] = ()
     predicts_audio: ClassVar[bool] = False

@@ -68,7 +68,7 @@ def settings_help(target: str) -> str:
     meanings = option_meanings(task_class.options_class)
     names = [field.name for field in dataclasses.fields(options)]
     for field in dataclasses.fields(options):
-        flag = f"  --{_option_flag(field.name, names)} {_shown(getattr(options, field.name))}"
+        flag = f"  --{option_flag(field.name, names)} {_shown(getattr(options, field.name))}"
         lines += _described(flag, meanings.get(field.name, ""))
     if issubclass(task_class, CommandLineInputs) and task_class.aliases:
         lines.append("Flags of this task:")
@@ -92,12 +92,15 @@ def _watchable_metrics(task_class: Any) -> str:
     better = {"max": "higher is better", "min": "lower is better"}
     metrics = ["val_loss (lower is better)"]
     metrics += [f"{name} ({better.get(way, way)})" for name, way in task_class.metrics.items()]
-    metrics += [f"{name} ({better.get(way, way)}; measured only under an option above)"
-                for name, way in task_class.optional_metrics.items()]
+    names = [field.name for field in dataclasses.fields(task_class.options_class)]
+    for name, way in task_class.optional_metrics.items():
+        option = task_class.metric_options.get(name)
+        under = f"--{option_flag(option, names)}" if option else "an option above"
+        metrics.append(f"{name} ({better.get(way, way)}; measured only under {under})")
     return ", ".join(metrics) + "."
 
 
-def _option_flag(name: str, option_names: list[str]) -> str:
+def option_flag(name: str, option_names: list[str]) -> str:
     """The flag that reaches option ``name``: the short one unless the flag
     resolver gives it to another field or finds it ambiguous (``seed``)."""
     from lorakit.errors import ConfigError

@@ -138,6 +138,14 @@ def _check_metrics(task_class: type[Task]) -> None:
                          f"got {bad}")
     both = sorted(set(task_class.metrics) & set(task_class.optional_metrics))
     assert not both, f"task {name!r}: {both} declared in both metrics and optional_metrics; keep each in one"
+    switches = task_class.metric_options
+    assert isinstance(switches, dict), f"task {name!r}: metric_options must be a dict of optional metric -> option"
+    unknown = sorted(set(switches) - set(task_class.optional_metrics))
+    assert not unknown, f"task {name!r}: metric_options names {unknown}, which optional_metrics does not declare"
+    options = {f.name for f in dataclasses.fields(task_class.options_class)} \
+        if dataclasses.is_dataclass(task_class.options_class) else set()
+    bad = {metric: option for metric, option in switches.items() if option not in options}
+    assert not bad, f"task {name!r}: metric_options {bad} name no field of {task_class.options_class.__name__}"
 
 
 def _check_options(task_class: type[Task]) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import copy
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -174,10 +174,18 @@ class Trainer:
 
             measured = broadcast_object_list(measured)
         if self.metric not in measured[0]:
+            option = self.task.metric_options.get(self.metric)
+            if option:
+                from lorakit.task_help import option_flag
+
+                flag = "--" + option_flag(option, [f.name for f in fields(self.task.options)])
+                under, fix = f"under its option {flag}", f"set {flag} (`lorakit run {self.task.name} --help` says how)"
+            else:
+                under = "under one of its options"
+                fix = f"set the option (`lorakit run {self.task.name} --help` lists them)"
             raise ConfigError(
-                f"train.metric = {self.metric!r}: task {self.task.name!r} measures it only under one of its options, "
-                f"and with this run's options it measures {', '.join(measured[0]) or 'nothing'}; set the option "
-                f"(`lorakit run {self.task.name} --help` lists them) or watch another metric")
+                f"train.metric = {self.metric!r}: task {self.task.name!r} measures it only {under}, and with this "
+                f"run's options it measures {', '.join(measured[0]) or 'nothing'}; {fix} or watch another metric")
 
     def _groups(self) -> dict[str, OptimizerGroup]:
         """The task's optimizer groups (several-optimizer tasks), or one group

@@ -100,7 +100,8 @@ class CaptionTask(Task, CommandLineInputs, WritesSamples, MergedExport):
     description = "Image captioning with BLIP: teach captions a new domain or style"
     options_class = CaptionOptions
     metrics = {"cider": "max", "bleu4": "max"}
-    optional_metrics = {"clip_score": "max"}  # with --clip
+    optional_metrics = {"clip_score": "max"}
+    metric_options = {"clip_score": "clip"}
     # Attention and MLP of both towers, cross-attention included. Measured on
     # the demo (600 steps, r=8): both towers reach held-out CIDEr 7.3, the
     # text side alone 5.8, the vision side alone 0.15 (a caption style lives

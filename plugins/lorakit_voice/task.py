@@ -129,6 +129,7 @@ class VoiceCloneTask(Task, SeveralOptimizers, CommandLineInputs, WritesSamples, 
     #: it ``speaker_wer``, the same for the real recordings (no direction: the
     #: rate a faithful clone would get).
     optional_metrics = {"wer": "min"}
+    metric_options = {"wer": "transcribe"}
     #: One regex over full module names (see ``targets.py``).
     lora_targets = DEFAULT_TARGETS
     aliases = {"speaker": "data.path"}

@@ -250,6 +250,8 @@ def test_run_task_help_lists_the_tasks_options_with_defaults_and_meanings(runner
     watchable = " ".join(result.output.split("--train.metric takes")[1].split())
     assert watchable == ("val_loss (lower is better), mse (lower is better), mae (lower is better; measured only "
                          "under an option above).")
+    caption = " ".join(runner.invoke(cli, ["run", "caption", "--help"]).output.split())
+    assert "clip_score (higher is better; measured only under --clip)." in caption
 
     # An option named as a core field is shown by the flag that reaches it.
     voice = runner.invoke(cli, ["run", "voice-clone", "--help"]).output.splitlines()

@@ -143,6 +143,18 @@ def test_contract_check_names_what_is_missing():
     with pytest.raises(AssertionError, match=r"\['mse'\] declared in both metrics and optional_metrics"):
         check_contract(TwiceDeclared)
 
+    class SwitchOfNoMetric(ToyTask):
+        metric_options = {"accuracy": "report_mae"}
+
+    with pytest.raises(AssertionError, match=r"metric_options names \['accuracy'\], which optional_metrics"):
+        check_contract(SwitchOfNoMetric)
+
+    class SwitchOfNoOption(ToyTask):
+        metric_options = {"mae": "report_mea"}
+
+    with pytest.raises(AssertionError, match=r"metric_options \{'mae': 'report_mea'\} name no field of ToyOptions"):
+        check_contract(SwitchOfNoOption)
+
     class NoTargets(ToyTask):
         lora_targets = []
 

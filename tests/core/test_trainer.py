@@ -214,6 +214,17 @@ def test_an_optional_metric_without_its_option_is_refused_before_training(toy_ho
     assert not (tmp_path / "no-option").exists()
 
 
+def test_the_option_that_turns_an_optional_metric_on_is_named(toy_host, toy_data, tmp_path, monkeypatch):
+    from lorakit.trainer import Trainer
+    from toy_plugin import ToyTask
+
+    monkeypatch.setattr(ToyTask, "metric_options", {"mae": "report_mae"})
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ConfigError, match=r"'mae': task 'toy' measures it only under its option --report_mae, and "
+                                          r"with this run's options it measures mse; set --report_mae "):
+        runs.run(_config(toy_data, tmp_path / "no-option", "--train.metric", "mae"), show_progress=False)
+
+
 def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
     config = _config(toy_data, tmp_path / "early-nan", "--epochs", "3", "--nan_at_call", "1")
     with pytest.raises(TrainingError, match="no checkpoint was written yet"):
