@@ -61,9 +61,13 @@ def open_split(source: Path, split: str) -> Split:
             named = sorted({_split_of(path.relative_to(source)) for path in found} - {None}) or ["(none named)"]
             raise DataError(f"{source} has no split {split!r}; its splits: {', '.join(named)} (pass --split)")
     schemas = [_schema(pyarrow, path) for path in files]
-    if any(schema.names != schemas[0].names for schema in schemas):
-        raise DataError(f"the files of split {split!r} do not share their columns: {files[0]} has "
-                        f"{', '.join(schemas[0].names)}")
+    for path, schema in zip(files[1:], schemas[1:]):  # the same columns in any order: rows are read by name
+        lacks, adds = set(schemas[0].names) - set(schema.names), set(schema.names) - set(schemas[0].names)
+        if lacks or adds:
+            differs = "; ".join(f"{what} {', '.join(sorted(names))}" for what, names in
+                                (("lacks", lacks), ("adds", adds)) if names)
+            raise DataError(f"the files of split {split!r} do not share their columns: {path} {differs} (against "
+                            f"{files[0]}: {', '.join(schemas[0].names)}); keep one dataset's files in the folder")
     return Split(split, files, _features(schemas[0]), sum(_row_count(pyarrow, path) for path in files))
 
 

@@ -48,6 +48,23 @@ def test_a_hub_dataset_in_shards_becomes_a_caption_folder_of_its_own_bytes(tmp_p
     assert len(metadata(Path(import_captions(dataset, tmp_path / "t", split="test", show_progress=False).out))) == 4
 
 
+def test_shards_are_read_by_column_name_and_one_of_other_columns_is_named(tmp_path):
+    train = catalog_rows(4)
+    dataset = write_hub_dataset(tmp_path / "ds", {"train": train}, {"image": IMAGE, "text": TEXT}, shards=2)
+    second = dataset / "data" / "train-00001-of-00002.parquet"
+    reordered = write_hub_dataset(tmp_path / "reordered", {"train": train[2:]}, {"text": TEXT, "image": IMAGE})
+    (reordered / "data" / "train-00000-of-00001.parquet").replace(second)
+    summary = import_captions(dataset, tmp_path / "out", show_progress=False)  # it was refused: same columns
+    assert summary.records == 4 and [r["text"] for r in metadata(tmp_path / "out")] == [r["text"] for r in train]
+    other = write_hub_dataset(tmp_path / "other", {"train": [{**r, "label": "x"} for r in train[2:]]},
+                              {"image": IMAGE, "text": TEXT, "label": TEXT})
+    (other / "data" / "train-00000-of-00001.parquet").replace(second)
+    with pytest.raises(DataError, match=r"do not share their columns: \S*train-00001-of-00002\.parquet adds label "
+                                        r"\(against \S*train-00000-of-00002\.parquet: image, text\)"):
+        import_captions(dataset, tmp_path / "again", show_progress=False)
+    assert not (tmp_path / "again").exists()
+
+
 def test_several_captions_a_row_repeated_images_and_rows_without_a_caption(tmp_path):
     rows = catalog_rows(3)
     data = [{"image": rows[0]["image"], "captions": ["a  red star", "a star"]},
