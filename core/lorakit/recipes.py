@@ -265,7 +265,11 @@ def resolve_key(key: str, task_options: list[str], aliases: list[str] = ()) -> l
         return [owners[0], key]
     if len(owners) > 1:
         raise ConfigError(f"--{key} is ambiguous: write one of {', '.join(f'--{s}.{key}' for s in owners)}")
-    raise ConfigError(f"unknown option --{key}; valid options: {', '.join(valid_flags(task_options, aliases))}")
+    flags = valid_flags(task_options, aliases)
+    short = [name for cls in SECTIONS.values() for name in (f.name for f in dataclasses.fields(cls))]
+    close = difflib.get_close_matches(key, [*short, *(flag[2:] for flag in flags)], n=1)
+    guess = f" (did you mean --{close[0]}?)" if close else ""
+    raise ConfigError(f"unknown option --{key}{guess}; valid options: {', '.join(flags)}")
 
 
 def valid_flags(task_options: list[str], aliases: list[str] = ()) -> list[str]:

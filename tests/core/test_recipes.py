@@ -187,6 +187,9 @@ def test_an_unknown_flag_lists_the_task_s_own_flags_too(toy_host):
     message = str(error.value)
     assert message.startswith("unknown option --colour; valid options:")
     assert "--points" in message and "--train.lr" in message
+    for typed, meant in (("nan_at_cal", "nan_at_call"), ("bach_size", "batch_size")):
+        with pytest.raises(ConfigError, match=rf"unknown option --{typed} \(did you mean --{meant}\?\); valid"):
+            runs.load_config("toy", [f"--{typed}", "1"])
 
 
 def test_a_flag_that_cannot_take_effect_names_the_setting_that_wins(tmp_path, toy_host, monkeypatch, capsys):
