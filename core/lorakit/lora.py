@@ -27,6 +27,7 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
     """Wrap ``model`` in a ``PeftModel`` with fresh LoRA layers on ``targets``."""
     from peft import get_peft_model
 
+    check_modules_to_save(model, modules_to_save)
     config = lora_config(settings, targets, modules_to_save)
     try:
         return match_conv_geometry(get_peft_model(model, config))
@@ -38,6 +39,22 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
             f"{', '.join(adaptable_suffixes(model)) or 'none'}. Name such suffixes (a list) or one regex matching "
             "whole module names with --lora.targets"
         ) from None
+
+
+def check_modules_to_save(model: Any, modules_to_save: Sequence[str]) -> None:
+    """Refuse a module to train fully that the base lacks: peft skips a name
+    it does not find, so a misspelt head would stay untrained and unsaved."""
+    import difflib
+
+    names = [name for name, _ in model.named_modules(remove_duplicate=False)]  # tied modules by each name, as peft
+    missing = [wanted for wanted in modules_to_save if not any(name.endswith(wanted) for name in names)]  # peft's rule
+    if missing:
+        parts = sorted({part for name in names for part in name.split(".") if not part.isdigit()})
+        close = difflib.get_close_matches(missing[0], parts, n=1)
+        guess = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"modules_to_save {', '.join(map(repr, missing))}{guess}: no module of this base ends in "
+                          f"that name, so it would not train; name modules of the base (--lora.modules_to_save, or "
+                          "the task's modules_to_save)")
 
 
 def adaptable_suffixes(model: Any, limit: int = 20) -> list[str]:

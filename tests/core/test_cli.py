@@ -234,6 +234,11 @@ def test_error_messages_keep_square_brackets(runner, toy_host, toy_data, tmp_pat
                                  "--lora.targets", "[nowhere]"])
     assert result.exit_code != 0
     assert "LoRA targets ['nowhere'] do not fit this base" in result.output and "end in: encoder, head." in result.output
+    # A module to train fully that the base lacks: peft skipped it, and the run trained without it.
+    result = runner.invoke(cli, ["run", "toy", "--data", str(toy_data), "--output", str(tmp_path / "r"),
+                                 "--lora.targets", "[encoder]", "--lora.modules_to_save", "[haed]"])
+    assert result.exit_code != 0 and not (tmp_path / "r").exists()
+    assert "modules_to_save 'haed' (did you mean head?): no module of this base ends in that name" in result.output
 
 
 def test_run_task_help_lists_the_tasks_options_with_defaults_and_meanings(runner, toy_host):
