@@ -380,11 +380,14 @@ def plugins() -> None:
     """List plugins with version, hooks and tasks, and the errors of broken ones."""
     from lorakit.plugins import get_host
 
-    for info in get_host().plugins.values():
+    host = get_host()
+    for info in host.plugins.values():
         if info.error:
             click.echo(f"{info.name} {info.version}  ERROR: {info.error}")
         else:
             click.echo(f"{info.name} {info.version}  hooks: {', '.join(info.hooks)}  tasks: {', '.join(info.tasks) or '-'}")
+    if host.errors():  # a CI step running `lorakit plugins` fails on a broken plugin
+        sys.exit(1)
 
 
 @cli.command()

@@ -68,12 +68,27 @@ class PluginHost:
         except pluggy.PluginValidationError as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            info.error = f"invalid hook implementation: {exc}"
+            info.error = f"invalid hook implementation: {exc}{self._hook_guess(str(exc))}"
             return info
         info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        if not info.hooks:  # an entry point naming the Task class, or a module without @hookimpl functions
+            info.error = (f"{plugin!r} implements no lorakit hook; the entry point must name the module holding the "
+                          "@lorakit.hookimpl functions (register_tasks, register_recipes...), e.g. "
+                          "my-task = \"lorakit_my_task\"")
+            self.pm.unregister(plugin)
+            return info
         self._collect_tasks(plugin, info)
         self._collect_recipes(plugin, info)
         return info
+
+    def _hook_guess(self, message: str) -> str:
+        """`` (did you mean register_tasks?)`` for pluggy's "unknown hook 'register_task'"."""
+        import difflib
+
+        unknown = re.search(r"unknown hook '(\w+)'", message)
+        hooks = [name for name in dir(hookspecs) if not name.startswith("_")]
+        close = difflib.get_close_matches(unknown.group(1), hooks, n=1) if unknown else []
+        return f" (did you mean {close[0]}?)" if close else ""
 
     def add_task(self, task_class: type[Task], plugin: str = "(added directly)") -> None:
         """Register a task class without a plugin (tests, ``lorakit.testing``)."""
@@ -87,7 +102,8 @@ class PluginHost:
         try:
             plugin = ep.load()
         except Exception as exc:  # any import failure of third-party code is reported, not raised
-            self.plugins[ep.name] = PluginInfo(ep.name, version, error=f"failed to import: {type(exc).__name__}: {exc}")
+            self.plugins[ep.name] = PluginInfo(ep.name, version, error=f"failed to import: {type(exc).__name__}: "
+                                                                        f"{exc}{_raised_at(exc)}")
             return
         self.add_plugin(plugin, ep.name, version)
 
@@ -100,7 +116,7 @@ class PluginHost:
             except PluginError as exc:
                 info.error = str(exc)
             except Exception as exc:  # a plugin's own bug must not break the host
-                info.error = f"register_tasks failed: {type(exc).__name__}: {exc}"
+                info.error = f"register_tasks failed: {type(exc).__name__}: {exc}{_raised_at(exc)}"
 
     def _collect_recipes(self, plugin: Any, info: PluginInfo) -> None:
         def register(path: str | Path) -> None:
@@ -117,7 +133,7 @@ class PluginHost:
             except PluginError as exc:
                 info.error = str(exc)
             except Exception as exc:  # a plugin's own bug must not break the host
-                info.error = f"register_recipes failed: {type(exc).__name__}: {exc}"
+                info.error = f"register_recipes failed: {type(exc).__name__}: {exc}{_raised_at(exc)}"
 
     def _register_task(self, info: PluginInfo, task_class: type[Task]) -> None:
         check_task_class(task_class, info.name)
@@ -141,6 +157,15 @@ class PluginHost:
         return [p for p in self.plugins.values() if p.error]
 
 
+def _raised_at(exc: BaseException) -> str:
+    """`` (at task.py:12)``: where a plugin's own code raised, for its author
+    (a SyntaxError names its line itself)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames and not isinstance(exc, SyntaxError) else ""
+
+
 def check_task_class(task_class: Any, plugin_name: str) -> None:
     """Refuse a task that does not meet the contract, naming plugin and fix."""
     if not (isinstance(task_class, type) and issubclass(task_class, Task)):
@@ -161,6 +186,15 @@ def check_task_class(task_class: Any, plugin_name: str) -> None:
             f"plugin {plugin_name!r}: task {task_class.name!r} still has parts of task contract 1 that "
             f"contract {CONTRACT_VERSION} no longer calls: {'; '.join(leftovers)}"
         )
+    for attribute in ("metrics", "optional_metrics"):  # read by best checkpoints, early stops and reports alike
+        declared = getattr(task_class, attribute)
+        if not isinstance(declared, dict):
+            raise PluginError(f"plugin {plugin_name!r}: task {task_class.name!r}: {attribute} must be a dict of "
+                              "name -> 'max' or 'min'")
+        bad = {name: way for name, way in declared.items() if way not in ("max", "min")}
+        if bad:
+            raise PluginError(f"plugin {plugin_name!r}: task {task_class.name!r}: {attribute} directions must be "
+                              f"'max' or 'min' (which is better), got {bad}")
 
 
 #: Contract-1 attributes that are gone, and what replaced each.

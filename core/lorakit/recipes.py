@@ -155,7 +155,9 @@ def _unknown_target(target: str) -> str:
     close = difflib.get_close_matches(target, [*tasks, *recipes], n=1)
     guess = f" (did you mean {close[0]}?)" if close else ""
     broken = [p.name for p in host.plugins.values() if p.error]
-    hint = f"; plugins with errors: {', '.join(broken)} (see `lorakit plugins`)" if broken else ""
+    hint = f"; plugins with errors: {', '.join(broken)} (see `lorakit plugins`)" if broken else (
+        "; a plugin's task is found through its package's `lorakit` entry point (`lorakit plugins` lists them)"
+        if not close and not Path(target).suffix else "")
     return (f"unknown task or recipe {target!r}{guess}; tasks: {', '.join(tasks) or 'none'}; recipes: "
             f"{', '.join(recipes) or 'none'} (or a recipe file's path){hint}")
 

@@ -130,12 +130,6 @@ def _check_metrics(task_class: type[Task]) -> None:
     name = task_class.name
     assert isinstance(task_class.metrics, dict) and task_class.metrics, (
         f"task {name!r} must declare metrics, e.g. metrics = {{'accuracy': 'max'}} (the first is the headline)")
-    for attribute in ("metrics", "optional_metrics"):
-        declared = getattr(task_class, attribute)
-        assert isinstance(declared, dict), f"task {name!r}: {attribute} must be a dict of name -> 'max' or 'min'"
-        bad = {k: v for k, v in declared.items() if v not in ("max", "min")}
-        assert not bad, (f"task {name!r}: {attribute} directions must be 'max' or 'min' (which is better), "
-                         f"got {bad}")
     both = sorted(set(task_class.metrics) & set(task_class.optional_metrics))
     assert not both, f"task {name!r}: {both} declared in both metrics and optional_metrics; keep each in one"
     switches = task_class.metric_options

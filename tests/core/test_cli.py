@@ -50,6 +50,7 @@ def test_run_predict_evaluate_export(runner, toy_data, tmp_path):
         (["run", "toy", "--lora.rank", "4"], "valid fields"),
         (["run", "toy", "--colour", "red"], "unknown option --colour"),
         (["run", "no-such-task"], "unknown task or recipe 'no-such-task'; tasks: "),
+        (["run", "mytask"], "a plugin's task is found through its package's `lorakit` entry point (`lorakit plugins`"),
         (["run", "toy-piar"], "unknown task or recipe 'toy-piar' (did you mean toy-pair?)"),
         (["run", "old-run"], "old-run is a run folder, not a task or recipe; pass old-run/config.yaml"),
         (["run", "toy"], "--data DIR"),

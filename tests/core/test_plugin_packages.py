@@ -28,6 +28,12 @@ PLUGINS = {
         def register_task(register):
             pass
     """),
+    "task_class": ("lorakit-task-class", """
+        import lorakit
+
+        class ClassTask(lorakit.Task):  # the entry point names this module; its hook is missing
+            name = "class-task"
+    """),
     "extras": ("lorakit-extras", """
         from pathlib import Path
 
@@ -70,11 +76,15 @@ def lorakit(site, *args, **env):
 
 def test_broken_plugins_are_reported_by_name_and_the_rest_works(site):
     result = lorakit(site, "plugins")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # listed, and a failure for a CI step that checks plugins
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert "failed to import" in lines["broken-import"] and "no_such_dependency_xyz" in lines["broken-import"]
+    assert f"(at {site / 'broken_import' / '__init__.py'}:1)" in lines["broken-import"]  # where, for its author
     assert "0.9" in lines["old-contract"] and "old-task" in lines["old-contract"]
     assert "register_task" in lines["misspelt-hook"] and "ERROR" in lines["misspelt-hook"]
+    assert "(did you mean register_tasks?)" in lines["misspelt-hook"]
+    assert "implements no lorakit hook; the entry point must name the module holding the @lorakit.hookimpl" \
+        in lines["task-class"]
     assert "register_commands" in lines["extras"] and "ERROR" not in lines["extras"]
     assert "tasks: caption" in lines["caption"]
     tasks = lorakit(site, "tasks")

@@ -65,6 +65,24 @@ def test_misspelt_hook_and_wrong_contract_fail_loudly_without_breaking_others():
     assert good.error is None and list(host.tasks) == ["good-task"]
 
 
+def test_a_metric_direction_other_than_max_or_min_is_refused_at_load():
+    # Best checkpoints read anything but "min" as higher-is-better and reports anything but "max" as lower.
+    class Maximized(Task):
+        name = "maximized"
+        metrics = {"accuracy": "maximize"}
+
+    class Plugin:
+        @lorakit.hookimpl
+        def register_tasks(self, register):
+            register(Maximized)
+
+    host = PluginHost(load_entry_points=False)
+    info = host.add_plugin(Plugin(), "maximizing")
+    assert info.error == ("plugin 'maximizing': task 'maximized': metrics directions must be 'max' or 'min' (which is "
+                          "better), got {'accuracy': 'maximize'}")
+    assert "maximized" not in host.tasks
+
+
 def test_unknown_task_lists_known_ones():
     host = PluginHost(load_entry_points=False)
     host.add_plugin(_Good(), "good")
