@@ -23,7 +23,29 @@ def step_losses(task: Any, base: Any, model: Any, batch: Any,
             item = next(losses, None)
         if item is None:
             return
+        _check_loss(task, *item)
         yield item
+
+
+def _check_loss(task: Any, group: str, loss: Any) -> None:
+    """Refuse, naming the method, a loss the loop cannot step on: a plugin's
+    per-example vector or float fails deep inside the loop otherwise. Shape and
+    ``requires_grad`` are metadata: no wait for the GPU."""
+    import torch
+
+    from lorakit.errors import PluginError
+
+    method = "training_step" if isinstance(task, SeveralOptimizers) else "loss"
+    where = f"task {task.name!r}: {method} ({group} group)" if method == "training_step" else f"task {task.name!r}: loss"
+    if not isinstance(loss, torch.Tensor):
+        got = f"a {type(loss).__name__}"
+    elif loss.dim() != 0:
+        got = f"a tensor of shape {list(loss.shape)} (reduce it, e.g. .mean())"
+    elif not loss.requires_grad:
+        got = "a tensor without gradients (computed under torch.no_grad, or detached, or from frozen weights only)"
+    else:
+        return
+    raise PluginError(f"{where} must return one number as a 0-dim tensor that requires grad; got {got}")
 
 
 def _one(task: Any, base: Any, model: Any, batch: Any) -> Iterator[tuple[str, Any]]:

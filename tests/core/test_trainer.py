@@ -225,6 +225,22 @@ def test_the_option_that_turns_an_optional_metric_on_is_named(toy_host, toy_data
         runs.run(_config(toy_data, tmp_path / "no-option", "--train.metric", "mae"), show_progress=False)
 
 
+@pytest.mark.parametrize("made, said", [
+    (lambda loss: torch.nn.functional.mse_loss(*loss, reduction="none"), r"a tensor of shape \[\d+(, \d+)*\] \(reduce"),
+    (lambda loss: float(torch.nn.functional.mse_loss(*loss)), "a float"),
+    (lambda loss: torch.nn.functional.mse_loss(*loss).detach(), "a tensor without gradients"),
+])
+def test_a_loss_the_loop_cannot_step_on_names_the_method(toy_host, toy_data, tmp_path, monkeypatch, made, said):
+    from lorakit.errors import PluginError
+    from toy_plugin import ToyTask
+
+    monkeypatch.setattr(ToyTask, "loss", lambda self, base, model, batch: made((model(batch["x"]), batch["y"])))
+    with pytest.raises(PluginError, match=r"task 'toy': loss must return one number as a 0-dim tensor that requires "
+                                          rf"grad; got {said}"):
+        runs.run(_config(toy_data, tmp_path / "run", "--epochs", "1"), show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
     config = _config(toy_data, tmp_path / "early-nan", "--epochs", "3", "--nan_at_call", "1")
     with pytest.raises(TrainingError, match="no checkpoint was written yet"):
