@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from lorakit.atomic import atomic_write_bytes, atomic_write_text, check_writable
 from lorakit.data.audio import AUDIO_SUFFIXES
-from lorakit.errors import ConfigError, OutputError
+from lorakit.errors import ConfigError, OutputError, PluginError
 
 LINES_FILE = "predictions.jsonl"
 #: The audio file an ``--out`` of one audio prediction may name, by suffix -> format written.
@@ -117,4 +117,31 @@ def _write_audio(record: dict[str, Any], target: Path) -> dict[str, Any]:
 
 
 def _lines(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+    return "".join(json.dumps(plain(r), ensure_ascii=False, default=str) + "\n" for r in records)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with tensors and numpy arrays or scalars as lists and
+    numbers, inside lists and dicts too: a record's values read the same from
+    ``lorakit predict`` and from the server (a tensor was its repr in one)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    return value
+
+
+def check_records(task_name: str, records: Any, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+    """A task's ``predict`` answer, refused unless it is one dict per input:
+    a short list handed answers to the wrong inputs (and, served in a batch,
+    to the wrong clients), a dict was written as its keys."""
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        got = type(records).__name__ if not isinstance(records, list) else "a list holding " + ", ".join(
+            sorted({type(record).__name__ for record in records if not isinstance(record, dict)}))
+        raise PluginError(f"task {task_name!r}: predict must return a list of dicts, one per input; got {got}")
+    if len(records) != len(inputs):
+        raise PluginError(f"task {task_name!r}: predict returned {len(records)} records for {len(inputs)} inputs; "
+                          "return one per input, in order")
+    return records

@@ -35,6 +35,7 @@ from lorakit.lora import trainable_state
 from lorakit.merge import merge
 from lorakit.model_card import merged_model_card, transformers_class
 from lorakit.plugins import get_host
+from lorakit.predictions import check_records
 from lorakit.progress import console, escape, work_progress
 from lorakit.run_data import Splits, load_splits, read_data, read_retain, require_data_paths, require_path
 from lorakit.run_folder import CONFIG_FILE, REPORT_FILE, claim_output, read_config
@@ -435,7 +436,7 @@ def predict(task_name: str, inputs: Sequence[Any],
         configure_threads()
     model.eval()
     with torch.inference_mode():
-        return task.predict(base, model, inputs)
+        return check_records(task.name, task.predict(base, model, inputs), inputs)
 
 
 def export_merged(run: str | Path, out: str | Path, ignore_base_mismatch: bool = False, tolerance: float = 1e-4,

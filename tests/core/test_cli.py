@@ -210,6 +210,16 @@ def test_predict_without_inputs_says_what_this_task_takes(runner):
     assert "nothing to predict: give points as comma-separated numbers (1,2,3,4) or --point" in result.output
 
 
+def test_a_task_answering_fewer_records_than_inputs_writes_nothing(runner, toy_host, tmp_path, monkeypatch):
+    from toy_plugin import ToyTask
+
+    predict = ToyTask.predict
+    monkeypatch.setattr(ToyTask, "predict", lambda self, base, model, inputs: predict(self, base, model, inputs)[1:])
+    result = runner.invoke(cli, ["predict", "toy", "1,2,3,4", "4,3,2,1", "--out", str(tmp_path / "p.jsonl")])
+    assert result.exit_code != 0 and not (tmp_path / "p.jsonl").exists()
+    assert "error: task 'toy': predict returned 1 records for 2 inputs; return one per input, in order" in result.output
+
+
 def test_error_messages_keep_square_brackets(runner, toy_host, toy_data, tmp_path):
     """Messages are printed as text, not rich markup: "[a, b]" stays."""
     from toy_plugin import ToyTask

@@ -94,6 +94,31 @@ def test_plain_records_are_json_lines(tmp_path):
     assert (tmp_path / "p.jsonl").read_text() == lines == '{"image": "a.png", "caption": "x"}\n'
 
 
+def test_tensors_and_arrays_in_records_are_numbers_as_the_server_sends_them():
+    import torch
+
+    from lorakit.serving.app import _jsonable
+
+    record = {"label": "pos", "scores": torch.tensor([0.25, 0.75]), "top": np.float32(0.75),
+              "each": [{"p": torch.tensor(0.5)}], "ids": np.arange(3)}
+    wanted = {"label": "pos", "scores": [0.25, 0.75], "top": 0.75, "each": [{"p": 0.5}], "ids": [0, 1, 2]}
+    assert json.loads(write_predictions([record], None)) == wanted  # it wrote "tensor([0.2500, 0.7500])"
+    assert json.loads(json.dumps(_jsonable(record))) == wanted
+
+
+def test_a_predict_answer_that_is_not_one_dict_per_input_is_the_task_s_error():
+    from lorakit.errors import PluginError
+    from lorakit.predictions import check_records
+
+    assert check_records("t", [{"y": 1}, {"y": 2}], ["a", "b"]) == [{"y": 1}, {"y": 2}]
+    with pytest.raises(PluginError, match=r"task 't': predict returned 1 records for 2 inputs; return one per input"):
+        check_records("t", [{"y": 1}], ["a", "b"])
+    with pytest.raises(PluginError, match=r"predict must return a list of dicts, one per input; got dict"):
+        check_records("t", {"label": "pos", "score": 1}, ["a"])  # was written as its keys, one a line
+    with pytest.raises(PluginError, match=r"got a list holding str"):
+        check_records("t", ["pos"], ["a"])
+
+
 @pytest.mark.parametrize("task, given", [("voice-clone", ["--text", "Hi."]), ("music-style", ["--prompt", "calm"])])
 def test_audio_tasks_ask_for_out_before_anything_loads(task, given, monkeypatch, tmp_path):
     """A missing or unusable --out is said at once, not after the base has

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from lorakit.errors import LorakitError
+from lorakit.predictions import plain
 from lorakit.serving.audio_formats import encode
 from lorakit.serving.auth import LoopbackNamesOnly, RequireKey
 from lorakit.serving.chat import (ANSWER_FIELDS, answer_length, chat_input, chat_target, completion,
@@ -545,10 +546,8 @@ def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
     for key, value in record.items():
         if key == "audio" and "sample_rate" in record:
             out[key] = base64.b64encode(encode(value, int(record["sample_rate"]), "wav")[0]).decode()
-        elif hasattr(value, "tolist"):
-            out[key] = value.tolist()
         else:
-            out[key] = value
+            out[key] = plain(value)
     return out
 
 

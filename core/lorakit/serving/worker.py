@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from lorakit.predictions import check_records
 from lorakit.serving.loaded_base import LoadedBase, Mix
 
 
@@ -245,4 +246,4 @@ class BaseWorker(threading.Thread):
                 return [[x] for x in inputs]
             return [list(task.input_parts(self.loaded.base, x)) for x in inputs]
         with self.loaded.mixed(first.mix) as model, torch.inference_mode():
-            return task.predict(self.loaded.base, model, inputs)
+            return check_records(task.name, task.predict(self.loaded.base, model, inputs), inputs)

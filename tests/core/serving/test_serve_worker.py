@@ -60,6 +60,40 @@ def test_a_request_given_up_while_queued_is_skipped_and_the_worker_goes_on(monke
     worker.stop()
 
 
+def test_a_task_answering_fewer_records_than_inputs_is_an_error_not_answers_to_the_wrong_requests(monkeypatch):
+    import contextlib
+
+    from lorakit.errors import PluginError
+    from lorakit.serving.loaded_base import LoadedBase
+
+    class Short:
+        name = "short"
+
+        def predict(self, base, model, inputs):
+            return [{"echo": x} for x in inputs[1:]]
+
+    class Loaded:
+        base = None
+
+        def task_for(self, mix, options):
+            return Short()
+
+        def mixed(self, mix):
+            return contextlib.nullcontext(None)
+
+        def provenance(self, mix):
+            return {}
+
+    monkeypatch.setattr(LoadedBase, "load", classmethod(lambda cls, *args: Loaded()))
+    worker = BaseWorker("short", "demo", Capacity(4))
+    worker.start()
+    try:
+        with pytest.raises(PluginError, match="task 'short': predict returned 1 records for 2 inputs"):
+            worker.submit(Job((), (), ["a", "b"])).result(timeout=10)
+    finally:
+        worker.stop()
+
+
 def test_a_failure_outside_the_model_call_answers_its_requests_and_the_worker_goes_on(monkeypatch):
     """An exception past predict (an adapter gone when the answer's
     provenance is read) killed the base's thread: its request and every
