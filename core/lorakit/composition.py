@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from lorakit.apply import AdapterSpec, check_composable, load_base, read_adapters
 from lorakit.errors import ConfigError
+from lorakit.evaluation import scores_of
 from lorakit.run_data import Splits
 from lorakit.run_folder import CONFIG_FILE
 from lorakit.runs import held_out, make_task, require_held_out_paths
@@ -136,7 +137,7 @@ def compare(composition: Composition, splits: Sequence[Splits], labels: Sequence
             scores: dict[str, Any] = {"examples": len(examples)}
             for variant, weights in variants.items():
                 with composition.variant(weights) as model, torch.inference_mode():
-                    scores[variant] = {k: float(v) for k, v in task.evaluate(composition.base, model, examples).items()}
+                    scores[variant] = scores_of(task, task.evaluate(composition.base, model, examples))
             scores["change"] = {metric: scores["combined"][metric] - value for metric, value in scores["alone"].items()
                                 if metric in scores["combined"]}
             entry["splits"][split] = scores

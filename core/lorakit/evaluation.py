@@ -41,7 +41,8 @@ def evaluate_pair(task: Task, base: Base, model: Any, splits: Splits,
             advance(1)
             adapter_scores = task.evaluate(base, model, examples)
             advance(1)
-        report[split] = {"examples": len(examples), "base": _floats(base_scores), "adapter": _floats(adapter_scores)}
+        report[split] = {"examples": len(examples), "base": scores_of(task, base_scores),
+                         "adapter": scores_of(task, adapter_scores)}
         if split == "retain" and splits.replay_pool:
             total = len(examples) + len(splits.replay_pool)
             report[split]["note"] = (f"retain scores {len(examples)} of the {total} retain examples; the other "
@@ -68,5 +69,23 @@ def write_samples(task: Task, base: Base, model: Any, examples: list[Any], folde
         advance(1)
 
 
-def _floats(scores: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in scores.items()}
+def scores_of(task: Task, scores: Any) -> dict[str, float]:
+    """What ``task.evaluate`` returned, as floats, refused unless it holds
+    every metric the task declares: a renamed one was reported under its own
+    name with no direction, and the headline the report judges by was missing."""
+    from lorakit.errors import PluginError
+
+    if not isinstance(scores, dict):
+        raise PluginError(f"task {task.name!r}: evaluate must return a dict of metric -> number; got "
+                          f"{type(scores).__name__}")
+    missing = [name for name in task.metrics if name not in scores]
+    if missing:
+        raise PluginError(f"task {task.name!r}: evaluate returned {', '.join(scores) or 'nothing'}, without "
+                          f"{', '.join(missing)} that its metrics declare; return every declared metric")
+    numbers = {}
+    for name, value in scores.items():
+        try:
+            numbers[name] = float(value)
+        except (TypeError, ValueError):
+            raise PluginError(f"task {task.name!r}: evaluate's {name} must be a number; got {value!r}") from None
+    return numbers

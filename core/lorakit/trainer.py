@@ -553,8 +553,10 @@ class Trainer:
         precision and without autograd (a task's ``evaluate`` need not say so)."""
         import torch
 
+        from lorakit.evaluation import scores_of
+
         with torch.no_grad(), self.accelerator.autocast():
-            return self.task.evaluate(self.base, self.unwrapped, examples)
+            return scores_of(self.task, self.task.evaluate(self.base, self.unwrapped, examples))
 
     # -- checkpoints ----------------------------------------------------------
 

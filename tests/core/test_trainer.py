@@ -241,6 +241,19 @@ def test_a_loss_the_loop_cannot_step_on_names_the_method(toy_host, toy_data, tmp
     assert not (tmp_path / "run").exists()
 
 
+def test_an_evaluate_without_a_declared_metric_is_the_task_s_error(toy_host, toy_data, tmp_path, monkeypatch):
+    from lorakit.errors import PluginError
+    from toy_plugin import ToyTask
+
+    evaluate = ToyTask.evaluate
+    monkeypatch.setattr(ToyTask, "evaluate", lambda *a: {"err": evaluate(*a)["mse"]})
+    with pytest.raises(PluginError, match=r"task 'toy': evaluate returned err, without mse that its metrics declare"):
+        runs.run(_config(toy_data, tmp_path / "renamed", "--epochs", "1", "--train.metric", "mse"), show_progress=False)
+    monkeypatch.setattr(ToyTask, "evaluate", lambda *a: {"mse": "low"})
+    with pytest.raises(PluginError, match=r"task 'toy': evaluate's mse must be a number; got 'low'"):
+        runs.run(_config(toy_data, tmp_path / "text", "--epochs", "1"), show_progress=False)
+
+
 def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
     config = _config(toy_data, tmp_path / "early-nan", "--epochs", "3", "--nan_at_call", "1")
     with pytest.raises(TrainingError, match="no checkpoint was written yet"):
