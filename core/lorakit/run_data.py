@@ -11,7 +11,7 @@ from typing import Any
 from lorakit.capabilities import CommandLineInputs
 from lorakit.config import DATA_PATHS, RunConfig
 from lorakit.data.splits import split_examples
-from lorakit.errors import DataError
+from lorakit.errors import DataError, PluginError
 from lorakit.task import Base, Data, Task
 
 
@@ -76,7 +76,8 @@ def read_data(task: Task, base: Base, path: str, field_name: str, role: str = "d
     """The task's ``Data`` of ``path``, refused when it holds no examples."""
     data = task.load_data(Path(path), base, role=role)
     if not isinstance(data, Data):
-        raise TypeError(f"{type(task).__name__}.load_data must return lorakit.api.Data, not {type(data).__name__}")
+        raise PluginError(f"task {task.name!r}: load_data must return lorakit.api.Data(examples, summary), not "
+                          f"{type(data).__name__}")
     if not data.examples:
         raise DataError(f"{path} ({field_name}) holds no examples")
     return data

@@ -254,6 +254,18 @@ def test_an_evaluate_without_a_declared_metric_is_the_task_s_error(toy_host, toy
         runs.run(_config(toy_data, tmp_path / "text", "--epochs", "1"), show_progress=False)
 
 
+def test_load_data_returning_a_list_is_named_in_one_line(toy_host, toy_data, tmp_path, monkeypatch):
+    from lorakit.errors import PluginError
+    from toy_plugin import ToyTask
+
+    load_data = ToyTask.load_data
+    monkeypatch.setattr(ToyTask, "load_data", lambda *a, **k: load_data(*a, **k).examples)
+    with pytest.raises(PluginError, match=r"task 'toy': load_data must return lorakit.api.Data\(examples, summary\), "
+                                          "not list"):
+        runs.run(_config(toy_data, tmp_path / "run"), show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_failure_before_the_first_checkpoint_leaves_no_folder(toy_host, toy_data, tmp_path):
     config = _config(toy_data, tmp_path / "early-nan", "--epochs", "3", "--nan_at_call", "1")
     with pytest.raises(TrainingError, match="no checkpoint was written yet"):
