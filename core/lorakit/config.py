@@ -256,7 +256,7 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
             kwargs[key] = coerce(value, hint, f"{prefix}{key}")
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a plugin's __post_init__ may check a value with ValueError
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
 
 

@@ -71,3 +71,21 @@ def test_targets_list_or_regex():
     assert build(LoraSettings, {"targets": "qkv,fc1"}).targets == ["qkv", "fc1"]
     assert build(LoraSettings, {"targets": "query, value"}).targets == ["query", "value"]
     assert build(LoraSettings, {"targets": "qkv"}).targets == ["qkv"]
+
+
+def test_a_plugin_option_checked_with_value_error_is_one_config_error():
+    import dataclasses
+
+    from lorakit.api import TaskOptions
+
+    @dataclasses.dataclass
+    class Options(TaskOptions):
+        max_length: int = 64
+
+        def __post_init__(self):
+            if self.max_length < 1:
+                raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+
+    assert build(Options, {"max_length": "8"}, "options.").max_length == 8
+    with pytest.raises(ConfigError, match=r"^options: max_length must be at least 1, got 0$"):
+        build(Options, {"max_length": "0"}, "options.")
