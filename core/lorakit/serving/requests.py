@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from lorakit.serving.service import RequestError
 
@@ -123,6 +123,10 @@ class ChatRequest(Composed):
 
 
 class PredictRequest(Composed):
+    """lorakit's own route: a field it does not take is refused, not ignored
+    (``options`` looked like it set task options and changed nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
     inputs: list[Annotated[str, Field(max_length=MAX_INPUT_CHARACTERS)]] = Field(min_length=1, max_length=MAX_INPUTS)
 
 

@@ -160,6 +160,8 @@ def test_model_may_name_an_adapter_as_v1_models_lists_it(live):
     ("/v1/predict/voice-clone", {"json": {"inputs": ["/etc/passwd"]}}, 400, "inputs.0", "names a file on the server"),
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "~"]}}, 400, "inputs.1", "names a file"),
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", ""]}}, 400, "inputs", "nothing to say"),  # not a file
+    ("/v1/predict/voice-clone", {"json": {"inputs": ["ok"], "options": {"slot": "x"}}}, 400, "options",
+     "options: Extra inputs are not permitted"),  # it was ignored
     ("/v1/predict/voice-clone", {"json": {"inputs": ["ok", "Go. " * 1100]}}, 400, "inputs.1", "at most 4096"),
     ("/v1/predict/no-such-task", {"json": {"inputs": ["x"]}}, 404, "model", "no no-such-task model"),
     # Pydantic's own: the param was the character position ("19"), "voice.str", no word of the content type.
