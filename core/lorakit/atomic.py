@@ -103,6 +103,7 @@ def atomic_dir(target: Path, replace: bool = False) -> Iterator[Path]:
     old = None
     try:
         yield tmp
+        _shared_modes(tmp)
         _fsync_tree(tmp)
         if replace and target.exists():
             old = _temp_name(target, "old")
@@ -313,6 +314,21 @@ def pid_exists(pid: int) -> bool:
 
 
 # -- durability -------------------------------------------------------------------------
+
+
+def _shared_modes(folder: Path) -> None:
+    """Give every file under ``folder`` the mode the umask gives a new file
+    (0644 under 022): safetensors 0.8 writes its files 0600, so an adapter or
+    merged model was unreadable to the group it is shared with. The folder
+    itself was made with the umask's mode, from which the file mode follows."""
+    if WINDOWS:  # no such modes there
+        return
+    mode = folder.stat().st_mode & 0o666
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and os.stat(path).st_mode & 0o777 != mode:
+                os.chmod(path, mode)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 import torch
 from lorakit import atomic, runs
 from lorakit.atomic import atomic_dir, atomic_write_text, recover
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -149,11 +149,15 @@ def test_written_files_and_folders_get_the_umask_s_permissions(tmp_path):
         atomic_write_text(tmp_path / "report.json", "{}")
         with atomic_dir(tmp_path / "adapter") as tmp:
             (tmp / "weights").write_bytes(b"w")
+            save_file({"w": torch.zeros(2)}, tmp / "adapter_model.safetensors")  # safetensors 0.8 writes 0600
+            (tmp / "private").write_bytes(b"p")
+            (tmp / "private").chmod(0o600)
     finally:
         os.umask(old)
     assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "adapter").stat().st_mode & 0o777 == 0o755
-    assert (tmp_path / "adapter" / "weights").stat().st_mode & 0o777 == 0o644
+    for name in ("weights", "adapter_model.safetensors", "private"):
+        assert (tmp_path / "adapter" / name).stat().st_mode & 0o777 == 0o644, name
 
 
 def test_a_failed_write_keeps_the_previous_copy_and_no_temporary(tmp_path):
