@@ -14,11 +14,12 @@ training to start from.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lorakit.api import BaseModelError, load_tensors, warn
 
@@ -77,7 +78,9 @@ def _download(name: str) -> Path:
     from TTS.utils.manage import ModelManager
 
     try:
-        model_path, _, _ = ModelManager(progress_bar=False).download_model(name)
+        # coqui logs each failed fetch with its traceback; the one line below says what failed and what to do.
+        with coqui_logging(logging.CRITICAL):
+            model_path, _, _ = ModelManager(progress_bar=False).download_model(name)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         # requests' connection errors are OSErrors; an unknown name is a KeyError/ValueError.
         raise BaseModelError(f"cannot fetch the coqui model {name!r} ({type(error).__name__}: {error}); "
@@ -183,13 +186,20 @@ def build_vits(config: Any) -> Any:
     """A ``Vits`` built from ``config`` (coqui logs every build at INFO: quieted)."""
     from TTS.tts.models.vits import Vits
 
-    quiet = logging.getLogger("TTS")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with coqui_logging(logging.ERROR):
         return Vits(config)
+
+
+@contextlib.contextmanager
+def coqui_logging(level: int) -> Iterator[None]:
+    """Only coqui's log records of ``level`` and above, for one call."""
+    logger = logging.getLogger("TTS")
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
     finally:
-        quiet.setLevel(level)
+        logger.setLevel(before)
 
 
 def save_checkpoint(model: Any, folder: Path) -> None:

@@ -59,6 +59,27 @@ def test_unknown_bases_name_the_options(name, message):
     assert "--base demo" in str(error.value)
 
 
+def test_a_failed_fetch_is_one_message_without_coqui_s_logged_tracebacks(monkeypatch, caplog):
+    import logging
+
+    from TTS.utils.manage import ModelManager
+
+    def offline(self, name):  # as coqui fails offline: each try logged with its traceback, then raised
+        try:
+            raise ConnectionError("github.com: Name or service not known")
+        except ConnectionError:
+            logging.getLogger("TTS.utils.manage").exception("Failed to download the model file to %s", "/x")
+            raise
+
+    monkeypatch.setattr(ModelManager, "download_model", offline)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(BaseModelError, match=r"cannot fetch the coqui model 'tts_models/en/vctk/vits' "
+                                                 r"\(ConnectionError: github.com"):
+            load_vits("tts_models/en/vctk/vits")
+    assert not [r for r in caplog.records if r.name.startswith("TTS")]
+    assert logging.getLogger("TTS").level == logging.NOTSET  # coqui's logging as it was
+
+
 def test_a_folder_without_checkpoint_names_what_is_missing(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(BaseModelError, match="lacks model.pth"):
