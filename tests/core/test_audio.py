@@ -262,6 +262,19 @@ def test_a_folder_of_other_files_is_said_by_reason_not_a_line_a_file(tmp_path, c
     assert "rejected b.png: not an audio file" in " ".join(capsys.readouterr().err.split())
 
 
+def test_many_files_each_with_its_own_reason_are_not_a_line_each(capsys):
+    from lorakit.data.audio import REJECTED_LINES, print_rejected
+
+    # Whisper unsure of 37 recordings says each one's words: 37 reasons of one file each.
+    unsure = [(f"{i:04d}.wav", f'Whisper was unsure of "sentence {i}"') for i in range(37)]
+    print_rejected([*unsure, *[(f"p{i}.png", "not an audio file") for i in range(3)]])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == REJECTED_LINES + 1, lines
+    assert "rejected 3: not an audio file (p0.png, p1.png, p2.png)" in lines[0]  # the biggest group first
+    assert " ".join(lines[-1].split()) == ("rejected 18 more, for 18 other reasons (every file with its reason: "
+                                           "data.rejected in the run's adapter/lorakit.json)")
+
+
 def test_malformed_metadata_line_is_named(tmp_path):
     (tmp_path / "metadata.csv").write_text("a|fine\njust text without bars\n")
     with pytest.raises(DataError, match=r"metadata.csv:2"):

@@ -151,8 +151,14 @@ def print_rejected(rejected: list[tuple[str, str]]) -> None:
         for source, reason in rejected:
             console.print(f"  [yellow]rejected[/yellow] {source}: {reason}")
         return
-    for reason, sources in _by_reason(rejected).items():
+    groups = sorted(_by_reason(rejected).items(), key=lambda group: -len(group[1]))  # the biggest first
+    for reason, sources in groups[:REJECTED_LINES]:
         console.print(f"  [yellow]rejected[/yellow] {len(sources)}: {reason} ({_some(sources, 3)})")
+    rest = groups[REJECTED_LINES:]
+    if rest:  # each its own reason (Whisper unsure of each recording's own words): not a line each
+        console.print(f"  [yellow]rejected[/yellow] {sum(len(sources) for _, sources in rest)} more, for "
+                      f"{len(rest)} other reasons (every file with its reason: data.rejected in the run's "
+                      "adapter/lorakit.json)")
 
 
 def rejected_note(rejected: list[tuple[str, str]], folder: Path | None = None) -> str:
