@@ -213,8 +213,8 @@ def evaluate(ctx: click.Context, run_dir: str | None, adapters: tuple[str, ...],
                    "none = the base alone.")
 @click.option("--base", "base_name", help="The base model (default: the adapter's own base, or demo).")
 @click.option("--ignore-base-mismatch", is_flag=True, help="Apply the adapter to a base with other weights.")
-@click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav, .flac, .mp3, .ogg or .opus (one input) "
-                                               "or a folder.")
+@click.option("--out", type=click.Path(), help="JSON lines file; for audio, a .wav, .flac, .mp3, .ogg or .opus "
+                                               "(one input) or a folder.")
 @click.pass_context
 def predict(ctx: click.Context, task: str, inputs: tuple[str, ...], texts: tuple[str, ...], adapters: tuple[str, ...],
             base_name: str | None, ignore_base_mismatch: bool, out: str | None) -> None:

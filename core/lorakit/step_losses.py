@@ -35,8 +35,7 @@ def _check_loss(task: Any, group: str, loss: Any) -> None:
 
     from lorakit.errors import PluginError
 
-    method = "training_step" if isinstance(task, SeveralOptimizers) else "loss"
-    where = f"task {task.name!r}: {method} ({group} group)" if method == "training_step" else f"task {task.name!r}: loss"
+    method = f"training_step ({group} group)" if isinstance(task, SeveralOptimizers) else "loss"
     if not isinstance(loss, torch.Tensor):
         got = f"a {type(loss).__name__}"
     elif loss.dim() != 0:
@@ -45,7 +44,8 @@ def _check_loss(task: Any, group: str, loss: Any) -> None:
         got = "a tensor without gradients (computed under torch.no_grad, or detached, or from frozen weights only)"
     else:
         return
-    raise PluginError(f"{where} must return one number as a 0-dim tensor that requires grad; got {got}")
+    raise PluginError(f"task {task.name!r}: {method} must return one number as a 0-dim tensor that requires grad; "
+                      f"got {got}")
 
 
 def _one(task: Any, base: Any, model: Any, batch: Any) -> Iterator[tuple[str, Any]]:
