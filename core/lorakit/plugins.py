@@ -86,7 +86,8 @@ class PluginHost:
         import difflib
 
         unknown = re.search(r"unknown hook '(\w+)'", message)
-        hooks = [name for name in dir(hookspecs) if not name.startswith("_")]
+        # The specified hooks (pluggy marks them), not the module's imports nor the unknown hook itself.
+        hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "lorakit_spec")]
         close = difflib.get_close_matches(unknown.group(1), hooks, n=1) if unknown else []
         return f" (did you mean {close[0]}?)" if close else ""
 
