@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -12,7 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from lorakit.errors import ConfigError
+from lorakit.errors import ConfigError, did_you_mean
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 BASE_DTYPES = ("fp32", "bf16", "fp16", "4bit")
@@ -266,8 +265,9 @@ def _did_you_mean(cls: type, key: str, prefix: str) -> str:
     hints = typing.get_type_hints(cls)
     nested = [f"{name}.{key}" for name, hint in hints.items()
               if dataclasses.is_dataclass(hint) and key in {f.name for f in dataclasses.fields(hint)}]
-    close = nested or difflib.get_close_matches(key, [f.name for f in dataclasses.fields(cls)], n=1)
-    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+    if nested:
+        return f" (did you mean {prefix}{nested[0]}?)"
+    return did_you_mean(key, [f.name for f in dataclasses.fields(cls)], prefix)
 
 
 def coerce(value: Any, hint: Any, name: str) -> Any:

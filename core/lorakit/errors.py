@@ -5,6 +5,7 @@ without a traceback and exits non-zero.
 """
 
 from pathlib import Path
+from typing import Iterable
 
 
 class LorakitError(Exception):
@@ -50,3 +51,12 @@ class DiskFull(OutputError):
         self.reason, self.path = reason, Path(path)
         super().__init__(f"{reason} while writing {path}: nothing was written there (the partial files are removed). "
                          "Free space (or raise the limit) and run the same command again")
+
+
+def did_you_mean(word: str, choices: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean --batch_size?)`` for the choice closest to a misspelt
+    ``word`` (``prefix`` written before it), or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from lorakit.config import LoraSettings
-from lorakit.errors import ConfigError
+from lorakit.errors import ConfigError, did_you_mean
 
 
 def lora_config(settings: LoraSettings, targets: Sequence[str] | str, modules_to_save: Sequence[str]) -> Any:
@@ -44,14 +44,11 @@ def inject(model: Any, settings: LoraSettings, targets: Sequence[str] | str, mod
 def check_modules_to_save(model: Any, modules_to_save: Sequence[str]) -> None:
     """Refuse a module to train fully that the base lacks: peft skips a name
     it does not find, so a misspelt head would stay untrained and unsaved."""
-    import difflib
-
     names = [name for name, _ in model.named_modules(remove_duplicate=False)]  # tied modules by each name, as peft
     missing = [wanted for wanted in modules_to_save if not any(name.endswith(wanted) for name in names)]  # peft's rule
     if missing:
         parts = sorted({part for name in names for part in name.split(".") if not part.isdigit()})
-        close = difflib.get_close_matches(missing[0], parts, n=1)
-        guess = f" (did you mean {close[0]}?)" if close else ""
+        guess = did_you_mean(missing[0], parts)
         raise ConfigError(f"modules_to_save {', '.join(map(repr, missing))}{guess}: no module of this base ends in "
                           f"that name, so it would not train; name modules of the base (--lora.modules_to_save, or "
                           "the task's modules_to_save)")

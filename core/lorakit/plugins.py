@@ -21,7 +21,7 @@ import pluggy
 
 from lorakit import hookspecs
 from lorakit.capabilities import CommandLineInputs, MergedExport, SeveralOptimizers, WritesSamples
-from lorakit.errors import PluginError
+from lorakit.errors import PluginError, did_you_mean
 from lorakit.task import CONTRACT_VERSION, Task
 
 ENTRY_POINT_GROUP = "lorakit"
@@ -83,13 +83,10 @@ class PluginHost:
 
     def _hook_guess(self, message: str) -> str:
         """`` (did you mean register_tasks?)`` for pluggy's "unknown hook 'register_task'"."""
-        import difflib
-
         unknown = re.search(r"unknown hook '(\w+)'", message)
         # The specified hooks (pluggy marks them), not the module's imports nor the unknown hook itself.
         hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "lorakit_spec")]
-        close = difflib.get_close_matches(unknown.group(1), hooks, n=1) if unknown else []
-        return f" (did you mean {close[0]}?)" if close else ""
+        return did_you_mean(unknown.group(1), hooks) if unknown else ""
 
     def add_task(self, task_class: type[Task], plugin: str = "(added directly)") -> None:
         """Register a task class without a plugin (tests, ``lorakit.testing``)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import os
 import typing
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import yaml
 
 from lorakit.config import DATA_PATHS, SECTIONS, SWITCHED_ON, RunConfig, build, switch_value
-from lorakit.errors import ConfigError
+from lorakit.errors import ConfigError, did_you_mean
 
 TOP_LEVEL = ("task", "base", "base_dtype", "output")
 
@@ -152,12 +151,11 @@ def _unknown_target(target: str) -> str:
     host = get_host()
     tasks = sorted(host.tasks)
     recipes = sorted(r.name for r in list_recipes() if not r.error)
-    close = difflib.get_close_matches(target, [*tasks, *recipes], n=1)
-    guess = f" (did you mean {close[0]}?)" if close else ""
+    guess = did_you_mean(target, [*tasks, *recipes])
     broken = [p.name for p in host.plugins.values() if p.error]
     hint = f"; plugins with errors: {', '.join(broken)} (see `lorakit plugins`)" if broken else (
         "; a plugin's task is found through its package's `lorakit` entry point (`lorakit plugins` lists them)"
-        if not close and not Path(target).suffix else "")
+        if not guess and not Path(target).suffix else "")
     return (f"unknown task or recipe {target!r}{guess}; tasks: {', '.join(tasks) or 'none'}; recipes: "
             f"{', '.join(recipes) or 'none'} (or a recipe file's path){hint}")
 
@@ -269,8 +267,7 @@ def resolve_key(key: str, task_options: list[str], aliases: list[str] = ()) -> l
         raise ConfigError(f"--{key} is ambiguous: write one of {', '.join(f'--{s}.{key}' for s in owners)}")
     flags = valid_flags(task_options, aliases)
     short = [name for cls in SECTIONS.values() for name in (f.name for f in dataclasses.fields(cls))]
-    close = difflib.get_close_matches(key, [*short, *(flag[2:] for flag in flags)], n=1)
-    guess = f" (did you mean --{close[0]}?)" if close else ""
+    guess = did_you_mean(key, [*short, *(flag[2:] for flag in flags)], "--")
     raise ConfigError(f"unknown option --{key}{guess}; valid options: {', '.join(flags)}")
 
 
